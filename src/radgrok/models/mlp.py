@@ -1,0 +1,98 @@
+"""The paper's MLP for binary operations: encode (a, b), hidden ReLU layers, logits over P.
+
+Hidden pre-activations pass through named identity modules ``hidden.{i}.pre`` (and
+post-activations through ``hidden.{i}.post``) so that forward hooks -- the penalty,
+diagnostics -- can target them by name, as TransformerLens does with hook points.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+__all__ = ["MLP", "HookPoint"]
+
+Encoding = Literal["onehot", "embed"]
+
+
+class HookPoint(nn.Identity):
+    """An identity whose only job is to be a named place to hook."""
+
+
+class _Hidden(nn.Module):
+    def __init__(self, d_in: int, width: int, dropout: float) -> None:
+        super().__init__()
+        self.linear = nn.Linear(d_in, width)
+        self.pre = HookPoint()
+        self.post = HookPoint()
+        self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+
+
+class MLP(nn.Module):
+    """``depth`` hidden ReLU layers of ``width`` units on an encoding of (a, b).
+
+    encoding="onehot": the input is [onehot(a), onehot(b)] (2P features). The first
+    layer is stored as an ``nn.Linear(2P, width)`` (same init, same weight decay),
+    but computed as two column look-ups instead of a mostly-zero matmul.
+    encoding="embed": a learned table of ``embed_dim``-vectors shared by a and b,
+    the two vectors concatenated.
+    ``init_scale`` multiplies every weight after PyTorch's default init.
+    """
+
+    def __init__(
+        self,
+        p: int,
+        width: int = 512,
+        depth: int = 2,
+        encoding: Encoding = "onehot",
+        embed_dim: int = 128,
+        dropout: float = 0.0,
+        init_scale: float = 1.0,
+        n_out: int | None = None,
+    ) -> None:
+        super().__init__()
+        if encoding not in ("onehot", "embed"):
+            raise ValueError(f"encoding must be 'onehot' or 'embed', got {encoding!r}")
+        if depth < 1:
+            raise ValueError(f"depth must be >= 1, got {depth}")
+        self.p, self.encoding = p, encoding
+        self.embed = nn.Embedding(p, embed_dim) if encoding == "embed" else None
+        d_in = 2 * p if encoding == "onehot" else 2 * embed_dim
+        dims = [d_in] + [width] * depth
+        self.hidden = nn.ModuleList(_Hidden(dims[i], dims[i + 1], dropout) for i in range(depth))
+        self.out = nn.Linear(width, n_out or p)
+        if init_scale != 1.0:
+            with torch.no_grad():
+                for prm in self.parameters():
+                    prm.mul_(init_scale)
+
+    @property
+    def pre_activation_sites(self) -> list[str]:
+        return [f"hidden.{i}.pre" for i in range(len(self.hidden))]
+
+    @property
+    def post_activation_sites(self) -> list[str]:
+        return [f"hidden.{i}.post" for i in range(len(self.hidden))]
+
+    # The penalty's default targets: the hidden pre-activations (the paper's site).
+    default_penalty_sites = pre_activation_sites
+
+    def _first(self, x: torch.Tensor) -> torch.Tensor:
+        lin = self.hidden[0].linear
+        if self.encoding == "onehot":
+            # onehot(a) @ W[:, :P].T + onehot(b) @ W[:, P:].T == two column gathers.
+            wt = lin.weight.t()
+            return wt[x[:, 0]] + wt[self.p + x[:, 1]] + lin.bias
+        e = self.embed(x).flatten(1)
+        return lin(e)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (N, 2) int64 token ids -> (N, n_out) logits."""
+        for i, layer in enumerate(self.hidden):
+            z = self._first(x) if i == 0 else layer.linear(h)
+            z = layer.pre(z)
+            h = layer.drop(layer.post(F.relu(z)))
+        return self.out(h)

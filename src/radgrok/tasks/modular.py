@@ -1,0 +1,118 @@
+"""Modular arithmetic over all pairs (a, b) in Z_P x Z_P, split by a seeded permutation.
+
+Inputs are token ids ``x[:, 0] = a``, ``x[:, 1] = b`` (int64); the model decides how
+to encode them (one-hot concatenation or learned embeddings). ``one_hot_concat`` is
+here for users who want the encoded matrix directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+__all__ = ["OPERATIONS", "ModularData", "make_modular", "one_hot_concat", "is_prime"]
+
+
+def is_prime(n: int) -> bool:
+    if n < 2:
+        return False
+    i = 2
+    while i * i <= n:
+        if n % i == 0:
+            return False
+        i += 1
+    return True
+
+
+def _div(a: torch.Tensor, b: torch.Tensor, p: int) -> torch.Tensor:
+    # b^(p-2) is b's inverse mod a prime p (Fermat); python ints avoid overflow.
+    inv = torch.tensor([pow(int(v), p - 2, p) for v in range(p)], dtype=torch.long)
+    return (a * inv[b]) % p
+
+
+# name -> (function of (a, b, p), needs a prime modulus, excludes b == 0)
+OPERATIONS: dict[str, tuple[Callable, bool, bool]] = {
+    "add": (lambda a, b, p: (a + b) % p, False, False),
+    "sub": (lambda a, b, p: (a - b) % p, False, False),
+    "mul": (lambda a, b, p: (a * b) % p, False, False),
+    "div": (_div, True, True),
+    "x2+y2": (lambda a, b, p: (a * a + b * b) % p, False, False),
+    "x2+xy+y2": (lambda a, b, p: (a * a + a * b + b * b) % p, False, False),
+    "x3+xy": (lambda a, b, p: (a * a * a + a * b) % p, False, False),
+}
+
+
+@dataclass
+class ModularData:
+    """A split modular-arithmetic dataset; ``train_idx``/``test_idx`` index the full pair list."""
+
+    op: str
+    p: int
+    x: torch.Tensor  # (P*P or P*(P-1), 2) int64 token ids
+    y: torch.Tensor  # (N,) int64 answers
+    train_idx: torch.Tensor
+    test_idx: torch.Tensor
+
+    @property
+    def x_train(self) -> torch.Tensor:
+        return self.x[self.train_idx]
+
+    @property
+    def y_train(self) -> torch.Tensor:
+        return self.y[self.train_idx]
+
+    @property
+    def x_test(self) -> torch.Tensor:
+        return self.x[self.test_idx]
+
+    @property
+    def y_test(self) -> torch.Tensor:
+        return self.y[self.test_idx]
+
+    def split_record(self) -> dict:
+        """What is needed to rebuild and check the split: sizes and the train indices."""
+        return {
+            "op": self.op,
+            "p": self.p,
+            "n_pairs": int(self.x.shape[0]),
+            "n_train": int(self.train_idx.numel()),
+            "n_test": int(self.test_idx.numel()),
+            "train_idx": self.train_idx.tolist(),
+        }
+
+
+def make_modular(op: str, p: int, train_frac: float, split_seed: int) -> ModularData:
+    """All pairs for ``op`` modulo ``p``, shuffled with ``split_seed``, first
+    ``round(train_frac * N)`` pairs for training and the rest for testing."""
+    if op not in OPERATIONS:
+        raise ValueError(f"op must be one of {sorted(OPERATIONS)}, got {op!r}")
+    fn, needs_prime, nonzero_b = OPERATIONS[op]
+    if p < 2:
+        raise ValueError(f"p must be >= 2, got {p}")
+    if needs_prime and not is_prime(p):
+        raise ValueError(f"p must be prime for op {op!r}, got {p}")
+    if not 0.0 < train_frac < 1.0:
+        raise ValueError(f"train_frac must be in (0, 1), got {train_frac}")
+    a = torch.arange(p).repeat_interleave(p)
+    b = torch.arange(p).repeat(p)
+    if nonzero_b:
+        keep = b != 0
+        a, b = a[keep], b[keep]
+    y = fn(a, b, p)
+    x = torch.stack([a, b], dim=1)
+    n = x.shape[0]
+    g = torch.Generator().manual_seed(split_seed)
+    perm = torch.randperm(n, generator=g)
+    n_train = max(1, min(n - 1, round(train_frac * n)))
+    return ModularData(op, p, x, y, perm[:n_train].sort().values, perm[n_train:].sort().values)
+
+
+def one_hot_concat(x: torch.Tensor, p: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """``[onehot(a), onehot(b)]`` of shape (N, 2P)."""
+    n = x.shape[0]
+    out = torch.zeros(n, 2 * p, dtype=dtype)
+    out[torch.arange(n), x[:, 0]] = 1
+    out[torch.arange(n), p + x[:, 1]] = 1
+    return out

@@ -1,0 +1,163 @@
+"""Typed run configuration: the one source of truth for defaults, validation and the CLI.
+
+Each field carries a ``help`` string in its metadata; the CLI builds one flag per
+field from these dataclasses (``radgrok.cli``), so nothing is declared twice.
+Field names are unique across the sections, which keeps the flags flat
+(``--lam``, ``--weight-decay``). This module does not import torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+import typing
+from typing import Literal, get_args
+
+__all__ = [
+    "TaskConfig", "ModelConfig", "PenaltyConfig", "OptimConfig", "TrainConfig",
+    "RunConfig", "ConfigError", "validate", "to_dict", "from_dict", "SECTIONS",
+]
+
+
+def _f(default, help: str, **kw):
+    return field(default=default, metadata={"help": help, **kw})
+
+
+Op = Literal["add", "sub", "mul", "div", "x2+y2", "x2+xy+y2", "x3+xy"]
+
+
+@dataclass
+class TaskConfig:
+    op: Op = _f("add", "binary operation modulo p")
+    p: int = _f(97, "modulus P (prime where the operation needs an inverse)")
+    train_frac: float = _f(0.5, "fraction of all pairs used for training, in (0, 1)")
+    split_seed: int | None = _f(None, "seed of the train/test split (default: the run seed)")
+
+
+@dataclass
+class ModelConfig:
+    width: int = _f(512, "hidden width")
+    depth: int = _f(2, "number of hidden ReLU layers")
+    encoding: Literal["onehot", "embed"] = _f("onehot", "input encoding of (a, b)")
+    embed_dim: int = _f(128, "embedding size per operand when encoding=embed")
+    dropout: float = _f(0.0, "dropout after each hidden activation, in [0, 1)")
+    init_scale: float = _f(1.0, "multiplier on PyTorch's default initial weights")
+
+
+@dataclass
+class PenaltyConfig:
+    lam: float = _f(0.0, "radial suppression weight lambda (0 = off; radii are still logged)")
+    radius_scale: float = _f(1.0, "target radius as a multiple c of sqrt(d)")
+    mode: Literal["soft", "project"] = _f("soft", "soft penalty, or hard projection onto the sphere")
+    site: Literal["pre", "post"] = _f("pre", "hook the hidden pre- or post-activations")
+
+
+@dataclass
+class OptimConfig:
+    lr: float = _f(1e-3, "AdamW learning rate")
+    weight_decay: float = _f(1e-3, "AdamW (decoupled) weight decay")
+    beta1: float = _f(0.9, "AdamW beta1")
+    beta2: float = _f(0.999, "AdamW beta2")
+    warmup_steps: int = _f(0, "linear learning-rate warmup steps")
+    batch_size: int = _f(0, "examples per step; 0 = full batch (one step = one epoch)")
+
+
+@dataclass
+class TrainConfig:
+    steps: int = _f(100_000, "optimizer-step budget")
+    eval_every: int = _f(100, "evaluate on the full train and test sets every k steps")
+    seed: int = _f(0, "seed of the init, the batches and (unless split_seed is set) the split")
+    dtype: Literal["float32", "float64"] = _f("float32", "working precision")
+    device: str = _f("cpu", "torch device, e.g. cpu or cuda")
+    threads: int = _f(0, "torch CPU threads; 0 = leave torch's default")
+    grok_threshold: float = _f(0.9, "test accuracy the grok step must exceed and keep")
+    early_stop: bool = _f(True, "stop once grokked and `patience` more steps have held")
+    patience: int = _f(1000, "steps to keep training after the grok step before an early stop")
+    checkpoint_every: int = _f(1000, "steps between checkpoints (rounded to evaluations)")
+
+
+SECTIONS = {
+    "task": TaskConfig,
+    "model": ModelConfig,
+    "penalty": PenaltyConfig,
+    "optim": OptimConfig,
+    "train": TrainConfig,
+}
+
+
+@dataclass
+class RunConfig:
+    task: TaskConfig = field(default_factory=TaskConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    penalty: PenaltyConfig = field(default_factory=PenaltyConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def replace(self, **flat) -> "RunConfig":
+        """A copy with fields overridden by their flat names, e.g. ``replace(lam=0.05)``."""
+        d = to_dict(self)
+        owners = {f.name: sec for sec, cls in SECTIONS.items() for f in dataclasses.fields(cls)}
+        for k, v in flat.items():
+            if k not in owners:
+                raise ConfigError(f"{k}: unknown config field")
+            d[owners[k]][k] = v
+        return from_dict(d)
+
+
+class ConfigError(ValueError):
+    """A bad configuration value; its message is one line naming the field."""
+
+
+def to_dict(cfg: RunConfig) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def from_dict(d: dict) -> RunConfig:
+    return RunConfig(**{sec: cls(**d.get(sec, {})) for sec, cls in SECTIONS.items()})
+
+
+def _is_prime(n: int) -> bool:
+    return n >= 2 and all(n % i for i in range(2, int(n**0.5) + 1))
+
+
+def _hints(cls) -> dict:
+    return typing.get_type_hints(cls)
+
+
+def validate(cfg: RunConfig) -> RunConfig:
+    """Raise ``ConfigError`` (one line: field, allowed values, got) on the first bad field."""
+
+    def need(ok: bool, name: str, allowed: str, got) -> None:
+        if not ok:
+            raise ConfigError(f"{name} must be {allowed}, got {got!r}")
+
+    t, m, pen, o, tr = cfg.task, cfg.model, cfg.penalty, cfg.optim, cfg.train
+    for sec, obj in (("task", t), ("model", m), ("penalty", pen), ("train", tr)):
+        for name, hint in _hints(type(obj)).items():
+            choices = get_args(hint) if getattr(hint, "__origin__", None) is Literal else None
+            if choices:
+                need(getattr(obj, name) in choices, name, f"one of {list(choices)}", getattr(obj, name))
+    need(t.p >= 2, "p", "an integer >= 2", t.p)
+    need(t.op != "div" or _is_prime(t.p), "p", "prime for op 'div' (e.g. 97, 113)", t.p)
+    need(0.0 < t.train_frac < 1.0, "train_frac", "in (0, 1)", t.train_frac)
+    need(m.width >= 1, "width", "an integer >= 1", m.width)
+    need(m.depth >= 1, "depth", "an integer >= 1", m.depth)
+    need(m.embed_dim >= 1, "embed_dim", "an integer >= 1", m.embed_dim)
+    need(0.0 <= m.dropout < 1.0, "dropout", "in [0, 1)", m.dropout)
+    need(m.init_scale > 0, "init_scale", "> 0", m.init_scale)
+    need(pen.lam >= 0, "lam", ">= 0", pen.lam)
+    need(pen.radius_scale > 0, "radius_scale", "> 0", pen.radius_scale)
+    need(o.lr > 0, "lr", "> 0", o.lr)
+    need(o.weight_decay >= 0, "weight_decay", ">= 0", o.weight_decay)
+    need(0 <= o.beta1 < 1, "beta1", "in [0, 1)", o.beta1)
+    need(0 <= o.beta2 < 1, "beta2", "in [0, 1)", o.beta2)
+    need(o.warmup_steps >= 0, "warmup_steps", ">= 0", o.warmup_steps)
+    need(o.batch_size >= 0, "batch_size", ">= 0 (0 = full batch)", o.batch_size)
+    need(tr.steps >= 1, "steps", "an integer >= 1", tr.steps)
+    need(tr.eval_every >= 1, "eval_every", "an integer >= 1", tr.eval_every)
+    need(tr.threads >= 0, "threads", ">= 0", tr.threads)
+    need(0 < tr.grok_threshold < 1, "grok_threshold", "in (0, 1)", tr.grok_threshold)
+    need(tr.patience >= 0, "patience", ">= 0", tr.patience)
+    need(tr.checkpoint_every >= 1, "checkpoint_every", "an integer >= 1", tr.checkpoint_every)
+    need(tr.device == "cpu" or tr.device.startswith(("cuda", "mps")), "device", "cpu, cuda[:N] or mps", tr.device)
+    return cfg

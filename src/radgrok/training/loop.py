@@ -1,0 +1,253 @@
+"""The training loop: config -> task + model + penalty -> AdamW steps -> evaluations -> run record.
+
+One evaluation = a forward pass over the whole train set and the whole test set
+without autograd, every ``eval_every`` steps (and at step 0 and at the end). Only
+evaluations synchronise with the host, so the steps between them queue freely on
+a GPU. Checkpoints are taken at evaluations; ``resume=True`` continues from the
+last one and re-creates exactly the metrics an uninterrupted run would log: the
+init, the split and the mini-batch order are pure functions of the seed and the
+step, and every RNG state is checkpointed.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch.nn import functional as F
+
+from ..models.mlp import MLP
+from ..penalty import RadialSuppression
+from ..tasks.modular import ModularData, make_modular
+from . import records
+from .config import ConfigError, RunConfig, from_dict, to_dict, validate
+from .grok import GrokTracker
+
+__all__ = ["train", "build", "Built", "evaluate"]
+
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+# Fields that may differ between a run and its resumption (the budget and stopping rule).
+_RESUMABLE_CHANGES = {("train", "steps"), ("train", "early_stop"), ("train", "patience")}
+
+
+@dataclass
+class Built:
+    """Everything a run is made of, before any step."""
+
+    data: ModularData
+    model: MLP
+    rs: RadialSuppression
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.LambdaLR
+    device: torch.device
+    dtype: torch.dtype
+
+
+def build(cfg: RunConfig) -> Built:
+    """Seeded construction of the dataset, model, penalty hooks and optimizer."""
+    t, m, pen, o, tr = cfg.task, cfg.model, cfg.penalty, cfg.optim, cfg.train
+    split_seed = tr.seed if t.split_seed is None else t.split_seed
+    data = make_modular(t.op, t.p, t.train_frac, split_seed)
+    device, dtype = torch.device(tr.device), _DTYPES[tr.dtype]
+    torch.manual_seed(tr.seed)
+    model = MLP(t.p, m.width, m.depth, m.encoding, m.embed_dim, m.dropout, m.init_scale)
+    model = model.to(device=device, dtype=dtype)
+    sites = model.pre_activation_sites if pen.site == "pre" else model.post_activation_sites
+    rs = RadialSuppression(model, sites, pen.lam, radius_scale=pen.radius_scale, mode=pen.mode)
+    opt = torch.optim.AdamW(model.parameters(), lr=o.lr, betas=(o.beta1, o.beta2),
+                            weight_decay=o.weight_decay)
+    warm = o.warmup_steps
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm) if warm else 1.0)
+    return Built(data, model, rs, opt, sched, device, dtype)
+
+
+def _batch_indices(n: int, batch_size: int, seed: int, step: int, cache: dict) -> torch.Tensor | None:
+    """Mini-batch for ``step``: epoch e uses randperm(n) seeded by (seed, e); None = full batch."""
+    if batch_size <= 0 or batch_size >= n:
+        return None
+    per_epoch = math.ceil(n / batch_size)
+    epoch, j = divmod(step, per_epoch)
+    if cache.get("epoch") != epoch:
+        g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+        cache["epoch"], cache["perm"] = epoch, torch.randperm(n, generator=g)
+    return cache["perm"][j * batch_size:(j + 1) * batch_size]
+
+
+@torch.no_grad()
+def evaluate(b: Built, x_tr, y_tr, x_te, y_te) -> dict:
+    """Loss and accuracy on the full train and test sets, radii, penalty and weight norm."""
+    was_training = b.model.training
+    b.model.eval()
+    logits = b.model(x_tr)
+    radii = b.rs.radii()
+    raw = float(b.rs.penalty_sum())
+    row = {
+        "train_loss": F.cross_entropy(logits, y_tr).item(),
+        "train_acc": (logits.argmax(-1) == y_tr).double().mean().item(),
+    }
+    logits = b.model(x_te)
+    row["test_loss"] = F.cross_entropy(logits, y_te).item()
+    row["test_acc"] = (logits.argmax(-1) == y_te).double().mean().item()
+    # Unweighted sum of the radial penalty over the sites (logged for every arm,
+    # lam = 0 included) and the term actually added to the loss.
+    row["penalty_raw"] = raw
+    row["penalty"] = b.rs.lam * raw if b.rs.mode == "soft" else 0.0
+    row["weight_norm"] = math.sqrt(sum(float(p.detach().double().square().sum()) for p in b.model.parameters()))
+    row.update({f"radius/{k}": v for k, v in radii.items()})
+    b.model.train(was_training)
+    return row
+
+
+def _check_resume(cfg: RunConfig, saved: dict) -> None:
+    new = to_dict(cfg)
+    diff = [f"{sec}.{k}" for sec in new for k in new[sec]
+            if saved.get(sec, {}).get(k) != new[sec][k] and (sec, k) not in _RESUMABLE_CHANGES]
+    if diff:
+        raise ConfigError(f"resume: config differs from the run's config.json in {diff}; "
+                          "only steps, early_stop and patience may change")
+
+
+def train(
+    cfg: RunConfig,
+    out_dir: str | Path | None = None,
+    resume: bool = False,
+    progress: bool | None = None,
+    on_eval: Callable[[dict], None] | None = None,
+    stop_after_steps: int | None = None,
+) -> dict:
+    """Train one run and return its summary. ``out_dir`` None keeps nothing on disk.
+
+    ``stop_after_steps`` ends the process-local loop early (as a kill would) and
+    is only for tests of resumption.
+    """
+    validate(cfg)
+    out = Path(out_dir) if out_dir is not None else None
+    ckpt = None
+    if out is not None:
+        if resume and (out / records.CHECKPOINT).exists():
+            _check_resume(cfg, records.read_json(out / records.CONFIG)["config"])
+            ckpt = records.load_checkpoint(out / records.CHECKPOINT)
+        elif (out / records.SUMMARY).exists() and not resume:
+            raise ConfigError(f"out: run directory {out} already exists; pass --resume or choose another --out")
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+
+    b = build(cfg)
+    tr, dev = cfg.train, b.device
+    x_tr, y_tr = b.data.x_train.to(dev), b.data.y_train.to(dev)
+    x_te, y_te = b.data.x_test.to(dev), b.data.y_test.to(dev)
+    n_train = x_tr.shape[0]
+    batch = cfg.optim.batch_size if 0 < cfg.optim.batch_size < n_train else n_train
+    tracker = GrokTracker(tr.grok_threshold)
+    rows: list[dict] = []
+    start, last_ckpt, elapsed_before = 0, 0, 0.0
+
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        if ckpt is None:
+            import radgrok
+
+            records.write_json(out / records.CONFIG, {
+                "config": to_dict(cfg), "radgrok": radgrok.__version__, "torch": torch.__version__})
+            records.write_json(out / records.SPLIT, b.data.split_record())
+    if ckpt is not None:
+        b.model.load_state_dict(ckpt["model"])
+        b.opt.load_state_dict(ckpt["opt"])
+        b.sched.load_state_dict(ckpt["sched"])
+        torch.set_rng_state(ckpt["rng"])
+        tracker = GrokTracker.from_state(ckpt["tracker"])
+        start = last_ckpt = ckpt["step"]
+        elapsed_before = ckpt["elapsed"]
+        rows = [r for r in records.read_jsonl(out / records.METRICS) if r["step"] <= start]
+
+    def summary(status: str, step: int, message: str = "") -> dict:
+        last = rows[-1] if rows else {}
+        s = {
+            "status": status, "message": message,
+            "grok_step": tracker.candidate if status == "grokked" else None,
+            "memorised_step": tracker.memorised_at, "step_95": tracker.reached_95,
+            "steps_done": step, "budget": tr.steps, "eval_every": tr.eval_every,
+            "batch_size": batch, "n_train": n_train, "epochs_per_step": batch / n_train,
+            "seed": tr.seed, "lam": cfg.penalty.lam, "weight_decay": cfg.optim.weight_decay,
+            "lr": cfg.optim.lr, "final": {k: last.get(k) for k in ("train_acc", "test_acc", "train_loss", "test_loss")},
+            "wall_seconds": round(elapsed_before + time.perf_counter() - t0, 3),
+        }
+        return s
+
+    def do_eval(step: int) -> dict:
+        row = {"step": step, "epoch": step * batch / n_train, **evaluate(b, x_tr, y_tr, x_te, y_te),
+               "lr": b.sched.get_last_lr()[0]}
+        rows.append(row)
+        tracker.update(step, row["train_acc"], row["test_acc"])
+        if out is not None:
+            records.write_jsonl(out / records.METRICS, rows)
+        if on_eval is not None:
+            on_eval(row)
+        return row
+
+    def checkpoint(step: int) -> None:
+        records.save_checkpoint(out / records.CHECKPOINT, {
+            "step": step, "model": b.model.state_dict(), "opt": b.opt.state_dict(),
+            "sched": b.sched.state_dict(), "rng": torch.get_rng_state(), "tracker": tracker.state(),
+            "elapsed": elapsed_before + time.perf_counter() - t0})
+
+    def finish(status: str, step: int, message: str = "") -> dict:
+        s = summary(status, step, message)
+        if out is not None:
+            records.write_json(out / records.SUMMARY, s)
+        return s
+
+    t0 = time.perf_counter()
+    if start == 0:
+        do_eval(0)
+        if out is not None:
+            checkpoint(0)
+            records.write_json(out / records.SUMMARY, summary("running", 0))
+    show = sys.stderr.isatty() if progress is None else progress
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=tr.steps, initial=start, disable=not show, desc=f"seed {tr.seed} lam {cfg.penalty.lam}",
+               unit="step", leave=False, dynamic_ncols=True)
+    cache: dict = {}
+    soft = b.rs.mode == "soft" and b.rs.lam > 0
+    b.model.train()
+    step = start
+    try:
+        while step < tr.steps:
+            idx = _batch_indices(n_train, batch, tr.seed, step, cache)
+            xb, yb = (x_tr, y_tr) if idx is None else (x_tr[idx.to(dev)], y_tr[idx.to(dev)])
+            loss = F.cross_entropy(b.model(xb), yb)
+            if soft:
+                loss = loss + b.rs.penalty()
+            b.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            b.opt.step()
+            b.sched.step()
+            step += 1
+            bar.update(1)
+            if step % tr.eval_every and step != tr.steps:
+                continue
+            row = do_eval(step)
+            bar.set_postfix(train=f"{row['train_acc']:.3f}", test=f"{row['test_acc']:.3f}", refresh=False)
+            if not all(math.isfinite(row[k]) for k in ("train_loss", "test_loss", "weight_norm")):
+                msg = (f"non-finite loss or weights at step {step}; stopped, the last good checkpoint "
+                       f"(step {last_ckpt}) is kept")
+                return finish("diverged", step, msg)
+            if tr.early_stop and tracker.held_for(step) >= tr.patience:
+                break
+            if out is not None and step - last_ckpt >= tr.checkpoint_every:
+                checkpoint(step)
+                last_ckpt = step
+            if stop_after_steps is not None and step >= stop_after_steps:
+                return summary("interrupted", step)
+    finally:
+        bar.close()
+    s = finish("grokked" if tracker.candidate is not None else "dng", step)
+    if out is not None and step != last_ckpt:
+        checkpoint(step)
+    return s
