@@ -1,0 +1,192 @@
+"""Radial geometry of hidden vectors: radii and the radial gradient energy.
+
+The radial gradient energy of a batch of hidden vectors h with gradients g = dL/dh is
+
+    Phi_rad = d * mean over rows of ||P_r g||^2 / ||g||^2,    P_r = h h^T / ||h||^2,
+
+i.e. d times the mean squared cosine between g and h. A gradient pointing in a
+uniformly random direction has E[cos^2] = 1/d, so Phi_rad = 1 is the *isotropic
+floor*: values below 1 mean the loss gradient avoids the radial direction (it mostly
+rotates h), values above 1 mean it mostly rescales h. The maximum is d (g parallel
+to h), the minimum 0 (g orthogonal to h).
+
+Which gradient to use matters. The radial penalty's own gradient with respect to its
+h is (2/d)(||h|| - r)/||h|| * h, parallel to h by construction, so adding it to g
+pushes Phi_rad towards d whatever the network has learned. The claim under test
+("the penalty drives the radial energy of learning below the floor") is about the
+*task* gradient, dL_task/dh, under training with the penalty: measure that, and
+report the total-gradient version (task + penalty) only beside it, as a check of how
+much the penalty itself contributes. ``capture_hidden_grads_multi`` gives both from
+one forward pass.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Iterable, Mapping
+
+import torch
+from torch import nn
+
+__all__ = [
+    "radii",
+    "radius_summary",
+    "radial_energy",
+    "capture_hidden_grads",
+    "capture_hidden_grads_multi",
+    "radial_energies",
+]
+
+HiddenGrad = tuple[torch.Tensor, torch.Tensor]
+
+
+def _rows(x: torch.Tensor) -> torch.Tensor:
+    """(..., d) -> (N, d) in float64: every leading index is one hidden vector."""
+    return x.detach().reshape(-1, x.shape[-1]).to(torch.float64)
+
+
+def radii(h: torch.Tensor) -> torch.Tensor:
+    """``||h||_2`` of every hidden vector: shape ``h.shape[:-1]``, detached."""
+    return torch.linalg.vector_norm(h.detach(), dim=-1)
+
+
+def radius_summary(h: torch.Tensor) -> dict[str, float]:
+    """Mean, std, min and max of ``||h||`` over all vectors, and the mean over ``sqrt(d)``.
+
+    ``mean_over_sqrt_d`` is the number to compare with 1: the penalty's target radius
+    is sqrt(d), so it says how far the layer sits from that sphere.
+    """
+    r = _rows(h).norm(dim=-1)
+    d = h.shape[-1]
+    return {
+        "mean": float(r.mean()),
+        "std": float(r.std(unbiased=False)),
+        "min": float(r.min()),
+        "max": float(r.max()),
+        "mean_over_sqrt_d": float(r.mean() / math.sqrt(d)),
+    }
+
+
+def radial_energy(h: torch.Tensor, g: torch.Tensor) -> float:
+    """``Phi_rad = d * mean(||P_r g||^2 / ||g||^2)`` over the rows of h and g.
+
+    h and g have the same shape (..., d); leading dims are flattened so that every
+    example (and token position) is one row. Rows where ``g`` or ``h`` is exactly
+    zero have no direction and are skipped; if no row is left the result is NaN.
+    Computed in float64 because the per-row ratio is a squared cosine that can be
+    ~1/d, well below float32's resolution for the sums involved at large N.
+    """
+    if h.shape != g.shape:
+        raise ValueError(f"h and g must have the same shape, got {tuple(h.shape)} and {tuple(g.shape)}")
+    hr, gr = _rows(h), _rows(g)
+    h2 = hr.square().sum(-1)
+    g2 = gr.square().sum(-1)
+    keep = (h2 > 0) & (g2 > 0)
+    if not bool(keep.any()):
+        return float("nan")
+    # ||P_r g||^2 = (h.g)^2 / ||h||^2, so the ratio is the squared cosine.
+    cos2 = (hr * gr).sum(-1)[keep].square() / (h2[keep] * g2[keep])
+    return float(h.shape[-1] * cos2.mean())
+
+
+def _hidden_of(out) -> torch.Tensor:
+    """The tensor a module output stands for: itself, or the first element of a tuple."""
+    if isinstance(out, torch.Tensor):
+        return out
+    if isinstance(out, (tuple, list)) and out and isinstance(out[0], torch.Tensor):
+        return out[0]
+    raise TypeError(f"a hooked module returned {type(out).__name__}; expected a Tensor or a tuple of them")
+
+
+def capture_hidden_grads_multi(
+    model: nn.Module,
+    sites: Iterable[str],
+    loss_fn: Callable[[], Mapping[str, torch.Tensor]],
+) -> dict[str, dict[str, HiddenGrad]]:
+    """Per-site ``(h, dL/dh)`` for several losses from a single forward pass.
+
+    Args:
+        model: any module; ``sites`` name sub-modules as in ``model.named_modules()``.
+        loss_fn: takes no arguments, runs the forward pass of ``model`` and returns a
+            mapping name -> scalar loss, e.g. ``{"task": ce, "total": ce + rs.penalty()}``.
+
+    Returns ``{loss_name: {site: (h, g)}}`` with h and g detached. One forward matters:
+    with dropout, or any other randomness, a second forward would see different h.
+    If a site runs more than once in the forward, its calls' vectors are flattened to
+    rows (N_i, d) and concatenated, so each call's vectors count as examples. A site
+    that a loss does not depend on gets g = 0 (and hence a NaN ``radial_energy``).
+
+    Gradients come from ``torch.autograd.grad`` on the retained outputs, so no
+    parameter's ``.grad`` is touched. Hooks are removed even if ``loss_fn`` raises.
+    Forward hooks already on a site (e.g. ``RadialSuppression`` in project mode) run
+    first, so h is what the rest of the network actually sees.
+    """
+    names = list(sites)
+    modules = dict(model.named_modules())
+    missing = [n for n in names if n not in modules]
+    if missing:
+        raise ValueError(f"unknown module name(s) {missing}")
+    seen: dict[str, list[torch.Tensor]] = {n: [] for n in names}
+
+    def make_hook(name: str):
+        def hook(module, args, out):
+            seen[name].append(_hidden_of(out))
+
+        return hook
+
+    handles = [modules[n].register_forward_hook(make_hook(n)) for n in names]
+    try:
+        losses = dict(loss_fn())
+    finally:
+        for hd in handles:
+            hd.remove()
+    for n in names:
+        if not seen[n]:
+            raise RuntimeError(f"site {n!r} did not run during loss_fn()")
+        if not all(h.requires_grad for h in seen[n]):
+            raise RuntimeError(
+                f"site {n!r} produced an output that does not require grad "
+                "(run loss_fn with grad enabled and trainable upstream parameters)"
+            )
+    # Every call of every site, in one list, so that autograd walks the graph once per loss.
+    flat = [(n, h) for n in names for h in seen[n]]
+    tensors = [h for _, h in flat]
+    result: dict[str, dict[str, HiddenGrad]] = {}
+    for k, (loss_name, loss) in enumerate(losses.items()):
+        if loss.dim() != 0:
+            raise ValueError(f"loss {loss_name!r} must be a scalar, got shape {tuple(loss.shape)}")
+        if not loss.requires_grad:
+            # A constant (e.g. a zero-weight penalty's ``new_zeros(())``): no gradient anywhere.
+            grads: tuple = (None,) * len(tensors)
+        else:
+            # Keep the graph alive for the next loss; free it after the last one.
+            grads = torch.autograd.grad(loss, tensors, retain_graph=k < len(losses) - 1, allow_unused=True)
+        per_site: dict[str, HiddenGrad] = {}
+        for n in names:
+            pairs = [
+                (h.detach(), torch.zeros_like(h.detach()) if g is None else g.detach())
+                for (m, h), g in zip(flat, grads)
+                if m == n
+            ]
+            if len(pairs) == 1:
+                per_site[n] = pairs[0]
+            else:
+                d = pairs[0][0].shape[-1]
+                per_site[n] = (
+                    torch.cat([h.reshape(-1, d) for h, _ in pairs]),
+                    torch.cat([g.reshape(-1, d) for _, g in pairs]),
+                )
+        result[loss_name] = per_site
+    return result
+
+
+def capture_hidden_grads(
+    model: nn.Module, sites: Iterable[str], loss_fn: Callable[[], torch.Tensor]
+) -> dict[str, HiddenGrad]:
+    """Per-site ``(h, dL/dh)`` for one scalar loss; see ``capture_hidden_grads_multi``."""
+    return capture_hidden_grads_multi(model, sites, lambda: {"loss": loss_fn()})["loss"]
+
+
+def radial_energies(grads: Mapping[str, HiddenGrad]) -> dict[str, float]:
+    """``radial_energy`` of every site in a ``capture_hidden_grads`` result."""
+    return {site: radial_energy(h, g) for site, (h, g) in grads.items()}

@@ -1,0 +1,157 @@
+"""A nanoGPT-style causal language model: the paper's model for 3-digit addition.
+
+Token + learned position embeddings, a stack of pre-LN blocks (causal attention
+written by hand, GELU MLP; the ``Block`` of ``transformer.py``), a final LayerNorm,
+and an output head that shares its weight with the token embedding. The paper's
+size is 6 layers, 6 heads, 384 wide (about 10.7M parameters); tests use ~0.1M.
+
+The hook points are named as in ``Transformer``: ``blocks.{i}.hook_attn_out`` and
+``blocks.{i}.hook_mlp_out``, so ``RadialSuppression(gpt, gpt.default_penalty_sites,
+lam)`` puts the penalty on every sub-layer output at every token position.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Callable
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from radgrok.models.transformer import Block, init_gpt2_
+
+__all__ = ["GPTConfig", "GPT", "generate_tokens", "lm_loss", "IGNORE_INDEX"]
+
+IGNORE_INDEX = -100  # targets with this value do not count in lm_loss
+
+
+@dataclass(frozen=True)
+class GPTConfig:
+    """Sizes of a GPT. The defaults other than ``vocab_size`` are the paper's ≈10M model."""
+
+    vocab_size: int
+    block_size: int = 64  # longest context, in tokens
+    n_layer: int = 6
+    n_head: int = 6
+    n_embd: int = 384
+    dropout: float = 0.0
+    bias: bool = True  # biases in Linear layers and LayerNorms
+
+    @classmethod
+    def tiny(cls, vocab_size: int, block_size: int = 64, **kw) -> "GPTConfig":
+        """About 0.1M parameters: 2 layers, 2 heads, 64 wide (tests, CPU smoke runs)."""
+        return cls(vocab_size, block_size, **{"n_layer": 2, "n_head": 2, "n_embd": 64, **kw})
+
+
+@torch.no_grad()
+def generate_tokens(
+    model: Callable[[torch.Tensor], torch.Tensor],
+    idx: torch.Tensor,
+    max_new_tokens: int,
+    block_size: int | None = None,
+    temperature: float = 0.0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Extend every row of ``idx`` (B, T) by ``max_new_tokens`` tokens -> (B, T + new).
+
+    ``model`` is any callable mapping (B, T) token ids to (B, T, V) logits. Greedy
+    (argmax) when ``temperature`` is 0, else sampled from softmax(logits / T).
+    The context is cropped to the last ``block_size`` tokens when given. There is no
+    KV cache: the sequences this library generates are short, and re-running the
+    prefix keeps any callable usable here.
+    """
+    for _ in range(max_new_tokens):
+        ctx = idx if block_size is None else idx[:, -block_size:]
+        logits = model(ctx)[:, -1, :]
+        if temperature == 0.0:
+            nxt = logits.argmax(dim=-1, keepdim=True)
+        else:
+            probs = (logits.float() / temperature).softmax(dim=-1)
+            nxt = torch.multinomial(probs, 1, generator=generator)
+        idx = torch.cat([idx, nxt.to(idx.dtype)], dim=1)
+    return idx
+
+
+def lm_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean next-token cross-entropy over targets != IGNORE_INDEX.
+
+    logits: (B, T, V); targets: (B, T).
+    """
+    return F.cross_entropy(logits.flatten(0, -2), targets.flatten(), ignore_index=IGNORE_INDEX)
+
+
+class GPT(nn.Module):
+    """A decoder-only transformer: ``GPT(GPTConfig(...))`` or ``GPT(vocab_size=..., n_layer=...)``.
+
+    ``forward(idx)`` maps (B, T) token ids to (B, T, vocab_size) logits; loss and
+    masking are the caller's (see ``lm_loss``), so any training loop and any hook
+    (the penalty, diagnostics) sees a plain logits-returning module.
+    """
+
+    def __init__(self, config: GPTConfig | None = None, **overrides) -> None:
+        super().__init__()
+        cfg = GPTConfig(**overrides) if config is None else replace(config, **overrides)
+        if cfg.vocab_size < 1 or cfg.block_size < 1 or cfg.n_layer < 1:
+            raise ValueError(f"vocab_size, block_size and n_layer must be >= 1, got {cfg}")
+        self.config = cfg
+        d = cfg.n_embd
+        self.tok_emb = nn.Embedding(cfg.vocab_size, d)
+        self.pos_emb = nn.Embedding(cfg.block_size, d)
+        self.drop = nn.Dropout(cfg.dropout) if cfg.dropout > 0 else nn.Identity()
+        self.blocks = nn.ModuleList(
+            Block(d, cfg.n_head, 4 * d, cfg.block_size, act="gelu", ln="affine",
+                  causal=True, dropout=cfg.dropout, bias=cfg.bias)
+            for _ in range(cfg.n_layer)
+        )
+        self.ln_f = nn.LayerNorm(d, bias=cfg.bias)
+        self.lm_head = nn.Linear(d, cfg.vocab_size, bias=False)
+        init_gpt2_(self, cfg.n_layer)
+        # Tie after init: the head reads out with the same vectors the embedding
+        # writes in, which saves vocab_size * n_embd parameters and is GPT-2's choice.
+        self.lm_head.weight = self.tok_emb.weight
+
+    @property
+    def attn_out_sites(self) -> list[str]:
+        return [f"blocks.{i}.hook_attn_out" for i in range(len(self.blocks))]
+
+    @property
+    def mlp_out_sites(self) -> list[str]:
+        return [f"blocks.{i}.hook_mlp_out" for i in range(len(self.blocks))]
+
+    @property
+    def default_penalty_sites(self) -> list[str]:
+        """Every sub-layer output before its residual add, in forward order (the paper's site)."""
+        return [s for i in range(len(self.blocks)) for s in (self.attn_out_sites[i], self.mlp_out_sites[i])]
+
+    def num_params(self, include_position: bool = True) -> int:
+        """Number of distinct parameters (the tied head/embedding counted once).
+
+        ``include_position=False`` leaves out the position table, whose size is set
+        by ``block_size`` rather than by the model's capacity.
+        """
+        n = sum(prm.numel() for prm in self.parameters())
+        return n if include_position else n - self.pos_emb.weight.numel()
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        """idx: (B, T) int64 with T <= block_size -> (B, T, vocab_size) logits."""
+        t = idx.shape[-1]
+        if t > self.config.block_size:
+            raise ValueError(f"sequence length {t} exceeds block_size {self.config.block_size}")
+        h = self.drop(self.tok_emb(idx) + self.pos_emb.weight[:t])
+        for block in self.blocks:
+            h = block(h)
+        return self.lm_head(self.ln_f(h))
+
+    def generate(
+        self,
+        idx: torch.Tensor,
+        max_new_tokens: int,
+        temperature: float = 0.0,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Batched generation (greedy by default), the context cropped to block_size.
+
+        Uses the module as it is (call ``.eval()`` first to switch dropout off).
+        """
+        return generate_tokens(self, idx, max_new_tokens, self.config.block_size, temperature, generator)

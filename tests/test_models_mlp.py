@@ -1,0 +1,43 @@
+import torch
+
+from radgrok.models.mlp import MLP
+from radgrok.penalty import RadialSuppression
+from radgrok.tasks.modular import one_hot_concat
+
+
+def test_onehot_path_equals_linear_on_one_hot_inputs():
+    torch.manual_seed(0)
+    m = MLP(11, width=16, depth=2).double()
+    x = torch.randint(0, 11, (20, 2))
+    lin = m.hidden[0].linear
+    want = one_hot_concat(x, 11, torch.float64) @ lin.weight.T + lin.bias
+    torch.testing.assert_close(m._first(x), want)
+
+
+def test_shapes_sites_and_encodings():
+    for enc in ("onehot", "embed"):
+        m = MLP(7, width=10, depth=3, encoding=enc, embed_dim=4)
+        out = m(torch.randint(0, 7, (5, 2)))
+        assert out.shape == (5, 7)
+        assert m.default_penalty_sites == ["hidden.0.pre", "hidden.1.pre", "hidden.2.pre"]
+        names = dict(m.named_modules())
+        assert all(s in names for s in m.default_penalty_sites + m.post_activation_sites)
+
+
+def test_penalty_targets_pre_activations_by_default():
+    torch.manual_seed(0)
+    m = MLP(7, width=10, depth=2)
+    rs = RadialSuppression(m, m.default_penalty_sites, lam=1.0)
+    m(torch.randint(0, 7, (5, 2)))
+    rs.penalty().backward()
+    assert m.hidden[0].linear.weight.grad.abs().sum() > 0
+    assert m.hidden[1].linear.weight.grad.abs().sum() > 0
+    assert m.out.weight.grad is None
+
+
+def test_init_scale_multiplies_weights():
+    torch.manual_seed(0)
+    a = MLP(7, width=10)
+    torch.manual_seed(0)
+    b = MLP(7, width=10, init_scale=3.0)
+    torch.testing.assert_close(b.out.weight, 3 * a.out.weight)

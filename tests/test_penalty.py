@@ -1,0 +1,143 @@
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from radgrok.penalty import RadialSuppression, radial_penalty
+
+
+def closed_form(h: torch.Tensor, r: float | None = None):
+    d = h.shape[-1]
+    r = math.sqrt(d) if r is None else r
+    flat = h.reshape(-1, d)
+    norms = flat.norm(dim=-1)
+    value = ((norms - r) ** 2).mean() / d
+    m = flat.shape[0]
+    grad = (2.0 / d) * ((norms - r) / norms)[:, None] * flat / m
+    return value, grad.reshape(h.shape)
+
+
+@pytest.mark.parametrize("shape", [(7, 5), (3, 4, 6)])
+@pytest.mark.parametrize("radius", [None, 0.7])
+def test_value_and_gradient_match_closed_form(shape, radius):
+    g = torch.Generator().manual_seed(0)
+    h = (3 * torch.randn(*shape, generator=g, dtype=torch.float64)).requires_grad_()
+    val = radial_penalty(h, radius)
+    val.backward()
+    want_val, want_grad = closed_form(h.detach(), radius)
+    assert val.dtype == torch.float64
+    torch.testing.assert_close(val.detach(), want_val, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(h.grad, want_grad, rtol=1e-10, atol=1e-14)
+
+
+def test_gradient_is_radial_and_zero_on_the_sphere():
+    h = torch.randn(10, 8, dtype=torch.float64)
+    h = h / h.norm(dim=-1, keepdim=True) * math.sqrt(8)
+    h.requires_grad_()
+    radial_penalty(h).backward()
+    assert h.grad.abs().max() < 1e-12
+    h2 = torch.randn(10, 8, dtype=torch.float64, requires_grad=True)
+    radial_penalty(h2).backward()
+    cos = torch.nn.functional.cosine_similarity(h2.grad, h2.detach(), dim=-1).abs()
+    torch.testing.assert_close(cos, torch.ones(10, dtype=torch.float64))
+
+
+def test_dtype_preserved_float32():
+    assert radial_penalty(torch.randn(4, 3)).dtype == torch.float32
+
+
+class Foreign(nn.Module):
+    """A model radgrok did not define, with a tuple-returning sub-module."""
+
+    def __init__(self):
+        super().__init__()
+        self.enc = nn.Linear(6, 16)
+        self.attn = nn.MultiheadAttention(16, 2, batch_first=True)
+        self.head = nn.Linear(16, 3)
+
+    def forward(self, x):
+        z = self.enc(x)
+        a, _ = self.attn(z, z, z)
+        return self.head(a).mean(1)
+
+
+def test_hooks_on_foreign_model_with_tuple_output():
+    torch.manual_seed(0)
+    m = Foreign()
+    x = torch.randn(2, 5, 6)
+    ref = m(x)
+    with RadialSuppression(m, ["enc", "attn"], lam=0.5) as rs:
+        out = m(x)
+        torch.testing.assert_close(out, ref)  # soft mode never changes the forward
+        z = m.enc(x)
+        a, _ = m.attn(z, z, z)
+        want = 0.5 * (radial_penalty(z) + radial_penalty(a))
+        m(x)
+        torch.testing.assert_close(rs.penalty(), want)
+        rs.penalty().backward()
+        assert m.enc.weight.grad.abs().sum() > 0
+        assert m.attn.in_proj_weight.grad.abs().sum() > 0
+        assert m.head.weight.grad is None  # the penalty sits upstream of the head
+        radii = rs.radii()
+        assert set(radii) == {"enc", "attn"}
+        assert radii["enc"] == pytest.approx(z.norm(dim=-1).mean().item(), rel=1e-5)
+    # removed on exit: no hooks, nothing stored
+    assert not m._forward_pre_hooks and not m.enc._forward_hooks and not m.attn._forward_hooks
+
+
+def test_unknown_module_name_is_named_in_error():
+    with pytest.raises(ValueError, match="nosuch"):
+        RadialSuppression(Foreign(), ["enc", "nosuch"], lam=0.1)
+
+
+@pytest.mark.parametrize("kwargs", [dict(lam=-1.0), dict(lam=1.0, mode="hard"), dict(lam=1.0, radius=0.0)])
+def test_bad_arguments(kwargs):
+    with pytest.raises(ValueError):
+        RadialSuppression(Foreign(), ["enc"], **kwargs)
+
+
+def test_project_mode_puts_outputs_on_sphere_and_radius_scale():
+    m = nn.Sequential(nn.Linear(4, 9), nn.ReLU(), nn.Linear(9, 2))
+    with RadialSuppression(m, ["0"], lam=1.0, mode="project", radius_scale=2.0) as rs:
+        h = m[0](torch.randn(5, 4))
+        # calling the sub-module directly also passes its hook
+        torch.testing.assert_close(h.norm(dim=-1), torch.full((5,), 2.0 * 3.0))
+        m(torch.randn(5, 4))
+        assert rs.penalty().item() == 0.0
+    with RadialSuppression(m, ["0"], lam=1.0, radius=1.5, mode="project"):
+        h = m[0](torch.randn(5, 4))
+        torch.testing.assert_close(h.norm(dim=-1), torch.full((5,), 1.5))
+
+
+def test_no_grad_keeps_no_graph_and_nothing_leaks_across_forwards():
+    m = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    rs = RadialSuppression(m, ["0"], lam=0.1)
+    with torch.no_grad():
+        m(torch.randn(3, 4))
+    assert all(h.grad_fn is None for h in rs.hidden()["0"])
+    m(torch.randn(3, 4))
+    m(torch.randn(6, 4))
+    hs = rs.hidden()["0"]
+    assert len(hs) == 1 and hs[0].shape[0] == 6  # only the latest forward is kept
+    rs.remove()
+    assert rs.hidden()["0"] == []
+
+
+def test_module_called_twice_is_penalised_twice():
+    lin = nn.Linear(4, 4)
+
+    class Twice(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = lin
+
+        def forward(self, x):
+            return self.lin(self.lin(x))
+
+    m = Twice()
+    x = torch.randn(3, 4)
+    want = radial_penalty(lin(x)) + radial_penalty(lin(lin(x)))
+    with RadialSuppression(m, ["lin"], lam=1.0) as rs:
+        m(x)
+        torch.testing.assert_close(rs.penalty(), want)
