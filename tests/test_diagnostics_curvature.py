@@ -107,7 +107,9 @@ def test_power_returns_largest_magnitude_lanczos_largest_algebraic():
     # A quadratic whose most negative eigenvalue dominates in magnitude.
     g = torch.Generator().manual_seed(5)
     Q, _ = torch.linalg.qr(torch.randn(12, 12, generator=g, dtype=torch.float64))
-    spectrum = torch.tensor([-10.0, 4.0, 2.5, 2.0, 1.5, 1.0, 0.5, 0.2, 0.1, 0.0, -0.5, -1.0], dtype=torch.float64)
+    spectrum = torch.tensor(
+        [-10.0, 4.0, 2.5, 2.0, 1.5, 1.0, 0.5, 0.2, 0.1, 0.0, -0.5, -1.0], dtype=torch.float64
+    )
     A = Q @ torch.diag(spectrum) @ Q.T
     theta = torch.randn(12, generator=g, dtype=torch.float64).requires_grad_()
     f = lambda: 0.5 * theta @ A @ theta  # noqa: E731

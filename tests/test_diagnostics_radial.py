@@ -95,13 +95,12 @@ def test_task_and_total_gradients_differ_by_the_radial_penalty_gradient():
     model, x, y = _tiny_mlp_batch()
     lam = 0.3
     with RadialSuppression(model, model.pre_activation_sites, lam) as rs:
-        out = capture_hidden_grads_multi(
-            model,
-            ["hidden.1.pre"],
-            lambda: (lambda ce: {"task": ce, "total": ce + rs.penalty(), "penalty": rs.penalty()})(
-                F.cross_entropy(model(x), y)
-            ),
-        )
+
+        def losses():
+            ce = F.cross_entropy(model(x), y)
+            return {"task": ce, "total": ce + rs.penalty(), "penalty": rs.penalty()}
+
+        out = capture_hidden_grads_multi(model, ["hidden.1.pre"], losses)
     h, g_task = out["task"]["hidden.1.pre"]
     _, g_total = out["total"]["hidden.1.pre"]
     _, g_pen = out["penalty"]["hidden.1.pre"]

@@ -49,7 +49,9 @@ def _first_order_graph(loss_fn: LossFn, params: Sequence[torch.Tensor]) -> list[
     return [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
 
 
-def _hvp(grads: list[torch.Tensor], params: Sequence[torch.Tensor], vs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+def _hvp(
+    grads: list[torch.Tensor], params: Sequence[torch.Tensor], vs: Sequence[torch.Tensor]
+) -> list[torch.Tensor]:
     """H v from a gradient graph; the graph is kept for the next call."""
     with torch.enable_grad():
         dot = sum((g * v).sum() for g, v in zip(grads, vs) if g.requires_grad)

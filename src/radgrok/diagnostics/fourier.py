@@ -129,7 +129,8 @@ def neuron_frequency_selectivity(W: torch.Tensor, p: int, axis: int = 0) -> torc
         raise ValueError(f"W must be 2-D (residues x neurons), got shape {tuple(W.shape)}")
     power = _freq_power(_coefficients(W, p, axis))  # (K + 1, n_neurons)
     total = power.sum(dim=0, keepdim=True)
-    frac = torch.where(total > 0, power / total.clamp_min(torch.finfo(power.dtype).tiny), torch.zeros_like(power))
+    safe = total.clamp_min(torch.finfo(power.dtype).tiny)  # avoid 0/0 for all-zero neurons
+    frac = torch.where(total > 0, power / safe, torch.zeros_like(power))
     return frac[1:].T.contiguous()
 
 

@@ -1,0 +1,111 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from radgrok.cli import main
+from radgrok.training import records
+
+# A seconds-long run: tiny modulus and width, a few evaluations.
+TINY = ["--p", "11", "--width", "16", "--steps", "40", "--eval-every", "10", "--checkpoint-every", "10", "--quiet"]
+
+
+def test_train_end_to_end_writes_a_run_record(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--preset", "cpu-mlp", *TINY, "--seed", "3", "--lam", "0.1", "--out", str(out)]) == 0
+    assert "status" in capsys.readouterr().out
+    cfg = records.read_json(out / "config.json")["config"]
+    assert cfg["train"]["seed"] == 3 and cfg["penalty"]["lam"] == 0.1 and cfg["model"]["width"] == 16
+    assert cfg["optim"]["weight_decay"] == 1e-3  # from the preset
+    assert len(records.read_jsonl(out / "metrics.jsonl")) == 5
+    assert records.read_json(out / "summary.json")["status"] in ("grokked", "dng")
+    # report reads the record back
+    assert main(["report", str(out)]) == 0
+    assert (out / "report.md").exists() and (out / "accuracy.png").stat().st_size > 1000
+
+
+def test_presets_lists_each_with_description(capsys):
+    assert main(["presets"]) == 0
+    out = capsys.readouterr().out
+    for name in ("paper-mlp", "cpu-mlp"):
+        line = next(l for l in out.splitlines() if l.startswith(name + " "))
+        assert len(line.split(None, 1)[1]) > 20
+
+
+@pytest.mark.parametrize("args,field", [
+    (["--lam", "-0.5"], "lam"),
+    (["--steps", "0"], "steps"),
+    (["--steps", "-3"], "steps"),
+    (["--preset", "nope"], "preset"),
+    (["--seed", "abc"], "--seed"),
+    (["--train-frac", "1.5"], "train_frac"),
+    (["--train-frac", "0"], "train_frac"),
+    (["--op", "div", "--p", "91"], "prime"),
+    (["--encoding", "bits"], "--encoding"),
+    (["--weight-decay", "x"], "--weight-decay"),
+])
+def test_bad_input_is_one_line_no_run_dir(tmp_path, capsys, args, field):
+    out = tmp_path / "run"
+    assert main(["train", *args, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("radgrok: error:") and field in err
+    assert len(err.splitlines()) == 1
+    assert not out.exists()
+
+
+def test_unknown_module_name_is_rejected_by_the_library():
+    from torch import nn
+
+    from radgrok import RadialSuppression
+
+    with pytest.raises(ValueError, match="hidden.9.pre"):
+        RadialSuppression(nn.Sequential(nn.Linear(2, 2)), ["hidden.9.pre"], lam=0.1)
+
+
+def _env(tmp_path):
+    env = dict(os.environ, MPLCONFIGDIR=str(tmp_path / "mpl"), HOME=str(tmp_path))
+    return env
+
+
+def test_help_does_not_import_torch(tmp_path):
+    code = "import sys; from radgrok.cli import build_parser; build_parser(); print('torch' in sys.modules)"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(tmp_path))
+    assert res.stdout.strip() == "False"
+
+
+def test_console_script_bad_input_has_no_traceback(tmp_path):
+    exe = Path(sys.executable).parent / "radgrok"
+    res = subprocess.run([str(exe), "train", "--lam", "-1", "--out", str(tmp_path / "r")],
+                         capture_output=True, text=True, env=_env(tmp_path))
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert res.stderr.strip() == "radgrok: error: lam must be >= 0, got -1.0"
+
+
+def test_killed_process_resumes_to_the_uninterrupted_metrics(tmp_path):
+    """SIGKILL a real `radgrok train` mid-run, resume it, compare with a run never killed."""
+    exe = str(Path(sys.executable).parent / "radgrok")
+    args = ["train", "--preset", "cpu-mlp", "--p", "23", "--width", "32", "--steps", "3000", "--eval-every", "20",
+            "--checkpoint-every", "100", "--no-early-stop", "--threads", "1", "--quiet"]
+    env = _env(tmp_path)
+    cut = tmp_path / "cut"
+    proc = subprocess.Popen([exe, *args, "--out", str(cut)], env=env)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        ck = cut / "checkpoint.pt"
+        if ck.exists() and records.load_checkpoint(ck)["step"] >= 300:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = records.read_jsonl(cut / "metrics.jsonl")[-1]["step"]
+    assert killed_at < 3000, "the run finished before it could be killed"
+    subprocess.run([exe, *args, "--out", str(cut), "--resume"], env=env, check=True, capture_output=True)
+    subprocess.run([exe, *args, "--out", str(tmp_path / "full")], env=env, check=True, capture_output=True)
+    full = records.read_jsonl(tmp_path / "full" / "metrics.jsonl")
+    assert records.read_jsonl(cut / "metrics.jsonl") == full
+    assert len(full) == 3000 // 20 + 1
