@@ -15,7 +15,7 @@ from typing import Literal, get_args
 
 __all__ = [
     "TaskConfig", "ModelConfig", "PenaltyConfig", "OptimConfig", "TrainConfig",
-    "RunConfig", "ConfigError", "validate", "to_dict", "from_dict", "SECTIONS",
+    "DiagnosticsConfig", "RunConfig", "ConfigError", "validate", "to_dict", "from_dict", "SECTIONS",
 ]
 
 
@@ -76,12 +76,23 @@ class TrainConfig:
     checkpoint_every: int = _f(1000, "steps between checkpoints (rounded to evaluations)")
 
 
+@dataclass
+class DiagnosticsConfig:
+    diagnostics: bool = _f(True, "log cheap diagnostics (radial energy, activation spectra, softmax health) "
+                                 "at every evaluation")
+    probe_size: int = _f(256, "training pairs in the fixed probe batch the diagnostics use")
+    expensive_every: int = _f(0, "evaluations between Hessian and Fourier diagnostics; 0 = never")
+    hessian_probes: int = _f(20, "Rademacher probes of the Hutchinson Hessian-trace estimate")
+    eigen_iters: int = _f(20, "power iterations for the top Hessian eigenvalue")
+
+
 SECTIONS = {
     "task": TaskConfig,
     "model": ModelConfig,
     "penalty": PenaltyConfig,
     "optim": OptimConfig,
     "train": TrainConfig,
+    "diag": DiagnosticsConfig,
 }
 
 
@@ -92,6 +103,7 @@ class RunConfig:
     penalty: PenaltyConfig = field(default_factory=PenaltyConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    diag: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
 
     def replace(self, **flat) -> "RunConfig":
         """A copy with fields overridden by their flat names, e.g. ``replace(lam=0.05)``."""
@@ -159,5 +171,10 @@ def validate(cfg: RunConfig) -> RunConfig:
     need(0 < tr.grok_threshold < 1, "grok_threshold", "in (0, 1)", tr.grok_threshold)
     need(tr.patience >= 0, "patience", ">= 0", tr.patience)
     need(tr.checkpoint_every >= 1, "checkpoint_every", "an integer >= 1", tr.checkpoint_every)
+    dg = cfg.diag
+    need(dg.probe_size >= 1, "probe_size", "an integer >= 1", dg.probe_size)
+    need(dg.expensive_every >= 0, "expensive_every", ">= 0 (0 = never)", dg.expensive_every)
+    need(dg.hessian_probes >= 1, "hessian_probes", "an integer >= 1", dg.hessian_probes)
+    need(dg.eigen_iters >= 1, "eigen_iters", "an integer >= 1", dg.eigen_iters)
     need(tr.device == "cpu" or tr.device.startswith(("cuda", "mps")), "device", "cpu, cuda[:N] or mps", tr.device)
     return cfg

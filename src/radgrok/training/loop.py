@@ -27,6 +27,7 @@ from ..tasks.modular import ModularData, make_modular
 from . import records
 from .config import ConfigError, RunConfig, from_dict, to_dict, validate
 from .grok import GrokTracker
+from .probes import cheap_diagnostics, expensive_diagnostics
 
 __all__ = ["train", "build", "Built", "evaluate"]
 
@@ -179,9 +180,18 @@ def train(
         }
         return s
 
+    dg = cfg.diag
+    x_probe, y_probe = x_tr[:dg.probe_size], y_tr[:dg.probe_size]
+
     def do_eval(step: int) -> dict:
         row = {"step": step, "epoch": step * batch / n_train, **evaluate(b, x_tr, y_tr, x_te, y_te),
                "lr": b.sched.get_last_lr()[0]}
+        healthy = math.isfinite(row["train_loss"]) and math.isfinite(row["weight_norm"])
+        if dg.diagnostics and healthy:
+            row.update(cheap_diagnostics(b.model, b.rs, x_probe, y_probe))
+        if healthy and dg.expensive_every and (step // tr.eval_every) % dg.expensive_every == 0:
+            row.update(expensive_diagnostics(b.model, x_probe, y_probe, row["lr"], cfg.task.p,
+                                             dg.hessian_probes, dg.eigen_iters, seed=tr.seed))
         rows.append(row)
         tracker.update(step, row["train_acc"], row["test_acc"])
         if out is not None:

@@ -1,0 +1,97 @@
+"""Diagnostics the trainer logs on a schedule, computed on a fixed probe batch.
+
+Cheap (every evaluation, when ``diagnostics`` is on): one forward with autograd on
+the first ``probe_size`` training pairs, then per penalised site
+  * ``phi_task/<site>``  -- radial gradient energy of the task-loss gradient dCE/dh,
+  * ``phi_total/<site>`` -- the same for the total loss (task + lam * penalty),
+  * ``stable_rank/<site>``, ``eff_rank/<site>``, ``sigma_max/<site>`` of the (N, d) activations,
+and on the probe logits the softmax-collapse and zero-loss fractions.
+
+Expensive (every ``expensive_every`` evaluations; 0 = never): Hutchinson trace and
+top eigenvalue of the Hessian of the probe-batch task loss, the normalised
+sharpness lam_max * lr / 2, and the Fourier measures of the MLP input embedding.
+
+Nothing here touches parameters, ``.grad`` or the global RNG, so a run with
+diagnostics is the same run as one without, and resumption stays exact.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch.nn import functional as F
+
+from ..diagnostics import (
+    capture_hidden_grads_multi,
+    fourier_coherence,
+    hessian_top_eigenvalue,
+    hessian_trace,
+    key_frequencies,
+    max_fourier_magnitude,
+    mlp_input_embeddings,
+    normalized_sharpness,
+    radial_energy,
+    softmax_collapse_fraction,
+    spectral_summary,
+    zero_loss_fraction,
+)
+
+__all__ = ["cheap_diagnostics", "expensive_diagnostics"]
+
+
+def _finite(x: float) -> float | None:
+    """JSON has no NaN: an undefined value (e.g. a zero gradient) is logged as null."""
+    return x if math.isfinite(x) else None
+
+
+def cheap_diagnostics(model, rs, x: torch.Tensor, y: torch.Tensor) -> dict:
+    """Radial energies, activation spectra and precision health on one probe batch."""
+    was_training = model.training
+    model.eval()
+    logits_box = {}
+
+    def losses():
+        logits = model(x)
+        logits_box["logits"] = logits.detach()
+        task = F.cross_entropy(logits, y)
+        total = task + rs.lam * rs.penalty_sum() if rs.mode == "soft" else task
+        return {"task": task, "total": total}
+
+    with torch.enable_grad():
+        grads = capture_hidden_grads_multi(model, rs.names, losses)
+    model.train(was_training)
+    row = {}
+    for site, (h, g) in grads["task"].items():
+        row[f"phi_task/{site}"] = _finite(radial_energy(h, g))
+        row[f"phi_total/{site}"] = _finite(radial_energy(h, grads["total"][site][1]))
+        spec = spectral_summary(h.reshape(-1, h.shape[-1]))
+        row[f"stable_rank/{site}"] = spec["stable_rank"]
+        row[f"eff_rank/{site}"] = spec["effective_rank"]
+        row[f"sigma_max/{site}"] = spec["sigma_max"]
+    logits = logits_box["logits"]
+    row["softmax_collapse"] = softmax_collapse_fraction(logits)
+    row["zero_loss"] = zero_loss_fraction(logits, y)
+    return row
+
+
+def expensive_diagnostics(model, x: torch.Tensor, y: torch.Tensor, lr: float, p: int,
+                          hessian_probes: int, eigen_iters: int, seed: int) -> dict:
+    """Hessian trace (with standard error), top eigenvalue, sharpness and Fourier measures."""
+    was_training = model.training
+    model.eval()
+    params = [q for q in model.parameters() if q.requires_grad]
+    loss_fn = lambda: F.cross_entropy(model(x), y)  # noqa: E731
+    with torch.enable_grad():
+        trace, se = hessian_trace(loss_fn, params, n_probes=hessian_probes, seed=seed)
+        top = hessian_top_eigenvalue(loss_fn, params, iters=eigen_iters, seed=seed)
+    model.train(was_training)
+    row = {"hessian_trace": trace, "hessian_trace_se": se, "hessian_top": top,
+           "sharpness_norm": normalized_sharpness(top, lr), "eos_line": 2.0 / lr}
+    if hasattr(model, "hidden"):  # the MLP: residues index the input embedding's rows
+        with torch.no_grad():
+            w_a, _ = mlp_input_embeddings(model)
+        row["fourier_coherence"] = fourier_coherence(w_a, p)
+        row["fourier_fmax"] = max_fourier_magnitude(w_a, p)
+        row["key_freqs"] = key_frequencies(w_a, p)
+    return row
