@@ -45,9 +45,14 @@ def test_run_record_contents(tmp_path):
     assert not list((tmp_path / "r").glob(".*tmp"))  # no temp files left behind
 
 
-@pytest.mark.parametrize("batch_size", [0, 16])
-def test_interrupted_run_resumes_to_identical_metrics(tmp_path, batch_size):
-    cfg = tiny(batch_size=batch_size, dropout=0.1, checkpoint_every=20)
+@pytest.mark.parametrize("batch_size,methods", [
+    (0, {}),
+    (16, {}),
+    (0, dict(grokfast="ema")),
+    (16, dict(grokfast="ma", grokfast_window=5, orthograd=True, loss="stablemax")),
+])
+def test_interrupted_run_resumes_to_identical_metrics(tmp_path, batch_size, methods):
+    cfg = tiny(batch_size=batch_size, dropout=0.1, checkpoint_every=20, **methods)
     train(cfg, tmp_path / "full", progress=False)
     part = train(cfg, tmp_path / "cut", progress=False, stop_after_steps=30)
     assert part["status"] == "interrupted"
@@ -109,3 +114,9 @@ def test_float64_and_mini_batch_epochs(tmp_path):
     n_train = s["n_train"]
     assert rows[-1]["epoch"] == pytest.approx(20 * 16 / n_train)
     assert math.isfinite(rows[-1]["train_loss"])
+
+
+def test_methods_change_the_run():
+    base = train(tiny(), None, progress=False)["final"]
+    for methods in (dict(grokfast="ema"), dict(orthograd=True), dict(loss="stablemax")):
+        assert train(tiny(**methods), None, progress=False)["final"] != base, methods

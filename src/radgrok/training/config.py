@@ -14,7 +14,7 @@ import typing
 from typing import Literal, get_args
 
 __all__ = [
-    "TaskConfig", "ModelConfig", "PenaltyConfig", "OptimConfig", "TrainConfig",
+    "TaskConfig", "ModelConfig", "PenaltyConfig", "OptimConfig", "MethodsConfig", "TrainConfig",
     "DiagnosticsConfig", "RunConfig", "ConfigError", "validate", "to_dict", "from_dict", "SECTIONS",
 ]
 
@@ -63,6 +63,16 @@ class OptimConfig:
 
 
 @dataclass
+class MethodsConfig:
+    loss: Literal["ce", "stablemax"] = _f("ce", "training loss: softmax or StableMax cross-entropy")
+    grokfast: Literal["none", "ema", "ma"] = _f("none", "Grokfast gradient filter")
+    grokfast_alpha: float = _f(0.98, "Grokfast EMA momentum alpha, in [0, 1)")
+    grokfast_lamb: float = _f(2.0, "Grokfast amplification lambda (>= 0)")
+    grokfast_window: int = _f(100, "Grokfast MA window (gradients)")
+    orthograd: bool = _f(False, "remove each gradient's component along its parameter (perpendicular grad)")
+
+
+@dataclass
 class TrainConfig:
     steps: int = _f(100_000, "optimizer-step budget")
     eval_every: int = _f(100, "evaluate on the full train and test sets every k steps")
@@ -91,6 +101,7 @@ SECTIONS = {
     "model": ModelConfig,
     "penalty": PenaltyConfig,
     "optim": OptimConfig,
+    "methods": MethodsConfig,
     "train": TrainConfig,
     "diag": DiagnosticsConfig,
 }
@@ -102,6 +113,7 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     penalty: PenaltyConfig = field(default_factory=PenaltyConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
+    methods: MethodsConfig = field(default_factory=MethodsConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     diag: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
 
@@ -144,7 +156,8 @@ def validate(cfg: RunConfig) -> RunConfig:
             raise ConfigError(f"{name} must be {allowed}, got {got!r}")
 
     t, m, pen, o, tr = cfg.task, cfg.model, cfg.penalty, cfg.optim, cfg.train
-    for sec, obj in (("task", t), ("model", m), ("penalty", pen), ("train", tr)):
+    mt = cfg.methods
+    for sec, obj in (("task", t), ("model", m), ("penalty", pen), ("methods", mt), ("train", tr)):
         for name, hint in _hints(type(obj)).items():
             choices = get_args(hint) if getattr(hint, "__origin__", None) is Literal else None
             if choices:
@@ -165,6 +178,9 @@ def validate(cfg: RunConfig) -> RunConfig:
     need(0 <= o.beta2 < 1, "beta2", "in [0, 1)", o.beta2)
     need(o.warmup_steps >= 0, "warmup_steps", ">= 0", o.warmup_steps)
     need(o.batch_size >= 0, "batch_size", ">= 0 (0 = full batch)", o.batch_size)
+    need(0 <= mt.grokfast_alpha < 1, "grokfast_alpha", "in [0, 1)", mt.grokfast_alpha)
+    need(mt.grokfast_lamb >= 0, "grokfast_lamb", ">= 0", mt.grokfast_lamb)
+    need(mt.grokfast_window >= 1, "grokfast_window", "an integer >= 1", mt.grokfast_window)
     need(tr.steps >= 1, "steps", "an integer >= 1", tr.steps)
     need(tr.eval_every >= 1, "eval_every", "an integer >= 1", tr.eval_every)
     need(tr.threads >= 0, "threads", ">= 0", tr.threads)

@@ -21,6 +21,7 @@ from typing import Callable
 import torch
 from torch.nn import functional as F
 
+from ..methods import GrokfastEMA, GrokfastMA, orthograd, stablemax_cross_entropy
 from ..models.mlp import MLP
 from ..penalty import RadialSuppression
 from ..tasks.modular import ModularData, make_modular
@@ -47,6 +48,8 @@ class Built:
     sched: torch.optim.lr_scheduler.LambdaLR
     device: torch.device
     dtype: torch.dtype
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    grad_filter: GrokfastEMA | GrokfastMA | None
 
 
 def build(cfg: RunConfig) -> Built:
@@ -60,11 +63,17 @@ def build(cfg: RunConfig) -> Built:
     model = model.to(device=device, dtype=dtype)
     sites = model.pre_activation_sites if pen.site == "pre" else model.post_activation_sites
     rs = RadialSuppression(model, sites, pen.lam, radius_scale=pen.radius_scale, mode=pen.mode)
-    opt = torch.optim.AdamW(model.parameters(), lr=o.lr, betas=(o.beta1, o.beta2),
-                            weight_decay=o.weight_decay)
+    mt = cfg.methods
+    opt_cls = orthograd(torch.optim.AdamW) if mt.orthograd else torch.optim.AdamW
+    opt = opt_cls(model.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay)
     warm = o.warmup_steps
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm) if warm else 1.0)
-    return Built(data, model, rs, opt, sched, device, dtype)
+    loss_fn = stablemax_cross_entropy if mt.loss == "stablemax" else F.cross_entropy
+    grad_filter = {"none": None,
+                   "ema": lambda: GrokfastEMA(model, alpha=mt.grokfast_alpha, lamb=mt.grokfast_lamb),
+                   "ma": lambda: GrokfastMA(model, window=mt.grokfast_window, lamb=mt.grokfast_lamb),
+                   }[mt.grokfast]
+    return Built(data, model, rs, opt, sched, device, dtype, loss_fn, grad_filter and grad_filter())
 
 
 def _batch_indices(n: int, batch_size: int, seed: int, step: int, cache: dict) -> torch.Tensor | None:
@@ -88,11 +97,11 @@ def evaluate(b: Built, x_tr, y_tr, x_te, y_te) -> dict:
     radii = b.rs.radii()
     raw = float(b.rs.penalty_sum())
     row = {
-        "train_loss": F.cross_entropy(logits, y_tr).item(),
+        "train_loss": b.loss_fn(logits, y_tr).item(),
         "train_acc": (logits.argmax(-1) == y_tr).double().mean().item(),
     }
     logits = b.model(x_te)
-    row["test_loss"] = F.cross_entropy(logits, y_te).item()
+    row["test_loss"] = b.loss_fn(logits, y_te).item()
     row["test_acc"] = (logits.argmax(-1) == y_te).double().mean().item()
     # Unweighted sum of the radial penalty over the sites (logged for every arm,
     # lam = 0 included) and the term actually added to the loss.
@@ -161,6 +170,8 @@ def train(
         b.opt.load_state_dict(ckpt["opt"])
         b.sched.load_state_dict(ckpt["sched"])
         torch.set_rng_state(ckpt["rng"])
+        if b.grad_filter is not None:
+            b.grad_filter.load_state_dict(ckpt["grad_filter"])
         tracker = GrokTracker.from_state(ckpt["tracker"])
         start = last_ckpt = ckpt["step"]
         elapsed_before = ckpt["elapsed"]
@@ -188,10 +199,11 @@ def train(
                "lr": b.sched.get_last_lr()[0]}
         healthy = math.isfinite(row["train_loss"]) and math.isfinite(row["weight_norm"])
         if dg.diagnostics and healthy:
-            row.update(cheap_diagnostics(b.model, b.rs, x_probe, y_probe))
+            row.update(cheap_diagnostics(b.model, b.rs, x_probe, y_probe, b.loss_fn))
         if healthy and dg.expensive_every and (step // tr.eval_every) % dg.expensive_every == 0:
             row.update(expensive_diagnostics(b.model, x_probe, y_probe, row["lr"], cfg.task.p,
-                                             dg.hessian_probes, dg.eigen_iters, seed=tr.seed))
+                                             dg.hessian_probes, dg.eigen_iters, seed=tr.seed,
+                                             loss_fn=b.loss_fn))
         rows.append(row)
         tracker.update(step, row["train_acc"], row["test_acc"])
         if out is not None:
@@ -204,6 +216,7 @@ def train(
         records.save_checkpoint(out / records.CHECKPOINT, {
             "step": step, "model": b.model.state_dict(), "opt": b.opt.state_dict(),
             "sched": b.sched.state_dict(), "rng": torch.get_rng_state(), "tracker": tracker.state(),
+            "grad_filter": b.grad_filter.state_dict() if b.grad_filter is not None else None,
             "elapsed": elapsed_before + time.perf_counter() - t0})
 
     def finish(status: str, step: int, message: str = "") -> dict:
@@ -231,11 +244,13 @@ def train(
         while step < tr.steps:
             idx = _batch_indices(n_train, batch, tr.seed, step, cache)
             xb, yb = (x_tr, y_tr) if idx is None else (x_tr[idx.to(dev)], y_tr[idx.to(dev)])
-            loss = F.cross_entropy(b.model(xb), yb)
+            loss = b.loss_fn(b.model(xb), yb)
             if soft:
                 loss = loss + b.rs.penalty()
             b.opt.zero_grad(set_to_none=True)
             loss.backward()
+            if b.grad_filter is not None:
+                b.grad_filter.step()
             b.opt.step()
             b.sched.step()
             step += 1

@@ -2,7 +2,7 @@
 
 Cheap (every evaluation, when ``diagnostics`` is on): one forward with autograd on
 the first ``probe_size`` training pairs, then per penalised site
-  * ``phi_task/<site>``  -- radial gradient energy of the task-loss gradient dCE/dh,
+  * ``phi_task/<site>``  -- radial gradient energy of the task-loss gradient dL_task/dh (the run's loss: CE or StableMax),
   * ``phi_total/<site>`` -- the same for the total loss (task + lam * penalty),
   * ``stable_rank/<site>``, ``eff_rank/<site>``, ``sigma_max/<site>`` of the (N, d) activations,
 and on the probe logits the softmax-collapse and zero-loss fractions.
@@ -45,7 +45,7 @@ def _finite(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def cheap_diagnostics(model, rs, x: torch.Tensor, y: torch.Tensor) -> dict:
+def cheap_diagnostics(model, rs, x: torch.Tensor, y: torch.Tensor, loss_fn=F.cross_entropy) -> dict:
     """Radial energies, activation spectra and precision health on one probe batch."""
     was_training = model.training
     model.eval()
@@ -54,7 +54,7 @@ def cheap_diagnostics(model, rs, x: torch.Tensor, y: torch.Tensor) -> dict:
     def losses():
         logits = model(x)
         logits_box["logits"] = logits.detach()
-        task = F.cross_entropy(logits, y)
+        task = loss_fn(logits, y)
         total = task + rs.lam * rs.penalty_sum() if rs.mode == "soft" else task
         return {"task": task, "total": total}
 
@@ -76,15 +76,15 @@ def cheap_diagnostics(model, rs, x: torch.Tensor, y: torch.Tensor) -> dict:
 
 
 def expensive_diagnostics(model, x: torch.Tensor, y: torch.Tensor, lr: float, p: int,
-                          hessian_probes: int, eigen_iters: int, seed: int) -> dict:
+                          hessian_probes: int, eigen_iters: int, seed: int, loss_fn=F.cross_entropy) -> dict:
     """Hessian trace (with standard error), top eigenvalue, sharpness and Fourier measures."""
     was_training = model.training
     model.eval()
     params = [q for q in model.parameters() if q.requires_grad]
-    loss_fn = lambda: F.cross_entropy(model(x), y)  # noqa: E731
+    task = lambda: loss_fn(model(x), y)  # noqa: E731
     with torch.enable_grad():
-        trace, se = hessian_trace(loss_fn, params, n_probes=hessian_probes, seed=seed)
-        top = hessian_top_eigenvalue(loss_fn, params, iters=eigen_iters, seed=seed)
+        trace, se = hessian_trace(task, params, n_probes=hessian_probes, seed=seed)
+        top = hessian_top_eigenvalue(task, params, iters=eigen_iters, seed=seed)
     model.train(was_training)
     row = {"hessian_trace": trace, "hessian_trace_se": se, "hessian_top": top,
            "sharpness_norm": normalized_sharpness(top, lr), "eos_line": 2.0 / lr}
