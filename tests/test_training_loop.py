@@ -50,6 +50,7 @@ def test_run_record_contents(tmp_path):
     (16, {}),
     (0, dict(grokfast="ema")),
     (16, dict(grokfast="ma", grokfast_window=5, orthograd=True, loss="stablemax")),
+    (16, dict(arch="transformer", depth=1, n_heads=2, ln="nonaffine")),
 ])
 def test_interrupted_run_resumes_to_identical_metrics(tmp_path, batch_size, methods):
     cfg = tiny(batch_size=batch_size, dropout=0.1, checkpoint_every=20, **methods)

@@ -36,8 +36,11 @@ class TaskConfig:
 
 @dataclass
 class ModelConfig:
-    width: int = _f(512, "hidden width")
-    depth: int = _f(2, "number of hidden ReLU layers")
+    arch: Literal["mlp", "transformer"] = _f("mlp", "model: the paper's MLP or a pre-LN transformer on [a, op, b, =]")
+    width: int = _f(512, "hidden width (MLP) or d_model (transformer)")
+    depth: int = _f(2, "hidden ReLU layers (MLP) or blocks (transformer)")
+    n_heads: int = _f(4, "attention heads (transformer; must divide width)")
+    ln: Literal["affine", "nonaffine", "none"] = _f("affine", "LayerNorm variant (transformer)")
     encoding: Literal["onehot", "embed"] = _f("onehot", "input encoding of (a, b)")
     embed_dim: int = _f(128, "embedding size per operand when encoding=embed")
     dropout: float = _f(0.0, "dropout after each hidden activation, in [0, 1)")
@@ -49,7 +52,8 @@ class PenaltyConfig:
     lam: float = _f(0.0, "radial suppression weight lambda (0 = off; radii are still logged)")
     radius_scale: float = _f(1.0, "target radius as a multiple c of sqrt(d)")
     mode: Literal["soft", "project"] = _f("soft", "soft penalty, or hard projection onto the sphere")
-    site: Literal["pre", "post"] = _f("pre", "hook the hidden pre- or post-activations")
+    site: Literal["pre", "post"] = _f("pre", "MLP: hook the hidden pre- or post-activations "
+                                             "(the transformer always hooks its sub-layer outputs)")
 
 
 @dataclass
@@ -167,6 +171,7 @@ def validate(cfg: RunConfig) -> RunConfig:
     need(0.0 < t.train_frac < 1.0, "train_frac", "in (0, 1)", t.train_frac)
     need(m.width >= 1, "width", "an integer >= 1", m.width)
     need(m.depth >= 1, "depth", "an integer >= 1", m.depth)
+    need(m.n_heads >= 1 and m.width % m.n_heads == 0, "n_heads", f"a divisor of width {m.width}", m.n_heads)
     need(m.embed_dim >= 1, "embed_dim", "an integer >= 1", m.embed_dim)
     need(0.0 <= m.dropout < 1.0, "dropout", "in [0, 1)", m.dropout)
     need(m.init_scale > 0, "init_scale", "> 0", m.init_scale)

@@ -23,6 +23,7 @@ from torch.nn import functional as F
 
 from ..methods import GrokfastEMA, GrokfastMA, orthograd, stablemax_cross_entropy
 from ..models.mlp import MLP
+from ..models.transformer import Transformer
 from ..penalty import RadialSuppression
 from ..tasks.modular import ModularData, make_modular
 from . import records
@@ -42,7 +43,7 @@ class Built:
     """Everything a run is made of, before any step."""
 
     data: ModularData
-    model: MLP
+    model: MLP | Transformer
     rs: RadialSuppression
     opt: torch.optim.Optimizer
     sched: torch.optim.lr_scheduler.LambdaLR
@@ -59,9 +60,14 @@ def build(cfg: RunConfig) -> Built:
     data = make_modular(t.op, t.p, t.train_frac, split_seed)
     device, dtype = torch.device(tr.device), _DTYPES[tr.dtype]
     torch.manual_seed(tr.seed)
-    model = MLP(t.p, m.width, m.depth, m.encoding, m.embed_dim, m.dropout, m.init_scale)
+    if m.arch == "mlp":
+        model = MLP(t.p, m.width, m.depth, m.encoding, m.embed_dim, m.dropout, m.init_scale)
+        sites = model.pre_activation_sites if pen.site == "pre" else model.post_activation_sites
+    else:
+        model = Transformer(t.p, n_layers=m.depth, n_heads=m.n_heads, d_model=m.width, ln=m.ln,
+                            dropout=m.dropout, init_scale=m.init_scale)
+        sites = model.default_penalty_sites
     model = model.to(device=device, dtype=dtype)
-    sites = model.pre_activation_sites if pen.site == "pre" else model.post_activation_sites
     rs = RadialSuppression(model, sites, pen.lam, radius_scale=pen.radius_scale, mode=pen.mode)
     mt = cfg.methods
     opt_cls = orthograd(torch.optim.AdamW) if mt.orthograd else torch.optim.AdamW

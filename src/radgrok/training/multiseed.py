@@ -1,0 +1,373 @@
+"""Many seeds of the MLP trainer in one process: ``train_many(cfgs, out_dirs)``.
+
+S configurations that differ only in per-seed values (seed, split_seed, lam, lr,
+weight_decay, betas, warmup, init_scale and the stopping rule) are trained as one
+stacked model: parameters of shape (S, ...) from ``torch.func.stack_module_state``,
+the forward ``vmap``-ed over a pure functional copy of ``MLP.forward``, and AdamW
+written out on the stacked tensors with per-seed hyperparameters. A small MLP on a
+CPU spends much of each step on per-op overhead; S seeds share one set of batched
+kernels instead of paying it S times.
+
+Each seed reproduces a sequential ``train(cfg)`` up to float rounding (batched
+kernels reduce in another order): the same init and split (``build`` per config),
+mini-batch order (``_batch_indices``), dropout masks (a per-seed copy of the CPU RNG
+state ``build`` leaves behind), evaluations, milestones, early stop, divergence
+handling and run directory. A seed that stops is dropped from the stack, so its
+frozen state never sees another step.
+
+Resume: ``train_many`` never resumes a batch and refuses a directory that already
+holds a run. Each seed's checkpoint.pt is written in ``train()``'s own format, so one
+seed can be continued alone with ``train(cfg, out_dir, resume=True)``.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import Tensor
+from torch.func import stack_module_state, vmap
+from torch.nn import functional as F
+
+from ..penalty import radial_penalty
+from . import records
+from .config import ConfigError, RunConfig, to_dict, validate
+from .grok import GrokTracker
+from .loop import Built, _batch_indices, build
+
+__all__ = ["train_many", "PER_SEED_FIELDS"]
+
+# Fields that only change values, never shapes or control flow, so they may differ
+# between the seeds of one batch. Every other field must be equal.
+PER_SEED_FIELDS = frozenset({
+    "seed", "split_seed", "init_scale", "lam", "lr", "weight_decay", "beta1", "beta2",
+    "warmup_steps", "grok_threshold", "early_stop", "patience", "checkpoint_every"})
+
+_EPS = 1e-8  # torch.optim.AdamW's default, which loop.build keeps
+
+Forward = Callable[[dict, Tensor, list], tuple[Tensor, list[Tensor]]]
+
+
+def _check_stackable(cfgs: list[RunConfig]) -> None:
+    base = to_dict(cfgs[0])
+    for i, cfg in enumerate(cfgs[1:], start=1):
+        other = to_dict(cfg)
+        for sec, fields in base.items():
+            for k, v in fields.items():
+                if k not in PER_SEED_FIELDS and other[sec][k] != v:
+                    raise ConfigError(f"{k} must be the same in every config of train_many (it fixes shapes "
+                                      f"or control flow), got {v!r} in config 0 and {other[sec][k]!r} in config {i}")
+    c = cfgs[0]
+    if c.model.dropout > 0 and torch.device(c.train.device).type != "cpu":
+        # F.dropout uses a fused Philox kernel off the CPU; its masks cannot be replayed per seed.
+        raise ConfigError(f"dropout must be 0 for train_many on device {c.train.device!r} "
+                          f"(masks match train() on cpu only), got {c.model.dropout!r}")
+
+
+def make_forward(cfg: RunConfig) -> tuple[Forward, float]:
+    """A pure ``forward(params, x, noise) -> (logits, hooked hiddens)`` mirroring ``MLP.forward``
+    with ``loop.build``'s RadialSuppression hooks, and the penalty radius r.
+
+    ``params`` are named as in ``MLP.named_parameters()``; ``noise`` holds one scaled
+    dropout mask per hidden layer, or is empty (eval, or dropout 0). The hiddens are
+    taken before any projection, as the hooks record them.
+    """
+    p, depth, onehot = cfg.task.p, cfg.model.depth, cfg.model.encoding == "onehot"
+    at_pre, project = cfg.penalty.site == "pre", cfg.penalty.mode == "project"
+    r = cfg.penalty.radius_scale * math.sqrt(cfg.model.width)
+
+    def hook(h: Tensor, seen: list[Tensor]) -> Tensor:
+        seen.append(h)
+        if not project:
+            return h
+        # RadialSuppression's projection, op for op (clamp keeps a zero vector finite).
+        return h * (r / torch.linalg.vector_norm(h, dim=-1, keepdim=True).clamp_min(1e-12))
+
+    def forward(params: dict, x: Tensor, noise: list) -> tuple[Tensor, list[Tensor]]:
+        seen: list[Tensor] = []
+        for i in range(depth):
+            w, b = params[f"hidden.{i}.linear.weight"], params[f"hidden.{i}.linear.bias"]
+            if i > 0:
+                z = F.linear(h, w, b)
+            elif onehot:
+                wt = w.t()  # the two column gathers of MLP._first, same summation order
+                z = wt[x[:, 0]] + wt[p + x[:, 1]] + b
+            else:
+                z = F.linear(F.embedding(x, params["embed.weight"]).flatten(1), w, b)
+            if at_pre:
+                z = hook(z, seen)
+            h = F.relu(z)
+            if not at_pre:
+                h = hook(h, seen)
+            if noise:
+                h = h * noise[i]  # F.dropout on cpu is exactly input * (bernoulli(1-q) / (1-q))
+        return F.linear(h, params["out.weight"], params["out.bias"]), seen
+
+    return forward, r
+
+
+def _adamw_(params: dict[str, Tensor], exp_avg: dict, exp_avg_sq: dict, step: int,
+            lr: list[float], wd: list[float], beta1: list[float], beta2: list[float]) -> None:
+    """torch.optim.AdamW's single-tensor update (its cpu default), per seed along dim 0.
+
+    The scalars are computed in Python exactly as torch does and cast to the working
+    dtype, as its scalar kernels do, so each seed follows its own optimizer's arithmetic.
+    """
+    ref = next(iter(params.values()))
+    h = torch.tensor([
+        [1 - a * w for a, w in zip(lr, wd)],                    # decoupled weight decay
+        [1 - b for b in beta1],                                  # lerp weight of exp_avg
+        beta2,
+        [1 - b for b in beta2],
+        [(1 - b ** step) ** 0.5 for b in beta2],                 # sqrt of bias correction 2
+        [-(a / (1 - b ** step)) for a, b in zip(lr, beta1)],     # -lr / bias correction 1
+    ], dtype=ref.dtype, device=ref.device)
+    with torch.no_grad():
+        for k, p in params.items():
+            decay, w1, b2, c2, bc2, neg_step = h.view(6, -1, *([1] * (p.dim() - 1))).unbind(0)
+            g, m, v = p.grad, exp_avg[k], exp_avg_sq[k]
+            p.mul_(decay)
+            m.lerp_(g, w1)
+            v.mul_(b2).add_(c2 * g * g)  # addcmul's order: value * t1 * t2
+            p.add_(neg_step * m / (v.sqrt() / bc2).add_(_EPS))  # addcdiv's order: value * t1 / t2
+            p.grad = None
+
+
+@dataclass
+class _Seed:
+    """Book-keeping of one seed: what train() keeps in its locals."""
+
+    cfg: RunConfig
+    b: Built
+    gen: torch.Generator  # the CPU RNG stream train() would continue after build (dropout)
+    out: Path | None
+    tracker: GrokTracker
+    rows: list[dict] = field(default_factory=list)
+    cache: dict = field(default_factory=dict)
+    last_ckpt: int = 0
+
+    def lr(self, step: int) -> float:
+        """LambdaLR's lr after ``step`` optimizer steps: base_lr * lambda(step)."""
+        return self.b.sched.base_lrs[0] * self.b.sched.lr_lambdas[0](step)
+
+
+def _prepare_dirs(out_dirs: list | None, n: int) -> list[Path | None]:
+    if out_dirs is None:
+        return [None] * n
+    outs = [Path(o) for o in out_dirs]
+    if len(outs) != n:
+        raise ConfigError(f"out_dirs must have one directory per config ({n}), got {len(outs)}")
+    if len({o.resolve() for o in outs}) != n:
+        raise ConfigError("out_dirs must be distinct directories")
+    for o in outs:
+        if (o / records.SUMMARY).exists():
+            raise ConfigError(f"out: run directory {o} already exists; train_many does not resume "
+                              "(continue one seed with train(cfg, out_dir, resume=True)) or choose another")
+    return outs
+
+
+def _checkpoint(s: _Seed, pos: int, step: int, params: dict, exp_avg: dict, exp_avg_sq: dict,
+                elapsed: float) -> None:
+    """Write seed ``pos`` of the stack as train() would: its model, AdamW, LambdaLR, RNG, tracker."""
+    b, lr = s.b, s.lr(step)
+    with torch.no_grad():
+        for name, prm in b.model.named_parameters():
+            prm.copy_(params[name][pos])
+    b.opt.state.clear()
+    if step > 0:  # AdamW creates its state lazily, at the first step
+        step_dtype = torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+        for name, prm in b.model.named_parameters():
+            b.opt.state[prm] = {"step": torch.tensor(float(step), dtype=step_dtype),
+                                "exp_avg": exp_avg[name][pos].clone(),
+                                "exp_avg_sq": exp_avg_sq[name][pos].clone()}
+    b.opt.param_groups[0]["lr"] = lr
+    # build()'s scheduler is still at step 0; advance its record as step() would have.
+    sched = {**b.sched.state_dict(), "last_epoch": step, "_step_count": step + 1, "_last_lr": [lr]}
+    records.save_checkpoint(s.out / records.CHECKPOINT, {
+        "step": step, "model": b.model.state_dict(), "opt": b.opt.state_dict(), "sched": sched,
+        "rng": s.gen.get_state(), "tracker": s.tracker.state(), "elapsed": elapsed})
+
+
+def train_many(cfgs: list[RunConfig], out_dirs: list[str | Path] | None = None,
+               progress: bool | None = None) -> list[dict]:
+    """Train every config at once; return one summary per config, as ``train(cfg)`` would.
+
+    ``out_dirs`` (one per config, or None to keep nothing) receive train()'s run
+    directory layout. Fields outside ``PER_SEED_FIELDS`` must be equal across
+    ``cfgs`` (``ConfigError`` names the first that is not), and dropout > 0 is
+    supported on cpu only. ``wall_seconds`` is the shared process time until that
+    seed stopped. No resume: see the module docstring.
+    """
+    cfgs = [validate(c) for c in cfgs]
+    if not cfgs:
+        return []
+    _check_stackable(cfgs)
+    outs = _prepare_dirs(out_dirs, len(cfgs))
+    c0 = cfgs[0]
+    tr0, pen0, m0 = c0.train, c0.penalty, c0.model
+    if tr0.threads:
+        torch.set_num_threads(tr0.threads)
+
+    seeds: list[_Seed] = []
+    for cfg, out in zip(cfgs, outs):
+        b = build(cfg)
+        gen = torch.Generator()
+        gen.set_state(torch.get_rng_state())
+        seeds.append(_Seed(cfg, b, gen, out, GrokTracker(cfg.train.grok_threshold)))
+    dev, dtype = seeds[0].b.device, seeds[0].b.dtype
+    params, _ = stack_module_state([s.b.model for s in seeds])
+    exp_avg = {k: torch.zeros_like(v) for k, v in params.items()}
+    exp_avg_sq = {k: torch.zeros_like(v) for k, v in params.items()}
+    data = [torch.stack([getattr(s.b.data, a) for s in seeds]).to(dev)
+            for a in ("x_train", "y_train", "x_test", "y_test")]
+    n_train = data[0].shape[1]
+    batch = c0.optim.batch_size if 0 < c0.optim.batch_size < n_train else n_train
+    sites = seeds[0].b.rs.names
+    soft = pen0.mode == "soft"
+
+    import radgrok
+
+    for s in seeds:
+        if s.out is not None:
+            s.out.mkdir(parents=True, exist_ok=True)
+            records.write_json(s.out / records.CONFIG, {
+                "config": to_dict(s.cfg), "radgrok": radgrok.__version__, "torch": torch.__version__})
+            records.write_json(s.out / records.SPLIT, s.b.data.split_record())
+
+    forward, r = make_forward(c0)
+
+    def losses(prm: dict, x: Tensor, y: Tensor, noise: list) -> tuple[Tensor, Tensor]:
+        logits, seen = forward(prm, x, noise)
+        return F.cross_entropy(logits, y), sum(radial_penalty(h, r) for h in seen)
+
+    def metrics(prm: dict, x_tr: Tensor, y_tr: Tensor, x_te: Tensor, y_te: Tensor) -> Tensor:
+        logits, seen = forward(prm, x_tr, [])
+        test = forward(prm, x_te, [])[0]
+        return torch.stack([
+            F.cross_entropy(logits, y_tr).double(), (logits.argmax(-1) == y_tr).double().mean(),
+            F.cross_entropy(test, y_te).double(), (test.argmax(-1) == y_te).double().mean(),
+            sum(radial_penalty(h, r) for h in seen).double(),
+            *(torch.linalg.vector_norm(h, dim=-1).mean().double() for h in seen)])
+
+    vloss, vmetrics = vmap(losses), vmap(metrics)
+    t0 = time.perf_counter()
+
+    def summary(s: _Seed, status: str, step: int, message: str = "") -> dict:
+        last = s.rows[-1] if s.rows else {}
+        return {
+            "status": status, "message": message,
+            "grok_step": s.tracker.candidate if status == "grokked" else None,
+            "memorised_step": s.tracker.memorised_at, "step_95": s.tracker.reached_95,
+            "steps_done": step, "budget": s.cfg.train.steps, "eval_every": s.cfg.train.eval_every,
+            "batch_size": batch, "n_train": n_train, "epochs_per_step": batch / n_train,
+            "seed": s.cfg.train.seed, "lam": s.cfg.penalty.lam, "weight_decay": s.cfg.optim.weight_decay,
+            "lr": s.cfg.optim.lr, "final": {k: last.get(k) for k in ("train_acc", "test_acc", "train_loss", "test_loss")},
+            "wall_seconds": round(time.perf_counter() - t0, 3),
+        }
+
+    def finish(s: _Seed, status: str, step: int, message: str = "") -> dict:
+        out = summary(s, status, step, message)
+        if s.out is not None:
+            records.write_json(s.out / records.SUMMARY, out)
+        return out
+
+    def checkpoint(s: _Seed, pos: int, step: int) -> None:
+        _checkpoint(s, pos, step, params, exp_avg, exp_avg_sq, time.perf_counter() - t0)
+        s.last_ckpt = step
+
+    def evaluate(ids: list[int], step: int) -> None:
+        """One batched evaluation; appends and writes each active seed's row, as train()'s do_eval."""
+        with torch.no_grad():
+            stats = vmetrics(params, *data).tolist()
+            squares = torch.stack([v.double().square().flatten(1).sum(1) for v in params.values()], 1).tolist()
+        for pos, i in enumerate(ids):
+            s, st = seeds[i], stats[pos]
+            row = {"step": step, "epoch": step * batch / n_train,
+                   "train_loss": st[0], "train_acc": st[1], "test_loss": st[2], "test_acc": st[3],
+                   "penalty_raw": st[4], "penalty": float(s.cfg.penalty.lam) * st[4] if soft else 0.0,
+                   "weight_norm": math.sqrt(sum(squares[pos])),
+                   **{f"radius/{k}": v for k, v in zip(sites, st[5:])}, "lr": s.lr(step)}
+            s.rows.append(row)
+            s.tracker.update(step, row["train_acc"], row["test_acc"])
+            if s.out is not None:
+                records.write_jsonl(s.out / records.METRICS, s.rows)
+
+    results: list[dict | None] = [None] * len(seeds)
+    ids = list(range(len(seeds)))
+    evaluate(ids, 0)
+    for pos, s in enumerate(seeds):
+        if s.out is not None:
+            checkpoint(s, pos, 0)
+            records.write_json(s.out / records.SUMMARY, summary(s, "running", 0))
+
+    show = sys.stderr.isatty() if progress is None else progress
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=tr0.steps, disable=not show, desc=f"{len(seeds)} seeds", unit="step",
+               leave=False, dynamic_ncols=True)
+    lam = torch.tensor([s.cfg.penalty.lam for s in seeds], dtype=dtype, device=dev)
+    rows_ar = torch.arange(len(seeds), device=dev)[:, None]
+    q = m0.dropout
+    step = 0
+    try:
+        while step < tr0.steps and ids:
+            act = [seeds[i] for i in ids]
+            idx = [_batch_indices(n_train, batch, s.cfg.train.seed, step, s.cache) for s in act]
+            if idx[0] is None:
+                xb, yb = data[0], data[1]
+            else:
+                sel = torch.stack(idx).to(dev)
+                xb, yb = data[0][rows_ar, sel], data[1][rows_ar, sel]
+            noise: list[Tensor] = []
+            if q > 0:
+                # Per seed, layer 0 then 1 ...: the order in which its F.dropout calls draw.
+                masks = [[torch.empty(xb.shape[1], m0.width, dtype=dtype).bernoulli_(1 - q, generator=s.gen)
+                          .div_(1 - q) for _ in range(m0.depth)] for s in act]
+                noise = [torch.stack(layer) for layer in zip(*masks)]
+            ce, pen = vloss(params, xb, yb, noise)
+            # lam = 0 seeds gain an exact +0 (value and gradient) whenever others are penalised.
+            loss = ce + lam * pen if soft and any(s.cfg.penalty.lam > 0 for s in act) else ce
+            loss.sum().backward()  # a sum keeps each seed's gradient its own
+            _adamw_(params, exp_avg, exp_avg_sq, step + 1, [s.lr(step) for s in act],
+                    [s.cfg.optim.weight_decay for s in act], [s.cfg.optim.beta1 for s in act],
+                    [s.cfg.optim.beta2 for s in act])
+            step += 1
+            bar.update(1)
+            if step % tr0.eval_every and step != tr0.steps:
+                continue
+            evaluate(ids, step)
+            stopped = set()
+            for pos, i in enumerate(ids):
+                s, row = seeds[i], seeds[i].rows[-1]
+                if not all(math.isfinite(row[k]) for k in ("train_loss", "test_loss", "weight_norm")):
+                    msg = (f"non-finite loss or weights at step {step}; stopped, the last good checkpoint "
+                           f"(step {s.last_ckpt}) is kept")
+                    results[i] = finish(s, "diverged", step, msg)
+                    stopped.add(i)
+                    continue
+                if s.cfg.train.early_stop and s.tracker.held_for(step) >= s.cfg.train.patience:
+                    stopped.add(i)
+                elif s.out is not None and step - s.last_ckpt >= s.cfg.train.checkpoint_every:
+                    checkpoint(s, pos, step)
+                if i in stopped or step == tr0.steps:
+                    results[i] = finish(s, "grokked" if s.tracker.candidate is not None else "dng", step)
+                    if s.out is not None and step != s.last_ckpt:
+                        checkpoint(s, pos, step)
+                    stopped.add(i)
+            if stopped:
+                keep = torch.tensor([p for p, i in enumerate(ids) if i not in stopped], dtype=torch.long, device=dev)
+                ids = [i for i in ids if i not in stopped]
+                params = {k: v.detach()[keep].requires_grad_() for k, v in params.items()}
+                exp_avg = {k: v[keep] for k, v in exp_avg.items()}
+                exp_avg_sq = {k: v[keep] for k, v in exp_avg_sq.items()}
+                data = [d[keep] for d in data]
+                lam, rows_ar = lam[keep], rows_ar[:len(ids)]
+                bar.set_postfix(active=len(ids), refresh=False)
+    finally:
+        bar.close()
+    return results  # type: ignore[return-value]
