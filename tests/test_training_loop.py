@@ -73,6 +73,10 @@ def test_resume_refuses_a_different_config(tmp_path):
     # a longer budget is allowed
     s = train(tiny(steps=80), tmp_path / "r", resume=True, progress=False)
     assert s["steps_done"] == 80
+    # resuming a finished run changes nothing
+    before = (tmp_path / "r" / records.METRICS).read_text()
+    assert train(tiny(steps=80), tmp_path / "r", resume=True, progress=False) == s
+    assert (tmp_path / "r" / records.METRICS).read_text() == before
 
 
 def test_existing_run_directory_is_not_overwritten(tmp_path):

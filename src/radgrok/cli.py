@@ -22,6 +22,10 @@ __all__ = ["main", "build_parser", "config_from_args"]
 class _Parser(argparse.ArgumentParser):
     """argparse prints usage plus the message; we print the message alone, on one line."""
 
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)  # "--p" must never silently mean "--preset"
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str):  # noqa: D401 - argparse API
         # "argument --seed: --seed must be ..." -> "--seed must be ..."
         raise ConfigError(re.sub(r"^argument [^:]+: (?=--)", "", message))
@@ -87,6 +91,15 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seeds", type=_converter("seeds", int), default=3, help="seeds per arm")
     d.add_argument("--workers", type=_converter("workers", int), default=2, help="parallel processes")
 
+    w = sub.add_parser("sweep", help="a grid of config fields x seeds on a preset, locally or on Ray")
+    w.add_argument("--preset", default="cpu-mlp", help="preset the grid starts from")
+    w.add_argument("--grid", action="append", default=[], metavar="FIELD=V1,V2",
+                   help="a config field and its values (repeatable), e.g. --grid lam=0,0.05")
+    w.add_argument("--seeds", type=_converter("seeds", int), nargs="+", default=[0], help="seeds")
+    w.add_argument("--backend", choices=["local", "ray"], default="local", help="where trials run")
+    w.add_argument("--workers", type=_converter("workers", int), default=None, help="parallel trials")
+    w.add_argument("--out", default="runs/sweep", help="sweep directory (one run directory per trial)")
+
     r = sub.add_parser("report", help="table and accuracy plot for every run under a directory")
     r.add_argument("path", help="a run directory or a directory of runs")
     return p
@@ -137,6 +150,37 @@ def _cmd_demo(ns: argparse.Namespace) -> int:
     return 0
 
 
+def _parse_grid(items: list[str]) -> dict[str, list]:
+    """``["lam=0,0.05", "weight_decay=1"]`` -> typed values, checked against the config fields."""
+    hints = {f.name: typing.get_type_hints(cls)[f.name] for cls in SECTIONS.values() for f in dataclasses.fields(cls)}
+    out = {}
+    for item in items:
+        name, sep, values = item.partition("=")
+        name = name.strip().lstrip("-").replace("-", "_")
+        if not sep or not values:
+            raise ConfigError(f"--grid must look like FIELD=V1,V2, got {item!r}")
+        if name not in hints:
+            raise ConfigError(f"--grid field must be a config field (see radgrok train --help), got {name!r}")
+        conv = _converter(name, hints[name]) if hints[name] is not bool else \
+            (lambda v: {"true": True, "false": False}[v.lower()])
+        try:
+            out[name] = [conv(v.strip()) for v in values.split(",")]
+        except (argparse.ArgumentTypeError, KeyError) as e:
+            raise ConfigError(f"--grid {name}: {e}") from None
+    return out
+
+
+def _cmd_sweep(ns: argparse.Namespace) -> int:
+    from .experiments.sweep import grid, run_sweep
+
+    trials = grid(ns.preset, _parse_grid(ns.grid), seeds=ns.seeds)
+    print(f"radgrok sweep: {len(trials)} trial(s) on {ns.backend} -> {ns.out}")
+    results = run_sweep(trials, ns.out, backend=ns.backend, workers=ns.workers)
+    failed = sum(r.get("status") == "failed" for r in results)
+    print(f"{len(trials) - failed} finished, {failed} failed; table: {ns.out}/results.csv")
+    return 1 if failed else 0
+
+
 def _cmd_report(ns: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -151,7 +195,7 @@ def _cmd_report(ns: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     try:
         ns = build_parser().parse_args(argv)
-        return {"train": _cmd_train, "presets": _cmd_presets, "demo": _cmd_demo,
+        return {"train": _cmd_train, "presets": _cmd_presets, "demo": _cmd_demo, "sweep": _cmd_sweep,
                 "report": _cmd_report}[ns.command](ns)
     except ConfigError as e:
         print(f"radgrok: error: {e}", file=sys.stderr)

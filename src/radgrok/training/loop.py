@@ -147,6 +147,9 @@ def train(
     if out is not None:
         if resume and (out / records.CHECKPOINT).exists():
             _check_resume(cfg, records.read_json(out / records.CONFIG)["config"])
+            done = records.read_json(out / records.SUMMARY)
+            if done["status"] in ("grokked", "dng", "diverged") and done["budget"] == cfg.train.steps:
+                return done  # finished under this budget: resuming has nothing to add
             ckpt = records.load_checkpoint(out / records.CHECKPOINT)
         elif (out / records.SUMMARY).exists() and not resume:
             raise ConfigError(f"out: run directory {out} already exists; pass --resume or choose another --out")

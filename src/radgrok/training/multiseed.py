@@ -1,7 +1,7 @@
 """Many seeds of the MLP trainer in one process: ``train_many(cfgs, out_dirs)``.
 
-S configurations that differ only in per-seed values (seed, split_seed, lam, lr,
-weight_decay, betas, warmup, init_scale and the stopping rule) are trained as one
+S MLP configurations that differ only in per-seed values (seed, split_seed, lam, lr,
+weight_decay, betas, warmup, init_scale, stopping rule, diagnostics) are trained as one
 stacked model: parameters of shape (S, ...) from ``torch.func.stack_module_state``,
 the forward ``vmap``-ed over a pure functional copy of ``MLP.forward``, and AdamW
 written out on the stacked tensors with per-seed hyperparameters. A small MLP on a
@@ -12,8 +12,12 @@ Each seed reproduces a sequential ``train(cfg)`` up to float rounding (batched
 kernels reduce in another order): the same init and split (``build`` per config),
 mini-batch order (``_batch_indices``), dropout masks (a per-seed copy of the CPU RNG
 state ``build`` leaves behind), evaluations, milestones, early stop, divergence
-handling and run directory. A seed that stops is dropped from the stack, so its
+handling and run directory. Diagnostics (``training.probes``) are computed per
+seed on a real ``MLP`` holding that seed's weights. A seed that stops is dropped from the stack, so its
 frozen state never sees another step.
+
+Not supported (``ConfigError``): the transformer, Grokfast and OrthoGrad (their
+state or projections are per model), and dropout > 0 off the CPU.
 
 Resume: ``train_many`` never resumes a batch and refuses a directory that already
 holds a run. Each seed's checkpoint.pt is written in ``train()``'s own format, so one
@@ -39,6 +43,7 @@ from . import records
 from .config import ConfigError, RunConfig, to_dict, validate
 from .grok import GrokTracker
 from .loop import Built, _batch_indices, build
+from .probes import cheap_diagnostics, expensive_diagnostics
 
 __all__ = ["train_many", "PER_SEED_FIELDS"]
 
@@ -46,7 +51,9 @@ __all__ = ["train_many", "PER_SEED_FIELDS"]
 # between the seeds of one batch. Every other field must be equal.
 PER_SEED_FIELDS = frozenset({
     "seed", "split_seed", "init_scale", "lam", "lr", "weight_decay", "beta1", "beta2",
-    "warmup_steps", "grok_threshold", "early_stop", "patience", "checkpoint_every"})
+    "warmup_steps", "grok_threshold", "early_stop", "patience", "checkpoint_every",
+    # diagnostics run per seed on its own module, outside the batched step
+    "diagnostics", "probe_size", "expensive_every", "hessian_probes", "eigen_iters"})
 
 _EPS = 1e-8  # torch.optim.AdamW's default, which loop.build keeps
 
@@ -63,6 +70,11 @@ def _check_stackable(cfgs: list[RunConfig]) -> None:
                     raise ConfigError(f"{k} must be the same in every config of train_many (it fixes shapes "
                                       f"or control flow), got {v!r} in config 0 and {other[sec][k]!r} in config {i}")
     c = cfgs[0]
+    for name, value, ok in (("arch", c.model.arch, "mlp"), ("grokfast", c.methods.grokfast, "none"),
+                            ("orthograd", c.methods.orthograd, False)):
+        if value != ok:
+            raise ConfigError(f"{name} must be {ok!r} for train_many (only the plain MLP trainer is batched), "
+                              f"got {value!r}")
     if c.model.dropout > 0 and torch.device(c.train.device).type != "cpu":
         # F.dropout uses a fused Philox kernel off the CPU; its masks cannot be replayed per seed.
         raise ConfigError(f"dropout must be 0 for train_many on device {c.train.device!r} "
@@ -147,6 +159,7 @@ class _Seed:
     gen: torch.Generator  # the CPU RNG stream train() would continue after build (dropout)
     out: Path | None
     tracker: GrokTracker
+    probe: tuple[Tensor, Tensor]  # the diagnostics' fixed batch: the first probe_size training pairs
     rows: list[dict] = field(default_factory=list)
     cache: dict = field(default_factory=dict)
     last_ckpt: int = 0
@@ -171,13 +184,33 @@ def _prepare_dirs(out_dirs: list | None, n: int) -> list[Path | None]:
     return outs
 
 
+def _load(s: _Seed, params: dict[str, Tensor], pos: int) -> None:
+    """Copy seed ``pos`` of the stack into its own ``MLP`` (for diagnostics and checkpoints)."""
+    with torch.no_grad():
+        for name, prm in s.b.model.named_parameters():
+            prm.copy_(params[name][pos])
+
+
+def _diagnose(s: _Seed, row: dict, step: int, load: Callable[[], None]) -> None:
+    """train()'s scheduled diagnostics for one seed, added to its row in the same order."""
+    dg, b = s.cfg.diag, s.b
+    healthy = math.isfinite(row["train_loss"]) and math.isfinite(row["weight_norm"])
+    expensive = healthy and dg.expensive_every and (step // s.cfg.train.eval_every) % dg.expensive_every == 0
+    if not (healthy and (dg.diagnostics or expensive)):
+        return
+    load()
+    if dg.diagnostics:
+        row.update(cheap_diagnostics(b.model, b.rs, *s.probe, b.loss_fn))
+    if expensive:
+        row.update(expensive_diagnostics(b.model, *s.probe, row["lr"], s.cfg.task.p, dg.hessian_probes,
+                                         dg.eigen_iters, seed=s.cfg.train.seed, loss_fn=b.loss_fn))
+
+
 def _checkpoint(s: _Seed, pos: int, step: int, params: dict, exp_avg: dict, exp_avg_sq: dict,
                 elapsed: float) -> None:
     """Write seed ``pos`` of the stack as train() would: its model, AdamW, LambdaLR, RNG, tracker."""
     b, lr = s.b, s.lr(step)
-    with torch.no_grad():
-        for name, prm in b.model.named_parameters():
-            prm.copy_(params[name][pos])
+    _load(s, params, pos)
     b.opt.state.clear()
     if step > 0:  # AdamW creates its state lazily, at the first step
         step_dtype = torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
@@ -190,7 +223,7 @@ def _checkpoint(s: _Seed, pos: int, step: int, params: dict, exp_avg: dict, exp_
     sched = {**b.sched.state_dict(), "last_epoch": step, "_step_count": step + 1, "_last_lr": [lr]}
     records.save_checkpoint(s.out / records.CHECKPOINT, {
         "step": step, "model": b.model.state_dict(), "opt": b.opt.state_dict(), "sched": sched,
-        "rng": s.gen.get_state(), "tracker": s.tracker.state(), "elapsed": elapsed})
+        "rng": s.gen.get_state(), "tracker": s.tracker.state(), "grad_filter": None, "elapsed": elapsed})
 
 
 def train_many(cfgs: list[RunConfig], out_dirs: list[str | Path] | None = None,
@@ -218,8 +251,9 @@ def train_many(cfgs: list[RunConfig], out_dirs: list[str | Path] | None = None,
         b = build(cfg)
         gen = torch.Generator()
         gen.set_state(torch.get_rng_state())
-        seeds.append(_Seed(cfg, b, gen, out, GrokTracker(cfg.train.grok_threshold)))
-    dev, dtype = seeds[0].b.device, seeds[0].b.dtype
+        probe = (b.data.x_train[:cfg.diag.probe_size].to(b.device), b.data.y_train[:cfg.diag.probe_size].to(b.device))
+        seeds.append(_Seed(cfg, b, gen, out, GrokTracker(cfg.train.grok_threshold), probe))
+    dev, dtype, loss_fn = seeds[0].b.device, seeds[0].b.dtype, seeds[0].b.loss_fn
     params, _ = stack_module_state([s.b.model for s in seeds])
     exp_avg = {k: torch.zeros_like(v) for k, v in params.items()}
     exp_avg_sq = {k: torch.zeros_like(v) for k, v in params.items()}
@@ -243,14 +277,14 @@ def train_many(cfgs: list[RunConfig], out_dirs: list[str | Path] | None = None,
 
     def losses(prm: dict, x: Tensor, y: Tensor, noise: list) -> tuple[Tensor, Tensor]:
         logits, seen = forward(prm, x, noise)
-        return F.cross_entropy(logits, y), sum(radial_penalty(h, r) for h in seen)
+        return loss_fn(logits, y), sum(radial_penalty(h, r) for h in seen)
 
     def metrics(prm: dict, x_tr: Tensor, y_tr: Tensor, x_te: Tensor, y_te: Tensor) -> Tensor:
         logits, seen = forward(prm, x_tr, [])
         test = forward(prm, x_te, [])[0]
         return torch.stack([
-            F.cross_entropy(logits, y_tr).double(), (logits.argmax(-1) == y_tr).double().mean(),
-            F.cross_entropy(test, y_te).double(), (test.argmax(-1) == y_te).double().mean(),
+            loss_fn(logits, y_tr).double(), (logits.argmax(-1) == y_tr).double().mean(),
+            loss_fn(test, y_te).double(), (test.argmax(-1) == y_te).double().mean(),
             sum(radial_penalty(h, r) for h in seen).double(),
             *(torch.linalg.vector_norm(h, dim=-1).mean().double() for h in seen)])
 
@@ -292,6 +326,7 @@ def train_many(cfgs: list[RunConfig], out_dirs: list[str | Path] | None = None,
                    "penalty_raw": st[4], "penalty": float(s.cfg.penalty.lam) * st[4] if soft else 0.0,
                    "weight_norm": math.sqrt(sum(squares[pos])),
                    **{f"radius/{k}": v for k, v in zip(sites, st[5:])}, "lr": s.lr(step)}
+            _diagnose(s, row, step, lambda: _load(s, params, pos))
             s.rows.append(row)
             s.tracker.update(step, row["train_acc"], row["test_acc"])
             if s.out is not None:
