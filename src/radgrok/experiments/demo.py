@@ -33,7 +33,7 @@ def run_demo(out: str | Path, seeds: int = 3, workers: int = 2) -> list[dict]:
     wall = time.perf_counter() - t0
     md = report_dir(out / "runs", title="radgrok demo: strong weight decay vs radial suppression")
     md += f"\nWall time of the demo: {wall:.0f} s with {workers} worker process(es), one torch thread each.\n"
-    records.atomic_write_text(out / "report.md", md.replace("](accuracy.png)", "](runs/accuracy.png)"))
+    records.atomic_write_text(out / "report.md", md.replace("](", "](runs/"))
     print(md)
     print(f"wrote {out / 'report.md'} and {out / 'runs' / 'accuracy.png'} ({wall:.0f} s)")
     return results

@@ -63,3 +63,44 @@ def plot_accuracy(groups: dict[str, list[list[dict]]], path: str | Path, title: 
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def plot_site_metric(groups: dict[str, list[list[dict]]], prefix: str, path: str | Path, ylabel: str,
+                     floor: float | None = None, log: bool = False) -> Path | None:
+    """One panel per logged site of ``<prefix>/<site>``: mean over seeds per arm vs step.
+
+    Used for ``radius`` (with the sqrt(d) target as the reference) and ``phi_task`` /
+    ``phi_total`` (with the isotropic floor 1). Returns None when nothing was logged.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sites = sorted({k.split("/", 1)[1] for runs in groups.values() for rows in runs for r in rows[:1]
+                    for k in r if k.startswith(prefix + "/")})
+    if not sites:
+        return None
+    fig, axes = plt.subplots(1, len(sites), figsize=(4.2 * len(sites), 3.4), squeeze=False)
+    for ax, site in zip(axes[0], sites):
+        key = f"{prefix}/{site}"
+        for i, (arm, runs) in enumerate(groups.items()):
+            runs = [[r for r in rows if r.get(key) is not None] for rows in runs]
+            if not any(runs):
+                continue
+            steps, vals = align_curves([rows for rows in runs if rows], key)
+            ax.plot(steps, np.nanmean(vals, 0), color=f"C{i}", label=arm)
+            ax.fill_between(steps, np.nanmin(vals, 0), np.nanmax(vals, 0), color=f"C{i}", alpha=0.2)
+        if floor is not None:
+            ax.axhline(floor, color="grey", ls="--", lw=0.8)
+        if log:
+            ax.set_yscale("log")
+        ax.set_title(site, fontsize=9)
+        ax.set_xlabel("step")
+        ax.set_ylabel(ylabel)
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

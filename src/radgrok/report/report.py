@@ -7,7 +7,7 @@ import statistics
 from pathlib import Path
 
 from ..training import records
-from .plots import plot_accuracy
+from .plots import plot_accuracy, plot_site_metric
 
 __all__ = ["load_runs", "group_runs", "grok_table", "report_dir"]
 
@@ -80,6 +80,14 @@ def report_dir(path: str | Path, title: str = "radgrok report") -> str:
     out_dir = path if path.is_dir() else path.parent
     png = plot_accuracy({a: [r["metrics"] for r in rs] for a, rs in groups.items()}, out_dir / "accuracy.png",
                         grok_steps={a: [r["summary"]["grok_step"] for r in rs] for a, rs in groups.items()})
+    curves = {a: [r["metrics"] for r in rs] for a, rs in groups.items()}
+    extra = []
+    for prefix, ylabel, floor, log in (("radius", "mean ||h||", None, True),
+                                       ("phi_task", "Φ̃_rad of the task gradient (floor 1)", 1.0, True),
+                                       ("phi_total", "Φ̃_rad of the total gradient", 1.0, True)):
+        fig = plot_site_metric(curves, prefix, out_dir / f"{prefix}.png", ylabel, floor, log)
+        if fig is not None:
+            extra += [f"![{prefix}]({fig.name})", ""]
     c = runs[0]["config"]
     md = "\n".join([
         f"# {title}", "",
@@ -88,7 +96,7 @@ def report_dir(path: str | Path, title: str = "radgrok report") -> str:
         f"grok step = first evaluation with test accuracy > {c['train']['grok_threshold']:.0%} that stays above "
         "it for the rest of the run; DNG = did not grok within the budget.", "",
         grok_table(groups), "",
-        f"![accuracy]({png.name})", "",
+        f"![accuracy]({png.name})", "", *extra,
     ])
     records.atomic_write_text(out_dir / "report.md", md)
     return md

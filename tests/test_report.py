@@ -1,0 +1,36 @@
+import numpy as np
+
+from radgrok.report.plots import align_curves
+from radgrok.report.report import _fmt_steps, group_runs, report_dir
+from radgrok.training.config import RunConfig
+from radgrok.training.loop import train
+
+
+def test_align_curves_forward_fills_runs_that_stopped_early():
+    a = [{"step": 0, "test_acc": 0.1}, {"step": 10, "test_acc": 0.95}]
+    b = [{"step": 0, "test_acc": 0.2}, {"step": 10, "test_acc": 0.5}, {"step": 20, "test_acc": 0.7}]
+    steps, vals = align_curves([a, b])
+    assert steps.tolist() == [0, 10, 20]
+    np.testing.assert_allclose(vals, [[0.1, 0.95, 0.95], [0.2, 0.5, 0.7]])
+
+
+def test_fmt_steps_counts_dng():
+    assert _fmt_steps([100, 300, None]) == "200 ± 141 (1 DNG)"
+    assert _fmt_steps([None, None]) == "DNG (2/2)"
+    assert _fmt_steps([1500]) == "1,500"
+
+
+def test_report_dir_from_run_records(tmp_path):
+    cfg = RunConfig().replace(p=11, width=16, steps=20, eval_every=10)
+    for arm, lam in (("base", 0.0), ("radial", 0.05)):
+        for seed in (0, 1):
+            train(cfg.replace(lam=lam, seed=seed), tmp_path / f"{arm}-s{seed}", progress=False)
+    from radgrok.report.report import load_runs
+
+    groups = group_runs(load_runs(tmp_path))
+    assert sorted(groups) == ["base", "radial"] and all(len(v) == 2 for v in groups.values())
+    md = report_dir(tmp_path)
+    assert "| radial | 2 | 0.05 |" in md and "| base | 2 | 0.0 |" in md
+    for png in ("accuracy.png", "radius.png", "phi_task.png"):
+        assert (tmp_path / png).stat().st_size > 5000
+    assert (tmp_path / "report.md").read_text() == md
