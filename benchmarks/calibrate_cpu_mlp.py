@@ -39,6 +39,12 @@ ARMS = {
     "lr3e-3-wd1.0": dict(lr=3e-3, weight_decay=1.0),
     "lr3e-3-lam0.05": dict(lr=3e-3, lam=0.05, weight_decay=1e-3),
     "lr3e-3-lam0.05+wd1.0": dict(lr=3e-3, lam=0.05, weight_decay=1.0),
+    # second round: a radius well below sqrt(d) turns the penalty into a shrinking force
+    "lam3-c0.1": dict(lam=3.0, radius_scale=0.1, weight_decay=1e-3),
+    "lam0.3-c0.1": dict(lam=0.3, radius_scale=0.1, weight_decay=1e-3),
+    "lam1-c0.05": dict(lam=1.0, radius_scale=0.05, weight_decay=1e-3),
+    "lr3e-3-lam1-c0.1": dict(lr=3e-3, lam=1.0, radius_scale=0.1, weight_decay=1e-3),
+    "lam1-c0.1-post": dict(lam=1.0, radius_scale=0.1, site="post", weight_decay=1e-3),
 }
 
 

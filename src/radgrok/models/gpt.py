@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from radgrok.models.transformer import Block, init_gpt2_
+from radgrok.models.transformer import Block, BlockSites, init_gpt2_
 
 __all__ = ["GPTConfig", "GPT", "generate_tokens", "lm_loss", "IGNORE_INDEX"]
 
@@ -81,7 +81,7 @@ def lm_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits.flatten(0, -2), targets.flatten(), ignore_index=IGNORE_INDEX)
 
 
-class GPT(nn.Module):
+class GPT(BlockSites, nn.Module):
     """A decoder-only transformer: ``GPT(GPTConfig(...))`` or ``GPT(vocab_size=..., n_layer=...)``.
 
     ``forward(idx)`` maps (B, T) token ids to (B, T, vocab_size) logits; loss and
@@ -110,19 +110,6 @@ class GPT(nn.Module):
         # Tie after init: the head reads out with the same vectors the embedding
         # writes in, which saves vocab_size * n_embd parameters and is GPT-2's choice.
         self.lm_head.weight = self.tok_emb.weight
-
-    @property
-    def attn_out_sites(self) -> list[str]:
-        return [f"blocks.{i}.hook_attn_out" for i in range(len(self.blocks))]
-
-    @property
-    def mlp_out_sites(self) -> list[str]:
-        return [f"blocks.{i}.hook_mlp_out" for i in range(len(self.blocks))]
-
-    @property
-    def default_penalty_sites(self) -> list[str]:
-        """Every sub-layer output before its residual add, in forward order (the paper's site)."""
-        return [s for i in range(len(self.blocks)) for s in (self.attn_out_sites[i], self.mlp_out_sites[i])]
 
     def num_params(self, include_position: bool = True) -> int:
         """Number of distinct parameters (the tied head/embedding counted once).

@@ -145,7 +145,26 @@ def init_gpt2_(model: nn.Module, n_layer: int, std: float = 0.02) -> None:
                 nn.init.zeros_(mod.bias)
 
 
-class Transformer(nn.Module):
+class BlockSites:
+    """Hook-point names of a stack ``self.blocks`` of ``Block``s (shared by Transformer and GPT)."""
+
+    blocks: nn.ModuleList
+
+    @property
+    def attn_out_sites(self) -> list[str]:
+        return [f"blocks.{i}.hook_attn_out" for i in range(len(self.blocks))]
+
+    @property
+    def mlp_out_sites(self) -> list[str]:
+        return [f"blocks.{i}.hook_mlp_out" for i in range(len(self.blocks))]
+
+    @property
+    def default_penalty_sites(self) -> list[str]:
+        """Every sub-layer output before its residual add, in forward order (the paper's site)."""
+        return [s for i in range(len(self.blocks)) for s in (self.attn_out_sites[i], self.mlp_out_sites[i])]
+
+
+class Transformer(BlockSites, nn.Module):
     """A pre-LN transformer on ``[a, op, b, =]``, logits over P at the last position.
 
     Defaults follow the paper's Table 3: 2 layers, 4 heads, d_model 128, MLP 4x.
@@ -201,19 +220,6 @@ class Transformer(nn.Module):
     @property
     def eq_token(self) -> int:
         return self.p + 1
-
-    @property
-    def attn_out_sites(self) -> list[str]:
-        return [f"blocks.{i}.hook_attn_out" for i in range(len(self.blocks))]
-
-    @property
-    def mlp_out_sites(self) -> list[str]:
-        return [f"blocks.{i}.hook_mlp_out" for i in range(len(self.blocks))]
-
-    @property
-    def default_penalty_sites(self) -> list[str]:
-        """Every sub-layer output before its residual add, in forward order (the paper's site)."""
-        return [s for i in range(len(self.blocks)) for s in (self.attn_out_sites[i], self.mlp_out_sites[i])]
 
     def make_sequence(self, x: torch.Tensor) -> torch.Tensor:
         """(..., 2) ids (a, b) -> (..., 4) tokens ``[a, op, b, =]``."""
