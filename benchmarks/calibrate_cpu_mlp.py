@@ -48,13 +48,29 @@ ARMS = {
 }
 
 
+def table(path: Path) -> str:
+    """Markdown table of a results file: one row per (arm, seed)."""
+    lines = ["| arm | changes from the base | seed | status | grok step | memorised | final test acc | wall s |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in map(json.loads, path.read_text().splitlines()):
+        diff = {k: v for k, v in r["overrides"].items() if BASE.get(k) != v}
+        lines.append(f"| {r['arm']} | {', '.join(f'{k}={v}' for k, v in diff.items())} | {r['seed']} "
+                     f"| {r['status']} | {r['grok_step'] if r['grok_step'] is not None else 'DNG'} "
+                     f"| {r['memorised_step']} | {r['final']['test_acc']:.3f} | {r['wall_s']} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--arms", nargs="*", default=list(ARMS))
+    ap.add_argument("--table", action="store_true", help="print the results in --out as markdown and exit")
     args = ap.parse_args()
     out = Path(args.out)
+    if args.table:
+        print(table(out))
+        return
     out.parent.mkdir(parents=True, exist_ok=True)
     done = {(r["arm"], r["seed"]) for r in map(json.loads, out.read_text().splitlines())} if out.exists() else set()
     torch.set_num_threads(1)

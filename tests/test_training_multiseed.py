@@ -14,9 +14,9 @@ from radgrok.training.multiseed import train_many
 TINY = dict(p=11, train_frac=0.6, width=16, depth=2, steps=60, eval_every=10, checkpoint_every=20,
             early_stop=False)
 # One sweep in one batch: per-seed seed, split, lam, weight decay and lr.
-SWEEP = [dict(seed=0, lam=0.05, weight_decay=0.1),
-         dict(seed=1, lam=0.0, weight_decay=1.0, lr=3e-3),
-         dict(seed=2, lam=0.5, weight_decay=0.0, split_seed=7),
+SWEEP = [dict(seed=0, lam=0.05, weight_decay=0.1, lr=1e-2),
+         dict(seed=1, lam=0.0, weight_decay=1.0, lr=2e-2),
+         dict(seed=2, lam=0.5, weight_decay=0.0, lr=1.5e-2, split_seed=7),
          dict(seed=3, lam=0.1, weight_decay=0.01, lr=1e-2)]
 F64 = dict(rtol=1e-9, atol=1e-12)
 F32 = dict(rtol=1e-4, atol=1e-5)
@@ -49,17 +49,24 @@ def assert_summaries_match(got: dict, want: dict, tol: dict) -> None:
             assert got[k] == want[k], k
 
 
-def run_both(cfgs: list[RunConfig], tmp_path) -> tuple[list, list, list, list]:
-    many = train_many(cfgs, [tmp_path / f"many{i}" for i in range(len(cfgs))], progress=False)
-    seq = [train(c, tmp_path / f"seq{i}", progress=False) for i, c in enumerate(cfgs)]
-    rows_m = [records.read_jsonl(tmp_path / f"many{i}" / records.METRICS) for i in range(len(cfgs))]
-    rows_s = [records.read_jsonl(tmp_path / f"seq{i}" / records.METRICS) for i in range(len(cfgs))]
+def run_both(cfgs: list[RunConfig], tmp_path=None) -> tuple[list, list, list, list]:
+    """Summaries and metrics rows of train_many and of sequential train(); on disk when tmp_path is given."""
+    n = len(cfgs)
+    if tmp_path is not None:
+        many = train_many(cfgs, [tmp_path / f"many{i}" for i in range(n)], progress=False)
+        seq = [train(c, tmp_path / f"seq{i}", progress=False) for i, c in enumerate(cfgs)]
+        rows_m = [records.read_jsonl(tmp_path / f"many{i}" / records.METRICS) for i in range(n)]
+        rows_s = [records.read_jsonl(tmp_path / f"seq{i}" / records.METRICS) for i in range(n)]
+        return many, seq, rows_m, rows_s
+    rows_m, rows_s = [[] for _ in cfgs], [[] for _ in cfgs]
+    many = train_many(cfgs, progress=False, on_eval=lambda i, row: rows_m[i].append(row))
+    seq = [train(c, None, progress=False, on_eval=rows.append) for c, rows in zip(cfgs, rows_s)]
     return many, seq, rows_m, rows_s
 
 
 @pytest.mark.parametrize("batch_size,dropout", [(0, 0.0), (16, 0.0), (16, 0.1)])
-def test_float64_rows_equal_sequential_runs(tmp_path, batch_size, dropout):
-    many, seq, rows_m, rows_s = run_both(sweep(dtype="float64", batch_size=batch_size, dropout=dropout), tmp_path)
+def test_float64_rows_equal_sequential_runs(batch_size, dropout):
+    many, seq, rows_m, rows_s = run_both(sweep(dtype="float64", batch_size=batch_size, dropout=dropout))
     for m, s, rm, rs in zip(many, seq, rows_m, rows_s):
         assert len(rs) == 7 and "phi_task/hidden.0.pre" in rs[-1]  # diagnostics are compared too
         assert_rows_close(rm, rs, **F64)
@@ -69,13 +76,14 @@ def test_float64_rows_equal_sequential_runs(tmp_path, batch_size, dropout):
 
 
 @pytest.mark.parametrize("batch_size", [0, 16])
-def test_float32_rows_within_tolerance(tmp_path, batch_size):
-    cfgs = sweep(batch_size=batch_size, steps=100)
-    many, seq, rows_m, rows_s = run_both(cfgs, tmp_path)
+def test_float32_rows_within_tolerance(batch_size):
+    cfgs = sweep(batch_size=batch_size, steps=100, diagnostics=False)  # (compared in float64 above)
+    many, seq, rows_m, rows_s = run_both(cfgs)
     for m, s, rm, rs in zip(many, seq, rows_m, rows_s):
         assert_rows_close(rm, rs, **F32)
         assert_summaries_match(m, s, F32)
-    assert sum(m["memorised_step"] is not None for m in many) >= 2  # milestones were reached, and agree
+    if batch_size == 0:  # the milestones compared above were reached, not None == None
+        assert all(m["memorised_step"] is not None for m in many)
 
 
 @pytest.mark.parametrize("variant", [
@@ -83,9 +91,9 @@ def test_float32_rows_within_tolerance(tmp_path, batch_size):
     dict(site="post", encoding="embed", embed_dim=8, beta2=0.98),
     dict(loss="stablemax", expensive_every=3, hessian_probes=2, eigen_iters=3),
 ])
-def test_model_and_method_variants(tmp_path, variant):
+def test_model_and_method_variants(variant):
     cfgs = sweep(dtype="float64", steps=30, **variant)[:3]
-    many, seq, rows_m, rows_s = run_both(cfgs, tmp_path)
+    many, seq, rows_m, rows_s = run_both(cfgs)
     for m, s, rm, rs in zip(many, seq, rows_m, rows_s):
         assert_rows_close(rm, rs, **F64)
         assert_summaries_match(m, s, F64)
@@ -125,8 +133,9 @@ def test_early_stop_per_seed(tmp_path, monkeypatch):
     update = GrokTracker.update
     monkeypatch.setattr(GrokTracker, "update", lambda self, step, tr, te: update(self, step, tr, tr))
     cfgs = [RunConfig().replace(**{**TINY, **s, "dtype": "float64", "steps": 100, "early_stop": e,
-                                   "patience": pat, "grok_threshold": th, "lr": 1e-2})
-            for s, e, pat, th in zip(SWEEP, (True, True, False, True), (10, 30, 0, 20), (0.5, 0.8, 0.5, 0.95))]
+                                   "patience": pat, "grok_threshold": th,
+                                   "diagnostics": False})
+            for s, e, pat, th in zip(SWEEP, (True, True, False, True), (10, 30, 0, 10), (0.5, 0.8, 0.5, 0.7))]
     many, seq, rows_m, rows_s = run_both(cfgs, tmp_path)
     for m, s, rm, rs in zip(many, seq, rows_m, rows_s):
         assert_rows_close(rm, rs, **F64)
@@ -139,10 +148,10 @@ def test_early_stop_per_seed(tmp_path, monkeypatch):
         assert records.load_checkpoint(tmp_path / f"many{i}" / records.CHECKPOINT)["step"] == done[i]
 
 
-def test_divergent_seed_does_not_stop_the_others(tmp_path):
+def test_divergent_seed_does_not_stop_the_others():
     cfgs = sweep(dtype="float64")[:3]
-    cfgs[1] = cfgs[1].replace(lr=1e15, lam=0.0, weight_decay=0.0)
-    many, seq, rows_m, rows_s = run_both(cfgs, tmp_path)
+    cfgs[1] = cfgs[1].replace(lr=1e200, lam=0.0, weight_decay=0.0)  # overflows float64 within 10 steps
+    many, seq, rows_m, rows_s = run_both(cfgs)
     assert seq[1]["status"] == many[1]["status"] == "diverged"
     assert many[1]["steps_done"] == seq[1]["steps_done"] and many[1]["message"] == seq[1]["message"]
     for i in (0, 2):
@@ -176,3 +185,18 @@ def test_out_dirs_are_checked(tmp_path):
     with pytest.raises(ConfigError, match="already exists"):
         train_many(cfgs, [tmp_path / "c", tmp_path / "b"], progress=False)
     assert train_many([]) == []
+
+
+@pytest.mark.parametrize("variant", [dict(), dict(mode="project", site="post"), dict(encoding="embed", embed_dim=8)])
+def test_functional_forward_is_the_hooked_mlp(variant):
+    from radgrok.training.loop import build
+    from radgrok.training.multiseed import make_forward
+
+    cfg = RunConfig().replace(**{**TINY, "lam": 0.1, "depth": 3, **variant})
+    b = build(cfg)
+    forward, _ = make_forward(cfg)
+    x = b.data.x_train
+    logits, seen = forward(dict(b.model.named_parameters()), x, [])
+    assert torch.equal(logits, b.model(x))
+    hooked = b.rs.hidden()
+    assert len(seen) == 3 and all(torch.equal(h, hooked[k][0]) for h, k in zip(seen, b.rs.names))

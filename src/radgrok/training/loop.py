@@ -35,7 +35,8 @@ __all__ = ["train", "build", "Built", "evaluate"]
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 # Fields that may differ between a run and its resumption (the budget and stopping rule).
-_RESUMABLE_CHANGES = {("train", "steps"), ("train", "early_stop"), ("train", "patience")}
+_RESUMABLE_CHANGES = {("train", "steps"), ("train", "early_stop"), ("train", "patience"), ("train", "threads")}
+_RESUMABLE_SECTIONS = {"diag"}  # diagnostics observe the run; changing them changes no step
 
 
 @dataclass
@@ -122,7 +123,8 @@ def evaluate(b: Built, x_tr, y_tr, x_te, y_te) -> dict:
 def _check_resume(cfg: RunConfig, saved: dict) -> None:
     new = to_dict(cfg)
     diff = [f"{sec}.{k}" for sec in new for k in new[sec]
-            if saved.get(sec, {}).get(k) != new[sec][k] and (sec, k) not in _RESUMABLE_CHANGES]
+            if saved.get(sec, {}).get(k) != new[sec][k] and (sec, k) not in _RESUMABLE_CHANGES
+            and sec not in _RESUMABLE_SECTIONS]
     if diff:
         raise ConfigError(f"resume: config differs from the run's config.json in {diff}; "
                           "only steps, early_stop and patience may change")
@@ -147,15 +149,23 @@ def train(
     if out is not None:
         if resume and (out / records.CHECKPOINT).exists():
             _check_resume(cfg, records.read_json(out / records.CONFIG)["config"])
-            done = records.read_json(out / records.SUMMARY)
-            if done["status"] in ("grokked", "dng", "diverged") and done["budget"] == cfg.train.steps:
+            done = records.read_json(out / records.SUMMARY) if (out / records.SUMMARY).exists() else {}
+            if done.get("status") in ("grokked", "dng", "diverged") and done["budget"] == cfg.train.steps:
                 return done  # finished under this budget: resuming has nothing to add
             ckpt = records.load_checkpoint(out / records.CHECKPOINT)
         elif (out / records.SUMMARY).exists() and not resume:
             raise ConfigError(f"out: run directory {out} already exists; pass --resume or choose another --out")
+    threads_before = torch.get_num_threads()
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
+    try:
+        return _train(cfg, out, ckpt, progress, on_eval, stop_after_steps)
+    finally:
+        torch.set_num_threads(threads_before)
 
+
+def _train(cfg: RunConfig, out: Path | None, ckpt: dict | None, progress: bool | None,
+           on_eval: Callable[[dict], None] | None, stop_after_steps: int | None) -> dict:
     b = build(cfg)
     tr, dev = cfg.train, b.device
     x_tr, y_tr = b.data.x_train.to(dev), b.data.y_train.to(dev)
@@ -179,6 +189,8 @@ def train(
         b.opt.load_state_dict(ckpt["opt"])
         b.sched.load_state_dict(ckpt["sched"])
         torch.set_rng_state(ckpt["rng"])
+        if ckpt.get("cuda_rng") is not None and b.device.type == "cuda":
+            torch.cuda.set_rng_state_all(ckpt["cuda_rng"])
         if b.grad_filter is not None:
             b.grad_filter.load_state_dict(ckpt["grad_filter"])
         tracker = GrokTracker.from_state(ckpt["tracker"])
@@ -204,6 +216,7 @@ def train(
     x_probe, y_probe = x_tr[:dg.probe_size], y_tr[:dg.probe_size]
 
     def do_eval(step: int) -> dict:
+        # "lr" is the rate the next step will use (it differs from the last one only during warmup)
         row = {"step": step, "epoch": step * batch / n_train, **evaluate(b, x_tr, y_tr, x_te, y_te),
                "lr": b.sched.get_last_lr()[0]}
         healthy = math.isfinite(row["train_loss"]) and math.isfinite(row["weight_norm"])
@@ -225,6 +238,7 @@ def train(
         records.save_checkpoint(out / records.CHECKPOINT, {
             "step": step, "model": b.model.state_dict(), "opt": b.opt.state_dict(),
             "sched": b.sched.state_dict(), "rng": torch.get_rng_state(), "tracker": tracker.state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if b.device.type == "cuda" else None,
             "grad_filter": b.grad_filter.state_dict() if b.grad_filter is not None else None,
             "elapsed": elapsed_before + time.perf_counter() - t0})
 

@@ -4,17 +4,19 @@ S MLP configurations that differ only in per-seed values (seed, split_seed, lam,
 weight_decay, betas, warmup, init_scale, stopping rule, diagnostics) are trained as one
 stacked model: parameters of shape (S, ...) from ``torch.func.stack_module_state``,
 the forward ``vmap``-ed over a pure functional copy of ``MLP.forward``, and AdamW
-written out on the stacked tensors with per-seed hyperparameters. A small MLP on a
-CPU spends much of each step on per-op overhead; S seeds share one set of batched
-kernels instead of paying it S times.
+written out on the stacked tensors with per-seed hyperparameters. S seeds share one
+set of batched kernels, which pays where per-op overhead dominates a step (a GPU,
+tiny models); a matmul-bound CPU step (the cpu-mlp preset) gains nothing and can
+lose cache locality: measure with benchmarks/bench_multiseed.py.
 
 Each seed reproduces a sequential ``train(cfg)`` up to float rounding (batched
 kernels reduce in another order): the same init and split (``build`` per config),
 mini-batch order (``_batch_indices``), dropout masks (a per-seed copy of the CPU RNG
 state ``build`` leaves behind), evaluations, milestones, early stop, divergence
-handling and run directory. Diagnostics (``training.probes``) are computed per
-seed on a real ``MLP`` holding that seed's weights. A seed that stops is dropped from the stack, so its
-frozen state never sees another step.
+handling and run directory. Diagnostics (``training.probes``) run per seed on a
+real ``MLP`` holding that seed's weights. A seed that stops (early stop or
+divergence) is dropped from the stack, so its frozen state never sees another step
+and a NaN seed cannot touch the others.
 
 Not supported (``ConfigError``): the transformer, Grokfast and OrthoGrad (their
 state or projections are per model), and dropout > 0 off the CPU.
@@ -45,7 +47,7 @@ from .grok import GrokTracker
 from .loop import Built, _batch_indices, build
 from .probes import cheap_diagnostics, expensive_diagnostics
 
-__all__ = ["train_many", "PER_SEED_FIELDS"]
+__all__ = ["train_many", "make_forward", "PER_SEED_FIELDS"]
 
 # Fields that only change values, never shapes or control flow, so they may differ
 # between the seeds of one batch. Every other field must be equal.
@@ -54,10 +56,6 @@ PER_SEED_FIELDS = frozenset({
     "warmup_steps", "grok_threshold", "early_stop", "patience", "checkpoint_every",
     # diagnostics run per seed on its own module, outside the batched step
     "diagnostics", "probe_size", "expensive_every", "hessian_probes", "eigen_iters"})
-
-_EPS = 1e-8  # torch.optim.AdamW's default, which loop.build keeps
-
-Forward = Callable[[dict, Tensor, list], tuple[Tensor, list[Tensor]]]
 
 
 def _check_stackable(cfgs: list[RunConfig]) -> None:
@@ -81,7 +79,7 @@ def _check_stackable(cfgs: list[RunConfig]) -> None:
                           f"(masks match train() on cpu only), got {c.model.dropout!r}")
 
 
-def make_forward(cfg: RunConfig) -> tuple[Forward, float]:
+def make_forward(cfg: RunConfig) -> tuple[Callable[[dict, Tensor, list], tuple[Tensor, list[Tensor]]], float]:
     """A pure ``forward(params, x, noise) -> (logits, hooked hiddens)`` mirroring ``MLP.forward``
     with ``loop.build``'s RadialSuppression hooks, and the penalty radius r.
 
@@ -123,30 +121,40 @@ def make_forward(cfg: RunConfig) -> tuple[Forward, float]:
     return forward, r
 
 
+def _check_optimizer(b: Built) -> None:
+    """train_many re-implements build()'s optimizer; refuse anything but plain AdamW."""
+    g = b.opt.param_groups
+    if type(b.opt) is not torch.optim.AdamW or len(g) != 1 or g[0]["amsgrad"] or g[0]["maximize"]:
+        raise NotImplementedError(f"train_many implements plain AdamW only; loop.build made {b.opt!r}")
+
+
 def _adamw_(params: dict[str, Tensor], exp_avg: dict, exp_avg_sq: dict, step: int,
-            lr: list[float], wd: list[float], beta1: list[float], beta2: list[float]) -> None:
+            lr: list[float], groups: list[dict]) -> None:
     """torch.optim.AdamW's single-tensor update (its cpu default), per seed along dim 0.
 
-    The scalars are computed in Python exactly as torch does and cast to the working
-    dtype, as its scalar kernels do, so each seed follows its own optimizer's arithmetic.
+    ``groups`` are the seeds' own AdamW param groups (betas, eps, weight decay). The
+    scalars are computed in Python as torch does and cast to the working dtype, as
+    its scalar kernels do, so each seed follows its own optimizer's arithmetic.
     """
     ref = next(iter(params.values()))
+    b1, b2 = [g["betas"][0] for g in groups], [g["betas"][1] for g in groups]
     h = torch.tensor([
-        [1 - a * w for a, w in zip(lr, wd)],                    # decoupled weight decay
-        [1 - b for b in beta1],                                  # lerp weight of exp_avg
-        beta2,
-        [1 - b for b in beta2],
-        [(1 - b ** step) ** 0.5 for b in beta2],                 # sqrt of bias correction 2
-        [-(a / (1 - b ** step)) for a, b in zip(lr, beta1)],     # -lr / bias correction 1
+        [1 - a * g["weight_decay"] for a, g in zip(lr, groups)],  # decoupled weight decay
+        [1 - b for b in b1],                                      # lerp weight of exp_avg
+        b2,
+        [1 - b for b in b2],
+        [(1 - b ** step) ** 0.5 for b in b2],                     # sqrt of bias correction 2
+        [g["eps"] for g in groups],
+        [-(a / (1 - b ** step)) for a, b in zip(lr, b1)],         # -lr / bias correction 1
     ], dtype=ref.dtype, device=ref.device)
     with torch.no_grad():
         for k, p in params.items():
-            decay, w1, b2, c2, bc2, neg_step = h.view(6, -1, *([1] * (p.dim() - 1))).unbind(0)
+            decay, w1, beta2, c2, bc2, eps, neg_step = h.view(7, -1, *([1] * (p.dim() - 1))).unbind(0)
             g, m, v = p.grad, exp_avg[k], exp_avg_sq[k]
             p.mul_(decay)
             m.lerp_(g, w1)
-            v.mul_(b2).add_(c2 * g * g)  # addcmul's order: value * t1 * t2
-            p.add_(neg_step * m / (v.sqrt() / bc2).add_(_EPS))  # addcdiv's order: value * t1 / t2
+            v.mul_(beta2).add_(c2 * g * g)  # addcmul's order: value * t1 * t2
+            p.add_(neg_step * m / (v.sqrt() / bc2).add_(eps))  # addcdiv's order: value * t1 / t2
             p.grad = None
 
 
@@ -191,14 +199,14 @@ def _load(s: _Seed, params: dict[str, Tensor], pos: int) -> None:
             prm.copy_(params[name][pos])
 
 
-def _diagnose(s: _Seed, row: dict, step: int, load: Callable[[], None]) -> None:
+def _diagnose(s: _Seed, row: dict, step: int, params: dict[str, Tensor], pos: int) -> None:
     """train()'s scheduled diagnostics for one seed, added to its row in the same order."""
     dg, b = s.cfg.diag, s.b
     healthy = math.isfinite(row["train_loss"]) and math.isfinite(row["weight_norm"])
     expensive = healthy and dg.expensive_every and (step // s.cfg.train.eval_every) % dg.expensive_every == 0
     if not (healthy and (dg.diagnostics or expensive)):
         return
-    load()
+    _load(s, params, pos)
     if dg.diagnostics:
         row.update(cheap_diagnostics(b.model, b.rs, *s.probe, b.loss_fn))
     if expensive:
@@ -223,18 +231,20 @@ def _checkpoint(s: _Seed, pos: int, step: int, params: dict, exp_avg: dict, exp_
     sched = {**b.sched.state_dict(), "last_epoch": step, "_step_count": step + 1, "_last_lr": [lr]}
     records.save_checkpoint(s.out / records.CHECKPOINT, {
         "step": step, "model": b.model.state_dict(), "opt": b.opt.state_dict(), "sched": sched,
-        "rng": s.gen.get_state(), "tracker": s.tracker.state(), "grad_filter": None, "elapsed": elapsed})
+        "rng": s.gen.get_state(), "tracker": s.tracker.state(), "cuda_rng": None, "grad_filter": None,
+        "elapsed": elapsed})
 
 
 def train_many(cfgs: list[RunConfig], out_dirs: list[str | Path] | None = None,
-               progress: bool | None = None) -> list[dict]:
+               progress: bool | None = None, on_eval: Callable[[int, dict], None] | None = None) -> list[dict]:
     """Train every config at once; return one summary per config, as ``train(cfg)`` would.
 
     ``out_dirs`` (one per config, or None to keep nothing) receive train()'s run
     directory layout. Fields outside ``PER_SEED_FIELDS`` must be equal across
     ``cfgs`` (``ConfigError`` names the first that is not), and dropout > 0 is
-    supported on cpu only. ``wall_seconds`` is the shared process time until that
-    seed stopped. No resume: see the module docstring.
+    supported on cpu only. ``on_eval(i, row)`` sees each metrics row of config i as
+    it is logged. ``wall_seconds`` is the shared process time until that seed
+    stopped. No resume: see the module docstring.
     """
     cfgs = [validate(c) for c in cfgs]
     if not cfgs:
@@ -249,9 +259,11 @@ def train_many(cfgs: list[RunConfig], out_dirs: list[str | Path] | None = None,
     seeds: list[_Seed] = []
     for cfg, out in zip(cfgs, outs):
         b = build(cfg)
+        _check_optimizer(b)
         gen = torch.Generator()
         gen.set_state(torch.get_rng_state())
-        probe = (b.data.x_train[:cfg.diag.probe_size].to(b.device), b.data.y_train[:cfg.diag.probe_size].to(b.device))
+        n = cfg.diag.probe_size
+        probe = (b.data.x_train[:n].to(b.device), b.data.y_train[:n].to(b.device))
         seeds.append(_Seed(cfg, b, gen, out, GrokTracker(cfg.train.grok_threshold), probe))
     dev, dtype, loss_fn = seeds[0].b.device, seeds[0].b.dtype, seeds[0].b.loss_fn
     params, _ = stack_module_state([s.b.model for s in seeds])
@@ -300,7 +312,8 @@ def train_many(cfgs: list[RunConfig], out_dirs: list[str | Path] | None = None,
             "steps_done": step, "budget": s.cfg.train.steps, "eval_every": s.cfg.train.eval_every,
             "batch_size": batch, "n_train": n_train, "epochs_per_step": batch / n_train,
             "seed": s.cfg.train.seed, "lam": s.cfg.penalty.lam, "weight_decay": s.cfg.optim.weight_decay,
-            "lr": s.cfg.optim.lr, "final": {k: last.get(k) for k in ("train_acc", "test_acc", "train_loss", "test_loss")},
+            "lr": s.cfg.optim.lr,
+            "final": {k: last.get(k) for k in ("train_acc", "test_acc", "train_loss", "test_loss")},
             "wall_seconds": round(time.perf_counter() - t0, 3),
         }
 
@@ -326,11 +339,13 @@ def train_many(cfgs: list[RunConfig], out_dirs: list[str | Path] | None = None,
                    "penalty_raw": st[4], "penalty": float(s.cfg.penalty.lam) * st[4] if soft else 0.0,
                    "weight_norm": math.sqrt(sum(squares[pos])),
                    **{f"radius/{k}": v for k, v in zip(sites, st[5:])}, "lr": s.lr(step)}
-            _diagnose(s, row, step, lambda: _load(s, params, pos))
+            _diagnose(s, row, step, params, pos)
             s.rows.append(row)
             s.tracker.update(step, row["train_acc"], row["test_acc"])
             if s.out is not None:
                 records.write_jsonl(s.out / records.METRICS, s.rows)
+            if on_eval is not None:
+                on_eval(i, row)
 
     results: list[dict | None] = [None] * len(seeds)
     ids = list(range(len(seeds)))
@@ -369,8 +384,7 @@ def train_many(cfgs: list[RunConfig], out_dirs: list[str | Path] | None = None,
             loss = ce + lam * pen if soft and any(s.cfg.penalty.lam > 0 for s in act) else ce
             loss.sum().backward()  # a sum keeps each seed's gradient its own
             _adamw_(params, exp_avg, exp_avg_sq, step + 1, [s.lr(step) for s in act],
-                    [s.cfg.optim.weight_decay for s in act], [s.cfg.optim.beta1 for s in act],
-                    [s.cfg.optim.beta2 for s in act])
+                    [s.b.opt.param_groups[0] for s in act])
             step += 1
             bar.update(1)
             if step % tr0.eval_every and step != tr0.steps:

@@ -1,0 +1,117 @@
+"""Multi-seed throughput: S seeds of a preset trained at once (``train_many``, vmap) vs one by one (``train``).
+
+Both arms run the same S configs (seeds 0..S-1 of the preset, early stop off, a
+fixed step budget, the preset's evaluations and diagnostics, nothing written to
+disk) in this one process. Repetitions alternate which arm goes first so that
+machine drift hits both alike; a short untimed warm-up of each arm pays the
+one-time imports first. The figure is the median over repetitions of the
+per-repetition speedup (sequential seconds / batched seconds).
+
+    python benchmarks/bench_multiseed.py [--seeds 8] [--steps 200] [--reps 3] [--threads N]
+                                         [--preset cpu-mlp] [--batch-size B] [--no-diagnostics] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from radgrok.experiments.presets import get_preset
+from radgrok.training.config import RunConfig
+from radgrok.training.loop import train
+from radgrok.training.multiseed import train_many
+
+
+def configs(preset: str, seeds: int, steps: int, diagnostics: bool, batch_size: int | None) -> list[RunConfig]:
+    base = get_preset(preset).replace(steps=steps, early_stop=False, diagnostics=diagnostics)
+    if batch_size is not None:
+        base = base.replace(batch_size=batch_size)
+    return [base.replace(seed=s) for s in range(seeds)]
+
+
+def timed(fn) -> tuple[float, list[dict]]:
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+def run_batched(cfgs: list[RunConfig]) -> list[dict]:
+    return train_many(cfgs, None, progress=False)
+
+
+def run_sequential(cfgs: list[RunConfig]) -> list[dict]:
+    return [train(c, None, progress=False) for c in cfgs]
+
+
+def spread(xs: list[float]) -> dict:
+    return {"median": statistics.median(xs), "min": min(xs), "max": max(xs)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seeds", type=int, default=8)
+    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=0, help="0 = torch default")
+    ap.add_argument("--preset", default="cpu-mlp")
+    ap.add_argument("--batch-size", type=int, default=None, help="override the preset's batch size (0 = full batch)")
+    ap.add_argument("--no-diagnostics", action="store_true", help="turn off the per-evaluation diagnostics")
+    ap.add_argument("--json", default=None,
+                    help="output file (default benchmarks/results/<machine>-<date>-multiseed.json)")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfgs = configs(args.preset, args.seeds, args.steps, not args.no_diagnostics, args.batch_size)
+    warm = configs(args.preset, 2, 2, not args.no_diagnostics, args.batch_size)
+    run_batched(warm), run_sequential(warm)
+
+    t_many, t_seq, speedup = [], [], []
+    for rep in range(args.reps):
+        arms = [("batched", run_batched), ("sequential", run_sequential)]
+        times, results = {}, {}
+        for name, fn in arms if rep % 2 == 0 else arms[::-1]:
+            times[name], results[name] = timed(lambda: fn(cfgs))
+        t_many.append(times["batched"])
+        t_seq.append(times["sequential"])
+        speedup.append(times["sequential"] / times["batched"])
+        print(f"rep {rep}: batched {times['batched']:.2f} s, sequential {times['sequential']:.2f} s, "
+              f"speedup {speedup[-1]:.2f}x", flush=True)
+    # Same runs in both arms: their final losses should agree to float rounding.
+    agree = max(abs(a["final"]["train_loss"] - b["final"]["train_loss"]) / max(abs(b["final"]["train_loss"]), 1e-12)
+                for a, b in zip(results["batched"], results["sequential"]))
+    work = args.seeds * args.steps
+    res = {
+        "benchmark": "multiseed_throughput",
+        "preset": args.preset, "seeds": args.seeds, "steps": args.steps, "reps": args.reps,
+        "batch_size": cfgs[0].optim.batch_size,
+        "diagnostics": not args.no_diagnostics,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"node": platform.node(), "processor": platform.processor() or platform.machine(),
+                    "python": platform.python_version(), "torch": torch.__version__,
+                    "threads": torch.get_num_threads()},
+        "seconds_batched": spread(t_many), "seconds_sequential": spread(t_seq),
+        "seed_steps_per_s_batched": work / statistics.median(t_many),
+        "seed_steps_per_s_sequential": work / statistics.median(t_seq),
+        "speedup": spread(speedup),
+        "max_rel_diff_final_train_loss": agree,
+        "command": "python " + " ".join(sys.argv),
+    }
+    out = Path(args.json or f"benchmarks/results/{platform.node() or 'cpu'}-{datetime.date.today()}-multiseed.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=2) + "\n")
+    print(f"{args.seeds} seeds x {args.steps} steps: batched {res['seed_steps_per_s_batched']:.0f} seed-steps/s, "
+          f"sequential {res['seed_steps_per_s_sequential']:.0f} seed-steps/s, median speedup "
+          f"{res['speedup']['median']:.2f}x (min {res['speedup']['min']:.2f}, "
+          f"max {res['speedup']['max']:.2f}) -> {out}")
+
+
+if __name__ == "__main__":
+    main()
