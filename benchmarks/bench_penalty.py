@@ -1,11 +1,11 @@
-"""Penalty overhead: training-step time of the paper MLP with and without radial suppression.
+"""Penalty overhead alone: training-step time of the paper MLP with and without radial suppression.
 
-Both arms are built from the ``paper-mlp`` preset (full batch, 4,704 examples,
-MLP 2x512) and differ only in lam (0.05 vs 0, the hooks attached in both, as the
-trainer does). Repetitions alternate the arms so that machine drift hits both
-alike; the figure is the median over repetitions of the per-repetition ratio.
+The measurement is ``radgrok.experiments.bench.bench_penalty`` (the ``penalty_overhead``
+key of ``radgrok bench``): both arms run the loop's own step on the ``paper-mlp``
+preset, hooks attached in both, differing only in lam; repetitions alternate the
+arms and the figure is the median of the per-repetition ratios.
 
-    python benchmarks/bench_penalty.py [--reps 7] [--steps 10] [--threads N] [--preset paper-mlp]
+    python benchmarks/bench_penalty.py [--reps 7] [--steps 10] [--threads N] [--preset paper-mlp] [--lam 0.05]
 """
 
 from __future__ import annotations
@@ -14,38 +14,13 @@ import argparse
 import datetime
 import json
 import platform
-import statistics
-import time
+import sys
 from pathlib import Path
 
 import torch
-from torch.nn import functional as F
 
+from radgrok.experiments.bench import Sizes, spread, bench_penalty
 from radgrok.experiments.presets import get_preset
-from radgrok.training.loop import build
-
-
-def step_time(lam: float, preset: str, steps: int, warmup: int = 3) -> float:
-    """Mean seconds per training step (forward, loss [+ penalty], backward, AdamW)."""
-    cfg = get_preset(preset).replace(lam=lam)
-    b = build(cfg)
-    x, y = b.data.x_train, b.data.y_train
-    soft = lam > 0
-
-    def one():
-        loss = F.cross_entropy(b.model(x), y)
-        if soft:
-            loss = loss + b.rs.penalty()
-        b.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        b.opt.step()
-
-    for _ in range(warmup):
-        one()
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        one()
-    return (time.perf_counter() - t0) / steps
 
 
 def main() -> None:
@@ -54,38 +29,31 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--threads", type=int, default=0, help="0 = torch default")
     ap.add_argument("--preset", default="paper-mlp")
-    ap.add_argument("--json", default=None, help="output file (default benchmarks/results/<machine>-<date>-penalty.json)")
+    ap.add_argument("--lam", type=float, default=0.05)
+    ap.add_argument("--json", default=None,
+                    help="output file (default benchmarks/results/<machine>-<date>-penalty.json)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    base, pen, ratios = [], [], []
-    for rep in range(args.reps):
-        order = (0.0, 0.05) if rep % 2 == 0 else (0.05, 0.0)
-        times = {lam: step_time(lam, args.preset, args.steps) for lam in order}
-        base.append(times[0.0])
-        pen.append(times[0.05])
-        ratios.append(times[0.05] / times[0.0] - 1)
-        print(f"rep {rep}: no penalty {times[0.0] * 1e3:.1f} ms, penalty {times[0.05] * 1e3:.1f} ms, "
-              f"overhead {ratios[-1]:+.2%}", flush=True)
+    ratios, extra = bench_penalty(get_preset(args.preset), Sizes(reps=args.reps, steps=args.steps), print,
+                                  lam=args.lam)
     res = {
-        "benchmark": "penalty_overhead",
-        "preset": args.preset,
+        "benchmark": "penalty_overhead", "preset": args.preset,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"node": platform.node(), "processor": platform.processor() or platform.machine(),
+        "machine": {"hostname": platform.node(), "processor": platform.processor() or platform.machine(),
                     "python": platform.python_version(), "torch": torch.__version__,
                     "threads": torch.get_num_threads()},
-        "reps": args.reps, "steps_per_rep": args.steps,
-        "step_ms_no_penalty": {"median": statistics.median(base) * 1e3, "min": min(base) * 1e3, "max": max(base) * 1e3},
-        "step_ms_penalty": {"median": statistics.median(pen) * 1e3, "min": min(pen) * 1e3, "max": max(pen) * 1e3},
-        "penalty_overhead": {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios)},
-        "command": "python benchmarks/bench_penalty.py " + " ".join(
-            f"--{k} {v}" for k, v in vars(args).items() if v is not None and k != "json"),
+        "steps_per_rep": args.steps,
+        "step_ms_no_penalty": spread(extra["step_ms_no_penalty"]),
+        "step_ms_penalty": spread(extra["step_ms_penalty"]),
+        "penalty_overhead": spread(ratios),
+        "command": "python " + " ".join(sys.argv),
     }
     out = Path(args.json or f"benchmarks/results/{platform.node() or 'cpu'}-{datetime.date.today()}-penalty.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=2) + "\n")
-    print(f"median overhead {res['penalty_overhead']['median']:+.2%} "
-          f"(min {res['penalty_overhead']['min']:+.2%}, max {res['penalty_overhead']['max']:+.2%}) -> {out}")
+    o = res["penalty_overhead"]
+    print(f"median overhead {o['median']:+.2%} (min {o['min']:+.2%}, max {o['max']:+.2%}) -> {out}")
 
 
 if __name__ == "__main__":

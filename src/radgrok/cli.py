@@ -102,6 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("report", help="table and accuracy plot for every run under a directory")
     r.add_argument("path", help="a run directory or a directory of runs")
+
+    b = sub.add_parser("bench", help="training speed: roofline, loop and penalty overheads, multi-seed, time to grok")
+    b.add_argument("--quick", action="store_true", help="fewer steps per repetition (under 3 minutes on 2 cores)")
+    b.add_argument("--json", default=None, metavar="FILE",
+                   help="output file (default benchmarks/results/<hostname>-<YYYY-MM-DD>.json)")
     return p
 
 
@@ -192,11 +197,17 @@ def _cmd_report(ns: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(ns: argparse.Namespace) -> int:
+    from .experiments.bench import run_and_print
+
+    return run_and_print(ns.quick, ns.json)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         ns = build_parser().parse_args(argv)
         return {"train": _cmd_train, "presets": _cmd_presets, "demo": _cmd_demo, "sweep": _cmd_sweep,
-                "report": _cmd_report}[ns.command](ns)
+                "report": _cmd_report, "bench": _cmd_bench}[ns.command](ns)
     except ConfigError as e:
         print(f"radgrok: error: {e}", file=sys.stderr)
         return 2

@@ -17,8 +17,15 @@ from .sweep import Trial, run_sweep
 __all__ = ["DEMO_ARMS", "run_demo"]
 
 # arm name -> preset. "radial" is the paper's prescription (lam 0.05 at radius sqrt(d),
-# weak wd); "radial-small-r" is the setting our calibration found to grok at this size.
-DEMO_ARMS = {"strong-wd": "cpu-mlp-strong-wd", "radial": "cpu-mlp", "radial-small-r": "cpu-mlp-small-radius"}
+# weak wd 1e-3); "strong-wd+radial" adds the penalty at the radius our calibration found
+# useful (0.1*sqrt(d), lam 1) to strong wd; "wd3" asks whether stronger weight decay alone
+# does as well -- a speedup only counts against a tuned baseline.
+DEMO_ARMS = {
+    "strong-wd": "cpu-mlp-strong-wd",
+    "radial": "cpu-mlp",
+    "strong-wd+radial": "cpu-mlp-strong-wd-radial",
+    "wd3": "cpu-mlp-wd3",
+}
 
 
 def run_demo(out: str | Path, seeds: int = 3, workers: int = 2) -> list[dict]:

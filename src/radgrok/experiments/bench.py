@@ -1,0 +1,418 @@
+"""``radgrok bench``: how fast radgrok trains, as six numbers with a spread, in one process.
+
+Every key is a ``{"median", "min", "max", "reps"}`` over repetitions; where two arms
+are compared, the repetitions alternate which arm runs first (machine drift hits
+both alike) and the figure is the median of the per-repetition ratios.
+
+* ``roofline_fraction`` -- achieved GEMM FLOP/s of one ``paper-mlp`` training step
+  (the loop's own step, penalty on) over the FLOP/s ``torch.mm`` sustains on the same
+  matmuls in the same repetition. FLOPs are counted from the shapes (``gemm_shapes``):
+  2*N*in*out per Linear forward, and twice that backward (dX and dW). The first
+  hidden layer is not a GEMM: ``MLP`` computes it as two row gathers of W^T plus adds,
+  whose 4*N*width adds (forward sum, backward scatter) are memory-bound and are left
+  out of both numerator and denominator; so is every other elementwise op (ReLU,
+  bias, loss, penalty, AdamW): they are what separates the fraction from 1.
+* ``plain_loop_ratio`` -- throughput of the loop's step (``build()`` plus ``_train``'s
+  per-step operations, hooks attached, lam 0) over a plain PyTorch loop as reference
+  repositories write it (``nn.Sequential`` on one-hot float inputs, F.cross_entropy,
+  AdamW), both on the paper-mlp shapes.
+* ``penalty_overhead`` -- (step time with lam 0.05 - with lam 0) / with lam 0, paper-mlp.
+* ``diagnostics_overhead`` -- (E steps + one evaluation with the cheap diagnostics) /
+  (E steps + one evaluation without) - 1 at the preset's cadence E = eval_every. The E
+  steps are identical in both arms (diagnostics never touch parameters), so each
+  repetition times the step once and the two kinds of evaluation separately.
+* ``multiseed_speedup`` -- S seeds of ``cpu-mlp`` for a fixed budget (no early stop,
+  the preset's evaluations and diagnostics): sequential ``train`` seconds over
+  ``train_many`` seconds.
+* ``seconds_to_grok`` -- ``radgrok train --preset cpu-mlp-strong-wd`` (seed 0, early stop,
+  a temporary run directory) timed from the call to the ``on_eval`` callback of the
+  evaluation that becomes the grok step.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..tasks.modular import make_modular
+from ..training.config import RunConfig
+from ..training.loop import Built, _batch_indices, build, evaluate, train
+from ..training.multiseed import train_many
+from ..training.probes import cheap_diagnostics
+from .presets import get_preset
+
+__all__ = ["Sizes", "FULL", "QUICK", "TARGETS", "gemm_shapes", "step_flops", "loop_stepper", "plain_stepper",
+           "run_bench", "format_table", "default_configs", "run_and_print", "spread", "main"]
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much work one bench run does."""
+
+    reps: int = 7             # repetitions of every ratio key
+    steps: int = 8            # timed training steps per arm and repetition
+    warmup: int = 2           # untimed steps after build (AdamW allocates its state at step 1)
+    gemm_passes: int = 3      # timed passes over the step's matmuls per repetition
+    evals: int = 2            # timed evaluations per arm and repetition (diagnostics)
+    seeds: int = 8            # multiseed: seeds per arm
+    multiseed_steps: int = 200
+    grok_reps: int = 5
+
+
+FULL = Sizes()
+# Under 3 minutes on 2 cores: fewer steps, 5 repetitions, one timed run to the grok step.
+QUICK = Sizes(reps=5, steps=4, gemm_passes=2, evals=1, seeds=4, multiseed_steps=100, grok_reps=1)
+
+# key -> (comparison, threshold); seconds_to_grok is reported without a target.
+TARGETS: dict[str, tuple[str, float] | None] = {
+    "roofline_fraction": (">=", 0.70), "plain_loop_ratio": (">=", 0.95), "penalty_overhead": ("<=", 0.03),
+    "diagnostics_overhead": ("<=", 0.10), "multiseed_speedup": (">=", 1.5), "seconds_to_grok": None}
+
+
+def default_configs() -> dict[str, RunConfig]:
+    """The preset behind each role (tests swap in tiny ones)."""
+    return {"paper": get_preset("paper-mlp"), "multiseed": get_preset("cpu-mlp"),
+            "grok": get_preset("cpu-mlp-strong-wd")}
+
+
+# -- FLOP counting -------------------------------------------------------------------
+
+def gemm_shapes(n: int, p: int, width: int, depth: int, encoding: str = "onehot",
+                embed_dim: int = 128) -> list[tuple[str, int, int, int, str]]:
+    """The matmuls of one MLP training step on n examples: (name, M, K, N, layout), C = A(MxK) @ B(KxN).
+
+    Layouts follow autograd's F.linear (y = x @ W^T): forward "nt" (B is W^T, a transposed
+    view), dX = dY @ W "nn", dW = dY^T @ x "tn" (A a transposed view). Every layer needs
+    dX because something upstream has weights. One-hot: the first layer is gathers, no GEMM.
+    """
+    layers = [("hidden.0", 2 * embed_dim, width)] if encoding == "embed" else []
+    layers += [(f"hidden.{i}", width, width) for i in range(1, depth)] + [("out", width, p)]
+    shapes = []
+    for name, d_in, d_out in layers:
+        shapes += [(f"{name} fwd", n, d_in, d_out, "nt"), (f"{name} dX", n, d_out, d_in, "nn"),
+                   (f"{name} dW", d_out, n, d_in, "tn")]
+    return shapes
+
+
+def step_flops(n: int, p: int, width: int, depth: int, encoding: str = "onehot", embed_dim: int = 128) -> dict:
+    """GEMM FLOPs of one training step (2*M*K*N per matmul) and, apart, the one-hot first layer's adds."""
+    gemm = sum(2 * m * k * c for _, m, k, c, _ in gemm_shapes(n, p, width, depth, encoding, embed_dim))
+    # forward: W^T[a] + W^T[p + b] + bias (2 adds per output); backward: two scatter-adds of dZ into dW
+    gather_adds = 4 * n * width if encoding == "onehot" else 0
+    return {"gemm": gemm, "first_layer_adds": gather_adds}
+
+
+def _gemm_pass(shapes: list[tuple[str, int, int, int, str]], dtype: torch.dtype) -> Callable[[], None]:
+    """One call runs every matmul of the step once with torch.mm, in the step's layouts."""
+    g = torch.Generator().manual_seed(0)
+
+    def rand(rows: int, cols: int, transposed: bool) -> torch.Tensor:
+        if transposed:  # a transposed view, as W.t() and dY.t() are in autograd's linear
+            return torch.randn(cols, rows, generator=g, dtype=dtype).t()
+        return torch.randn(rows, cols, generator=g, dtype=dtype)
+
+    pairs = [(rand(m, k, layout == "tn"), rand(k, c, layout == "nt")) for _, m, k, c, layout in shapes]
+
+    def run() -> None:
+        for a, b in pairs:
+            torch.mm(a, b)
+
+    return run
+
+
+# -- the steps being timed -----------------------------------------------------------
+
+def loop_stepper(b: Built, cfg: RunConfig) -> Callable[[], None]:
+    """``training.loop._train``'s per-step operations, op for op, minus the progress bar and
+    the evaluation check (tests/test_experiments_bench.py checks it against ``train``)."""
+    dev = b.device
+    x_tr, y_tr = b.data.x_train.to(dev), b.data.y_train.to(dev)
+    n_train = x_tr.shape[0]
+    batch = cfg.optim.batch_size if 0 < cfg.optim.batch_size < n_train else n_train
+    soft = b.rs.mode == "soft" and b.rs.lam > 0
+    cache: dict = {}
+    state = {"step": 0}
+    b.model.train()
+
+    def step() -> None:
+        idx = _batch_indices(n_train, batch, cfg.train.seed, state["step"], cache)
+        xb, yb = (x_tr, y_tr) if idx is None else (x_tr[idx.to(dev)], y_tr[idx.to(dev)])
+        loss = b.loss_fn(b.model(xb), yb)
+        if soft:
+            loss = loss + b.rs.penalty()
+        b.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if b.grad_filter is not None:
+            b.grad_filter.step()
+        b.opt.step()
+        b.sched.step()
+        state["step"] += 1
+
+    return step
+
+
+def plain_stepper(cfg: RunConfig) -> Callable[[], None]:
+    """A step as reference grokking repositories write it: nn.Sequential on one-hot float inputs."""
+    t, m, o = cfg.task, cfg.model, cfg.optim
+    data = make_modular(t.op, t.p, t.train_frac, cfg.train.seed)
+    x = torch.cat([F.one_hot(data.x_train[:, 0], t.p), F.one_hot(data.x_train[:, 1], t.p)], dim=1).float()
+    y = data.y_train
+    torch.manual_seed(cfg.train.seed)
+    layers: list[nn.Module] = [nn.Linear(2 * t.p, m.width), nn.ReLU()]
+    for _ in range(m.depth - 1):
+        layers += [nn.Linear(m.width, m.width), nn.ReLU()]
+    model = nn.Sequential(*layers, nn.Linear(m.width, t.p))
+    opt = torch.optim.AdamW(model.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay)
+
+    def step() -> None:
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def _timer(fn: Callable[[], None], n: int) -> Callable[[], float]:
+    """A function returning the mean seconds of n calls of fn."""
+    def timed() -> float:
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        return (time.perf_counter() - t0) / n
+
+    return timed
+
+
+def _warm(step: Callable[[], None], n: int) -> Callable[[], None]:
+    for _ in range(n):
+        step()
+    return step
+
+
+def _alternate(arms: dict[str, Callable[[], float]], reps: int, log: Log, key: str) -> dict[str, list[float]]:
+    """Each arm once per repetition, the order flipped every repetition."""
+    names, out = list(arms), {k: [] for k in arms}
+    for rep in range(reps):
+        for name in names if rep % 2 == 0 else names[::-1]:
+            out[name].append(arms[name]())
+        log(f"{key}: rep {rep + 1}/{reps} " + ", ".join(f"{k} {v[-1]:.4g}" for k, v in out.items()))
+    return out
+
+
+# -- the keys ------------------------------------------------------------------------
+
+def bench_roofline(cfg: RunConfig, sz: Sizes, log: Log) -> tuple[list[float], dict]:
+    m = cfg.model
+    b = build(cfg)
+    n = b.data.x_train.shape[0]
+    shapes = gemm_shapes(n, cfg.task.p, m.width, m.depth, m.encoding, m.embed_dim)
+    flops = step_flops(n, cfg.task.p, m.width, m.depth, m.encoding, m.embed_dim)
+    gemm = _warm(_gemm_pass(shapes, b.dtype), 1)
+    step = _warm(loop_stepper(b, cfg), sz.warmup)
+    t = _alternate({"step_s": _timer(step, sz.steps), "gemm_s": _timer(gemm, sz.gemm_passes)}, sz.reps, log,
+                   "roofline_fraction")
+    # Same FLOPs in both arms, so the FLOP/s ratio is the time ratio.
+    ratios = [g / s for g, s in zip(t["gemm_s"], t["step_s"])]
+    return ratios, {"gemm_flops_per_step": flops["gemm"], "first_layer_adds_not_counted": flops["first_layer_adds"],
+                    "n": n, "gemms": [f"{nm}: ({m}x{k}) @ ({k}x{c}) {lay}" for nm, m, k, c, lay in shapes],
+                    "achieved_gflops": [flops["gemm"] / s / 1e9 for s in t["step_s"]],
+                    "sustained_gflops": [flops["gemm"] / g / 1e9 for g in t["gemm_s"]],
+                    "step_ms": [s * 1e3 for s in t["step_s"]]}
+
+
+def bench_plain_loop(cfg: RunConfig, sz: Sizes, log: Log) -> tuple[list[float], dict]:
+    cfg = cfg.replace(lam=0.0)
+    ours = _warm(loop_stepper(build(cfg), cfg), sz.warmup)
+    plain = _warm(plain_stepper(cfg), sz.warmup)
+    t = _alternate({"radgrok_s": _timer(ours, sz.steps), "plain_s": _timer(plain, sz.steps)}, sz.reps, log,
+                   "plain_loop_ratio")
+    return ([p / r for p, r in zip(t["plain_s"], t["radgrok_s"])],
+            {"radgrok_step_ms": [x * 1e3 for x in t["radgrok_s"]], "plain_step_ms": [x * 1e3 for x in t["plain_s"]]})
+
+
+def bench_penalty(cfg: RunConfig, sz: Sizes, log: Log, lam: float | None = None) -> tuple[list[float], dict]:
+    lam = lam if lam is not None else (cfg.penalty.lam or 0.05)
+    arms = {}
+    for name, value in (("no_penalty_s", 0.0), ("penalty_s", lam)):
+        c = cfg.replace(lam=value)
+        arms[name] = _timer(_warm(loop_stepper(build(c), c), sz.warmup), sz.steps)
+    t = _alternate(arms, sz.reps, log, "penalty_overhead")
+    return ([p / q - 1 for p, q in zip(t["penalty_s"], t["no_penalty_s"])],
+            {"lam": lam, "step_ms_no_penalty": [x * 1e3 for x in t["no_penalty_s"]],
+             "step_ms_penalty": [x * 1e3 for x in t["penalty_s"]]})
+
+
+def bench_diagnostics(cfg: RunConfig, sz: Sizes, log: Log) -> tuple[list[float], dict]:
+    b = build(cfg)
+    dev, every = b.device, cfg.train.eval_every
+    x_tr, y_tr, x_te, y_te = (getattr(b.data, a).to(dev) for a in ("x_train", "y_train", "x_test", "y_test"))
+    probe = (x_tr[:cfg.diag.probe_size], y_tr[:cfg.diag.probe_size])
+    step = _warm(loop_stepper(b, cfg), sz.warmup)
+
+    def eval_off() -> None:  # do_eval's work with diagnostics off (nothing written: out_dir None)
+        evaluate(b, x_tr, y_tr, x_te, y_te)
+
+    def eval_on() -> None:
+        evaluate(b, x_tr, y_tr, x_te, y_te)
+        cheap_diagnostics(b.model, b.rs, *probe, b.loss_fn)
+
+    eval_on()
+    t = _alternate({"step_s": _timer(step, sz.steps), "eval_off_s": _timer(eval_off, sz.evals),
+                    "eval_on_s": _timer(eval_on, sz.evals)}, sz.reps, log, "diagnostics_overhead")
+    ratios = [(every * s + on) / (every * s + off) - 1
+              for s, on, off in zip(t["step_s"], t["eval_on_s"], t["eval_off_s"])]
+    return ratios, {"eval_every": every, "probe_size": cfg.diag.probe_size,
+                    "method": "per repetition: (E*step + eval with diagnostics) / (E*step + eval without) - 1",
+                    **{k.replace("_s", "_ms"): [x * 1e3 for x in v] for k, v in t.items()}}
+
+
+def bench_multiseed(cfg: RunConfig, sz: Sizes, log: Log) -> tuple[list[float], dict]:
+    base = cfg.replace(steps=sz.multiseed_steps, early_stop=False)
+    cfgs = [base.replace(seed=s) for s in range(sz.seeds)]
+    warm = [base.replace(seed=s, steps=2) for s in range(2)]  # pays one-time imports and vmap tracing
+    train_many(warm, None, progress=False)
+    for c in warm:
+        train(c, None, progress=False)
+
+    def timed(fn: Callable[[], object]) -> Callable[[], float]:
+        def run() -> float:
+            t0 = time.perf_counter()
+            fn()
+            return time.perf_counter() - t0
+        return run
+
+    t = _alternate({"train_many_s": timed(lambda: train_many(cfgs, None, progress=False)),
+                    "sequential_s": timed(lambda: [train(c, None, progress=False) for c in cfgs])},
+                   sz.reps, log, "multiseed_speedup")
+    return ([q / m for q, m in zip(t["sequential_s"], t["train_many_s"])],
+            {"seeds": sz.seeds, "steps": sz.multiseed_steps, "eval_every": base.train.eval_every,
+             "diagnostics": base.diag.diagnostics, **t})
+
+
+def bench_grok(cfg: RunConfig, reps: int, log: Log) -> tuple[list[float | None], dict]:
+    values: list[float | None] = []
+    steps, totals = [], []
+    for rep in range(reps):
+        stamps: dict[int, float] = {}
+        with tempfile.TemporaryDirectory(prefix="radgrok-bench-") as d:
+            t0 = time.perf_counter()
+            s = train(cfg, Path(d) / "run", progress=False,
+                      on_eval=lambda row: stamps.__setitem__(row["step"], time.perf_counter() - t0))
+            totals.append(time.perf_counter() - t0)
+        steps.append(s["grok_step"])
+        values.append(stamps[s["grok_step"]] if s["grok_step"] is not None else None)
+        log(f"seconds_to_grok: rep {rep + 1}/{reps} grok step {s['grok_step']}, "
+            f"{values[-1] if values[-1] is None else round(values[-1], 2)} s")
+    return values, {"grok_step": steps, "run_seconds": totals, "seed": cfg.train.seed,
+                    "method": "from the train() call to the on_eval callback of the grok-step evaluation; "
+                              "run directory in a temp dir, as the CLI writes one"}
+
+
+# -- the run ---------------------------------------------------------------------------
+
+def spread(values: list[float | None]) -> dict:
+    ok = [v for v in values if v is not None]
+    return {"median": statistics.median(ok) if ok else None, "min": min(ok) if ok else None,
+            "max": max(ok) if ok else None, "reps": len(values)}
+
+
+def _meets(key: str, median: float | None) -> bool | None:
+    target = TARGETS.get(key)
+    if target is None or median is None:
+        return None
+    op, v = target
+    return median >= v if op == ">=" else median <= v
+
+
+def default_json_path() -> Path:
+    host = platform.node() or "cpu"
+    return Path("benchmarks/results") / f"{host}-{datetime.date.today().isoformat()}.json"
+
+
+def run_bench(sizes: Sizes, json_path: str | Path | None = None, configs: dict[str, RunConfig] | None = None,
+              quick: bool = False, log: Log | None = None) -> dict:
+    """Measure every key, write the JSON file and return its content."""
+    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    cfgs = configs or default_configs()
+    t_start = time.perf_counter()
+    res: dict = {
+        "benchmark": "radgrok bench" + (" --quick" if quick else ""),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"hostname": platform.node(), "processor": platform.processor() or platform.machine(),
+                    "cores": os.cpu_count(), "python": platform.python_version()},
+        "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "sizes": asdict(sizes),
+    }
+    details: dict = {}
+    jobs = [("roofline_fraction", lambda: bench_roofline(cfgs["paper"], sizes, log)),
+            ("plain_loop_ratio", lambda: bench_plain_loop(cfgs["paper"], sizes, log)),
+            ("penalty_overhead", lambda: bench_penalty(cfgs["paper"], sizes, log)),
+            ("diagnostics_overhead", lambda: bench_diagnostics(cfgs["paper"], sizes, log)),
+            ("multiseed_speedup", lambda: bench_multiseed(cfgs["multiseed"], sizes, log)),
+            ("seconds_to_grok", lambda: bench_grok(cfgs["grok"], sizes.grok_reps, log))]
+    for key, job in jobs:
+        t0 = time.perf_counter()
+        values, extra = job()
+        res[key] = spread(values)
+        target = TARGETS[key]
+        res[key]["target"] = f"{target[0]} {target[1]}" if target else None
+        res[key]["meets_target"] = _meets(key, res[key]["median"])
+        details[key] = {"values": values, "seconds": round(time.perf_counter() - t0, 2), **extra}
+    if sizes.grok_reps < 5:
+        res["seconds_to_grok"]["note"] = f"{sizes.grok_reps} repetition(s) under --quick (one run to the grok step)"
+    res["details"] = details
+    res["wall_seconds"] = round(time.perf_counter() - t_start, 1)
+    out = Path(json_path) if json_path is not None else default_json_path()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=2) + "\n")
+    res["json_path"] = str(out)
+    return res
+
+
+def format_table(res: dict) -> str:
+    """One line per key: median, min, max, repetitions, target, whether the median meets it."""
+    def num(x: float | None) -> str:
+        return "-" if x is None else f"{x:.3f}"
+
+    lines = [f"{'key':<22}{'median':>9}{'min':>9}{'max':>9}{'reps':>6}  {'target':<9}met"]
+    for key in TARGETS:
+        r = res[key]
+        met = {True: "yes", False: "NO", None: "-"}[r["meets_target"]]
+        lines.append(f"{key:<22}{num(r['median']):>9}{num(r['min']):>9}{num(r['max']):>9}"
+                     f"{r['reps']:>6}  {r['target'] or '-':<9}{met}")
+    return "\n".join(lines)
+
+
+def run_and_print(quick: bool, json_path: str | Path | None = None) -> int:
+    """What ``radgrok bench`` does: measure, write the JSON, print the table."""
+    res = run_bench(QUICK if quick else FULL, json_path, quick=quick)
+    print(format_table(res))
+    print(f"{res['wall_seconds']:.0f} s; results in {res['json_path']}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python benchmarks/bench.py [--quick] [--json FILE]``, the same as ``radgrok bench``."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer steps per repetition; under 3 minutes on 2 cores")
+    ap.add_argument("--json", default=None, help="output file (default benchmarks/results/<hostname>-<date>.json)")
+    ns = ap.parse_args(argv)
+    return run_and_print(ns.quick, ns.json)
