@@ -68,8 +68,10 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
                 group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction,
                                    default=None, help=text)
             else:
+                lit = get_origin(hints[f.name]) is Literal
+                metavar = "{" + ",".join(get_args(hints[f.name])) + "}" if lit else f.name.upper()
                 group.add_argument(flag, dest=f.name, type=_converter(f.name, hints[f.name]),
-                                   default=None, metavar=f.name.upper(), help=text)
+                                   default=None, metavar=metavar, help=text)
 
 
 def build_parser() -> argparse.ArgumentParser:
