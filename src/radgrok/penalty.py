@@ -19,6 +19,7 @@ Two ways to use it:
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from typing import Iterable, Literal
 
 import torch
@@ -33,12 +34,96 @@ def radial_penalty(h: torch.Tensor, radius: float | None = None) -> torch.Tensor
     """``mean over leading dims of (1/d)(||h|| - r)^2``, norm over the last dim.
 
     ``radius`` defaults to ``sqrt(d)`` with ``d = h.shape[-1]``. Returns a 0-d
-    tensor of h's dtype.
+    tensor of h's dtype. The backward pass is one fused multiply (see ``_RadialPenalty``).
     """
     d = h.shape[-1]
     r = math.sqrt(d) if radius is None else float(radius)
-    norm = torch.linalg.vector_norm(h, dim=-1)
-    return (norm - r).square().mean() / d
+    return _RadialPenalty.apply(h, r)
+
+
+class _RadialPenalty(torch.autograd.Function):
+    """The penalty with a hand-written backward: ``dL/dh = c * h`` with one coefficient per row,
+    ``c = (2 / (d * M)) * (||h|| - r) / ||h||`` (M = number of rows).
+
+    Autograd's generic path for ``vector_norm`` also divides and masks the full (M, d)
+    tensor; on the paper MLP's activations those passes cost more than the penalty
+    itself. Under ``create_graph`` (Hessian-vector products) the backward is rebuilt
+    from differentiable ops, so second derivatives stay exact.
+    """
+
+    @staticmethod
+    def forward(ctx, h: torch.Tensor, r: float) -> torch.Tensor:
+        norm = torch.linalg.vector_norm(h, dim=-1)
+        dev = norm - r
+        ctx.save_for_backward(h, norm, dev)
+        ctx.r = r
+        return dev.square().mean() / h.shape[-1]
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        h, norm, dev = ctx.saved_tensors
+        d, m = h.shape[-1], norm.numel()
+        if torch.is_grad_enabled():  # double backward: recompute through differentiable ops
+            norm = torch.linalg.vector_norm(h, dim=-1)
+            dev = norm - ctx.r
+        # clamp: a zero row has zero radial gradient (h = 0), not NaN
+        coef = (grad * (2.0 / (d * m))) * dev / norm.clamp_min(torch.finfo(norm.dtype).tiny)
+        return h * coef.unsqueeze(-1), None
+
+
+class _GateState:
+    """What one gated output needs in backward: radius, row norms, the penalty's upstream grad."""
+
+    __slots__ = ("r", "norm", "weight")
+
+    def __init__(self, r: float, norm: torch.Tensor) -> None:
+        self.r, self.norm, self.weight = r, norm, None
+
+
+class _RadialGate(torch.autograd.Function):
+    """Identity in forward; in backward it adds the penalty's gradient for this h to the
+    gradient arriving from downstream, in one fused ``addcmul``.
+
+    Autograd's plain path computes the penalty's (M, d) gradient in a buffer of its own
+    and then adds it to the downstream one: two full passes and a large allocation
+    more, which on the paper MLP cost several times the penalty's arithmetic.
+    """
+
+    @staticmethod
+    def forward(ctx, h: torch.Tensor, state: _GateState) -> torch.Tensor:
+        ctx.state = state
+        ctx.save_for_backward(h)
+        return h.view_as(h)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        st = ctx.state
+        weight, st.weight = st.weight, None
+        if weight is None:  # the penalty was not part of this backward pass
+            return grad, None
+        (h,) = ctx.saved_tensors
+        # under create_graph, rebuild the norm from h so that second derivatives are exact
+        norm = torch.linalg.vector_norm(h, dim=-1) if torch.is_grad_enabled() else st.norm
+        d, m = h.shape[-1], norm.numel()
+        coef = (weight * (2.0 / (d * m))) * (norm - st.r) / norm.clamp_min(torch.finfo(norm.dtype).tiny)
+        return torch.addcmul(grad, h, coef.unsqueeze(-1)), None
+
+
+class _PenaltyNode(torch.autograd.Function):
+    """The penalty's value. Every gated output is an input, so autograd must run this
+    node's backward -- which hands its upstream gradient to the gates -- before any gate's."""
+
+    @staticmethod
+    def forward(ctx, value: torch.Tensor, states: list, lam: float, *gated: torch.Tensor) -> torch.Tensor:
+        ctx.states, ctx.lam, ctx.n = states, lam, len(gated)
+        return value.clone()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        for st in ctx.states:
+            w = grad * ctx.lam
+            st.weight = w if st.weight is None else st.weight + w
+        return (None, None, None, *([None] * ctx.n))
 
 
 def _first_tensor(out):
@@ -107,6 +192,10 @@ class RadialSuppression:
         # name -> list of hidden tensors seen in the latest forward (a module may
         # be called more than once per forward, e.g. with shared weights).
         self._seen: dict[str, list[torch.Tensor]] = {n: [] for n in names}
+        # soft mode: (state, gated output) per hooked call, and the raw outputs left ungated
+        self._gated: list[tuple[_GateState, torch.Tensor]] = []
+        self._ungated: list[torch.Tensor] = []
+        self._fuse = True
         self._handles = [model.register_forward_pre_hook(self._clear)]
         for n in names:
             self._handles.append(available[n].register_forward_hook(self._make_hook(n)))
@@ -115,6 +204,8 @@ class RadialSuppression:
     def _clear(self, module, args) -> None:
         for lst in self._seen.values():
             lst.clear()
+        self._gated.clear()
+        self._ungated.clear()
 
     def _radius_for(self, d: int) -> float:
         return self.radius if self.radius is not None else self.radius_scale * math.sqrt(d)
@@ -123,14 +214,21 @@ class RadialSuppression:
         def hook(module, args, out):
             h = _first_tensor(out)
             self._seen[name].append(h)
-            if self.mode != "project":
-                return None
             r = self._radius_for(h.shape[-1])
-            # clamp_min keeps an all-zero vector finite instead of NaN.
-            projected = h * (r / torch.linalg.vector_norm(h, dim=-1, keepdim=True).clamp_min(1e-12))
+            if self.mode == "project":
+                # clamp_min keeps an all-zero vector finite instead of NaN.
+                new = h * (r / torch.linalg.vector_norm(h, dim=-1, keepdim=True).clamp_min(1e-12))
+            elif self._fuse and self.lam > 0 and torch.is_grad_enabled() and h.requires_grad:
+                with torch.no_grad():
+                    state = _GateState(r, torch.linalg.vector_norm(h, dim=-1))
+                new = _RadialGate.apply(h, state)
+                self._gated.append((state, new))
+            else:
+                self._ungated.append(h)
+                return None
             if isinstance(out, torch.Tensor):
-                return projected
-            return type(out)([projected, *out[1:]]) if isinstance(out, list) else (projected, *out[1:])
+                return new
+            return type(out)([new, *out[1:]]) if isinstance(out, list) else (new, *out[1:])
 
         return hook
 
@@ -146,10 +244,34 @@ class RadialSuppression:
         return sum(radial_penalty(h, self._radius_for(h.shape[-1])) for h in self._tensors())
 
     def penalty(self) -> torch.Tensor:
-        """``lam * penalty_sum()``: the term to add to the loss (zero in project mode)."""
+        """``lam * penalty_sum()``: the term to add to the loss (zero in project mode).
+
+        Its value and gradient are those of ``lam * sum of radial_penalty(h)``; outputs
+        hooked with autograd on are differentiated through their fused gates.
+        """
+        first = self._tensors()[0]
         if self.mode == "project" or self.lam == 0.0:
-            return self._tensors()[0].new_zeros(())
-        return self.lam * self.penalty_sum()
+            return first.new_zeros(())
+        total = first.new_zeros(())
+        if self._gated:
+            states = [st for st, _ in self._gated]
+            with torch.no_grad():
+                value = self.lam * sum((st.norm - st.r).square().mean() / g.shape[-1] for st, g in self._gated)
+            total = _PenaltyNode.apply(value, states, self.lam, *(g for _, g in self._gated))
+        for h in self._ungated:
+            total = total + self.lam * radial_penalty(h, self._radius_for(h.shape[-1]))
+        return total
+
+    @contextmanager
+    def unfused(self):
+        """Inside, hooked outputs are not gated: ``penalty()`` is plain autograd on the raw
+        outputs, so a gradient taken at a hooked output includes the penalty's own term
+        (the diagnostics need that; training does not)."""
+        before, self._fuse = self._fuse, False
+        try:
+            yield self
+        finally:
+            self._fuse = before
 
     def radii(self) -> dict[str, float]:
         """Mean ``||h||`` per hooked module in the latest forward (before any projection)."""

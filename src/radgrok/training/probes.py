@@ -58,7 +58,7 @@ def cheap_diagnostics(model, rs, x: torch.Tensor, y: torch.Tensor, loss_fn=F.cro
         total = task + rs.lam * rs.penalty_sum() if rs.mode == "soft" else task
         return {"task": task, "total": total}
 
-    with torch.enable_grad():
+    with torch.enable_grad(), rs.unfused():
         grads = capture_hidden_grads_multi(model, rs.names, losses)
     model.train(was_training)
     row = {}
