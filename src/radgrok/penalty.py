@@ -34,41 +34,13 @@ def radial_penalty(h: torch.Tensor, radius: float | None = None) -> torch.Tensor
     """``mean over leading dims of (1/d)(||h|| - r)^2``, norm over the last dim.
 
     ``radius`` defaults to ``sqrt(d)`` with ``d = h.shape[-1]``. Returns a 0-d
-    tensor of h's dtype. The backward pass is one fused multiply (see ``_RadialPenalty``).
+    tensor of h's dtype. Plain tensor ops, so it works under ``torch.func``
+    transforms (vmap, grad) and to any order of differentiation.
     """
     d = h.shape[-1]
     r = math.sqrt(d) if radius is None else float(radius)
-    return _RadialPenalty.apply(h, r)
-
-
-class _RadialPenalty(torch.autograd.Function):
-    """The penalty with a hand-written backward: ``dL/dh = c * h`` with one coefficient per row,
-    ``c = (2 / (d * M)) * (||h|| - r) / ||h||`` (M = number of rows).
-
-    Autograd's generic path for ``vector_norm`` also divides and masks the full (M, d)
-    tensor; on the paper MLP's activations those passes cost more than the penalty
-    itself. Under ``create_graph`` (Hessian-vector products) the backward is rebuilt
-    from differentiable ops, so second derivatives stay exact.
-    """
-
-    @staticmethod
-    def forward(ctx, h: torch.Tensor, r: float) -> torch.Tensor:
-        norm = torch.linalg.vector_norm(h, dim=-1)
-        dev = norm - r
-        ctx.save_for_backward(h, norm, dev)
-        ctx.r = r
-        return dev.square().mean() / h.shape[-1]
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        h, norm, dev = ctx.saved_tensors
-        d, m = h.shape[-1], norm.numel()
-        if torch.is_grad_enabled():  # double backward: recompute through differentiable ops
-            norm = torch.linalg.vector_norm(h, dim=-1)
-            dev = norm - ctx.r
-        # clamp: a zero row has zero radial gradient (h = 0), not NaN
-        coef = (grad * (2.0 / (d * m))) * dev / norm.clamp_min(torch.finfo(norm.dtype).tiny)
-        return h * coef.unsqueeze(-1), None
+    norm = torch.linalg.vector_norm(h, dim=-1)
+    return (norm - r).square().mean() / d
 
 
 class _GateState:

@@ -183,7 +183,7 @@ def _train(cfg: RunConfig, out: Path | None, ckpt: dict | None, progress: bool |
 
             records.write_json(out / records.CONFIG, {
                 "config": to_dict(cfg), "radgrok": radgrok.__version__, "torch": torch.__version__})
-            records.write_json(out / records.SPLIT, b.data.split_record())
+            records.write_json(out / records.SPLIT, b.data.split_record(), indent=None)  # 1 line
     if ckpt is not None:
         b.model.load_state_dict(ckpt["model"])
         b.opt.load_state_dict(ckpt["opt"])

@@ -283,7 +283,7 @@ def train_many(cfgs: list[RunConfig], out_dirs: list[str | Path] | None = None,
             s.out.mkdir(parents=True, exist_ok=True)
             records.write_json(s.out / records.CONFIG, {
                 "config": to_dict(s.cfg), "radgrok": radgrok.__version__, "torch": torch.__version__})
-            records.write_json(s.out / records.SPLIT, s.b.data.split_record())
+            records.write_json(s.out / records.SPLIT, s.b.data.split_record(), indent=None)
 
     forward, r = make_forward(c0)
 
