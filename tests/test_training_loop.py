@@ -125,3 +125,18 @@ def test_methods_change_the_run():
     base = train(tiny(), None, progress=False)["final"]
     for methods in (dict(grokfast="ema"), dict(orthograd=True), dict(loss="stablemax")):
         assert train(tiny(**methods), None, progress=False)["final"] != base, methods
+
+
+def test_identical_weights_with_two_threads(tmp_path):
+    """torch's default here is 2 threads: the run must not depend on thread scheduling."""
+    before = torch.get_num_threads()
+    try:
+        # paper-mlp shapes: large enough that torch really splits the first layer's backward
+        cfg = RunConfig().replace(threads=2, steps=3, eval_every=3, diagnostics=False, lam=0.05)
+        train(cfg, tmp_path / "a", progress=False)
+        train(cfg, tmp_path / "b", progress=False)
+    finally:
+        torch.set_num_threads(before)
+    wa = records.load_checkpoint(tmp_path / "a" / records.CHECKPOINT)["model"]
+    wb = records.load_checkpoint(tmp_path / "b" / records.CHECKPOINT)["model"]
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)

@@ -2,7 +2,9 @@
 
 Every key is a ``{"median", "min", "max", "reps"}`` over repetitions; where two arms
 are compared, the repetitions alternate which arm runs first (machine drift hits
-both alike) and the figure is the median of the per-repetition ratios.
+both alike; within a repetition the arms' calls interleave), an arm's time in a
+repetition is the median of its timed calls (steps, matmul passes, evaluations), and the
+figure is the median of the per-repetition ratios.
 
 * ``roofline_fraction`` -- achieved GEMM FLOP/s of one ``paper-mlp`` training step
   (the loop's own step, penalty on) over the FLOP/s ``torch.mm`` sustains on the same
@@ -65,18 +67,18 @@ class Sizes:
     """How much work one bench run does."""
 
     reps: int = 7             # repetitions of every ratio key
-    steps: int = 8            # timed training steps per arm and repetition
+    steps: int = 16           # timed training steps per arm and repetition
     warmup: int = 2           # untimed steps after build (AdamW allocates its state at step 1)
-    gemm_passes: int = 3      # timed passes over the step's matmuls per repetition
-    evals: int = 2            # timed evaluations per arm and repetition (diagnostics)
+    gemm_passes: int = 5      # timed passes over the step's matmuls per repetition
+    evals: int = 3            # timed evaluations per arm and repetition (diagnostics)
     seeds: int = 8            # multiseed: seeds per arm
-    multiseed_steps: int = 200
+    multiseed_steps: int = 100
     grok_reps: int = 5
 
 
 FULL = Sizes()
 # Under 3 minutes on 2 cores: fewer steps, 5 repetitions, one timed run to the grok step.
-QUICK = Sizes(reps=5, steps=4, gemm_passes=2, evals=1, seeds=4, multiseed_steps=100, grok_reps=1)
+QUICK = Sizes(reps=5, steps=8, gemm_passes=3, evals=2, seeds=4, multiseed_steps=50, grok_reps=1)
 
 # key -> (comparison, threshold); seconds_to_grok is reported without a target.
 TARGETS: dict[str, tuple[str, float] | None] = {
@@ -188,29 +190,29 @@ def plain_stepper(cfg: RunConfig) -> Callable[[], None]:
     return step
 
 
-def _timer(fn: Callable[[], None], n: int) -> Callable[[], float]:
-    """A function returning the mean seconds of n calls of fn."""
-    def timed() -> float:
-        t0 = time.perf_counter()
-        for _ in range(n):
-            fn()
-        return (time.perf_counter() - t0) / n
-
-    return timed
-
-
 def _warm(step: Callable[[], None], n: int) -> Callable[[], None]:
     for _ in range(n):
         step()
     return step
 
 
-def _alternate(arms: dict[str, Callable[[], float]], reps: int, log: Log, key: str) -> dict[str, list[float]]:
-    """Each arm once per repetition, the order flipped every repetition."""
+def _alternate(arms: dict[str, tuple[Callable[[], object], int]], reps: int, log: Log,
+               key: str) -> dict[str, list[float]]:
+    """Per repetition, each arm's n calls interleaved with the others' (A B B A A B ...), so
+    that drift on a shared machine hits every arm alike; an arm's time in a repetition is
+    the median of its calls, which also shrugs off the odd call a noisy neighbour slows."""
     names, out = list(arms), {k: [] for k in arms}
     for rep in range(reps):
-        for name in names if rep % 2 == 0 else names[::-1]:
-            out[name].append(arms[name]())
+        times: dict[str, list[float]] = {k: [] for k in arms}
+        for i in range(max(n for _, n in arms.values())):
+            for name in names if (rep + i) % 2 == 0 else names[::-1]:
+                fn, n = arms[name]
+                if i < n:
+                    t0 = time.perf_counter()
+                    fn()
+                    times[name].append(time.perf_counter() - t0)
+        for k, v in times.items():
+            out[k].append(statistics.median(v))
         log(f"{key}: rep {rep + 1}/{reps} " + ", ".join(f"{k} {v[-1]:.4g}" for k, v in out.items()))
     return out
 
@@ -225,7 +227,7 @@ def bench_roofline(cfg: RunConfig, sz: Sizes, log: Log) -> tuple[list[float], di
     flops = step_flops(n, cfg.task.p, m.width, m.depth, m.encoding, m.embed_dim)
     gemm = _warm(_gemm_pass(shapes, b.dtype), 1)
     step = _warm(loop_stepper(b, cfg), sz.warmup)
-    t = _alternate({"step_s": _timer(step, sz.steps), "gemm_s": _timer(gemm, sz.gemm_passes)}, sz.reps, log,
+    t = _alternate({"step_s": (step, sz.steps), "gemm_s": (gemm, sz.gemm_passes)}, sz.reps, log,
                    "roofline_fraction")
     # Same FLOPs in both arms, so the FLOP/s ratio is the time ratio.
     ratios = [g / s for g, s in zip(t["gemm_s"], t["step_s"])]
@@ -240,7 +242,7 @@ def bench_plain_loop(cfg: RunConfig, sz: Sizes, log: Log) -> tuple[list[float], 
     cfg = cfg.replace(lam=0.0)
     ours = _warm(loop_stepper(build(cfg), cfg), sz.warmup)
     plain = _warm(plain_stepper(cfg), sz.warmup)
-    t = _alternate({"radgrok_s": _timer(ours, sz.steps), "plain_s": _timer(plain, sz.steps)}, sz.reps, log,
+    t = _alternate({"radgrok_s": (ours, sz.steps), "plain_s": (plain, sz.steps)}, sz.reps, log,
                    "plain_loop_ratio")
     return ([p / r for p, r in zip(t["plain_s"], t["radgrok_s"])],
             {"radgrok_step_ms": [x * 1e3 for x in t["radgrok_s"]], "plain_step_ms": [x * 1e3 for x in t["plain_s"]]})
@@ -251,7 +253,7 @@ def bench_penalty(cfg: RunConfig, sz: Sizes, log: Log, lam: float | None = None)
     arms = {}
     for name, value in (("no_penalty_s", 0.0), ("penalty_s", lam)):
         c = cfg.replace(lam=value)
-        arms[name] = _timer(_warm(loop_stepper(build(c), c), sz.warmup), sz.steps)
+        arms[name] = (_warm(loop_stepper(build(c), c), sz.warmup), sz.steps)
     t = _alternate(arms, sz.reps, log, "penalty_overhead")
     return ([p / q - 1 for p, q in zip(t["penalty_s"], t["no_penalty_s"])],
             {"lam": lam, "step_ms_no_penalty": [x * 1e3 for x in t["no_penalty_s"]],
@@ -273,8 +275,8 @@ def bench_diagnostics(cfg: RunConfig, sz: Sizes, log: Log) -> tuple[list[float],
         cheap_diagnostics(b.model, b.rs, *probe, b.loss_fn)
 
     eval_on()
-    t = _alternate({"step_s": _timer(step, sz.steps), "eval_off_s": _timer(eval_off, sz.evals),
-                    "eval_on_s": _timer(eval_on, sz.evals)}, sz.reps, log, "diagnostics_overhead")
+    t = _alternate({"step_s": (step, sz.steps), "eval_off_s": (eval_off, sz.evals), "eval_on_s": (eval_on, sz.evals)},
+                   sz.reps, log, "diagnostics_overhead")
     ratios = [(every * s + on) / (every * s + off) - 1
               for s, on, off in zip(t["step_s"], t["eval_on_s"], t["eval_off_s"])]
     return ratios, {"eval_every": every, "probe_size": cfg.diag.probe_size,
@@ -289,16 +291,8 @@ def bench_multiseed(cfg: RunConfig, sz: Sizes, log: Log) -> tuple[list[float], d
     train_many(warm, None, progress=False)
     for c in warm:
         train(c, None, progress=False)
-
-    def timed(fn: Callable[[], object]) -> Callable[[], float]:
-        def run() -> float:
-            t0 = time.perf_counter()
-            fn()
-            return time.perf_counter() - t0
-        return run
-
-    t = _alternate({"train_many_s": timed(lambda: train_many(cfgs, None, progress=False)),
-                    "sequential_s": timed(lambda: [train(c, None, progress=False) for c in cfgs])},
+    t = _alternate({"train_many_s": (lambda: train_many(cfgs, None, progress=False), 1),
+                    "sequential_s": (lambda: [train(c, None, progress=False) for c in cfgs], 1)},
                    sz.reps, log, "multiseed_speedup")
     return ([q / m for q, m in zip(t["sequential_s"], t["train_many_s"])],
             {"seeds": sz.seeds, "steps": sz.multiseed_steps, "eval_every": base.train.eval_every,

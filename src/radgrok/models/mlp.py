@@ -13,9 +13,21 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["MLP", "HookPoint"]
+__all__ = ["MLP", "HookPoint", "onehot_linear"]
 
 Encoding = Literal["onehot", "embed"]
+
+
+def onehot_linear(weight: torch.Tensor, bias: torch.Tensor, x: torch.Tensor, p: int) -> torch.Tensor:
+    """``[onehot(a), onehot(b)] @ weight.T + bias`` computed as two row gathers.
+
+    The gathers read a contiguous copy of ``weight.T`` with ``index_select``: its
+    backward is an in-order ``index_add_`` into contiguous memory, which is both
+    faster than advanced indexing's accumulate on a transposed view and
+    deterministic when torch uses several threads (that accumulate is not).
+    """
+    wt = weight.t().contiguous()
+    return wt.index_select(0, x[:, 0]) + wt.index_select(0, p + x[:, 1]) + bias
 
 
 class HookPoint(nn.Identity):
@@ -83,9 +95,7 @@ class MLP(nn.Module):
     def _first(self, x: torch.Tensor) -> torch.Tensor:
         lin = self.hidden[0].linear
         if self.encoding == "onehot":
-            # onehot(a) @ W[:, :P].T + onehot(b) @ W[:, P:].T == two column gathers.
-            wt = lin.weight.t()
-            return wt[x[:, 0]] + wt[self.p + x[:, 1]] + lin.bias
+            return onehot_linear(lin.weight, lin.bias, x, self.p)
         e = self.embed(x).flatten(1)
         return lin(e)
 

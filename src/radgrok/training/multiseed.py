@@ -40,6 +40,7 @@ from torch import Tensor
 from torch.func import stack_module_state, vmap
 from torch.nn import functional as F
 
+from ..models.mlp import onehot_linear
 from ..penalty import radial_penalty
 from . import records
 from .config import ConfigError, RunConfig, to_dict, validate
@@ -105,8 +106,7 @@ def make_forward(cfg: RunConfig) -> tuple[Callable[[dict, Tensor, list], tuple[T
             if i > 0:
                 z = F.linear(h, w, b)
             elif onehot:
-                wt = w.t()  # the two column gathers of MLP._first, same summation order
-                z = wt[x[:, 0]] + wt[p + x[:, 1]] + b
+                z = onehot_linear(w, b, x, p)  # exactly MLP._first's computation
             else:
                 z = F.linear(F.embedding(x, params["embed.weight"]).flatten(1), w, b)
             if at_pre:
