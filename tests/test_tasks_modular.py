@@ -58,3 +58,13 @@ def test_one_hot_concat():
     assert oh.shape == (2, 8)
     assert oh[0].nonzero().flatten().tolist() == [0, 6]
     assert oh[1].nonzero().flatten().tolist() == [3, 5]
+
+
+def test_validation_split_is_carved_from_training_pairs_only():
+    base = make_modular("add", 13, 0.5, split_seed=2)
+    d = make_modular("add", 13, 0.5, split_seed=2, val_frac=0.25)
+    assert torch.equal(d.test_idx, base.test_idx)  # the test set does not move
+    assert set(d.val_idx.tolist()) | set(d.train_idx.tolist()) == set(base.train_idx.tolist())
+    assert not set(d.val_idx.tolist()) & set(d.train_idx.tolist())
+    assert d.val_idx.numel() == round(0.25 * base.train_idx.numel())
+    assert base.val_idx is None and base.x_val is None

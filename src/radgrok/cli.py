@@ -102,6 +102,19 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--workers", type=_converter("workers", int), default=None, help="parallel trials")
     w.add_argument("--out", default="runs/sweep", help="sweep directory (one run directory per trial)")
 
+    c = sub.add_parser("compare", help="strong WD, penalty, Grokfast, OrthoGrad, penalty+Grokfast at "
+                                       "matched budget and seeds, optionally tuned on a validation split")
+    c.add_argument("--preset", default="cpu-mlp-strong-wd", help="base preset every arm starts from")
+    c.add_argument("--arms", nargs="+", default=None, help="subset of arms (default: all)")
+    c.add_argument("--seeds", type=_converter("seeds", int), nargs="+", default=[0, 1, 2], help="final seeds")
+    c.add_argument("--tune", action="append", default=[], metavar="FIELD=V1,V2",
+                   help="per-arm search over a config field, scored on validation (repeatable)")
+    c.add_argument("--tune-seeds", type=_converter("tune_seeds", int), nargs="+", default=[0])
+    c.add_argument("--val-frac", type=_converter("val_frac", float), default=0.1,
+                   help="fraction of the training pairs used for validation while tuning")
+    c.add_argument("--workers", type=_converter("workers", int), default=None, help="parallel runs")
+    c.add_argument("--out", default="runs/compare", help="output directory")
+
     r = sub.add_parser("report", help="table and accuracy plot for every run under a directory")
     r.add_argument("path", help="a run directory or a directory of runs")
 
@@ -188,6 +201,21 @@ def _cmd_sweep(ns: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _cmd_compare(ns: argparse.Namespace) -> int:
+    from .experiments.compare import METHOD_ARMS, compare
+
+    names = ns.arms or list(METHOD_ARMS)
+    unknown = [a for a in names if a not in METHOD_ARMS]
+    if unknown:
+        raise ConfigError(f"--arms must be among {list(METHOD_ARMS)}, got {unknown}")
+    if not 0.0 < ns.val_frac < 1.0:
+        raise ConfigError(f"--val-frac must be in (0, 1), got {ns.val_frac}")
+    md = compare(ns.out, ns.preset, {a: METHOD_ARMS[a] for a in names}, ns.seeds, _parse_grid(ns.tune) or None,
+                 ns.tune_seeds, ns.val_frac, ns.workers)
+    print(md)
+    return 0
+
+
 def _cmd_report(ns: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -209,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         ns = build_parser().parse_args(argv)
         return {"train": _cmd_train, "presets": _cmd_presets, "demo": _cmd_demo, "sweep": _cmd_sweep,
-                "report": _cmd_report, "bench": _cmd_bench}[ns.command](ns)
+                "compare": _cmd_compare, "report": _cmd_report, "bench": _cmd_bench}[ns.command](ns)
     except ConfigError as e:
         print(f"radgrok: error: {e}", file=sys.stderr)
         return 2

@@ -54,6 +54,7 @@ class ModularData:
     y: torch.Tensor  # (N,) int64 answers
     train_idx: torch.Tensor
     test_idx: torch.Tensor
+    val_idx: torch.Tensor | None = None  # carved out of the training pairs; never trained on
 
     @property
     def x_train(self) -> torch.Tensor:
@@ -62,6 +63,14 @@ class ModularData:
     @property
     def y_train(self) -> torch.Tensor:
         return self.y[self.train_idx]
+
+    @property
+    def x_val(self) -> torch.Tensor | None:
+        return None if self.val_idx is None else self.x[self.val_idx]
+
+    @property
+    def y_val(self) -> torch.Tensor | None:
+        return None if self.val_idx is None else self.y[self.val_idx]
 
     @property
     def x_test(self) -> torch.Tensor:
@@ -80,12 +89,17 @@ class ModularData:
             "n_train": int(self.train_idx.numel()),
             "n_test": int(self.test_idx.numel()),
             "train_idx": self.train_idx.tolist(),
+            "val_idx": None if self.val_idx is None else self.val_idx.tolist(),
         }
 
 
-def make_modular(op: str, p: int, train_frac: float, split_seed: int) -> ModularData:
+def make_modular(op: str, p: int, train_frac: float, split_seed: int, val_frac: float = 0.0) -> ModularData:
     """All pairs for ``op`` modulo ``p``, shuffled with ``split_seed``, first
-    ``round(train_frac * N)`` pairs for training and the rest for testing."""
+    ``round(train_frac * N)`` pairs for training and the rest for testing.
+
+    ``val_frac`` > 0 moves that fraction of the training pairs into a validation set
+    (for choosing hyperparameters without looking at the test set); the test set is
+    the same as with ``val_frac = 0``."""
     if op not in OPERATIONS:
         raise ValueError(f"op must be one of {sorted(OPERATIONS)}, got {op!r}")
     fn, needs_prime, nonzero_b = OPERATIONS[op]
@@ -106,7 +120,12 @@ def make_modular(op: str, p: int, train_frac: float, split_seed: int) -> Modular
     g = torch.Generator().manual_seed(split_seed)
     perm = torch.randperm(n, generator=g)
     n_train = max(1, min(n - 1, round(train_frac * n)))
-    return ModularData(op, p, x, y, perm[:n_train].sort().values, perm[n_train:].sort().values)
+    if not 0.0 <= val_frac < 1.0:
+        raise ValueError(f"val_frac must be in [0, 1), got {val_frac}")
+    train, test = perm[:n_train], perm[n_train:]
+    n_val = round(val_frac * n_train)
+    val = train[:n_val].sort().values if n_val else None
+    return ModularData(op, p, x, y, train[n_val:].sort().values, test.sort().values, val)
 
 
 def one_hot_concat(x: torch.Tensor, p: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:

@@ -32,6 +32,7 @@ class TaskConfig:
     p: int = _f(97, "modulus P (prime where the operation needs an inverse)")
     train_frac: float = _f(0.5, "fraction of all pairs used for training, in (0, 1)")
     split_seed: int | None = _f(None, "seed of the train/test split (default: the run seed)")
+    val_frac: float = _f(0.0, "fraction of the training pairs held out as a validation set, in [0, 1)")
 
 
 @dataclass
@@ -169,6 +170,7 @@ def validate(cfg: RunConfig) -> RunConfig:
     need(t.p >= 2, "p", "an integer >= 2", t.p)
     need(t.op != "div" or _is_prime(t.p), "p", "prime for op 'div' (e.g. 97, 113)", t.p)
     need(0.0 < t.train_frac < 1.0, "train_frac", "in (0, 1)", t.train_frac)
+    need(0.0 <= t.val_frac < 1.0, "val_frac", "in [0, 1)", t.val_frac)
     need(m.width >= 1, "width", "an integer >= 1", m.width)
     need(m.depth >= 1, "depth", "an integer >= 1", m.depth)
     need(m.n_heads >= 1 and m.width % m.n_heads == 0, "n_heads", f"a divisor of width {m.width}", m.n_heads)

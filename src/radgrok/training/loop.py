@@ -58,7 +58,7 @@ def build(cfg: RunConfig) -> Built:
     """Seeded construction of the dataset, model, penalty hooks and optimizer."""
     t, m, pen, o, tr = cfg.task, cfg.model, cfg.penalty, cfg.optim, cfg.train
     split_seed = tr.seed if t.split_seed is None else t.split_seed
-    data = make_modular(t.op, t.p, t.train_frac, split_seed)
+    data = make_modular(t.op, t.p, t.train_frac, split_seed, t.val_frac)
     device, dtype = torch.device(tr.device), _DTYPES[tr.dtype]
     torch.manual_seed(tr.seed)
     if m.arch == "mlp":
@@ -96,7 +96,7 @@ def _batch_indices(n: int, batch_size: int, seed: int, step: int, cache: dict) -
 
 
 @torch.no_grad()
-def evaluate(b: Built, x_tr, y_tr, x_te, y_te) -> dict:
+def evaluate(b: Built, x_tr, y_tr, x_te, y_te, x_va=None, y_va=None) -> dict:
     """Loss and accuracy on the full train and test sets, radii, penalty and weight norm."""
     was_training = b.model.training
     b.model.eval()
@@ -110,6 +110,10 @@ def evaluate(b: Built, x_tr, y_tr, x_te, y_te) -> dict:
     logits = b.model(x_te)
     row["test_loss"] = b.loss_fn(logits, y_te).item()
     row["test_acc"] = (logits.argmax(-1) == y_te).double().mean().item()
+    if x_va is not None:
+        logits = b.model(x_va)
+        row["val_loss"] = b.loss_fn(logits, y_va).item()
+        row["val_acc"] = (logits.argmax(-1) == y_va).double().mean().item()
     # Unweighted sum of the radial penalty over the sites (logged for every arm,
     # lam = 0 included) and the term actually added to the loss.
     row["penalty_raw"] = raw
@@ -170,6 +174,7 @@ def _train(cfg: RunConfig, out: Path | None, ckpt: dict | None, progress: bool |
     tr, dev = cfg.train, b.device
     x_tr, y_tr = b.data.x_train.to(dev), b.data.y_train.to(dev)
     x_te, y_te = b.data.x_test.to(dev), b.data.y_test.to(dev)
+    val = (b.data.x_val.to(dev), b.data.y_val.to(dev)) if b.data.val_idx is not None else ()
     n_train = x_tr.shape[0]
     batch = cfg.optim.batch_size if 0 < cfg.optim.batch_size < n_train else n_train
     tracker = GrokTracker(tr.grok_threshold)
@@ -217,7 +222,7 @@ def _train(cfg: RunConfig, out: Path | None, ckpt: dict | None, progress: bool |
 
     def do_eval(step: int) -> dict:
         # "lr" is the rate the next step will use (it differs from the last one only during warmup)
-        row = {"step": step, "epoch": step * batch / n_train, **evaluate(b, x_tr, y_tr, x_te, y_te),
+        row = {"step": step, "epoch": step * batch / n_train, **evaluate(b, x_tr, y_tr, x_te, y_te, *val),
                "lr": b.sched.get_last_lr()[0]}
         healthy = math.isfinite(row["train_loss"]) and math.isfinite(row["weight_norm"])
         if dg.diagnostics and healthy:

@@ -70,7 +70,7 @@ def _check_stackable(cfgs: list[RunConfig]) -> None:
                                       f"or control flow), got {v!r} in config 0 and {other[sec][k]!r} in config {i}")
     c = cfgs[0]
     for name, value, ok in (("arch", c.model.arch, "mlp"), ("grokfast", c.methods.grokfast, "none"),
-                            ("orthograd", c.methods.orthograd, False)):
+                            ("orthograd", c.methods.orthograd, False), ("val_frac", c.task.val_frac, 0.0)):
         if value != ok:
             raise ConfigError(f"{name} must be {ok!r} for train_many (only the plain MLP trainer is batched), "
                               f"got {value!r}")
