@@ -51,7 +51,7 @@ from torch.nn import functional as F
 
 from ..tasks.modular import make_modular
 from ..training.config import RunConfig
-from ..training.loop import Built, _batch_indices, build, evaluate, train
+from ..training.loop import Built, _batch_indices, build, evaluate, train, train_step
 from ..training.multiseed import train_many
 from ..training.probes import cheap_diagnostics
 from .presets import get_preset
@@ -154,15 +154,7 @@ def loop_stepper(b: Built, cfg: RunConfig) -> Callable[[], None]:
     def step() -> None:
         idx = _batch_indices(n_train, batch, cfg.train.seed, state["step"], cache)
         xb, yb = (x_tr, y_tr) if idx is None else (x_tr[idx.to(dev)], y_tr[idx.to(dev)])
-        loss = b.loss_fn(b.model(xb), yb)
-        if soft:
-            loss = loss + b.rs.penalty()
-        b.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if b.grad_filter is not None:
-            b.grad_filter.step()
-        b.opt.step()
-        b.sched.step()
+        train_step(b, xb, yb, soft)
         state["step"] += 1
 
     return step

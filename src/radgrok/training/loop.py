@@ -31,7 +31,7 @@ from .config import ConfigError, RunConfig, from_dict, to_dict, validate
 from .grok import GrokTracker
 from .probes import cheap_diagnostics, expensive_diagnostics
 
-__all__ = ["train", "build", "Built", "evaluate"]
+__all__ = ["train", "build", "Built", "evaluate", "train_step"]
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 # Fields that may differ between a run and its resumption (the budget and stopping rule).
@@ -122,6 +122,22 @@ def evaluate(b: Built, x_tr, y_tr, x_te, y_te, x_va=None, y_va=None) -> dict:
     row.update({f"radius/{k}": v for k, v in radii.items()})
     b.model.train(was_training)
     return row
+
+
+def train_step(b: Built, xb: torch.Tensor, yb: torch.Tensor, soft: bool) -> None:
+    """One optimizer step: loss (+ penalty), backward, gradient filter, AdamW, schedule.
+
+    No ``.item()`` here: nothing waits on the device between evaluations.
+    """
+    loss = b.loss_fn(b.model(xb), yb)
+    if soft:
+        loss = loss + b.rs.penalty()
+    b.opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if b.grad_filter is not None:
+        b.grad_filter.step()
+    b.opt.step()
+    b.sched.step()
 
 
 def _check_resume(cfg: RunConfig, saved: dict) -> None:
@@ -272,15 +288,7 @@ def _train(cfg: RunConfig, out: Path | None, ckpt: dict | None, progress: bool |
         while step < tr.steps:
             idx = _batch_indices(n_train, batch, tr.seed, step, cache)
             xb, yb = (x_tr, y_tr) if idx is None else (x_tr[idx.to(dev)], y_tr[idx.to(dev)])
-            loss = b.loss_fn(b.model(xb), yb)
-            if soft:
-                loss = loss + b.rs.penalty()
-            b.opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if b.grad_filter is not None:
-                b.grad_filter.step()
-            b.opt.step()
-            b.sched.step()
+            train_step(b, xb, yb, soft)
             step += 1
             bar.update(1)
             if step % tr.eval_every and step != tr.steps:
