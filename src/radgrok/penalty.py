@@ -127,6 +127,13 @@ class RadialSuppression:
     The hooks keep only the latest forward's outputs (a pre-hook on ``model``
     clears them when a new forward starts), so no graph survives into the next
     step; outputs produced under ``torch.no_grad()`` carry no graph at all.
+
+    Speed: in soft mode each hooked output passes through an identity "gate" whose
+    backward adds the penalty's gradient to the downstream one in a single fused
+    pass. Parameter gradients are exactly those of the plain formula (tested to
+    second order); the one visible difference is that ``autograd.grad(loss, h)`` at
+    a hooked output does not contain that site's own penalty term (it is added
+    upstream of the gate). Code that needs it uses ``with rs.unfused(): ...``.
     """
 
     def __init__(
