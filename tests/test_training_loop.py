@@ -140,3 +140,11 @@ def test_identical_weights_with_two_threads(tmp_path):
     wa = records.load_checkpoint(tmp_path / "a" / records.CHECKPOINT)["model"]
     wb = records.load_checkpoint(tmp_path / "b" / records.CHECKPOINT)["model"]
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_grokfast_scale_lr_divides_the_learning_rate():
+    from radgrok.training.loop import build
+
+    b = build(tiny(grokfast="ema", grokfast_lamb=2.0, grokfast_scale_lr=True, lr=3e-3))
+    assert b.opt.param_groups[0]["lr"] == pytest.approx(1e-3)
+    assert build(tiny(grokfast="ema", lr=3e-3)).opt.param_groups[0]["lr"] == 3e-3

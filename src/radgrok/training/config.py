@@ -74,6 +74,7 @@ class MethodsConfig:
     grokfast_alpha: float = _f(0.98, "Grokfast EMA momentum alpha, in [0, 1)")
     grokfast_lamb: float = _f(2.0, "Grokfast amplification lambda (>= 0)")
     grokfast_window: int = _f(100, "Grokfast MA window (gradients)")
+    grokfast_scale_lr: bool = _f(False, "divide lr by (1 + grokfast_lamb) so the amplified step matches")
     orthograd: bool = _f(False, "remove each gradient's component along its parameter (perpendicular grad)")
 
 

@@ -21,7 +21,7 @@ from typing import Callable
 import torch
 from torch.nn import functional as F
 
-from ..methods import GrokfastEMA, GrokfastMA, orthograd, stablemax_cross_entropy
+from ..methods import GrokfastEMA, GrokfastMA, orthograd, scaled_lr, stablemax_cross_entropy
 from ..models.mlp import MLP
 from ..models.transformer import Transformer
 from ..penalty import RadialSuppression
@@ -72,7 +72,8 @@ def build(cfg: RunConfig) -> Built:
     rs = RadialSuppression(model, sites, pen.lam, radius_scale=pen.radius_scale, mode=pen.mode)
     mt = cfg.methods
     opt_cls = orthograd(torch.optim.AdamW) if mt.orthograd else torch.optim.AdamW
-    opt = opt_cls(model.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay)
+    lr = scaled_lr(o.lr, mt.grokfast_lamb) if mt.grokfast != "none" and mt.grokfast_scale_lr else o.lr
+    opt = opt_cls(model.parameters(), lr=lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay)
     warm = o.warmup_steps
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm) if warm else 1.0)
     loss_fn = stablemax_cross_entropy if mt.loss == "stablemax" else F.cross_entropy
