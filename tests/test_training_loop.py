@@ -148,3 +148,15 @@ def test_grokfast_scale_lr_divides_the_learning_rate():
     b = build(tiny(grokfast="ema", grokfast_lamb=2.0, grokfast_scale_lr=True, lr=3e-3))
     assert b.opt.param_groups[0]["lr"] == pytest.approx(1e-3)
     assert build(tiny(grokfast="ema", lr=3e-3)).opt.param_groups[0]["lr"] == 3e-3
+
+
+def test_resume_accepts_a_run_recorded_before_newer_config_fields(tmp_path):
+    cfg = tiny()
+    train(cfg, tmp_path / "r", progress=False, stop_after_steps=20)
+    saved = records.read_json(tmp_path / "r" / records.CONFIG)
+    del saved["config"]["methods"]  # as written by a version without this section
+    del saved["config"]["task"]["val_frac"]
+    records.write_json(tmp_path / "r" / records.CONFIG, saved)
+    assert train(cfg, tmp_path / "r", resume=True, progress=False)["steps_done"] == 60
+    with pytest.raises(ConfigError, match="grokfast"):  # a non-default value still differs
+        train(tiny(grokfast="ema", steps=80), tmp_path / "r", resume=True, progress=False)

@@ -142,10 +142,12 @@ def train_step(b: Built, xb: torch.Tensor, yb: torch.Tensor, soft: bool) -> None
 
 
 def _check_resume(cfg: RunConfig, saved: dict) -> None:
-    new = to_dict(cfg)
+    new, defaults = to_dict(cfg), to_dict(RunConfig())
+    # A field missing from an older run's config.json did not exist then: the run
+    # behaved as that field's default does, so the default is what it is compared with.
     diff = [f"{sec}.{k}" for sec in new for k in new[sec]
-            if saved.get(sec, {}).get(k) != new[sec][k] and (sec, k) not in _RESUMABLE_CHANGES
-            and sec not in _RESUMABLE_SECTIONS]
+            if saved.get(sec, {}).get(k, defaults[sec][k]) != new[sec][k]
+            and (sec, k) not in _RESUMABLE_CHANGES and sec not in _RESUMABLE_SECTIONS]
     if diff:
         raise ConfigError(f"resume: config differs from the run's config.json in {diff}; "
                           "only steps, early_stop and patience may change")
