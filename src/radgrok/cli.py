@@ -46,6 +46,10 @@ def _converter(name: str, hint):
             if text not in get_args(base):
                 raise argparse.ArgumentTypeError(f"{flag} must be one of {list(get_args(base))}, got {text!r}")
             return text
+        if base is bool:  # bool("false") is True: spell the two values out
+            if text.lower() not in ("true", "false"):
+                raise argparse.ArgumentTypeError(f"{flag} must be true or false, got {text!r}")
+            return text.lower() == "true"
         try:
             return base(text)
         except ValueError:
@@ -181,11 +185,10 @@ def _parse_grid(items: list[str]) -> dict[str, list]:
             raise ConfigError(f"--grid must look like FIELD=V1,V2, got {item!r}")
         if name not in hints:
             raise ConfigError(f"--grid field must be a config field (see radgrok train --help), got {name!r}")
-        conv = _converter(name, hints[name]) if hints[name] is not bool else \
-            (lambda v: {"true": True, "false": False}[v.lower()])
+        conv = _converter(name, hints[name])
         try:
             out[name] = [conv(v.strip()) for v in values.split(",")]
-        except (argparse.ArgumentTypeError, KeyError) as e:
+        except argparse.ArgumentTypeError as e:
             raise ConfigError(f"--grid {name}: {e}") from None
     return out
 

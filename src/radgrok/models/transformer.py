@@ -21,7 +21,6 @@ from typing import Literal
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from radgrok.models.mlp import HookPoint
 

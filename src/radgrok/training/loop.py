@@ -27,7 +27,7 @@ from ..models.transformer import Transformer
 from ..penalty import RadialSuppression
 from ..tasks.modular import ModularData, make_modular
 from . import records
-from .config import ConfigError, RunConfig, from_dict, to_dict, validate
+from .config import ConfigError, RunConfig, to_dict, validate
 from .grok import GrokTracker
 from .probes import cheap_diagnostics, expensive_diagnostics
 

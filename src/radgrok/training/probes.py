@@ -50,13 +50,14 @@ def cheap_diagnostics(model, rs, x: torch.Tensor, y: torch.Tensor, loss_fn=F.cro
     was_training = model.training
     model.eval()
     logits_box = {}
+    # Without a soft penalty the total loss is the task loss: differentiate it once.
+    penalised = rs.mode == "soft" and rs.lam > 0
 
     def losses():
         logits = model(x)
         logits_box["logits"] = logits.detach()
         task = loss_fn(logits, y)
-        total = task + rs.lam * rs.penalty_sum() if rs.mode == "soft" else task
-        return {"task": task, "total": total}
+        return {"task": task, "total": task + rs.lam * rs.penalty_sum()} if penalised else {"task": task}
 
     with torch.enable_grad(), rs.unfused():
         grads = capture_hidden_grads_multi(model, rs.names, losses)
@@ -64,7 +65,8 @@ def cheap_diagnostics(model, rs, x: torch.Tensor, y: torch.Tensor, loss_fn=F.cro
     row = {}
     for site, (h, g) in grads["task"].items():
         row[f"phi_task/{site}"] = _finite(radial_energy(h, g))
-        row[f"phi_total/{site}"] = _finite(radial_energy(h, grads["total"][site][1]))
+        row[f"phi_total/{site}"] = (_finite(radial_energy(h, grads["total"][site][1])) if penalised
+                                    else row[f"phi_task/{site}"])
         spec = spectral_summary(h.reshape(-1, h.shape[-1]))
         row[f"stable_rank/{site}"] = spec["stable_rank"]
         row[f"eff_rank/{site}"] = spec["effective_rank"]
