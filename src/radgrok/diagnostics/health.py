@@ -40,11 +40,15 @@ def zero_loss_fraction(logits: torch.Tensor, targets: torch.Tensor) -> float:
     """Fraction of examples whose cross-entropy is exactly 0.0 at ``logits.dtype``.
 
     ``targets`` has the logits' leading shape; it is flattened alongside them.
+    Rows whose target is negative (the LM's ignore index, e.g. prompt positions) are
+    not examples and are left out.
     """
     z = _rows(logits)
     t = targets.reshape(-1)
     if t.shape[0] != z.shape[0]:
         raise ValueError(f"{t.shape[0]} targets for {z.shape[0]} rows of logits")
+    keep = t >= 0
+    z, t = z[keep], t[keep]
     if z.shape[0] == 0:
         return float("nan")
     losses = F.cross_entropy(z, t, reduction="none")

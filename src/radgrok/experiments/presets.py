@@ -33,6 +33,33 @@ _PAPER_MLP = dict(op="add", p=97, train_frac=0.5, width=512, depth=2, encoding="
 # the same task and full-batch AdamW, a 2,500-step budget, evaluation every 50 steps.
 _CPU_MLP = dict(_PAPER_MLP, width=128, lr=3e-3, steps=2500, eval_every=50, patience=100)
 
+# The paper's transformer (SPEC, Tables 3 and 9): 2 pre-LN blocks, 4 heads, d_model 128,
+# MLP 4x, on [a, op, b, =] for (a+b) mod 97, f=0.5, full batch. The paper does not state
+# its weight decay or lambda here; "without -> with penalty" (Table 9) reads as the same
+# run with the penalty added, so the penalty arm is strong WD + lambda 0.01 (nanoGPT's value).
+_PAPER_TRANSFORMER = dict(op="add", p=97, train_frac=0.5, arch="transformer", width=128, depth=2, n_heads=4,
+                          ln="affine", lr=1e-3, weight_decay=0.1, batch_size=0, steps=50_000, eval_every=100,
+                          patience=1000)
+# CPU twin (calibrated here, docs/results/transformer-cpu/): P=59 and d_model 64, so
+# that a full-batch step costs ~0.1 s on one core instead of ~1.4 s; wd 1.0 makes it
+# grok within ~1,000 steps.
+_CPU_TRANSFORMER = dict(_PAPER_TRANSFORMER, p=59, width=64, weight_decay=1.0, steps=3000, eval_every=50,
+                        patience=100)
+# nanoGPT on 3-digit addition with the answer reversed (SPEC, Table 3): 6 layers, 6 heads,
+# 384 wide, lambda 0.01, 3 seeds. Unstated and chosen here: 10,000 training pairs, 1,000
+# held-out pairs, batch 256, AdamW lr 1e-3, wd 0.1, the loss on the answer tokens only.
+_PAPER_NANOGPT = dict(task="addition", arch="gpt", n_digits=3, fmt="reversed", train_pairs=10_000,
+                      test_pairs=1_000, width=384, depth=6, n_heads=6, lr=1e-3, weight_decay=0.1,
+                      batch_size=256, steps=50_000, eval_every=250, patience=1000)
+_CPU_NANOGPT = dict(_PAPER_NANOGPT, width=64, depth=2, n_heads=2, train_pairs=5_000, batch_size=128,
+                    steps=3000, eval_every=100, patience=300)
+# The char-level LM check (SPEC, Table 10): ~0.5M parameters on Tiny Shakespeare (pass it
+# with --text-path; the bundled sample is a few KB of public-domain verse).
+_PAPER_CHARLM = dict(task="text", arch="gpt", width=144, depth=2, n_heads=4, block_size=256, batch_size=64,
+                     lr=1e-3, weight_decay=0.1, steps=5000, eval_every=250, eval_windows=64, early_stop=False)
+_CPU_CHARLM = dict(_PAPER_CHARLM, width=64, depth=2, n_heads=2, block_size=64, batch_size=32, steps=600,
+                   eval_every=50, eval_windows=32)
+
 PRESETS: dict[str, Preset] = {
     "paper-mlp": Preset(
         "paper Table 2 penalty arm: MLP 2x512, (a+b) mod 97, f=0.5, lam 0.05, wd 1e-3, full batch, 100k steps",
@@ -60,6 +87,42 @@ PRESETS: dict[str, Preset] = {
         "CPU twin of the strong-WD arm: MLP 2x128, lr 3e-3, no penalty, wd 1.0 (wd 0.1 does not grok "
         "at this size), 2.5k steps",
         dict(_CPU_MLP, lam=0.0, weight_decay=1.0)),
+    "paper-transformer": Preset(
+        "paper Table 3 transformer, penalty arm: 2 pre-LN blocks, 4 heads, d_model 128, (a+b) mod 97, f=0.5, "
+        "wd 0.1 + lam 0.01 on every sub-layer output (wd and lam unstated in the paper)",
+        dict(_PAPER_TRANSFORMER, lam=0.01)),
+    "paper-transformer-strong-wd": Preset(
+        "paper Table 3 transformer, strong-WD arm: same, no penalty", dict(_PAPER_TRANSFORMER, lam=0.0)),
+    "cpu-transformer": Preset(
+        "CPU twin of paper-transformer: P=59, d_model 64, wd 1.0 + lam 0.01, 3k steps",
+        dict(_CPU_TRANSFORMER, lam=0.01)),
+    "cpu-transformer-strong-wd": Preset(
+        "CPU twin of paper-transformer-strong-wd: P=59, d_model 64, wd 1.0, no penalty, 3k steps",
+        dict(_CPU_TRANSFORMER, lam=0.0)),
+    "paper-nanogpt": Preset(
+        "paper Table 3 nanoGPT: 6 layers, 6 heads, 384 wide (10.7M), 3-digit addition with the answer "
+        "reversed, lam 0.01, wd 0.1, batch 256, 50k steps",
+        dict(_PAPER_NANOGPT, lam=0.01)),
+    "paper-nanogpt-baseline": Preset(
+        "paper Table 3 nanoGPT without the penalty", dict(_PAPER_NANOGPT, lam=0.0)),
+    "cpu-nanogpt": Preset(
+        "CPU twin of paper-nanogpt: GPT 2 layers, 2 heads, 64 wide (0.1M), 5,000 training pairs, reversed, "
+        "lam 0.01, 3k steps",
+        dict(_CPU_NANOGPT, lam=0.01)),
+    "cpu-nanogpt-reversed": Preset(
+        "cpu-nanogpt without the penalty (answer reversed)", dict(_CPU_NANOGPT, lam=0.0)),
+    "cpu-nanogpt-plain": Preset(
+        "cpu-nanogpt without the penalty, answer written most-significant digit first",
+        dict(_CPU_NANOGPT, lam=0.0, fmt="plain")),
+    "paper-charlm": Preset(
+        "paper Table 10 char-LM check: GPT 2x144 (~0.5M), context 256, lam 0.01, 5k steps; give Tiny "
+        "Shakespeare with --text-path (default: the bundled sample)",
+        dict(_PAPER_CHARLM, lam=0.01)),
+    "paper-charlm-baseline": Preset("paper-charlm without the penalty", dict(_PAPER_CHARLM, lam=0.0)),
+    "cpu-charlm": Preset(
+        "CPU twin of paper-charlm: GPT 2x64 on the bundled sample, context 64, lam 0.01, 600 steps",
+        dict(_CPU_CHARLM, lam=0.01)),
+    "cpu-charlm-baseline": Preset("cpu-charlm without the penalty", dict(_CPU_CHARLM, lam=0.0)),
 }
 
 

@@ -28,18 +28,28 @@ Op = Literal["add", "sub", "mul", "div", "x2+y2", "x2+xy+y2", "x3+xy"]
 
 @dataclass
 class TaskConfig:
+    task: Literal["modular", "addition", "text"] = _f(
+        "modular", "modular arithmetic (MLP or transformer), n-digit addition or a character LM (GPT)")
     op: Op = _f("add", "binary operation modulo p")
     p: int = _f(97, "modulus P (prime where the operation needs an inverse)")
     train_frac: float = _f(0.5, "fraction of all pairs used for training, in (0, 1)")
     split_seed: int | None = _f(None, "seed of the train/test split (default: the run seed)")
     val_frac: float = _f(0.0, "fraction of the training pairs held out as a validation set, in [0, 1)")
+    n_digits: int = _f(3, "addition: digits per operand")
+    fmt: Literal["plain", "reversed"] = _f("reversed", "addition: answer written plain or least-significant digit first")
+    train_pairs: int = _f(10_000, "addition: operand pairs in the training set")
+    test_pairs: int = _f(1_000, "addition: held-out operand pairs (exact match is measured on all of them)")
+    text_path: str = _f("", "text: a UTF-8 training text (empty = the bundled public-domain sample)")
+    block_size: int = _f(64, "text: context length in characters")
+    eval_windows: int = _f(64, "text: fixed windows of block_size scored on each split at every evaluation")
 
 
 @dataclass
 class ModelConfig:
-    arch: Literal["mlp", "transformer"] = _f("mlp", "model: the paper's MLP or a pre-LN transformer on [a, op, b, =]")
-    width: int = _f(512, "hidden width (MLP) or d_model (transformer)")
-    depth: int = _f(2, "hidden ReLU layers (MLP) or blocks (transformer)")
+    arch: Literal["mlp", "transformer", "gpt"] = _f(
+        "mlp", "model: the paper's MLP, a pre-LN transformer on [a, op, b, =], or a GPT (addition, text)")
+    width: int = _f(512, "hidden width (MLP) or d_model (transformer, GPT)")
+    depth: int = _f(2, "hidden ReLU layers (MLP) or blocks (transformer, GPT)")
     n_heads: int = _f(4, "attention heads (transformer; must divide width)")
     ln: Literal["affine", "nonaffine", "none"] = _f("affine", "LayerNorm variant (transformer)")
     encoding: Literal["onehot", "embed"] = _f("onehot", "input encoding of (a, b)")
@@ -150,6 +160,12 @@ def _is_prime(n: int) -> bool:
     return n >= 2 and all(n % i for i in range(2, int(n**0.5) + 1))
 
 
+def _readable(path: str) -> bool:
+    import os
+
+    return os.path.isfile(path) and os.access(path, os.R_OK)
+
+
 def _hints(cls) -> dict:
     return typing.get_type_hints(cls)
 
@@ -168,6 +184,19 @@ def validate(cfg: RunConfig) -> RunConfig:
             choices = get_args(hint) if getattr(hint, "__origin__", None) is Literal else None
             if choices:
                 need(getattr(obj, name) in choices, name, f"one of {list(choices)}", getattr(obj, name))
+    lm = t.task != "modular"
+    need(lm == (m.arch == "gpt"), "arch", "'gpt' for task addition or text, 'mlp' or 'transformer' for task modular",
+         m.arch)
+    need(not lm or mt.loss == "ce", "loss", "'ce' for a GPT task", mt.loss)
+    need(1 <= t.n_digits <= 9, "n_digits", "in [1, 9]", t.n_digits)
+    need(t.train_pairs >= 1, "train_pairs", "an integer >= 1", t.train_pairs)
+    need(t.test_pairs >= 1, "test_pairs", "an integer >= 1", t.test_pairs)
+    need(t.train_pairs + t.test_pairs <= 100 ** t.n_digits, "test_pairs",
+         f"at most {100 ** t.n_digits} - train_pairs (all {t.n_digits}-digit pairs)", t.test_pairs)
+    need(t.block_size >= 1, "block_size", "an integer >= 1", t.block_size)
+    need(t.eval_windows >= 1, "eval_windows", "an integer >= 1", t.eval_windows)
+    need(t.task != "text" or not t.text_path or _readable(t.text_path), "text_path", "a readable UTF-8 file",
+         t.text_path)
     need(t.p >= 2, "p", "an integer >= 2", t.p)
     need(t.op != "div" or _is_prime(t.p), "p", "prime for op 'div' (e.g. 97, 113)", t.p)
     need(0.0 < t.train_frac < 1.0, "train_frac", "in (0, 1)", t.train_frac)

@@ -22,16 +22,22 @@ import torch
 from torch.nn import functional as F
 
 from ..methods import GrokfastEMA, GrokfastMA, orthograd, scaled_lr, stablemax_cross_entropy
+from ..models.gpt import GPT, lm_loss
 from ..models.mlp import MLP
 from ..models.transformer import Transformer
 from ..penalty import RadialSuppression
+from ..tasks.addition import TOKENIZER, AdditionData, make_addition
 from ..tasks.modular import ModularData, make_modular
+from ..tasks.text import TextData, make_text_data
 from . import records
 from .config import ConfigError, RunConfig, to_dict, validate
+from .feeds import AdditionFeed, ModularFeed, TextFeed, batch_indices
 from .grok import GrokTracker
 from .probes import cheap_diagnostics, expensive_diagnostics
 
-__all__ = ["train", "build", "Built", "evaluate", "train_step"]
+__all__ = ["train", "build", "Built", "evaluate", "train_step", "make_feed"]
+
+_batch_indices = batch_indices  # the name multiseed and the benchmark import
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 # Fields that may differ between a run and its resumption (the budget and stopping rule).
@@ -43,8 +49,8 @@ _RESUMABLE_SECTIONS = {"diag"}  # diagnostics observe the run; changing them cha
 class Built:
     """Everything a run is made of, before any step."""
 
-    data: ModularData
-    model: MLP | Transformer
+    data: ModularData | AdditionData | TextData
+    model: MLP | Transformer | GPT
     rs: RadialSuppression
     opt: torch.optim.Optimizer
     sched: torch.optim.lr_scheduler.LambdaLR
@@ -54,14 +60,30 @@ class Built:
     grad_filter: GrokfastEMA | GrokfastMA | None
 
 
+def _make_data(cfg: RunConfig) -> ModularData | AdditionData | TextData:
+    t = cfg.task
+    split_seed = cfg.train.seed if t.split_seed is None else t.split_seed
+    if t.task == "addition":
+        return make_addition(t.n_digits, t.fmt, n_train=t.train_pairs, n_test=t.test_pairs, split_seed=split_seed)
+    if t.task == "text":
+        # A text splits by position (its last 10% is held out); there is nothing to seed.
+        return make_text_data(t.text_path or None, val_frac=0.1)
+    return make_modular(t.op, t.p, t.train_frac, split_seed, t.val_frac)
+
+
 def build(cfg: RunConfig) -> Built:
     """Seeded construction of the dataset, model, penalty hooks and optimizer."""
     t, m, pen, o, tr = cfg.task, cfg.model, cfg.penalty, cfg.optim, cfg.train
-    split_seed = tr.seed if t.split_seed is None else t.split_seed
-    data = make_modular(t.op, t.p, t.train_frac, split_seed, t.val_frac)
+    data = _make_data(cfg)
     device, dtype = torch.device(tr.device), _DTYPES[tr.dtype]
     torch.manual_seed(tr.seed)
-    if m.arch == "mlp":
+    if m.arch == "gpt":
+        vocab, block = ((TOKENIZER.vocab_size, data.block_size) if t.task == "addition"
+                        else (data.tokenizer.vocab_size, t.block_size))
+        model = GPT(vocab_size=vocab, block_size=block, n_layer=m.depth, n_head=m.n_heads, n_embd=m.width,
+                    dropout=m.dropout)
+        sites = model.default_penalty_sites
+    elif m.arch == "mlp":
         model = MLP(t.p, m.width, m.depth, m.encoding, m.embed_dim, m.dropout, m.init_scale)
         sites = model.pre_activation_sites if pen.site == "pre" else model.post_activation_sites
     else:
@@ -76,24 +98,13 @@ def build(cfg: RunConfig) -> Built:
     opt = opt_cls(model.parameters(), lr=lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay)
     warm = o.warmup_steps
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm) if warm else 1.0)
-    loss_fn = stablemax_cross_entropy if mt.loss == "stablemax" else F.cross_entropy
+    loss_fn = (lm_loss if m.arch == "gpt" else
+               stablemax_cross_entropy if mt.loss == "stablemax" else F.cross_entropy)
     grad_filter = {"none": None,
                    "ema": lambda: GrokfastEMA(model, alpha=mt.grokfast_alpha, lamb=mt.grokfast_lamb),
                    "ma": lambda: GrokfastMA(model, window=mt.grokfast_window, lamb=mt.grokfast_lamb),
                    }[mt.grokfast]
     return Built(data, model, rs, opt, sched, device, dtype, loss_fn, grad_filter and grad_filter())
-
-
-def _batch_indices(n: int, batch_size: int, seed: int, step: int, cache: dict) -> torch.Tensor | None:
-    """Mini-batch for ``step``: epoch e uses randperm(n) seeded by (seed, e); None = full batch."""
-    if batch_size <= 0 or batch_size >= n:
-        return None
-    per_epoch = math.ceil(n / batch_size)
-    epoch, j = divmod(step, per_epoch)
-    if cache.get("epoch") != epoch:
-        g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-        cache["epoch"], cache["perm"] = epoch, torch.randperm(n, generator=g)
-    return cache["perm"][j * batch_size:(j + 1) * batch_size]
 
 
 @torch.no_grad()
@@ -123,6 +134,16 @@ def evaluate(b: Built, x_tr, y_tr, x_te, y_te, x_va=None, y_va=None) -> dict:
     row.update({f"radius/{k}": v for k, v in radii.items()})
     b.model.train(was_training)
     return row
+
+
+def make_feed(b: Built, cfg: RunConfig) -> ModularFeed | AdditionFeed | TextFeed:
+    """The batches and evaluations of this run's task (see ``feeds.py``)."""
+    seed, bs = cfg.train.seed, cfg.optim.batch_size
+    if cfg.task.task == "addition":
+        return AdditionFeed(b.data, b.device, bs, seed)
+    if cfg.task.task == "text":
+        return TextFeed(b.data, b.device, bs, seed, cfg.task.block_size, cfg.task.eval_windows)
+    return ModularFeed(b.data, b.device, bs, seed)
 
 
 def train_step(b: Built, xb: torch.Tensor, yb: torch.Tensor, soft: bool) -> None:
@@ -190,12 +211,9 @@ def train(
 def _train(cfg: RunConfig, out: Path | None, ckpt: dict | None, progress: bool | None,
            on_eval: Callable[[dict], None] | None, stop_after_steps: int | None) -> dict:
     b = build(cfg)
-    tr, dev = cfg.train, b.device
-    x_tr, y_tr = b.data.x_train.to(dev), b.data.y_train.to(dev)
-    x_te, y_te = b.data.x_test.to(dev), b.data.y_test.to(dev)
-    val = (b.data.x_val.to(dev), b.data.y_val.to(dev)) if b.data.val_idx is not None else ()
-    n_train = x_tr.shape[0]
-    batch = cfg.optim.batch_size if 0 < cfg.optim.batch_size < n_train else n_train
+    tr = cfg.train
+    feed = make_feed(b, cfg)
+    n_train, batch = feed.n_train, feed.batch
     tracker = GrokTracker(tr.grok_threshold)
     rows: list[dict] = []
     start, last_ckpt, elapsed_before = 0, 0, 0.0
@@ -225,7 +243,7 @@ def _train(cfg: RunConfig, out: Path | None, ckpt: dict | None, progress: bool |
     def summary(status: str, step: int, message: str = "") -> dict:
         last = rows[-1] if rows else {}
         s = {
-            "status": status, "message": message,
+            "status": status, "message": message, "task": cfg.task.task,
             "grok_step": tracker.candidate if status == "grokked" else None,
             "memorised_step": tracker.memorised_at, "step_95": tracker.reached_95,
             "steps_done": step, "budget": tr.steps, "eval_every": tr.eval_every,
@@ -237,11 +255,11 @@ def _train(cfg: RunConfig, out: Path | None, ckpt: dict | None, progress: bool |
         return s
 
     dg = cfg.diag
-    x_probe, y_probe = x_tr[:dg.probe_size], y_tr[:dg.probe_size]
+    x_probe, y_probe = feed.probe(dg.probe_size)
 
     def do_eval(step: int) -> dict:
         # "lr" is the rate the next step will use (it differs from the last one only during warmup)
-        row = {"step": step, "epoch": step * batch / n_train, **evaluate(b, x_tr, y_tr, x_te, y_te, *val),
+        row = {"step": step, "epoch": step * batch / n_train, **feed.evaluate(b),
                "lr": b.sched.get_last_lr()[0]}
         healthy = math.isfinite(row["train_loss"]) and math.isfinite(row["weight_norm"])
         if dg.diagnostics and healthy:
@@ -283,15 +301,12 @@ def _train(cfg: RunConfig, out: Path | None, ckpt: dict | None, progress: bool |
 
     bar = tqdm(total=tr.steps, initial=start, disable=not show, desc=f"seed {tr.seed} lam {cfg.penalty.lam}",
                unit="step", leave=False, dynamic_ncols=True)
-    cache: dict = {}
     soft = b.rs.mode == "soft" and b.rs.lam > 0
     b.model.train()
     step = start
     try:
         while step < tr.steps:
-            idx = _batch_indices(n_train, batch, tr.seed, step, cache)
-            xb, yb = (x_tr, y_tr) if idx is None else (x_tr[idx.to(dev)], y_tr[idx.to(dev)])
-            train_step(b, xb, yb, soft)
+            train_step(b, *feed.train_batch(step), soft)
             step += 1
             bar.update(1)
             if step % tr.eval_every and step != tr.steps:

@@ -1,0 +1,179 @@
+"""Where a run's batches and evaluations come from: one small class per task kind.
+
+The loop (``loop.py``) is the same for every task: it asks its feed for the batch
+of a step, and for one evaluation row at each evaluation. A feed owns the
+device-resident data and knows what "accuracy" means for its task:
+
+* ``ModularFeed`` -- (a op b) mod P: argmax accuracy of the answer on every train
+  and test pair (full batch or seeded mini-batches).
+* ``AdditionFeed`` -- n-digit addition with a GPT: token loss on the answer, and
+  **exact match of the greedily generated answer** on held-out pairs, which is the
+  accuracy the grok step is defined on (as for the modular tasks).
+* ``TextFeed`` -- a character LM: next-character loss and accuracy on fixed windows
+  of the training text and of its held-out tail. Nothing groks here; the figure of
+  merit is the held-out loss (the paper's Table 10).
+
+Every batch is a pure function of (seed, step), so a resumed run draws exactly the
+batches an uninterrupted one would have.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..models.gpt import lm_loss
+from ..tasks.addition import AdditionData
+from ..tasks.modular import ModularData
+from ..tasks.text import TextData
+
+__all__ = ["ModularFeed", "AdditionFeed", "TextFeed", "batch_indices", "model_stats"]
+
+
+def batch_indices(n: int, batch_size: int, seed: int, step: int, cache: dict) -> torch.Tensor | None:
+    """Mini-batch for ``step``: epoch e uses randperm(n) seeded by (seed, e); None = full batch."""
+    if batch_size <= 0 or batch_size >= n:
+        return None
+    per_epoch = math.ceil(n / batch_size)
+    epoch, j = divmod(step, per_epoch)
+    if cache.get("epoch") != epoch:
+        g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+        cache["epoch"], cache["perm"] = epoch, torch.randperm(n, generator=g)
+    return cache["perm"][j * batch_size:(j + 1) * batch_size]
+
+
+def model_stats(b) -> dict:
+    """Penalty (raw and weighted), weight norm and radius per site, from the last forward."""
+    raw = float(b.rs.penalty_sum())
+    row = {"penalty_raw": raw, "penalty": b.rs.lam * raw if b.rs.mode == "soft" else 0.0,
+           "weight_norm": math.sqrt(sum(float(p.detach().double().square().sum()) for p in b.model.parameters()))}
+    row.update({f"radius/{k}": v for k, v in b.rs.radii().items()})
+    return row
+
+
+class ModularFeed:
+    """(a op b) mod P on the device: the whole train and test sets, evaluated exactly."""
+
+    def __init__(self, data: ModularData, device: torch.device, batch_size: int, seed: int) -> None:
+        self.x_tr, self.y_tr = data.x_train.to(device), data.y_train.to(device)
+        self.x_te, self.y_te = data.x_test.to(device), data.y_test.to(device)
+        self.val = (data.x_val.to(device), data.y_val.to(device)) if data.val_idx is not None else ()
+        self.n_train = self.x_tr.shape[0]
+        self.batch = batch_size if 0 < batch_size < self.n_train else self.n_train
+        self.seed, self.device, self._cache = seed, device, {}
+
+    def train_batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = batch_indices(self.n_train, self.batch, self.seed, step, self._cache)
+        if idx is None:
+            return self.x_tr, self.y_tr
+        idx = idx.to(self.device)
+        return self.x_tr[idx], self.y_tr[idx]
+
+    def probe(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.x_tr[:size], self.y_tr[:size]
+
+    def evaluate(self, b) -> dict:
+        from .loop import evaluate  # the modular evaluation is public in loop.py
+
+        return evaluate(b, self.x_tr, self.y_tr, self.x_te, self.y_te, *self.val)
+
+
+class AdditionFeed:
+    """n-digit addition: answer-token loss for training, exact match of generations for accuracy."""
+
+    def __init__(self, data: AdditionData, device: torch.device, batch_size: int, seed: int,
+                 eval_pairs: int = 1000) -> None:
+        self.data = data
+        self.train = data.lm_tensors("train").to(device)
+        self.test = data.lm_tensors("test").to(device)
+        self.n_train = len(self.train)
+        self.batch = batch_size if 0 < batch_size < self.n_train else self.n_train
+        # Exact match over every test pair, and over a fixed slice of the training
+        # pairs (memorisation only needs an estimate; generation is the costly part).
+        self.eval_pairs = eval_pairs
+        self.seed, self.device, self._cache = seed, device, {}
+
+    def train_batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = batch_indices(self.n_train, self.batch, self.seed, step, self._cache)
+        if idx is None:
+            return self.train.x, self.train.y
+        idx = idx.to(self.device)
+        return self.train.x[idx], self.train.y[idx]
+
+    def probe(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.train.x[:size], self.train.y[:size]
+
+    @torch.no_grad()
+    def evaluate(self, b) -> dict:
+        was_training = b.model.training
+        b.model.eval()
+        n = min(self.eval_pairs, self.n_train)
+        row = {}
+        for split, lm in (("train", self.train.subset(slice(0, n))), ("test", self.test)):
+            loss, acc = _loss_and_exact_match(b.model, lm)
+            row[f"{split}_loss"], row[f"{split}_acc"] = loss, acc
+            if split == "train":
+                row.update(model_stats(b))  # radii of the training forward, as for the modular task
+        b.model.train(was_training)
+        return row
+
+
+def _loss_and_exact_match(model, lm, chunk: int = 4096) -> tuple[float, float]:
+    """Answer-token loss and exact-match accuracy of greedy decoding, in one forward.
+
+    Greedy generation reproduces the answer exactly iff, fed the true prefix, the
+    argmax is right at every answer position: if all are right, generation walks
+    the true sequence; at the first wrong position it has seen the true prefix and
+    emits the same wrong token. A causal model's logits at a position depend only
+    on its prefix, so one teacher-forced forward gives what ``exact_match_accuracy``
+    (batched generation, answer length + 1 forwards) gives; tests check the two agree.
+    """
+    total, count, correct = 0.0, 0, 0
+    for s in range(0, len(lm), chunk):
+        x, y, mask = lm.x[s:s + chunk], lm.y[s:s + chunk], lm.mask[s:s + chunk]
+        logits = model(x)
+        k = int(mask.sum())
+        if k:
+            total += lm_loss(logits, y).item() * k
+            count += k
+        correct += int(((logits.argmax(-1) == y) | ~mask).all(dim=1).sum())
+    return total / max(count, 1), correct / max(len(lm), 1)
+
+
+class TextFeed:
+    """A character LM: random training windows per step, fixed windows for evaluation."""
+
+    def __init__(self, data: TextData, device: torch.device, batch_size: int, seed: int,
+                 block_size: int, eval_windows: int) -> None:
+        self.data, self.device, self.seed, self.block = data, device, seed, block_size
+        # "Examples" are non-overlapping windows, so that epoch = step * batch / n_train
+        # counts passes over the training text as for the other tasks.
+        self.n_train = max(1, len(data.train) // block_size)
+        self.batch = batch_size if batch_size > 0 else 64
+        # The evaluation windows are the same at every evaluation and for every seed
+        # (generator 0), so curves and arms are compared on identical text.
+        g = torch.Generator().manual_seed(0)
+        self.eval_tr = data.get_batch("train", eval_windows, block_size, g, device)
+        self.eval_va = data.get_batch("val", eval_windows, block_size, g, device)
+
+    def train_batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
+        return self.data.get_batch("train", self.batch, self.block, g, self.device)
+
+    def probe(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.eval_tr[0][:size], self.eval_tr[1][:size]
+
+    @torch.no_grad()
+    def evaluate(self, b) -> dict:
+        was_training = b.model.training
+        b.model.eval()
+        row = {}
+        for split, (x, y) in (("train", self.eval_tr), ("test", self.eval_va)):
+            logits = b.model(x)
+            row[f"{split}_loss"] = lm_loss(logits, y).item()
+            row[f"{split}_acc"] = (logits.argmax(-1) == y).double().mean().item()
+            if split == "train":
+                row.update(model_stats(b))
+        b.model.train(was_training)
+        return row
