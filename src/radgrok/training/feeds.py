@@ -44,7 +44,11 @@ def batch_indices(n: int, batch_size: int, seed: int, step: int, cache: dict) ->
 
 
 def model_stats(b) -> dict:
-    """Penalty (raw and weighted), weight norm and radius per site, from the last forward."""
+    """Penalty (raw and weighted), weight norm and radius per site, from the last forward.
+
+    ``penalty_raw`` is the unweighted sum over the sites; ``penalty`` is the term the
+    loss actually carried (0 in projection mode).
+    """
     raw = float(b.rs.penalty_sum())
     row = {"penalty_raw": raw, "penalty": b.rs.lam * raw if b.rs.mode == "soft" else 0.0,
            "weight_norm": math.sqrt(sum(float(p.detach().double().square().sum()) for p in b.model.parameters()))}

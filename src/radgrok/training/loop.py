@@ -31,7 +31,7 @@ from ..tasks.modular import ModularData, make_modular
 from ..tasks.text import TextData, make_text_data
 from . import records
 from .config import ConfigError, RunConfig, to_dict, validate
-from .feeds import AdditionFeed, ModularFeed, TextFeed, batch_indices
+from .feeds import AdditionFeed, ModularFeed, TextFeed, batch_indices, model_stats
 from .grok import GrokTracker
 from .probes import cheap_diagnostics, expensive_diagnostics
 
@@ -113,8 +113,7 @@ def evaluate(b: Built, x_tr, y_tr, x_te, y_te, x_va=None, y_va=None) -> dict:
     was_training = b.model.training
     b.model.eval()
     logits = b.model(x_tr)
-    radii = b.rs.radii()
-    raw = float(b.rs.penalty_sum())
+    stats = model_stats(b)  # radii and penalty of the training forward; logged for every arm, lam = 0 included
     row = {
         "train_loss": b.loss_fn(logits, y_tr).item(),
         "train_acc": (logits.argmax(-1) == y_tr).double().mean().item(),
@@ -126,12 +125,7 @@ def evaluate(b: Built, x_tr, y_tr, x_te, y_te, x_va=None, y_va=None) -> dict:
         logits = b.model(x_va)
         row["val_loss"] = b.loss_fn(logits, y_va).item()
         row["val_acc"] = (logits.argmax(-1) == y_va).double().mean().item()
-    # Unweighted sum of the radial penalty over the sites (logged for every arm,
-    # lam = 0 included) and the term actually added to the loss.
-    row["penalty_raw"] = raw
-    row["penalty"] = b.rs.lam * raw if b.rs.mode == "soft" else 0.0
-    row["weight_norm"] = math.sqrt(sum(float(p.detach().double().square().sum()) for p in b.model.parameters()))
-    row.update({f"radius/{k}": v for k, v in radii.items()})
+    row.update(stats)
     b.model.train(was_training)
     return row
 

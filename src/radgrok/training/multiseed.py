@@ -306,7 +306,7 @@ def train_many(cfgs: list[RunConfig], out_dirs: list[str | Path] | None = None,
     def summary(s: _Seed, status: str, step: int, message: str = "") -> dict:
         last = s.rows[-1] if s.rows else {}
         return {
-            "status": status, "message": message,
+            "status": status, "message": message, "task": s.cfg.task.task,
             "grok_step": s.tracker.candidate if status == "grokked" else None,
             "memorised_step": s.tracker.memorised_at, "step_95": s.tracker.reached_95,
             "steps_done": step, "budget": s.cfg.train.steps, "eval_every": s.cfg.train.eval_every,
