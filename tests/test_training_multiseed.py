@@ -29,6 +29,8 @@ def sweep(**kw) -> list[RunConfig]:
 def close(a, b, rtol: float, atol: float) -> bool:
     if isinstance(a, float) and isinstance(b, float):
         return (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=rtol, abs_tol=atol)
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):  # e.g. fourier_power
+        return all(close(x, y, rtol, atol) for x, y in zip(a, b))
     return a == b  # ints, None, lists of key frequencies, strings
 
 

@@ -50,3 +50,24 @@ def test_phi_task_matches_direct_computation():
     assert math.isclose(got["phi_task/hidden.0.pre"], radial_energy(h.detach(), g), rel_tol=1e-9)
     # the penalty's own gradient is radial: the total-loss energy is pulled towards d
     assert got["phi_total/hidden.0.pre"] != got["phi_task/hidden.0.pre"]
+
+
+def test_anisotropy_and_fourier_power_are_logged():
+    rows = rows_of(expensive_every=2)
+    last = rows[-1]
+    for site in ("hidden.0.pre", "hidden.1.pre"):
+        assert last[f"aniso_pred/{site}"] > 0 and last[f"penalty_site/{site}"] >= 0
+        assert last[f"aniso_top/{site}"] >= 1.0 >= last[f"aniso_bottom/{site}"] > 0
+    power = rows[0]["fourier_power"]
+    assert isinstance(power, list) and len(power) == (11 - 1) // 2
+    assert "fourier_power" not in rows[1]  # expensive evaluations only
+
+
+def test_logged_penalty_site_matches_the_penalty():
+    b = build(RunConfig().replace(**TINY, dtype="float64"))
+    x, y = b.data.x_train[:32], b.data.y_train[:32]
+    got = cheap_diagnostics(b.model, b.rs, x, y)
+    with torch.no_grad():
+        b.model(x)
+        want = float(b.rs.penalty_sum())
+    assert math.isclose(got["penalty_site/hidden.0.pre"] + got["penalty_site/hidden.1.pre"], want, rel_tol=1e-9)

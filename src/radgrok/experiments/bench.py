@@ -51,6 +51,7 @@ from torch.nn import functional as F
 
 from ..tasks.modular import make_modular
 from ..training.config import RunConfig
+from ..training.feeds import probe_indices
 from ..training.loop import Built, _batch_indices, build, evaluate, train, train_step
 from ..training.multiseed import train_many
 from ..training.probes import cheap_diagnostics
@@ -256,7 +257,8 @@ def bench_diagnostics(cfg: RunConfig, sz: Sizes, log: Log) -> tuple[list[float],
     b = build(cfg)
     dev, every = b.device, cfg.train.eval_every
     x_tr, y_tr, x_te, y_te = (getattr(b.data, a).to(dev) for a in ("x_train", "y_train", "x_test", "y_test"))
-    probe = (x_tr[:cfg.diag.probe_size], y_tr[:cfg.diag.probe_size])
+    idx = probe_indices(x_tr.shape[0], cfg.diag.probe_size).to(dev)
+    probe = (x_tr[idx], y_tr[idx])
     step = _warm(loop_stepper(b, cfg), sz.warmup)
 
     def eval_off() -> None:  # do_eval's work with diagnostics off (nothing written: out_dir None)

@@ -106,7 +106,7 @@ class TrainConfig:
 class DiagnosticsConfig:
     diagnostics: bool = _f(True, "log cheap diagnostics (radial energy, activation spectra, softmax health) "
                                  "at every evaluation")
-    probe_size: int = _f(256, "training pairs in the fixed probe batch the diagnostics use")
+    probe_size: int = _f(256, "training pairs (drawn once, uniformly) in the fixed probe batch the diagnostics use")
     expensive_every: int = _f(0, "evaluations between Hessian and Fourier diagnostics; 0 = never")
     hessian_probes: int = _f(20, "Rademacher probes of the Hutchinson Hessian-trace estimate")
     eigen_iters: int = _f(20, "power iterations for the top Hessian eigenvalue")

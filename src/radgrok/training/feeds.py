@@ -28,7 +28,18 @@ from ..tasks.addition import AdditionData
 from ..tasks.modular import ModularData
 from ..tasks.text import TextData
 
-__all__ = ["ModularFeed", "AdditionFeed", "TextFeed", "batch_indices", "model_stats"]
+__all__ = ["ModularFeed", "AdditionFeed", "TextFeed", "batch_indices", "model_stats", "probe_indices"]
+
+
+def probe_indices(n: int, size: int) -> torch.Tensor:
+    """The diagnostics' fixed probe batch: ``size`` training examples drawn uniformly.
+
+    Not the first ``size``: training pairs are stored sorted by (a, b), so a prefix
+    holds only the smallest few values of a and skews every probe statistic (the
+    input covariance most of all). The generator is fixed, so every evaluation,
+    every resumption and the vmapped multi-seed engine use the same batch.
+    """
+    return torch.randperm(n, generator=torch.Generator().manual_seed(0))[:size].sort().values
 
 
 def batch_indices(n: int, batch_size: int, seed: int, step: int, cache: dict) -> torch.Tensor | None:
@@ -75,7 +86,8 @@ class ModularFeed:
         return self.x_tr[idx], self.y_tr[idx]
 
     def probe(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.x_tr[:size], self.y_tr[:size]
+        idx = probe_indices(self.n_train, size).to(self.device)
+        return self.x_tr[idx], self.y_tr[idx]
 
     def evaluate(self, b) -> dict:
         from .loop import evaluate  # the modular evaluation is public in loop.py
@@ -106,7 +118,8 @@ class AdditionFeed:
         return self.train.x[idx], self.train.y[idx]
 
     def probe(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.train.x[:size], self.train.y[:size]
+        idx = probe_indices(self.n_train, size).to(self.device)
+        return self.train.x[idx], self.train.y[idx]
 
     @torch.no_grad()
     def evaluate(self, b) -> dict:

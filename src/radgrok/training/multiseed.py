@@ -46,6 +46,7 @@ from . import records
 from .config import ConfigError, RunConfig, to_dict, validate
 from .grok import GrokTracker
 from .loop import Built, _batch_indices, build
+from .feeds import probe_indices
 from .probes import cheap_diagnostics, expensive_diagnostics
 
 __all__ = ["train_many", "make_forward", "PER_SEED_FIELDS"]
@@ -167,7 +168,7 @@ class _Seed:
     gen: torch.Generator  # the CPU RNG stream train() would continue after build (dropout)
     out: Path | None
     tracker: GrokTracker
-    probe: tuple[Tensor, Tensor]  # the diagnostics' fixed batch: the first probe_size training pairs
+    probe: tuple[Tensor, Tensor]  # the diagnostics' fixed batch (feeds.probe_indices), as train() uses
     rows: list[dict] = field(default_factory=list)
     cache: dict = field(default_factory=dict)
     last_ckpt: int = 0
@@ -262,8 +263,8 @@ def train_many(cfgs: list[RunConfig], out_dirs: list[str | Path] | None = None,
         _check_optimizer(b)
         gen = torch.Generator()
         gen.set_state(torch.get_rng_state())
-        n = cfg.diag.probe_size
-        probe = (b.data.x_train[:n].to(b.device), b.data.y_train[:n].to(b.device))
+        idx = probe_indices(b.data.x_train.shape[0], cfg.diag.probe_size)
+        probe = (b.data.x_train[idx].to(b.device), b.data.y_train[idx].to(b.device))
         seeds.append(_Seed(cfg, b, gen, out, GrokTracker(cfg.train.grok_threshold), probe))
     dev, dtype, loss_fn = seeds[0].b.device, seeds[0].b.dtype, seeds[0].b.loss_fn
     params, _ = stack_module_state([s.b.model for s in seeds])

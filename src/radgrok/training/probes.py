@@ -1,15 +1,21 @@
 """Diagnostics the trainer logs on a schedule, computed on a fixed probe batch.
 
 Cheap (every evaluation, when ``diagnostics`` is on): one forward with autograd on
-the first ``probe_size`` training pairs, then per penalised site
+``probe_size`` training pairs drawn once (``feeds.probe_indices``), then per penalised site
   * ``phi_task/<site>``  -- radial gradient energy of the task-loss gradient dL_task/dh (the run's loss: CE or StableMax),
   * ``phi_total/<site>`` -- the same for the total loss (task + lam * penalty),
   * ``stable_rank/<site>``, ``eff_rank/<site>``, ``sigma_max/<site>`` of the (N, d) activations,
-and on the probe logits the softmax-collapse and zero-loss fractions.
+and on the probe logits the softmax-collapse and zero-loss fractions. For MLP
+pre-activation sites also Proposition 1's check (``diagnostics.anisotropy``):
+  * ``aniso_pred/<site>`` = (1/d) Tr(W Sigma_x W^T) beside ``penalty_site/<site>``, the
+    measured mean L_norm, and ``aniso_top/``, ``aniso_bottom/``, ``aniso_null/<site>``,
+    the eigen-ratios of Sigma_x that say how anisotropic the implied regulariser is.
 
 Expensive (every ``expensive_every`` evaluations; 0 = never): Hutchinson trace and
 top eigenvalue of the Hessian of the probe-batch task loss, the normalised
-sharpness lam_max * lr / 2, and the Fourier measures of the MLP input embedding.
+sharpness lam_max * lr / 2, and the Fourier measures of the MLP input embedding,
+including ``fourier_power``, the power per frequency k = 1..(P-1)/2 of operand a's
+input vectors (a list), from which a chronology of frequencies can be drawn.
 
 Nothing here touches parameters, ``.grad`` or the global RNG, so a run with
 diagnostics is the same run as one without, and resumption stays exact.
@@ -25,10 +31,12 @@ from torch.nn import functional as F
 from ..diagnostics import (
     capture_hidden_grads_multi,
     fourier_coherence,
+    fourier_power,
     hessian_top_eigenvalue,
     hessian_trace,
     key_frequencies,
     max_fourier_magnitude,
+    mlp_anisotropy,
     mlp_input_embeddings,
     normalized_sharpness,
     radial_energy,
@@ -71,6 +79,10 @@ def cheap_diagnostics(model, rs, x: torch.Tensor, y: torch.Tensor, loss_fn=F.cro
         row[f"stable_rank/{site}"] = spec["stable_rank"]
         row[f"eff_rank/{site}"] = spec["effective_rank"]
         row[f"sigma_max/{site}"] = spec["sigma_max"]
+    # Proposition 1 (MLP pre-activations only; anything else returns {}): the probe's own h.
+    hidden = {site: h for site, (h, _) in grads["task"].items()}
+    radius_for = (lambda d: rs.radius) if rs.radius is not None else (lambda d: rs.radius_scale * math.sqrt(d))
+    row.update({k: _finite(v) for k, v in mlp_anisotropy(model, x, rs.names, hidden, radius_for).items()})
     logits = logits_box["logits"]
     row["softmax_collapse"] = softmax_collapse_fraction(logits)
     row["zero_loss"] = zero_loss_fraction(logits, y)
@@ -96,4 +108,6 @@ def expensive_diagnostics(model, x: torch.Tensor, y: torch.Tensor, lr: float, p:
         row["fourier_coherence"] = fourier_coherence(w_a, p)
         row["fourier_fmax"] = max_fourier_magnitude(w_a, p)
         row["key_freqs"] = key_frequencies(w_a, p)
+        # index 0 is the constant; frequencies 1..K only, as a plain list for JSON
+        row["fourier_power"] = [float(v) for v in fourier_power(w_a, p)[1:]]
     return row

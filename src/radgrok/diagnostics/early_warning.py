@@ -1,0 +1,222 @@
+"""Forecast grokking from training-side signals, before test accuracy moves (beyond the paper).
+
+Pure Python over metrics rows (the dicts of a run's ``metrics.jsonl``); no torch, no
+test-set quantity is ever read by a rule. Definitions (all in evaluations, the unit
+the records have):
+
+* memorisation: the first evaluation with ``train_acc >= 0.99``;
+* baseline: ``test_acc`` at memorisation; test accuracy *moves* at the first
+  evaluation at or after memorisation with ``test_acc > max(0.10, 2 * baseline)``
+  (both: twice a 0.2% baseline is noise, and a 10% crossing alone ignores runs that
+  memorise and generalise at once);
+* grok step: the paper's (first evaluation > 90% that stays above), recomputed here;
+* a rule *fires* at the first evaluation at or after memorisation where its condition
+  holds. Rules (``RULES``):
+    - ``wnorm``: the parameter norm has fallen by ``WNORM_DROP`` (2%) below its running
+      maximum: the weight-decay-driven "cleanup" phase has started;
+    - ``phi``: the first penalised site's Phi_rad of the task gradient has risen to
+      ``PHI_RISE`` (2x) its minimum since memorisation: the task gradient turns radial,
+      i.e. it starts shrinking the memorising activations;
+    - ``both``: fires once both of the above have fired (fewer false alarms, later);
+    - ``memorised``: fires at memorisation itself -- the null baseline: a signal is only
+      worth logging if it beats "grokking follows memorisation" on false alarms.
+* outcome of a run: ``hit`` (fires before the grok step, and the grok step is within
+  ``horizon`` evaluations of firing), ``late`` (fires at or after the grok step),
+  ``miss`` (grokks, never fires), ``false`` (fires, no grok within ``horizon``
+  evaluations: a false alarm), ``quiet`` (never grokks, never fires: correct rejection).
+
+``python -m radgrok.diagnostics.early_warning DIR... [--horizon N] [--out FILE]`` prints
+(and writes) the per-arm table for every run directory under the given directories.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+__all__ = ["RULES", "memorised_index", "move_index", "grok_index", "fire_index", "forecast_run",
+           "load_run_rows", "evaluate_dirs", "early_warning_table"]
+
+Row = dict
+WNORM_DROP = 0.02
+PHI_RISE = 2.0
+MEMORISED = 0.99
+
+
+def memorised_index(rows: Sequence[Row], threshold: float = MEMORISED) -> int | None:
+    """Index of the first evaluation with ``train_acc >= threshold``; None if never."""
+    return next((i for i, r in enumerate(rows) if r.get("train_acc", 0.0) >= threshold), None)
+
+
+def move_index(rows: Sequence[Row], floor: float = 0.10, factor: float = 2.0) -> int | None:
+    """Index where test accuracy first exceeds ``max(floor, factor * baseline)`` after memorisation."""
+    m = memorised_index(rows)
+    if m is None:
+        return None
+    bar = max(floor, factor * rows[m]["test_acc"])
+    return next((i for i in range(m, len(rows)) if rows[i]["test_acc"] > bar), None)
+
+
+def grok_index(rows: Sequence[Row], threshold: float = 0.9) -> int | None:
+    """Index of the paper's grok step: first evaluation above threshold that stays above."""
+    cand = None
+    for i, r in enumerate(rows):
+        if r["test_acc"] > threshold:
+            cand = i if cand is None else cand
+        else:
+            cand = None
+    return cand
+
+
+def _first_site(rows: Sequence[Row], prefix: str) -> str | None:
+    keys = sorted(k for r in rows[:1] for k in r if k.startswith(prefix + "/"))
+    return keys[0] if keys else None
+
+
+def _wnorm(rows: Sequence[Row], start: int) -> int | None:
+    peak = float("-inf")
+    for i, r in enumerate(rows):
+        w = r.get("weight_norm")
+        if w is None:
+            continue
+        peak = max(peak, w)
+        if i >= start and w <= (1.0 - WNORM_DROP) * peak:
+            return i
+    return None
+
+
+def _phi(rows: Sequence[Row], start: int) -> int | None:
+    key = _first_site(rows, "phi_task")
+    if key is None:
+        return None
+    low = float("inf")
+    for i in range(start, len(rows)):
+        v = rows[i].get(key)
+        if v is None:
+            continue
+        low = min(low, v)
+        if v >= PHI_RISE * low:
+            return i
+    return None
+
+
+def _both(rows: Sequence[Row], start: int) -> int | None:
+    a, b = _wnorm(rows, start), _phi(rows, start)
+    return None if a is None or b is None else max(a, b)
+
+
+RULES: dict[str, Callable[[Sequence[Row], int], int | None]] = {
+    "wnorm": _wnorm, "phi": _phi, "both": _both, "memorised": lambda rows, start: start}
+
+
+def fire_index(rows: Sequence[Row], rule: str = "wnorm") -> int | None:
+    """Index at which ``rule`` fires (searching from memorisation on); None if it never does."""
+    m = memorised_index(rows)
+    return None if m is None else RULES[rule](rows, m)
+
+
+def forecast_run(rows: Sequence[Row], rule: str = "wnorm", horizon: int = 20) -> dict:
+    """Outcome of one run under one rule; leads are in evaluations (positive = before)."""
+    g, mv, f = grok_index(rows), move_index(rows), fire_index(rows, rule)
+    if f is None:
+        outcome = "quiet" if g is None else "miss"
+    elif g is not None and f < g:
+        outcome = "hit" if g - f <= horizon else "false"
+    elif g is not None:
+        outcome = "late"
+    else:
+        outcome = "false"
+    step = lambda i: None if i is None else rows[i]["step"]  # noqa: E731
+    return {"outcome": outcome, "fire_step": step(f), "grok_step": step(g), "move_step": step(mv),
+            "memorised_step": step(memorised_index(rows)),
+            "lead_grok": None if f is None or g is None else g - f,
+            "lead_move": None if f is None or mv is None else mv - f}
+
+
+def load_run_rows(path: str | Path) -> dict[str, list[Row]]:
+    """Every run directory (one with metrics.jsonl and summary.json) at or below ``path``."""
+    path = Path(path)
+    dirs = [path] if (path / "summary.json").exists() else sorted(p.parent for p in path.rglob("summary.json"))
+    out = {}
+    for d in dirs:
+        if (d / "metrics.jsonl").exists():
+            out[str(d)] = [json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines() if line]
+    return out
+
+
+def _arm(run_dir: str) -> str:
+    p = Path(run_dir)
+    name = re.sub(r"-s\d+$", "", p.name)
+    return f"{p.parent.name}/{name}"
+
+
+def evaluate_dirs(paths: Sequence[str | Path], rules: Sequence[str] = tuple(RULES),
+                  horizon: int = 20) -> list[dict]:
+    """One record per (run, rule): the run's arm and directory plus ``forecast_run``'s outcome."""
+    recs = []
+    for p in paths:
+        for d, rows in load_run_rows(p).items():
+            for rule in rules:
+                recs.append({"arm": _arm(d), "run": d, "rule": rule, **forecast_run(rows, rule, horizon)})
+    return recs
+
+
+def _fmt(values: list) -> str:
+    got = [v for v in values if v is not None]
+    if not got:
+        return "–"
+    return f"{statistics.mean(got):.1f} [{min(got)}..{max(got)}]"
+
+
+def _before(fired: list[dict]) -> str:
+    moved = [r for r in fired if r["lead_move"] is not None]
+    return f"{sum(r['lead_move'] > 0 for r in moved)}/{len(moved)}" if moved else "–"
+
+
+def early_warning_table(recs: list[dict]) -> str:
+    """Markdown: per rule and arm, runs, grokked, hits/late/misses/false alarms/quiet, mean leads."""
+    lines = ["| rule | arm | runs | grokked | hit | late | miss | false alarm | quiet | "
+             "evals ahead of grok: mean [min..max] | evals ahead of test-acc move | fired strictly before the move |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    keys = sorted({(r["rule"], r["arm"]) for r in recs}, key=lambda k: (list(RULES).index(k[0]), k[1]))
+    for rule, arm in keys:
+        rs = [r for r in recs if r["rule"] == rule and r["arm"] == arm]
+        n = {o: sum(r["outcome"] == o for r in rs) for o in ("hit", "late", "miss", "false", "quiet")}
+        fired = [r for r in rs if r["fire_step"] is not None]
+        lines.append(f"| {rule} | {arm} | {len(rs)} | {sum(r['grok_step'] is not None for r in rs)} | "
+                     f"{n['hit']} | {n['late']} | {n['miss']} | {n['false']} | {n['quiet']} | "
+                     f"{_fmt([r['lead_grok'] for r in fired])} | {_fmt([r['lead_move'] for r in fired])} | "
+                     f"{_before(fired)} |")
+    for rule in RULES:
+        rs = [r for r in recs if r["rule"] == rule]
+        if rs:
+            n = {o: sum(r["outcome"] == o for r in rs) for o in ("hit", "late", "miss", "false", "quiet")}
+            lines.append(f"| **{rule}** | **all** | {len(rs)} | {sum(r['grok_step'] is not None for r in rs)} | "
+                         f"{n['hit']} | {n['late']} | {n['miss']} | {n['false']} | {n['quiet']} | "
+                         f"{_fmt([r['lead_grok'] for r in rs if r['fire_step'] is not None])} | "
+                         f"{_fmt([r['lead_move'] for r in rs if r['fire_step'] is not None])} | "
+                         f"{_before([r for r in rs if r['fire_step'] is not None])} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m radgrok.diagnostics.early_warning",
+                                 description="evaluate the grokking early-warning rules on run directories")
+    ap.add_argument("dirs", nargs="+", help="run directories or directories of runs")
+    ap.add_argument("--horizon", type=int, default=20, help="evaluations within which a fire must be followed by a grok")
+    ap.add_argument("--out", default=None, help="also write the markdown table here")
+    ns = ap.parse_args(argv)
+    table = early_warning_table(evaluate_dirs(ns.dirs, horizon=ns.horizon))
+    print(table)
+    if ns.out:
+        Path(ns.out).write_text(table + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,236 @@
+"""Per-run diagnostic figures from a run directory's records (``radgrok plot RUN_DIR``).
+
+Each figure reads ``metrics.jsonl`` (and ``config.json``); the selectivity heatmap
+also rebuilds the model from ``config.json`` and loads ``checkpoint.pt``. A figure
+whose data was not logged is skipped with a one-line note instead of failing, so
+old runs (before a diagnostic existed) still plot what they have. Matplotlib uses
+the Agg backend; torch is imported only by the selectivity heatmap.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ..training import records
+
+__all__ = ["load_run", "sites_of", "plot_phi", "plot_radius", "plot_anisotropy", "plot_fourier_chronology",
+           "selectivity_from_checkpoint", "plot_selectivity", "plot_run"]
+
+
+# mathtext: the combining tilde of "Φ̃" is dropped by matplotlib's default font
+_PHI = r"$\tilde{\Phi}_{rad}$"
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def load_run(run_dir: str | Path) -> tuple[dict, list[dict]]:
+    """(config, metrics rows) of a run directory; the config is the nested dict of config.json."""
+    run_dir = Path(run_dir)
+    return records.read_json(run_dir / records.CONFIG)["config"], records.read_jsonl(run_dir / records.METRICS)
+
+
+def sites_of(rows: list[dict], prefix: str) -> list[str]:
+    """Sites with at least one logged, non-null ``<prefix>/<site>`` value, sorted."""
+    return sorted({k.split("/", 1)[1] for r in rows for k, v in r.items()
+                   if k.startswith(prefix + "/") and v is not None})
+
+
+def _series(rows: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
+    pts = [(r["step"], r[key]) for r in rows if r.get(key) is not None]
+    if not pts:
+        return np.zeros(0), np.zeros(0)
+    s, v = zip(*pts)
+    return np.asarray(s), np.asarray(v, dtype=float)
+
+
+def _save(fig, path: str | Path) -> Path:
+    path = Path(path)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    _plt().close(fig)
+    return path
+
+
+def _panels(n: int, height: float = 3.3):
+    fig, axes = _plt().subplots(1, n, figsize=(4.3 * n, height), squeeze=False)
+    return fig, axes[0]
+
+
+def plot_phi(rows: list[dict], path: str | Path, title: str = "") -> Path | None:
+    """Phi_rad of the task and of the total gradient vs step, one panel per site, floor at 1, log y."""
+    sites = sites_of(rows, "phi_task")
+    if not sites:
+        return None
+    fig, axes = _panels(len(sites))
+    for ax, site in zip(axes, sites):
+        for key, style in (("phi_task", "-"), ("phi_total", "--")):
+            s, v = _series(rows, f"{key}/{site}")
+            if len(s):
+                ax.plot(s, v, style, label=_PHI + " " + key[4:])
+        ax.axhline(1.0, color="grey", lw=0.8, ls=":", label="isotropic floor")
+        ax.set_yscale("log")
+        ax.set_title(site, fontsize=9)
+        ax.set_xlabel("step")
+    axes[0].set_ylabel("radial gradient energy " + _PHI)
+    axes[0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return _save(fig, path)
+
+
+def _width_of(config: dict, site: str) -> int:
+    # Every hooked site of radgrok's MLP and transformer has the model's width (d_model).
+    return int(config["model"]["width"])
+
+
+def plot_radius(rows: list[dict], config: dict, path: str | Path, title: str = "") -> Path | None:
+    """Mean ||h|| per site vs step with the sqrt(d) line (and the penalty's c*sqrt(d) when c != 1)."""
+    sites = sites_of(rows, "radius")
+    if not sites:
+        return None
+    fig, axes = _panels(len(sites))
+    c = float(config["penalty"].get("radius_scale", 1.0))
+    for ax, site in zip(axes, sites):
+        s, v = _series(rows, f"radius/{site}")
+        ax.plot(s, v, label="mean ‖h‖")
+        root = math.sqrt(_width_of(config, site))
+        ax.axhline(root, color="k", lw=0.8, ls="--", label=f"√d = {root:.1f}")
+        if c != 1.0 and config["penalty"]["lam"] > 0:
+            ax.axhline(c * root, color="C3", lw=0.8, ls=":", label=f"penalty target {c}·√d")
+        ax.set_yscale("log")
+        ax.set_title(site, fontsize=9)
+        ax.set_xlabel("step")
+    axes[0].set_ylabel("radius")
+    axes[0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return _save(fig, path)
+
+
+def plot_anisotropy(rows: list[dict], path: str | Path, title: str = "") -> Path | None:
+    """Proposition 1 per site: predicted vs measured penalty (top), eigen-ratios vs 1 (bottom)."""
+    sites = sites_of(rows, "aniso_pred")
+    if not sites:
+        return None
+    plt = _plt()
+    fig, axes = plt.subplots(2, len(sites), figsize=(4.3 * len(sites), 6.0), squeeze=False)
+    for j, site in enumerate(sites):
+        top, bot = axes[0][j], axes[1][j]
+        for key, label in (("aniso_pred", "(1/d)Tr(WΣₓWᵀ)"), ("penalty_site", "measured L_norm")):
+            s, v = _series(rows, f"{key}/{site}")
+            top.plot(s, v, label=label)
+        top.set_yscale("log")
+        top.set_title(site, fontsize=9)
+        for key, label in (("aniso_top", "λ_top/mean λ"), ("aniso_bottom", "bottom-decile λ/mean λ")):
+            s, v = _series(rows, f"{key}/{site}")
+            bot.plot(s, v, label=label)
+        bot.axhline(1.0, color="grey", ls=":", lw=0.8, label="isotropic weight decay")
+        bot.set_yscale("log")
+        bot.set_xlabel("step")
+    axes[0][0].legend(fontsize=8)
+    axes[1][0].legend(fontsize=8)
+    axes[0][0].set_ylabel("penalty per site")
+    axes[1][0].set_ylabel("strength relative to weight decay")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return _save(fig, path)
+
+
+def plot_fourier_chronology(rows: list[dict], path: str | Path, title: str = "") -> Path | None:
+    """Heatmap of log10 power per frequency (rows) over the expensive evaluations (columns)."""
+    pts = [(r["step"], r["fourier_power"]) for r in rows if r.get("fourier_power")]
+    if not pts:
+        return None
+    steps = np.asarray([s for s, _ in pts], dtype=float)
+    power = np.asarray([p for _, p in pts], dtype=float).T  # (K, n_evals)
+    K = power.shape[0]
+    # column edges halfway between evaluations, so uneven spacing (the final eval) is drawn faithfully
+    mid = (steps[1:] + steps[:-1]) / 2 if len(steps) > 1 else np.zeros(0)
+    first = steps[0] - (mid[0] - steps[0] if len(mid) else 0.5)
+    last = steps[-1] + (steps[-1] - mid[-1] if len(mid) else 0.5)
+    edges = np.concatenate([[first], mid, [last]])
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    mesh = ax.pcolormesh(edges, np.arange(K + 1) + 0.5, np.log10(np.maximum(power, 1e-12)), shading="flat",
+                         cmap="viridis")
+    fig.colorbar(mesh, ax=ax, label="log10 power")
+    ax.set_xlabel("step")
+    ax.set_ylabel("frequency k")
+    ax.set_title(title or "Fourier power of operand a's input weights per frequency over training", fontsize=9)
+    return _save(fig, path)
+
+
+def selectivity_from_checkpoint(run_dir: str | Path) -> tuple[np.ndarray, int]:
+    """(n_neurons, K) selectivity of the first layer for operand a at the run's last checkpoint, and P."""
+    import torch  # noqa: F401  (only this figure needs the model)
+
+    from ..diagnostics import mlp_neuron_input_weights, neuron_frequency_selectivity
+    from ..training.config import from_dict
+    from ..training.loop import build
+
+    run_dir = Path(run_dir)
+    cfg = from_dict(records.read_json(run_dir / records.CONFIG)["config"])
+    if cfg.model.arch != "mlp":
+        raise ValueError(f"selectivity needs the MLP, got arch {cfg.model.arch!r}")
+    b = build(cfg)
+    b.model.load_state_dict(records.load_checkpoint(run_dir / records.CHECKPOINT)["model"])
+    w_a, _ = mlp_neuron_input_weights(b.model)
+    return neuron_frequency_selectivity(w_a, cfg.task.p).numpy(), cfg.task.p
+
+
+def plot_selectivity(sel: np.ndarray, path: str | Path, title: str = "") -> Path:
+    """Neuron x frequency heatmap, neurons sorted by preferred frequency, then by selectivity."""
+    pref = sel.argmax(1)
+    order = np.lexsort((-sel.max(1), pref))
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 6))
+    im = ax.imshow(sel[order], aspect="auto", interpolation="nearest", cmap="magma", vmin=0, vmax=1,
+                   extent=(0.5, sel.shape[1] + 0.5, sel.shape[0], 0))
+    fig.colorbar(im, ax=ax, label="fraction of the neuron's input-weight power")
+    ax.set_xlabel("frequency k")
+    ax.set_ylabel("neuron (sorted by preferred frequency)")
+    ax.set_title(title or "first-layer neuron × frequency selectivity (final checkpoint)", fontsize=9)
+    return _save(fig, path)
+
+
+def plot_run(run_dir: str | Path, out_dir: str | Path | None = None) -> list[str]:
+    """Write every figure the run's records allow into ``out_dir`` (default the run dir).
+
+    Returns one line per figure: ``wrote <path>`` or ``skipped <name>: <why>``.
+    """
+    run_dir = Path(run_dir)
+    out = Path(out_dir) if out_dir is not None else run_dir
+    out.mkdir(parents=True, exist_ok=True)
+    config, rows = load_run(run_dir)
+    name = run_dir.name
+    notes: list[str] = []
+
+    def note(fig_name: str, path: Path | None, why: str) -> None:
+        notes.append(f"wrote {path}" if path is not None else f"skipped {fig_name}: {why}")
+
+    note("phi.png", plot_phi(rows, out / "phi.png", f"{name}: {_PHI} (task solid, total dashed)"),
+         "no phi_task/<site> in metrics.jsonl (diagnostics off?)")
+    note("radius.png", plot_radius(rows, config, out / "radius.png", f"{name}: radius per layer"),
+         "no radius/<site> in metrics.jsonl")
+    note("anisotropy.png", plot_anisotropy(rows, out / "anisotropy.png", f"{name}: Proposition 1"),
+         "no aniso_pred/<site> (needs MLP pre-activation sites and a radgrok with anisotropy logging)")
+    note("fourier_chronology.png", plot_fourier_chronology(rows, out / "fourier_chronology.png"),
+         "no fourier_power rows (run with --expensive-every N, N > 0)")
+    if not (run_dir / records.CHECKPOINT).exists():
+        note("selectivity.png", None, "no checkpoint.pt in the run directory")
+    elif config["model"]["arch"] != "mlp":
+        note("selectivity.png", None, "selectivity is defined for the MLP's first layer only")
+    else:
+        sel, _ = selectivity_from_checkpoint(run_dir)
+        note("selectivity.png", plot_selectivity(sel, out / "selectivity.png"), "")
+    return notes

@@ -1,0 +1,74 @@
+import json
+
+from radgrok.diagnostics.early_warning import (
+    early_warning_table,
+    evaluate_dirs,
+    fire_index,
+    forecast_run,
+    grok_index,
+    main,
+    memorised_index,
+    move_index,
+)
+
+
+def _rows(train, test, wnorm, phi=None):
+    phi = phi or [1.0] * len(train)
+    return [{"step": 50 * i, "train_acc": a, "test_acc": t, "weight_norm": w, "phi_task/hidden.0.pre": p}
+            for i, (a, t, w, p) in enumerate(zip(train, test, wnorm, phi))]
+
+
+GROKS = _rows(train=[0.1, 0.6, 1, 1, 1, 1, 1, 1, 1],
+              test=[0.0, 0.0, 0.01, 0.01, 0.015, 0.05, 0.3, 0.95, 0.97],
+              wnorm=[10, 40, 60, 61, 59, 55, 50, 45, 44],
+              phi=[1.0, 0.5, 0.3, 0.35, 0.5, 0.7, 1.5, 2.0, 2.0])
+NEVER = _rows(train=[0.1, 0.6, 1, 1, 1, 1, 1, 1],
+              test=[0.0, 0.0, 0.01, 0.01, 0.01, 0.01, 0.02, 0.02],
+              wnorm=[10, 40, 60, 61, 62, 63, 64, 65])
+
+
+def test_milestones():
+    assert memorised_index(GROKS) == 2
+    assert move_index(GROKS) == 6  # 0.3 > max(0.1, 2 * 0.01); 0.05 is not
+    assert grok_index(GROKS) == 7
+    # a crossing that falls back is not a grok
+    assert grok_index(_rows([1] * 3, [0.95, 0.5, 0.2], [1] * 3)) is None
+
+
+def test_rules_fire_on_norm_drop_and_phi_rise():
+    assert fire_index(GROKS, "wnorm") == 4  # 59 <= 0.98 * 61
+    assert fire_index(GROKS, "phi") == 5  # 0.7 >= 2 * 0.3 (minimum since memorisation)
+    assert fire_index(GROKS, "both") == 5
+    assert fire_index(GROKS, "memorised") == 2
+    assert fire_index(NEVER, "wnorm") is None and fire_index(NEVER, "phi") is None
+
+
+def test_outcomes():
+    r = forecast_run(GROKS, "wnorm")
+    assert r["outcome"] == "hit" and r["lead_grok"] == 3 and r["lead_move"] == 2 and r["fire_step"] == 200
+    assert forecast_run(GROKS, "wnorm", horizon=2)["outcome"] == "false"  # grok too far after the alarm
+    assert forecast_run(NEVER, "wnorm")["outcome"] == "quiet"
+    assert forecast_run(NEVER, "memorised")["outcome"] == "false"
+    flat = _rows([0.1, 1, 1, 1], [0.0, 0.5, 0.95, 0.96], [10, 20, 30, 40])
+    assert forecast_run(flat, "wnorm")["outcome"] == "miss"
+
+
+def test_directories_table_and_cli(tmp_path, capsys):
+    for name, rows in (("a-s0", GROKS), ("b-s0", NEVER)):
+        d = tmp_path / "runs" / name
+        d.mkdir(parents=True)
+        (d / "summary.json").write_text("{}")
+        (d / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    recs = evaluate_dirs([tmp_path], rules=["wnorm"])
+    assert {r["arm"]: r["outcome"] for r in recs} == {"runs/a": "hit", "runs/b": "quiet"}
+    table = early_warning_table(recs)
+    assert "| wnorm | runs/a | 1 | 1 | 1 | 0 | 0 | 0 | 0 | 3.0 [3..3] | 2.0 [2..2] | 1/1 |" in table
+    out = tmp_path / "ew.md"
+    assert main([str(tmp_path), "--out", str(out)]) == 0
+    assert "**memorised** | **all** | 2 | 1 | 1 | 0 | 0 | 1 | 0" in out.read_text()
+
+
+def test_module_has_no_torch_import():
+    import radgrok.diagnostics.early_warning as ew
+
+    assert "import torch" not in open(ew.__file__).read()
