@@ -105,9 +105,10 @@ class AdditionFeed:
         self.test = data.lm_tensors("test").to(device)
         self.n_train = len(self.train)
         self.batch = batch_size if 0 < batch_size < self.n_train else self.n_train
-        # Exact match over every test pair, and over a fixed slice of the training
-        # pairs (memorisation only needs an estimate; generation is the costly part).
-        self.eval_pairs = eval_pairs
+        # Exact match over every test pair, and over a fixed uniform sample of the
+        # training pairs (memorisation only needs an estimate). A uniform sample, not
+        # the first pairs: those are sorted by (a, b) and hold only small a.
+        self.train_eval = self.train.subset(probe_indices(self.n_train, eval_pairs).to(device))
         self.seed, self.device, self._cache = seed, device, {}
 
     def train_batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -125,9 +126,8 @@ class AdditionFeed:
     def evaluate(self, b) -> dict:
         was_training = b.model.training
         b.model.eval()
-        n = min(self.eval_pairs, self.n_train)
         row = {}
-        for split, lm in (("train", self.train.subset(slice(0, n))), ("test", self.test)):
+        for split, lm in (("train", self.train_eval), ("test", self.test)):
             loss, acc = _loss_and_exact_match(b.model, lm)
             row[f"{split}_loss"], row[f"{split}_acc"] = loss, acc
             if split == "train":
