@@ -108,3 +108,39 @@ def test_killed_process_resumes_to_the_uninterrupted_metrics(tmp_path):
     full = records.read_jsonl(tmp_path / "full" / "metrics.jsonl")
     assert records.read_jsonl(cut / "metrics.jsonl") == full
     assert len(full) == 3000 // 20 + 1
+
+
+def test_plot_writes_pngs_and_notes(tmp_path, capsys):
+    from radgrok.cli import main
+
+    run = tmp_path / "r"
+    assert main(["train", "--p", "11", "--width", "8", "--steps", "10", "--eval-every", "10", "--quiet",
+                 "--no-diagnostics", "--out", str(run)]) == 0
+    (run / "checkpoint.pt").unlink()  # keep this test to one cheap figure; all five are tested elsewhere
+    capsys.readouterr()
+    assert main(["plot", str(run), "--out", str(tmp_path / "figs")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 5 and out[1].startswith("wrote") and out[1].endswith("radius.png")
+    assert sum(line.startswith("skipped") for line in out) == 4
+    assert (tmp_path / "figs" / "radius.png").exists()
+    assert main(["plot", str(tmp_path / "missing")]) == 2
+
+
+@pytest.mark.parametrize("args, field", [(["tableX"], "target"), (["table2", "--scale", "gpu"], "--scale"),
+                                         (["table2", "--workers", "0"], "--workers"),
+                                         (["table2", "--seeds", "x"], "--seeds"),
+                                         (["table2", "--backend", "slurm"], "--backend"),
+                                         (["table2", "--backend", "ray"], "--backend ray")])
+def test_reproduce_bad_input_is_one_line_exit_2_no_out_dir(tmp_path, capsys, monkeypatch, args, field):
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if the ray extra were missing (never start a cluster)
+    out = tmp_path / "rep"
+    assert main(["reproduce", *args, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("radgrok: error: ") and field in err and "\n" not in err
+    assert not out.exists()
+
+
+def test_reproduce_dry_run_lists_trials(tmp_path, capsys):
+    assert main(["reproduce", "table7", "--scale", "paper", "--dry-run", "--out", str(tmp_path / "x")]) == 0
+    text = capsys.readouterr().out
+    assert "30 trials" in text and "lam=1.0-s4" in text and not (tmp_path / "x").exists()

@@ -1,7 +1,7 @@
 import numpy as np
 
 from radgrok.report.plots import align_curves
-from radgrok.report.report import _fmt_steps, group_runs, report_dir
+from radgrok.report.report import format_steps, group_runs, report_dir
 from radgrok.training.config import RunConfig
 from radgrok.training.loop import train
 
@@ -14,10 +14,10 @@ def test_align_curves_forward_fills_runs_that_stopped_early():
     np.testing.assert_allclose(vals, [[0.1, 0.95, 0.95], [0.2, 0.5, 0.7]])
 
 
-def test_fmt_steps_counts_dng():
-    assert _fmt_steps([100, 300, None]) == "200 ± 141 (1 DNG)"
-    assert _fmt_steps([None, None]) == "DNG (2/2)"
-    assert _fmt_steps([1500]) == "1,500"
+def testformat_steps_counts_dng():
+    assert format_steps([100, 300, None]) == "200 ± 141 (1 DNG)"
+    assert format_steps([None, None]) == "DNG (2/2)"
+    assert format_steps([1500]) == "1,500"
 
 
 def test_report_dir_from_run_records(tmp_path):
@@ -34,3 +34,26 @@ def test_report_dir_from_run_records(tmp_path):
     for png in ("accuracy.png", "radius.png", "phi_task.png"):
         assert (tmp_path / png).stat().st_size > 5000
     assert (tmp_path / "report.md").read_text() == md
+
+
+def _fake_run(name, grok, budget=100, **fields):
+    from radgrok.training.config import to_dict
+
+    return {"name": name, "config": to_dict(RunConfig().replace(**fields)),
+            "summary": {"grok_step": grok, "budget": budget, "seed": fields.get("seed", 0)},
+            "metrics": [{"step": 0, "test_acc": 0.0}, {"step": budget, "test_acc": 0.95 if grok else 0.1}]}
+
+
+def test_sweep_figures_bars_lambda_curve_and_heatmap(tmp_path):
+    from radgrok.report.report import sweep_figures, varying_fields
+
+    runs = [_fake_run(f"lam={lam},weight_decay={wd}-s{s}", g, lam=lam, weight_decay=wd, seed=s)
+            for lam, wd, g in ((0.0, 1.0, 80), (0.01, 1.0, 60), (0.1, 1.0, 40), (1.0, 1.0, None),
+                               (0.01, 0.1, None), (0.1, 0.1, 90))
+            for s in (0, 1)]
+    assert varying_fields(runs) == ["lam", "weight_decay"]
+    names = sorted(f.name for f in sweep_figures(runs, tmp_path))
+    assert names == ["grok_heatmap.png", "grok_steps.png", "lambda_curve.png"]
+    assert all((tmp_path / n).stat().st_size > 5000 for n in names)
+    one = [_fake_run("a-s0", 10), _fake_run("a-s1", None)]  # nothing swept: bars only
+    assert [f.name for f in sweep_figures(one, tmp_path / "..", prefix="x_")] == ["x_grok_steps.png"]

@@ -88,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", default=None, help="run directory (default runs/<preset>-s<seed>)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--tracker", default="none", help="none, tensorboard or wandb (extras; wandb honours WANDB_MODE=offline)")
     _add_config_flags(t)
 
     sub.add_parser("presets", help="list presets with a one-line description")
@@ -119,8 +120,22 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--workers", type=_converter("workers", int), default=None, help="parallel runs")
     c.add_argument("--out", default="runs/compare", help="output directory")
 
+    q = sub.add_parser("reproduce", help="run one paper table/figure and report ours beside the paper's numbers")
+    q.add_argument("target", help="table1 table2 table3 table6 table7 table9 table10 fig1 fig3 fig4 fig5 choices")
+    q.add_argument("--scale", default="cpu", help="cpu (calibrated CPU twins, < 60 min each) or paper (GPU)")
+    q.add_argument("--seeds", type=_converter("seeds", int), default=None, help="seeds per arm (default per target)")
+    q.add_argument("--out", default=None, help="output directory (default runs/reproduce/TARGET-SCALE)")
+    q.add_argument("--workers", type=_converter("workers", int), default=2, help="parallel trial processes")
+    q.add_argument("--backend", default="local", help="local or ray")
+    q.add_argument("--dry-run", action="store_true", help="list the trials and their estimated cost; train nothing")
+
     r = sub.add_parser("report", help="table and accuracy plot for every run under a directory")
     r.add_argument("path", help="a run directory or a directory of runs")
+
+    pl = sub.add_parser("plot", help="diagnostic figures of one run: Φ̃_rad, radius, anisotropy, Fourier "
+                                     "chronology, neuron × frequency selectivity")
+    pl.add_argument("run_dir", help="a run directory (config.json, metrics.jsonl)")
+    pl.add_argument("--out", default=None, help="output directory (default: the run directory)")
 
     b = sub.add_parser("bench", help="training speed: roofline, loop and penalty overheads, multi-seed, time to grok")
     b.add_argument("--quick", action="store_true", help="fewer steps per repetition (under 3 minutes on 2 cores)")
@@ -144,7 +159,14 @@ def _cmd_train(ns: argparse.Namespace) -> int:
     out = ns.out or f"runs/{ns.preset}-s{cfg.train.seed}"
     from .training.loop import train
 
-    s = train(cfg, out_dir=out, resume=ns.resume, progress=None if not ns.quiet else False)
+    from .training.config import to_dict
+    from .training.trackers import make_tracker
+
+    on_eval, close = make_tracker(ns.tracker, out, to_dict(cfg))
+    try:
+        s = train(cfg, out_dir=out, resume=ns.resume, progress=None if not ns.quiet else False, on_eval=on_eval)
+    finally:
+        close()
     grok = s["grok_step"] if s["grok_step"] is not None else "DNG"
     print(f"{out}: status {s['status']}, grok step {grok}, memorised {s['memorised_step']}, "
           f"final test acc {s['final']['test_acc']:.4f}, {s['steps_done']} steps in {s['wall_seconds']:.1f} s")
@@ -230,6 +252,26 @@ def _cmd_report(ns: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_plot(ns: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    if not (Path(ns.run_dir) / "metrics.jsonl").exists() or not (Path(ns.run_dir) / "config.json").exists():
+        raise ConfigError(f"run_dir: {ns.run_dir} is not a run directory (no metrics.jsonl and config.json)")
+    from .report.diagnostic_plots import plot_run
+
+    for line in plot_run(ns.run_dir, ns.out):
+        print(line)
+    return 0
+
+
+def _cmd_reproduce(ns: argparse.Namespace) -> int:
+    from .experiments.reproduce import reproduce
+
+    cmd = "radgrok reproduce " + " ".join(sys.argv[1:][1:]) if sys.argv[1:2] == ["reproduce"] else ""
+    print(reproduce(ns.target, ns.scale, ns.seeds, ns.out, ns.workers, ns.backend, ns.dry_run, command=cmd))
+    return 0
+
+
 def _cmd_bench(ns: argparse.Namespace) -> int:
     from .experiments.bench import run_and_print
 
@@ -240,7 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         ns = build_parser().parse_args(argv)
         return {"train": _cmd_train, "presets": _cmd_presets, "demo": _cmd_demo, "sweep": _cmd_sweep,
-                "compare": _cmd_compare, "report": _cmd_report, "bench": _cmd_bench}[ns.command](ns)
+                "compare": _cmd_compare, "report": _cmd_report, "reproduce": _cmd_reproduce, "bench": _cmd_bench,
+                "plot": _cmd_plot}[ns.command](ns)
     except ConfigError as e:
         print(f"radgrok: error: {e}", file=sys.stderr)
         return 2

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["align_curves", "plot_accuracy"]
+__all__ = ["align_curves", "plot_accuracy", "plot_site_metric", "plot_grok_bars", "plot_lambda_curve",
+           "plot_heatmap", "plot_matrix"]
 
 
 def align_curves(runs: list[list[dict]], key: str = "test_acc") -> tuple[np.ndarray, np.ndarray]:
@@ -33,7 +34,7 @@ def align_curves(runs: list[list[dict]], key: str = "test_acc") -> tuple[np.ndar
 
 def plot_accuracy(groups: dict[str, list[list[dict]]], path: str | Path, title: str = "",
                   grok_steps: dict[str, list] | None = None) -> Path:
-    """Test (solid) and train (dotted) accuracy vs step: mean over seeds, band = min..max."""
+    """Test (solid) and train (dotted) accuracy vs step: mean over seeds, band = mean ± std (the paper's)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -41,13 +42,16 @@ def plot_accuracy(groups: dict[str, list[list[dict]]], path: str | Path, title: 
 
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for i, (arm, runs) in enumerate(groups.items()):
-        color = f"C{i}"
+        color = f"C{i % 10}" if len(groups) <= 10 else plt.cm.tab20(i % 20)
         steps, test = align_curves(runs, "test_acc")
         _, train = align_curves(runs, "train_acc")
         n = len(runs)
         ax.plot(steps, np.nanmean(test, 0), color=color, label=f"{arm} test (n={n})")
-        ax.fill_between(steps, np.nanmin(test, 0), np.nanmax(test, 0), color=color, alpha=0.2)
-        ax.plot(steps, np.nanmean(train, 0), color=color, ls=":", label=f"{arm} train")
+        sd = np.nanstd(test, 0, ddof=1) if n > 1 else np.zeros(len(steps))
+        mean = np.nanmean(test, 0)
+        ax.fill_between(steps, np.clip(mean - sd, 0, 1), np.clip(mean + sd, 0, 1), color=color, alpha=0.2)
+        many = len(groups) > 8  # a legend of every train curve would not fit: label test curves only
+        ax.plot(steps, np.nanmean(train, 0), color=color, ls=":", label=None if many else f"{arm} train")
         for g in (grok_steps or {}).get(arm, []):
             if g is not None:
                 ax.axvline(g, color=color, lw=0.6, alpha=0.5)
@@ -55,9 +59,13 @@ def plot_accuracy(groups: dict[str, list[list[dict]]], path: str | Path, title: 
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("accuracy")
     ax.set_ylim(-0.02, 1.02)
-    ax.set_title(title or "accuracy vs step (mean, band = min..max over seeds; thin lines = grok steps)",
+    ax.set_title(title or "accuracy vs step (mean, band = ± std over seeds; thin lines = grok steps)",
                  fontsize=9)
-    ax.legend(fontsize=8, loc="center right")
+    if len(groups) > 8:
+        fig.set_size_inches(12, 5.5)
+        ax.legend(fontsize=5, loc="upper left", bbox_to_anchor=(1.01, 1.0), ncol=2)
+    else:
+        ax.legend(fontsize=8, loc="center right")
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=120)
@@ -104,3 +112,128 @@ def plot_site_metric(groups: dict[str, list[list[dict]]], prefix: str, path: str
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _capped(steps: list, budget: int) -> tuple[float, float, int]:
+    """(mean, std, n_dng) of grok steps with a DNG counted as the budget."""
+    vals = np.array([budget if g is None else g for g in steps], dtype=float)
+    return float(vals.mean()), float(vals.std(ddof=1)) if len(vals) > 1 else 0.0, sum(g is None for g in steps)
+
+
+def plot_grok_bars(arms: dict[str, tuple[list, int]], path: str | Path, title: str = "") -> Path:
+    """Mean ± std grok step per arm; arm -> (grok steps per seed with None = DNG, budget).
+
+    A DNG seed counts as the budget, so a bar with DNG is a lower bound: it is hatched
+    and labelled "k/n DNG", and the budget is drawn as a dashed line.
+    """
+    plt = _plt()
+    names = list(arms)
+    fig, ax = plt.subplots(figsize=(max(4.5, 0.9 * len(names) + 2), 3.6))
+    for i, name in enumerate(names):
+        steps, budget = arms[name]
+        mean, sd, dng = _capped(steps, budget)
+        ax.bar(i, mean, yerr=sd if dng < len(steps) else 0, color=f"C{i % 10}", capsize=4,
+               hatch="//" if dng else None, alpha=0.5 if dng else 0.9, edgecolor="k")
+        ax.text(i, mean, f"{dng}/{len(steps)} DNG" if dng else f"{mean:,.0f}", ha="center", va="bottom", fontsize=8)
+        ax.scatter([i] * len(steps), [budget if g is None else g for g in steps], color="k", s=8, zorder=3)
+    budgets = {b for _, b in arms.values()}
+    for b in budgets:
+        ax.axhline(b, color="grey", ls="--", lw=0.8)
+    ax.set_xticks(range(len(names)), names, rotation=25, ha="right", fontsize=8)
+    ax.set_ylabel("grok step (DNG = budget, hatched)")
+    ax.set_title(title or "grok step per arm: mean ± std, dots = seeds, dashed = budget", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_lambda_curve(series: dict[str, list[tuple[float, list, int]]], path: str | Path,
+                      refs: dict[str, tuple[list, int]] | None = None, title: str = "") -> Path:
+    """The lambda U-curve: grok step (mean ± std, DNG = budget, marked x) vs lambda on a log axis.
+
+    ``series``: label -> [(lam, grok steps per seed, budget), ...] for lam > 0; ``refs``:
+    label -> (steps, budget) of lam = 0 arms, drawn as horizontal dashed lines.
+    """
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    for i, (label, pts) in enumerate(series.items()):
+        pts = sorted(pts, key=lambda t: t[0])
+        stats = [_capped(s, b) for _, s, b in pts]
+        lams = [p[0] for p in pts]
+        ax.errorbar(lams, [m for m, _, _ in stats], yerr=[sd for _, sd, _ in stats], color=f"C{i}", marker="o",
+                    capsize=3, label=label)
+        for lam, (m, _, dng), (_, s, _) in zip(lams, stats, pts):
+            if dng:
+                ax.scatter([lam], [m], marker="x", s=80, color=f"C{i}", zorder=4)
+                ax.annotate(f"{dng}/{len(s)} DNG", (lam, m), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    for j, (label, (steps, budget)) in enumerate((refs or {}).items()):
+        m, _, dng = _capped(steps, budget)
+        ax.axhline(m, color=f"C{len(series) + j}", ls="--", lw=1, label=f"{label} (lam 0){' DNG' if dng else ''}")
+    ax.set_xscale("log")
+    ax.set_xlabel("lambda")
+    ax.set_ylabel("grok step (x = DNG, plotted at the budget)")
+    ax.set_title(title or "grok step vs lambda (mean ± std over seeds)", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_heatmap(panels: dict[str, dict[tuple, tuple[list, int]]], xname: str, yname: str,
+                 path: str | Path, title: str = "") -> Path:
+    """Mean grok step over two swept fields; one panel per value of everything else.
+
+    ``panels``: label -> {(x, y): (grok steps per seed, budget)}. DNG cells show "DNG"
+    (or "k/n DNG") and use the budget as their colour.
+    """
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.8 * len(panels) + 0.8, 3.4), squeeze=False)
+    vmax = max(b for cells in panels.values() for _, b in cells.values())
+    for ax, (label, cells) in zip(axes[0], panels.items()):
+        xs = sorted({k[0] for k in cells}, key=str)
+        ys = sorted({k[1] for k in cells}, key=str)
+        grid = np.full((len(ys), len(xs)), np.nan)
+        for (x, y), (steps, budget) in cells.items():
+            m, _, dng = _capped(steps, budget)
+            grid[ys.index(y), xs.index(x)] = m
+            txt = (f"{dng}/{len(steps)}\nDNG" if dng < len(steps) else "DNG") if dng else f"{m:,.0f}"
+            ax.text(xs.index(x), ys.index(y), txt, ha="center", va="center", fontsize=7)
+        im = ax.imshow(grid, cmap="viridis_r", vmin=0, vmax=vmax, aspect="auto", origin="lower")
+        ax.set_xticks(range(len(xs)), [str(x) for x in xs], fontsize=8)
+        ax.set_yticks(range(len(ys)), [str(y) for y in ys], fontsize=8)
+        ax.set_xlabel(xname)
+        ax.set_ylabel(yname)
+        ax.set_title(label, fontsize=8)
+    fig.colorbar(im, ax=axes[0].tolist(), label="mean grok step (DNG = budget)")
+    fig.suptitle(title or f"grok step over {xname} x {yname}", fontsize=9)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_matrix(mats: dict[str, np.ndarray], path: str | Path, xlabel: str, ylabel: str, title: str = "") -> Path:
+    """One heatmap per arm (e.g. neuron x frequency selectivity, or frequency power over steps)."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(mats), figsize=(4 * len(mats), 3.6), squeeze=False)
+    for ax, (label, m) in zip(axes[0], mats.items()):
+        im = ax.imshow(m, aspect="auto", cmap="magma", interpolation="nearest", origin="lower")
+        ax.set_title(label, fontsize=8)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        fig.colorbar(im, ax=ax)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)

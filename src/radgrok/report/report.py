@@ -7,9 +7,13 @@ import statistics
 from pathlib import Path
 
 from ..training import records
-from .plots import plot_accuracy, plot_site_metric
+from .plots import plot_accuracy, plot_grok_bars, plot_heatmap, plot_lambda_curve, plot_site_metric
 
-__all__ = ["load_runs", "group_runs", "grok_table", "report_dir"]
+__all__ = ["load_runs", "group_runs", "grok_table", "report_dir", "flat_config", "varying_fields",
+           "sweep_figures"]
+
+# Fields that differ between seeds of one arm, or that do not change a run's result.
+_NOT_SWEPT = {"seed", "split_seed", "threads", "device", "checkpoint_every", "early_stop", "patience"}
 
 
 def load_runs(path: str | Path) -> list[dict]:
@@ -36,11 +40,12 @@ def group_runs(runs: list[dict]) -> dict[str, list[dict]]:
     return groups
 
 
-def _fmt_steps(values: list) -> str:
+def format_steps(values: list, budget: int | None = None) -> str:
+    """Grok steps over seeds as "mean ± std (k DNG)"; None is a seed that did not grok."""
     got = [v for v in values if v is not None]
     dng = len(values) - len(got)
     if not got:
-        return f"DNG ({dng}/{len(values)})"
+        return f"DNG ({dng}/{len(values)}" + (f", budget {budget:,})" if budget is not None else ")")
     text = f"{statistics.mean(got):,.0f}"
     if len(got) > 1:
         text += f" ± {statistics.stdev(got):,.0f}"
@@ -64,10 +69,82 @@ def grok_table(groups: dict[str, list[dict]]) -> str:
         lines.append(
             f"| {arm} | {len(runs)} | {c0['penalty']['lam']} | {c0['optim']['weight_decay']} | {c0['optim']['lr']} "
             f"| {batch} | {s0['eval_every']} | {s0['budget']:,} | {per_seed} "
-            f"| {_fmt_steps([r['summary']['grok_step'] for r in runs])} "
-            f"| {_fmt_steps([r['summary']['step_95'] for r in runs])} "
+            f"| {format_steps([r['summary']['grok_step'] for r in runs])} "
+            f"| {format_steps([r['summary']['step_95'] for r in runs])} "
             f"| {statistics.mean(finals):.3f} |")
     return "\n".join(lines)
+
+
+def flat_config(run: dict) -> dict:
+    """The run's config as {field: value} (field names are unique across sections)."""
+    return {k: v for sec in run["config"].values() for k, v in sec.items()}
+
+
+def varying_fields(runs: list[dict]) -> list[str]:
+    """Config fields that take more than one value across ``runs`` (seeds excluded), in config order."""
+    flats = [flat_config(r) for r in runs]
+    keys = list(flats[0]) if flats else []
+    return [k for k in keys if k not in _NOT_SWEPT and len({repr(f.get(k)) for f in flats}) > 1]
+
+
+def _steps_budget(runs: list[dict]) -> tuple[list, int]:
+    return [r["summary"]["grok_step"] for r in runs], max(r["summary"]["budget"] for r in runs)
+
+
+def sweep_figures(runs: list[dict], out_dir: str | Path, prefix: str = "") -> list[Path]:
+    """Grok-step bars per arm; the lambda U-curve when lam varies; a heatmap when two fields vary.
+
+    Returns the PNGs written.
+    """
+    out_dir = Path(out_dir)
+    groups = group_runs(runs)
+    figs = [plot_grok_bars({a: _steps_budget(rs) for a, rs in groups.items()}, out_dir / f"{prefix}grok_steps.png")]
+    vary = varying_fields(runs)
+    if "lam" in vary:
+        others = [k for k in vary if k != "lam"]
+        series: dict[str, list] = {}
+        refs: dict[str, tuple] = {}
+        cells: dict[tuple, list[dict]] = {}
+        for r in runs:
+            f = flat_config(r)
+            cells.setdefault((f["lam"], tuple(f[k] for k in others)), []).append(r)
+        for (lam, rest), rs in cells.items():
+            label = ",".join(f"{k}={v}" for k, v in zip(others, rest)) or "lam sweep"
+            if lam > 0:
+                series.setdefault(label, []).append((lam, *_steps_budget(rs)))
+            else:
+                refs[label] = _steps_budget(rs)
+        if any(len({pt[0] for pt in pts}) > 1 for pts in series.values()):  # a curve needs two lambdas
+            figs.append(plot_lambda_curve(series, out_dir / f"{prefix}lambda_curve.png", refs))
+    if len(vary) == 2:
+        cells: dict[tuple, list[dict]] = {}
+        for r in runs:
+            f = flat_config(r)
+            cells.setdefault((f[vary[0]], f[vary[1]]), []).append(r)
+        if len(cells) > 1:
+            figs.append(plot_heatmap({"all runs": {k: _steps_budget(rs) for k, rs in cells.items()}},
+                                     vary[0], vary[1], out_dir / f"{prefix}grok_heatmap.png"))
+    return figs
+
+
+def describe_setting(c: dict) -> str:
+    """One line naming the task and the model of a run's config dict (older configs lack task/arch)."""
+    t, m = c["task"], c["model"]
+    kind, arch = t.get("task", "modular"), m.get("arch", "mlp")
+    if kind == "addition":
+        task = (f"Task: {t['n_digits']}-digit addition, answer {t['fmt']}, {t['train_pairs']:,} training and "
+                f"{t['test_pairs']:,} held-out pairs, accuracy = exact match of the greedy answer")
+    elif kind == "text":
+        task = f"Task: character LM on {t['text_path'] or 'the bundled sample'}, context {t['block_size']}"
+    else:
+        task = f"Task: {t['op']} mod {t['p']}, train fraction {t['train_frac']}"
+    if arch == "mlp":
+        model = f"MLP depth {m['depth']} width {m['width']} ({m['encoding']} inputs)"
+    elif arch == "transformer":
+        model = f"pre-LN transformer, {m['depth']} blocks, {m['n_heads']} heads, d_model {m['width']}, LN {m['ln']}"
+    else:
+        model = f"GPT, {m['depth']} layers, {m['n_heads']} heads, width {m['width']}"
+    return f"{task}; model: {model}"
 
 
 def report_dir(path: str | Path, title: str = "radgrok report") -> str:
@@ -81,7 +158,7 @@ def report_dir(path: str | Path, title: str = "radgrok report") -> str:
     png = plot_accuracy({a: [r["metrics"] for r in rs] for a, rs in groups.items()}, out_dir / "accuracy.png",
                         grok_steps={a: [r["summary"]["grok_step"] for r in rs] for a, rs in groups.items()})
     curves = {a: [r["metrics"] for r in rs] for a, rs in groups.items()}
-    extra = []
+    extra = [f"![{f.stem}]({f.name})" for f in sweep_figures(runs, out_dir)] + [""]
     for prefix, ylabel, floor, log in (("radius", "mean ||h||", None, True),
                                        ("phi_task", "Φ̃_rad of the task gradient (floor 1)", 1.0, True),
                                        ("phi_total", "Φ̃_rad of the total gradient", 1.0, True)):
@@ -91,8 +168,7 @@ def report_dir(path: str | Path, title: str = "radgrok report") -> str:
     c = runs[0]["config"]
     md = "\n".join([
         f"# {title}", "",
-        f"Task: {c['task']['op']} mod {c['task']['p']}, train fraction {c['task']['train_frac']}; "
-        f"model: MLP depth {c['model']['depth']} width {c['model']['width']} ({c['model']['encoding']} inputs); "
+        f"{describe_setting(c)}; "
         f"grok step = first evaluation with test accuracy > {c['train']['grok_threshold']:.0%} that stays above "
         "it for the rest of the run; DNG = did not grok within the budget.", "",
         grok_table(groups), "",

@@ -1,0 +1,176 @@
+"""The paper's published numbers (arXiv 2606.32000, as summarised in SPEC.md), as data.
+
+Nothing here is measured by us. Each ``Published`` row is one number the paper
+prints for one arm of one table or figure, with the setting it applies to; each
+``Claim`` is a statement a reproduction can confirm or refute, with the paper's
+own effect size where it gives one. ``reproduce.py`` puts our numbers beside these.
+No torch import.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["Published", "Claim", "PaperTarget", "PAPER", "paper_target", "MLP_SETTING", "DNG"]
+
+DNG = None  # a grok step the paper reports as "did not grok within the budget"
+
+# The setting the MLP numbers apply to (SPEC "What the paper reports").
+MLP_SETTING = ("(a+b) mod 97, train fraction 0.5, MLP 2 hidden ReLU layers x 512, AdamW lr 1e-3, "
+               "full batch (one account: batch 256), weak wd 1e-3, strong wd 0.1, penalty lam 0.05 "
+               "at radius sqrt(d) with weak wd, 5 seeds, budget 100k epochs")
+TRANSFORMER_SETTING = ("2-layer 4-head pre-LN transformer, d_model 128, (a+b) mod 97 (task assumed: "
+                       "the paper gives no other), penalty on each sub-layer output; lam not stated")
+
+
+@dataclass(frozen=True)
+class Published:
+    """One published number. ``value`` None with metric grok_epoch means DNG."""
+
+    arm: str
+    metric: str  # grok_epoch | test_acc | val_loss | a diagnostic name
+    value: float | None
+    std: float | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A checkable statement. kinds:
+
+    * ``speedup``: mean grok step of ``ref`` / mean grok step of ``arm`` is about ``ratio``;
+    * ``dng``: ``arm`` does not grok within the budget;
+    * ``groks``: ``arm`` groks within the budget;
+    * ``all_grok``: every arm in ``arms`` groks;
+    * ``u_shape``: grok step vs lam over ``arms`` (in lam order) has an interior minimum;
+    * ``direction``: diagnostic ``metric`` moves from ``ref`` to ``arm`` in the sign of ``ratio - 1``;
+    * ``below`` / ``above``: diagnostic ``metric`` of ``arm`` is at most / at least ``value``;
+    * ``no_speedup``: ``metric`` (lower = better) of ``arm`` is not better than ``ref``'s.
+    """
+
+    name: str
+    kind: str
+    arm: str = ""
+    ref: str = ""
+    ratio: float | None = None
+    arms: tuple = ()
+    metric: str = "grok_epoch"
+    value: float | None = None
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class PaperTarget:
+    title: str
+    setting: str
+    numbers: tuple[Published, ...] = ()
+    claims: tuple[Claim, ...] = ()
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+_LAMS = (0.001, 0.01, 0.05, 0.1, 0.5, 1.0)
+_LAM_STEPS = (8200, 4100, 2460, 3800, 6400, 9900)
+
+PAPER: dict[str, PaperTarget] = {
+    "table2": PaperTarget(
+        "Table 2: grok epoch per regulariser, MLP P=97 f=0.5", MLP_SETTING,
+        (Published("weak-wd", "grok_epoch", DNG, note="1.7% test accuracy at the end"),
+         Published("strong-wd", "grok_epoch", 15540),
+         Published("dropout", "grok_epoch", 22000, note="dropout rate and its wd not stated"),
+         Published("MAN", "grok_epoch", 15000, note="method not specified well enough to implement"),
+         Published("penalty", "grok_epoch", 2460, 136)),
+        (Claim("weak WD never groks", "dng", arm="weak-wd"),
+         Claim("penalty 6.3x sooner than strong WD", "speedup", arm="penalty", ref="strong-wd", ratio=15540 / 2460),
+         Claim("dropout groks", "groks", arm="dropout")),
+        ("the paper also contradicts itself: one passage gives 6,167 epochs for the penalty arm",)),
+    "table1": PaperTarget(
+        "Table 1: diagnostics, weak WD -> penalty (MLP P=97 f=0.5)", MLP_SETTING,
+        (Published("weak-wd", "fourier_epoch", 34200), Published("penalty", "fourier_epoch", 2460),
+         Published("weak-wd", "fourier_fmax", 1.2), Published("penalty", "fourier_fmax", 4.8),
+         Published("weak-wd", "sigma_max", 52000, note="reported as > 52,000"),
+         Published("penalty", "sigma_max", 36.5),
+         Published("weak-wd", "stable_rank", 135), Published("penalty", "stable_rank", 443),
+         Published("strong-wd", "stable_rank", 402),
+         Published("weak-wd", "hessian_trace", 42.5), Published("penalty", "hessian_trace", 1.4),
+         Published("weak-wd", "sharpness_norm", 0.18), Published("penalty", "sharpness_norm", 0.004)),
+        (Claim("|F|max rises", "direction", arm="penalty", ref="weak-wd", metric="fourier_fmax", ratio=4.8 / 1.2),
+         Claim("sigma_max falls", "direction", arm="penalty", ref="weak-wd", metric="sigma_max", ratio=36.5 / 52000),
+         Claim("effective (stable) rank rises", "direction", arm="penalty", ref="weak-wd", metric="stable_rank",
+               ratio=443 / 135),
+         Claim("Hessian trace falls", "direction", arm="penalty", ref="weak-wd", metric="hessian_trace",
+               ratio=1.4 / 42.5),
+         Claim("normalised sharpness falls", "direction", arm="penalty", ref="weak-wd", metric="sharpness_norm",
+               ratio=0.004 / 0.18)),
+        ("the Hessian trace uses 100 Hutchinson probes in the paper",
+         "'effective rank' is the stable rank ||A||_F^2/||A||_2^2 of the activations on 256 pairs")),
+    "table3": PaperTarget(
+        "Table 3: transformers, strong WD -> penalty", TRANSFORMER_SETTING,
+        (Published("strong-wd", "grok_epoch", 8000), Published("penalty", "grok_epoch", 5200),
+         Published("nanogpt-strong-wd", "grok_epoch", 22500, note="steps; nanoGPT ~10M, reversed 3-digit addition"),
+         Published("nanogpt-penalty", "grok_epoch", 9800, note="steps; lam 0.01, 3 seeds")),
+        (Claim("transformer: penalty 1.5x sooner than strong WD", "speedup", arm="penalty", ref="strong-wd",
+               ratio=8000 / 5200),
+         Claim("nanoGPT: penalty 2.3x sooner", "speedup", arm="nanogpt-penalty", ref="nanogpt-strong-wd",
+               ratio=22500 / 9800))),
+    "table6": PaperTarget(
+        "Table 6: modulus x train fraction", MLP_SETTING.replace("(a+b) mod 97, train fraction 0.5",
+                                                                 "(a+b) mod P in {97,137,211}, f in {0.6,0.5,0.4,0.3}"),
+        (Published("f=0.6", "speedup", 6.8), Published("f=0.4", "speedup", 5.0),
+         Published("f=0.3 penalty", "grok_epoch", 12260, note="range 12,260-26,980 over P"),
+         Published("f=0.3 strong-wd", "grok_epoch", DNG)),
+        (Claim("f=0.6: penalty 6.8x sooner than strong WD", "speedup", arm="penalty", ref="strong-wd", ratio=6.8,
+               value=0.6),
+         Claim("f=0.4: penalty 5.0x sooner than strong WD", "speedup", arm="penalty", ref="strong-wd", ratio=5.0,
+               value=0.4),
+         Claim("f=0.3: only the penalty groks", "groks", arm="penalty", value=0.3),
+         Claim("f=0.3: strong WD does not grok", "dng", arm="strong-wd", value=0.3)),
+        ("speedups are pooled over P; the paper gives no per-P table",)),
+    "table7": PaperTarget(
+        "Table 7: lambda sweep, MLP P=97 f=0.5 (weak wd)", MLP_SETTING,
+        tuple(Published(f"lam={lam}", "grok_epoch", s) for lam, s in zip(_LAMS, _LAM_STEPS)),
+        (Claim("every lam groks", "all_grok", arms=tuple(f"lam={lam}" for lam in _LAMS)),
+         Claim("U-shaped in lam (minimum inside the range)", "u_shape", arms=tuple(f"lam={lam}" for lam in _LAMS)))),
+    "table9": PaperTarget(
+        "Table 9: LayerNorm variants in the transformer, without -> with penalty", TRANSFORMER_SETTING,
+        (Published("affine", "grok_epoch", 7500), Published("affine+penalty", "grok_epoch", 4200),
+         Published("nonaffine", "grok_epoch", 8000), Published("nonaffine+penalty", "grok_epoch", 5200)),
+        (Claim("affine LN: penalty 1.8x sooner", "speedup", arm="affine+penalty", ref="affine", ratio=7500 / 4200),
+         Claim("non-affine LN: penalty 1.5x sooner", "speedup", arm="nonaffine+penalty", ref="nonaffine",
+               ratio=8000 / 5200))),
+    "table10": PaperTarget(
+        "Table 10: char-level LM (~500K params, Tiny Shakespeare)", "char-level LM, ~500K parameters",
+        (Published("baseline", "val_loss", 1.585), Published("penalty", "val_loss", 1.608)),
+        (Claim("no gain on language modelling", "no_speedup", arm="penalty", ref="baseline", metric="val_loss"),)),
+    "fig1": PaperTarget(
+        "Figure: test accuracy vs epoch, mean ± std over seeds", MLP_SETTING,
+        (Published("strong-wd", "grok_epoch", 15540), Published("penalty", "grok_epoch", 2460, 136),
+         Published("weak-wd", "grok_epoch", DNG)),
+        (Claim("penalty 6.3x sooner than strong WD", "speedup", arm="penalty", ref="strong-wd", ratio=15540 / 2460),
+         Claim("weak WD never groks", "dng", arm="weak-wd"))),
+    "fig3": PaperTarget(
+        "Figure: radial gradient energy Φ̃_rad over training (isotropic floor 1)", MLP_SETTING,
+        (Published("penalty", "phi_task", 0.15),),
+        (Claim("Φ̃_rad under the penalty falls below the floor (paper ≈0.15)", "below", arm="penalty",
+               metric="phi_task", value=1.0),
+         Claim("weak WD stays at or above the floor", "direction", arm="penalty", ref="weak-wd", metric="phi_task",
+               ratio=0.15))),
+    "fig4": PaperTarget(
+        "Figure: per-frequency Fourier power of the input embedding over epochs", MLP_SETTING,
+        (Published("penalty", "fourier_fmax", 4.8), Published("weak-wd", "fourier_fmax", 1.2)),
+        (Claim("the penalty concentrates power on few frequencies (|F|max up)", "direction", arm="penalty",
+               ref="weak-wd", metric="fourier_fmax", ratio=4.0),)),
+    "fig5": PaperTarget(
+        "Figure: neuron x frequency selectivity (512 neurons x 48 frequencies)", MLP_SETTING,
+        (Published("penalty", "selectivity", None, note="clean blocks of ~10 neurons per frequency"),),
+        (Claim("neurons are frequency-selective under the penalty (median top-frequency share > 0.5)", "above",
+               arm="penalty", metric="selectivity", value=0.5),
+         Claim("more selective than weak WD", "direction", arm="penalty", ref="weak-wd", metric="selectivity",
+               ratio=2.0))),
+}
+
+
+def paper_target(name: str) -> PaperTarget:
+    """The published numbers of one target; KeyError lists the known targets."""
+    if name not in PAPER:
+        raise KeyError(f"no published numbers for {name!r}; known: {sorted(PAPER)}")
+    return PAPER[name]

@@ -1,0 +1,300 @@
+"""``radgrok reproduce TARGET``: run one paper table or figure and report ours beside the paper's.
+
+A target is a list of trials (targets.py) run through the sweep engine into
+``out/runs`` (a re-run reuses finished runs), then a report in ``out``: report.md,
+PNG figures and a self-contained report.html, with the paper's numbers
+(paper.py), our numbers, the settings, the unstated choices each arm used and a
+verdict per claim (verdicts.py).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+
+from ..training import records
+from .paper import PAPER
+from .sweep import run_sweep
+from .targets import Plan, est_seconds, plan
+from .verdicts import ArmResult, judge
+
+__all__ = ["reproduce", "dry_run", "arm_results"]
+
+_SITE_METRICS = ("stable_rank", "sigma_max", "phi_task", "phi_total", "eff_rank")
+_GLOBAL_METRICS = ("hessian_trace", "hessian_top", "sharpness_norm", "fourier_coherence", "fourier_fmax",
+                   "val_loss", "test_loss")
+
+
+def dry_run(p: Plan, workers: int = 2) -> str:
+    """The trial list, its count and a rough CPU time, without training."""
+    trials = p.trials()
+    lines = [f"radgrok reproduce {p.target} --scale {p.scale}: {len(trials)} trials "
+             f"({len(p.arms)} arms x {len(p.seeds)} seeds {p.seeds})"]
+    total = 0.0
+    for t in trials:
+        est = est_seconds(t)
+        total += est
+        c = t.config()
+        lines.append(f"  {t.name:<40} preset {t.preset:<22} {dict(t.overrides)}  budget {c.train.steps:,}, "
+                     f"~{est / 60:.1f} min")
+    lines.append(f"estimated count {len(trials)} trials; CPU time at full budgets ~{total / 3600:.2f} h, "
+                 f"~{total / 60 / max(1, workers):.0f} min with {workers} workers (grokked runs stop sooner)")
+    return "\n".join(lines)
+
+
+def _final(rows: list[dict], key: str) -> float | None:
+    for r in reversed(rows):
+        if r.get(key) is not None:
+            return r[key]
+    return None
+
+
+def _run_metrics(run: dict) -> dict:
+    """Per-run diagnostics at the last evaluation that logged them (site metrics: mean over sites)."""
+    rows, out = run["metrics"], {}
+    for fam in _SITE_METRICS:
+        keys = sorted({k for r in rows[-1:] for k in r if k.startswith(fam + "/")})
+        vals = [_final(rows, k) for k in keys]
+        vals = [v for v in vals if v is not None]
+        if vals:
+            out[fam] = statistics.mean(vals)
+    for k in _GLOBAL_METRICS:
+        v = _final(rows, k)
+        if v is not None:
+            out[k] = v
+    if run["config"]["task"].get("task") == "text":  # a text's held-out split is its validation set
+        out["val_loss"] = _final(rows, "test_loss")
+    hit = [r["step"] for r in rows if (r.get("fourier_coherence") or 0) > 0.9]
+    if any("fourier_coherence" in r for r in rows):
+        out["fourier_epoch"] = hit[0] if hit else None
+    return out
+
+
+def arm_results(p: Plan, runs: dict[str, dict], where: dict | None = None) -> dict[str, ArmResult]:
+    """ArmResult per arm from the loaded runs; ``where`` keeps only runs whose config matches
+    (table6 pools arms over P at one train fraction: arm 'penalty,p=59,f=0.6' -> 'penalty')."""
+    out: dict[str, ArmResult] = {}
+    for arm in p.arms:
+        if where and any(arm.overrides.get(k) != v for k, v in where.items()):
+            continue
+        key = arm.name.split(",")[0] if where else arm.name
+        res = out.setdefault(key, ArmResult(key, [], 0))
+        for s in p.arm_seeds(arm):
+            run = runs.get(f"{arm.name}-s{s}")
+            if run is None or run["summary"]["status"] not in ("grokked", "dng", "diverged"):
+                continue
+            res.grok_steps.append(run["summary"]["grok_step"])
+            res.budget = max(res.budget, run["summary"]["budget"])
+            for k, v in {**_run_metrics(run), **run.get("extra", {})}.items():
+                res.metrics.setdefault(k, []).append(v)
+    return out
+
+
+def _steps_cell(a: ArmResult | None) -> str:
+    if a is None or not a.grok_steps:
+        return "not run"
+    got = [g for g in a.grok_steps if g is not None]
+    txt = "DNG" if not got else f"{statistics.mean(got):,.0f}" + (f" ± {statistics.stdev(got):,.0f}" if len(got) > 1 else "")
+    dng = len(a.grok_steps) - len(got)
+    return txt + (f" ({dng}/{len(a.grok_steps)} DNG, budget {a.budget:,})" if dng else "")
+
+
+def _setup_table(p: Plan, runs: dict[str, dict]) -> list[str]:
+    lines = ["| arm | preset | overrides | λ | r/√d | wd | lr | batch | eval every | budget | seeds | encoding "
+             "| init scale | depth | penalty site | dropout | arch/LN |", "|" + "---|" * 17]
+    for a in p.arms:
+        seeds = p.arm_seeds(a)
+        c = next((runs[f"{a.name}-s{s}"]["config"] for s in seeds if f"{a.name}-s{s}" in runs), None)
+        if c is None:
+            from ..training.config import to_dict
+            from .sweep import Trial
+
+            c = to_dict(Trial(a.preset, tuple(a.overrides.items()), seeds[0]).config())
+        m, o = c["model"], c["optim"]
+        arch = m["arch"] + (f" / {m['ln']}" if m["arch"] != "mlp" else "")
+        lines.append(f"| {a.name} | {a.preset} | {a.overrides or '-'} | {c['penalty']['lam']} "
+                     f"| {c['penalty']['radius_scale']} | {o['weight_decay']} | {o['lr']} "
+                     f"| {o['batch_size'] or 'full'} | {c['train']['eval_every']} | {c['train']['steps']:,} "
+                     f"| {len(seeds)} | {m['encoding']} | {m['init_scale']} | {m['depth']} "
+                     f"| {c['penalty']['site']} | {m['dropout']} | {arch} |")
+    return lines
+
+
+_CHOICES = ("Unstated choices (the paper does not give them; each arm's values are in the table above): "
+            "**input encoding** `onehot` = one-hot a and b concatenated (`embed` = learned embeddings, "
+            "concatenated); **init** = PyTorch's default (Kaiming-uniform) times `init scale`; **depth** = "
+            "number of hidden ReLU layers (MLP) or of blocks (transformer); **penalty site** `pre` = the "
+            "hidden pre-activations (`post` = after the ReLU; the transformer always hooks each sub-layer "
+            "output); **batch** `full` = one step is one epoch (one secondary account says 256).")
+
+
+def _choices_grid(arms: dict[str, ArmResult]) -> list[str]:
+    """One row per (encoding, depth, init scale) cell: the penalty at each site and strong WD."""
+    cells = dict.fromkeys(n.split(",", 1)[1].rsplit(",site=", 1)[0] for n in arms)
+    lines = ["", "### Grok step per cell (DNG = no grok within the budget)", "",
+             "| encoding, depth, init scale | penalty, site pre | penalty, site post | strong WD |", "|---|---|---|---|"]
+    for c in cells:
+        row = [arms.get(f"penalty,{c},site=pre"), arms.get(f"penalty,{c},site=post"), arms.get(f"strong-wd,{c}")]
+        lines.append(f"| {c} | " + " | ".join(_steps_cell(a) for a in row) + " |")
+    return lines
+
+
+def _table1_section(p: Plan, runs: dict[str, dict]) -> list[str]:
+    """The Table-1 layout of report/table1.py (when it is installed) on each arm's first seed."""
+    try:
+        from ..report.table1 import table1_markdown
+    except ImportError:  # the Table-1 module is optional; the diagnostics table above stands alone
+        return []
+    first = {a.name: runs[f"{a.name}-s{p.arm_seeds(a)[0]}"]["dir"] for a in p.arms
+             if f"{a.name}-s{p.arm_seeds(a)[0]}" in runs}
+    keys = {"weak-wd": "weak", "strong-wd": "strong", "penalty": "penalty"}
+    if not first:
+        return []
+    return ["", f"### Table 1 layout (seed {p.seeds[0]} of each arm)", "",
+            table1_markdown(first, {k: v for k, v in keys.items() if k in first})]
+
+
+def _report(p: Plan, out: Path, wall: float, workers: int, command: str) -> str:
+    from ..report.html import write_html
+    from ..report.plots import plot_accuracy, plot_heatmap, plot_site_metric
+    from ..report.report import load_runs, sweep_figures
+
+    names = {t.name for t in p.trials()}
+    loaded = [r for r in load_runs(out / "runs") if r["name"] in names] if (out / "runs").exists() else []
+    # only finished runs count; a run still in progress (another invocation) is left out
+    loaded = [r for r in loaded if r["summary"]["status"] in ("grokked", "dng", "diverged")]
+    runs = {r["name"]: r for r in loaded}
+    if p.target in ("fig4", "fig5"):
+        from .spectra import add_spectra
+
+        figs_extra = add_spectra(p, runs, out)
+    else:
+        figs_extra = []
+    paper = PAPER.get(p.target)
+    arms = arm_results(p, runs)
+    md = [f"# radgrok reproduce {p.target} ({p.scale} scale)", ""]
+    if paper:
+        md += [f"Paper: **{paper.title}**. Setting of the published numbers: {paper.setting}.", ""]
+    train_s = sum(r["summary"].get("wall_seconds", 0) for r in runs.values())
+    md += [f"Command: `{command}` — wall time {wall:.0f} s (the invocation that trained) with {workers} worker "
+           f"process(es), one torch thread each; {train_s:.0f} s of training summed over runs; "
+           f"{len(runs)}/{len(names)} runs finished. Seeds: {p.seeds}.", "",
+           "Grok step = first evaluation with test accuracy > 90% that stays above 90% for the rest of the "
+           "run; DNG = did not grok within the budget (counted as the budget in ratios, which makes them "
+           "bounds). Ratios: mean grok step of the reference / mean grok step of the arm.", ""]
+    if paper and paper.claims:
+        md += ["## Verdicts", "", "| claim | setting | paper | ours | measured ratio | verdict |",
+               "|---|---|---|---|---|---|"]
+        for label, alias in p.aliases:
+            for c in paper.claims:
+                pool = arm_results(p, runs, {p.pool_by: c.value}) if p.pool_by and c.value is not None else arms
+                if label and not any(k in (c.arm, c.ref, *c.arms) for k in alias):
+                    continue
+                v = judge(c, pool, alias)
+                md.append(f"| {v.claim} | {label or 'as in the paper'} | {v.paper} | {v.ours} | {v.ratio} "
+                          f"| **{v.verdict}** |")
+        md.append("")
+    md += ["## Paper vs ours, per arm", "", "| arm | paper | ours: grok step mean ± std | per seed | final test acc |",
+           "|---|---|---|---|---|"]
+    published = {n.arm: n for n in paper.numbers} if paper else {}
+    for name, a in arms.items():
+        n = published.get(name)
+        ptxt = "-" if n is None else ("DNG" if n.value is None else f"{n.value:,g}" + (f" ± {n.std:g}" if n.std else "")) \
+            + (f" ({n.metric})" if n and n.metric != "grok_epoch" else "") + (f" — {n.note}" if n and n.note else "")
+        seeds = ", ".join("DNG" if g is None else f"{g:,}" for g in a.grok_steps) or "-"
+        acc = [r["summary"]["final"]["test_acc"] for r in runs.values() if r["name"].rsplit("-s", 1)[0] == name]
+        ours = _steps_cell(a)
+        if n is not None and n.metric != "grok_epoch" and a.metric(n.metric) is not None:
+            ours = f"{n.metric} {a.metric(n.metric):.4g} (grok step: {ours})"
+        md.append(f"| {name} | {ptxt} | {ours} | {seeds} | "
+                  f"{statistics.mean(acc):.3f} |" if acc else f"| {name} | {ptxt} | not run | - | - |")
+    for n in paper.numbers if paper else ():
+        if n.arm not in arms:
+            md.append(f"| {n.arm} (paper only) | {'DNG' if n.value is None else f'{n.value:,g}'} ({n.metric})"
+                      f"{' — ' + n.note if n.note else ''} | - | - | - |")
+    metric_keys = sorted({k for a in arms.values() for k in a.metrics})
+    if metric_keys and p.target in ("table1", "fig3", "fig4", "fig5"):
+        md += ["", "Diagnostics at each arm's last evaluation (mean over seeds; site metrics averaged over layers):",
+               "", "| arm | " + " | ".join(metric_keys) + " |", "|---|" + "---|" * len(metric_keys)]
+        for name, a in arms.items():
+            md.append(f"| {name} | " + " | ".join("-" if a.metric(k) is None else f"{a.metric(k):.4g}"
+                                                 for k in metric_keys) + " |")
+    if p.target == "table1":
+        md += _table1_section(p, runs)
+    if p.target == "choices":
+        md += _choices_grid(arms)
+    md += ["", "## Settings", "", *_setup_table(p, runs), "", _CHOICES, ""]
+    if p.notes:
+        md += ["Notes:", "", *[f"- {n}" for n in p.notes], ""]
+    if paper and paper.notes:
+        md += [*[f"- paper: {n}" for n in paper.notes], ""]
+    md += ["## Figures", ""]
+    if loaded:
+        from ..report.report import group_runs
+
+        groups = group_runs(loaded)
+        curves = {a: [r["metrics"] for r in rs] for a, rs in groups.items()}
+        figs = [plot_accuracy(curves, out / "accuracy.png",
+                              grok_steps={a: [r["summary"]["grok_step"] for r in rs] for a, rs in groups.items()})]
+        figs += sweep_figures(loaded, out)
+        if p.pool_by:
+            panels: dict[str, dict] = {}
+            for arm in p.arms:
+                rs = [runs[f"{arm.name}-s{s}"] for s in p.arm_seeds(arm) if f"{arm.name}-s{s}" in runs]
+                if rs:
+                    cell = (arm.overrides["p"], arm.overrides["train_frac"])
+                    panels.setdefault(arm.name.split(",")[0], {})[cell] = (
+                        [r["summary"]["grok_step"] for r in rs], max(r["summary"]["budget"] for r in rs))
+            figs.append(plot_heatmap(panels, "P", "train fraction", out / "grok_heatmap_p_f.png"))
+        for prefix, ylabel, floor, log in (("radius", "mean ||h||", None, True),
+                                           ("phi_task", "Φ̃_rad of the task gradient (floor 1)", 1.0, True)):
+            f = plot_site_metric(curves, prefix, out / f"{prefix}.png", ylabel, floor, log)
+            if f is not None:
+                figs.append(f)
+        md += [f"![{f.stem}]({f.name})\n" for f in figs + figs_extra]
+    text = "\n".join(md) + "\n"
+    records.atomic_write_text(out / "report.md", text)
+    write_html(text, out / "report.html", title=f"radgrok reproduce {p.target}")
+    return text
+
+
+def reproduce(target: str, scale: str = "cpu", seeds: int | None = None, out: str | Path | None = None,
+              workers: int = 2, backend: str = "local", dry: bool = False, command: str = "") -> str:
+    """Run ``target`` (or list it, ``dry``) and write its report; returns the markdown (or the listing)."""
+    from ..training.config import ConfigError
+
+    p = plan(target, scale, seeds)  # validates everything before any directory exists
+    if workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {workers}")
+    if backend not in ("local", "ray"):
+        raise ConfigError(f"--backend must be one of ['local', 'ray'], got {backend!r}")
+    if dry:
+        return dry_run(p, workers)
+    if backend == "ray":  # fail before any directory exists
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise ConfigError("--backend ray needs Ray: pip install 'radgrok[ray]'") from None
+    out = Path(out or f"runs/reproduce/{target}-{scale}")
+    trials = p.trials()
+    print(f"radgrok reproduce {target} --scale {scale}: {len(trials)} trials, {workers} worker(s) -> {out}",
+          flush=True)
+    reused = sum(_finished(out / "runs" / t.name) for t in trials)
+    t0 = time.perf_counter()
+    run_sweep(trials, out / "runs", backend=backend, workers=workers)
+    wall = time.perf_counter() - t0
+    # The wall time that matters is that of the invocation that trained; a re-run that only
+    # reuses finished runs keeps the earlier record.
+    timing = out / "timing.json"
+    if reused < len(trials) or not timing.exists():
+        records.write_json(timing, {"wall_seconds": round(wall, 1), "workers": workers, "trained": len(trials) - reused,
+                                    "reused": reused})
+    t = records.read_json(timing)
+    return _report(p, out, t["wall_seconds"], t["workers"],
+                   command or f"radgrok reproduce {target} --scale {scale} --out {out}")
+
+
+def _finished(run_dir: Path) -> bool:
+    s = run_dir / records.SUMMARY
+    return s.exists() and records.read_json(s).get("status") in ("grokked", "dng", "diverged")

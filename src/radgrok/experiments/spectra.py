@@ -1,0 +1,74 @@
+"""Fourier figures of the reproduce targets fig4 and fig5, from run records and final checkpoints.
+
+fig4: Fourier coherence and |F|max of the input embedding over training (logged by the
+expensive diagnostics), and the per-frequency power of each arm's final embedding.
+fig5: the neuron x frequency selectivity of the first layer at the end of training,
+neurons sorted by their dominant frequency, and the median top-frequency share
+("selectivity") per run, which the verdicts use.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..training import records
+
+__all__ = ["add_spectra", "final_model"]
+
+
+def final_model(run: dict):
+    """The run's model at its last checkpoint (the end of training)."""
+    from ..training.config import from_dict
+    from ..training.loop import build
+
+    b = build(from_dict(run["config"]))
+    b.model.load_state_dict(records.load_checkpoint(Path(run["dir"]) / records.CHECKPOINT)["model"])
+    return b.model.eval()
+
+
+def add_spectra(p, runs: dict[str, dict], out: Path) -> list[Path]:
+    """Write the target's Fourier figures; store per-run 'selectivity' in run['extra']."""
+    from ..diagnostics.fourier import fourier_power, mlp_input_embeddings, mlp_neuron_input_weights
+    from ..diagnostics.fourier import neuron_frequency_selectivity
+    from ..report.plots import plot_matrix, plot_site_metric
+
+    figs: list[Path] = []
+    first = {a.name: runs.get(f"{a.name}-s{p.seeds[0]}") for a in p.arms}
+    first = {k: r for k, r in first.items() if r is not None and (Path(r["dir"]) / records.CHECKPOINT).exists()}
+    if p.target == "fig4":
+        curves = {a.name: [[{"step": row["step"], "fourier/coherence": row.get("fourier_coherence"),
+                             "fourier/fmax": row.get("fourier_fmax")} for row in r["metrics"]
+                            if row.get("fourier_coherence") is not None]
+                           for s in p.seeds if (r := runs.get(f"{a.name}-s{s}"))] for a in p.arms}
+        curves = {k: [rows for rows in v if rows] for k, v in curves.items()}
+        f = plot_site_metric({k: v for k, v in curves.items() if v}, "fourier", out / "fourier_over_training.png",
+                             "top-5 frequency share / |F|max", None, False)
+        if f is not None:
+            figs.append(f)
+        mats = {}
+        for name, r in first.items():
+            w_a, _ = mlp_input_embeddings(final_model(r))
+            power = fourier_power(w_a.double(), r["config"]["task"]["p"]).numpy()[1:]
+            mats[name] = (power / max(power.sum(), 1e-30))[:, None]
+        if mats:
+            figs.append(plot_matrix(mats, out / "fourier_power_final.png", "", "frequency k",
+                                    "share of embedding power per frequency at the end (seed 0)"))
+    else:
+        mats = {}
+        for name, r0 in first.items():
+            for s in p.seeds:
+                r = runs.get(f"{name}-s{s}")
+                if r is None or not (Path(r["dir"]) / records.CHECKPOINT).exists():
+                    continue
+                w_a, _ = mlp_neuron_input_weights(final_model(r))
+                sel = neuron_frequency_selectivity(w_a.double(), r["config"]["task"]["p"]).numpy()
+                r.setdefault("extra", {})["selectivity"] = float(np.median(sel.max(axis=1)))
+                if r is r0:
+                    order = np.lexsort((-sel.max(axis=1), sel.argmax(axis=1)))
+                    mats[name] = sel[order]
+        if mats:
+            figs.append(plot_matrix(mats, out / "neuron_selectivity.png", "frequency k - 1", "neuron (sorted)",
+                                    "share of each first-layer neuron's input-weight power per frequency (seed 0)"))
+    return figs

@@ -1,0 +1,171 @@
+"""Verdicts: does what we measured support a claim of the paper? Pure functions, no torch.
+
+Rules (stated once, applied to every target):
+
+* A DNG run counts as its budget in a mean ("> budget"), so a ratio involving
+  a DNG arm is a bound: ``>`` when the reference did not grok, ``<`` when the
+  tested arm did not.
+* ``speedup``: ratio = mean grok step of the reference / mean grok step of the arm.
+  reproduced when ratio >= 3/4 of the paper's ratio (a lower bound counts if it
+  clears that bar); partly when ratio > 1.1 (a real speedup, smaller than the
+  paper's -- 1.1 is about one evaluation interval at our grok steps) or when it
+  is a lower bound below the bar; not when ratio <= 1.1, when the arm never
+  grokked, or when neither arm grokked (nothing measured).
+* ``dng`` / ``groks``: reproduced when every seed agrees, partly when some do.
+* ``all_grok``: reproduced when every arm groks on every seed, partly when some do.
+* ``u_shape``: grok step vs lam (DNG = budget) has a minimum strictly inside the
+  range, lower than both ends: reproduced; otherwise not (a curve whose minimum is
+  at an end of the range is not U-shaped, however many arms grok; "every lam
+  groks" is its own claim).
+* ``direction``: the metric moves from ref to arm the way the paper says:
+  reproduced when our ratio is on the same side of 1 and at least halfway there
+  in log terms, partly when on the same side but smaller, not otherwise.
+* ``below`` / ``above``: the arm's mean metric is on the stated side of ``value``.
+* ``no_speedup``: the arm's metric (lower = better) is not better than ref's by
+  more than 1%.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, field
+
+from ..report.report import format_steps
+from .paper import Claim
+
+__all__ = ["ArmResult", "Verdict", "judge", "speedup_ratio", "capped_mean", "fmt_ratio"]
+
+NOISE = 1.1
+BAR = 0.75
+
+
+@dataclass
+class ArmResult:
+    """What one arm measured: grok step per seed (None = DNG), the budget, final diagnostics."""
+
+    name: str
+    grok_steps: list
+    budget: int
+    metrics: dict = field(default_factory=dict)  # metric -> list of per-seed values
+
+    @property
+    def n_grok(self) -> int:
+        return sum(g is not None for g in self.grok_steps)
+
+    def metric(self, key: str) -> float | None:
+        vals = [v for v in self.metrics.get(key, []) if v is not None and math.isfinite(v)]
+        return statistics.mean(vals) if vals else None
+
+
+@dataclass
+class Verdict:
+    claim: str
+    paper: str
+    ours: str
+    ratio: str
+    verdict: str  # reproduced | partly | not | not run
+
+
+def capped_mean(steps: list, budget: int) -> float:
+    """Mean grok step with every DNG counted as the budget (a lower bound of the true mean)."""
+    return statistics.mean(budget if g is None else g for g in steps)
+
+
+def speedup_ratio(ref: ArmResult, arm: ArmResult) -> tuple[float | None, str]:
+    """(ratio, bound): bound is '=' (exact), '>' (lower bound), '<' (upper bound), '?' (nothing grokked)."""
+    if not ref.grok_steps or not arm.grok_steps or (ref.n_grok == 0 and arm.n_grok == 0):
+        return None, "?"
+    r = capped_mean(ref.grok_steps, ref.budget) / capped_mean(arm.grok_steps, arm.budget)
+    ref_dng, arm_dng = ref.n_grok < len(ref.grok_steps), arm.n_grok < len(arm.grok_steps)
+    if ref_dng and arm_dng:
+        return r, "?"  # both bounded from below: the ratio can be anything
+    return r, ">" if ref_dng else "<" if arm_dng else "="
+
+
+def fmt_ratio(r: float | None, bound: str = "=") -> str:
+    if r is None:
+        return "n/a"
+    prefix = {"=": "", ">": "> ", "<": "< ", "?": "~ "}[bound]
+    return f"{prefix}{r:.2f}×"
+
+
+def _steps_text(a: ArmResult) -> str:
+    return format_steps(a.grok_steps, a.budget) if a.grok_steps else "not run"
+
+
+def _missing(claim: Claim, paper: str, names: list[str], alias: dict | None = None) -> Verdict:
+    names = [(alias or {}).get(n, n) for n in names]
+    return Verdict(claim.name, paper, f"not run ({', '.join(names)})", "n/a", "not run")
+
+
+def judge(claim: Claim, arms: dict[str, ArmResult], alias: dict[str, str] | None = None) -> Verdict:
+    """The verdict on ``claim`` from our ``arms``; ``alias`` maps the paper's arm names to ours."""
+    alias = alias or {}
+    get = lambda n: arms.get(alias.get(n, n))  # noqa: E731
+    k = claim.kind
+    if k == "speedup":
+        ref, arm = get(claim.ref), get(claim.arm)
+        paper = f"{claim.ratio:.1f}×"
+        if not ref or not arm or not ref.grok_steps or not arm.grok_steps:
+            return _missing(claim, paper, [claim.ref, claim.arm], alias)
+        r, bound = speedup_ratio(ref, arm)
+        ours = f"{ref.name} {_steps_text(ref)} vs {arm.name} {_steps_text(arm)}"
+        if r is None or bound == "?" or arm.n_grok == 0:
+            return Verdict(claim.name, paper, ours, fmt_ratio(r, bound), "not")
+        if bound == "<" or r <= NOISE:
+            v = "not" if r <= NOISE else "partly"
+        else:
+            v = "reproduced" if r >= BAR * claim.ratio else "partly"
+        return Verdict(claim.name, paper, ours, fmt_ratio(r, bound), v)
+    if k in ("dng", "groks"):
+        arm = get(claim.arm)
+        paper = "DNG" if k == "dng" else "groks"
+        if not arm or not arm.grok_steps:
+            return _missing(claim, paper, [claim.arm], alias)
+        agree = (len(arm.grok_steps) - arm.n_grok) if k == "dng" else arm.n_grok
+        v = "reproduced" if agree == len(arm.grok_steps) else "partly" if agree else "not"
+        return Verdict(claim.name, paper, f"{arm.name}: {_steps_text(arm)}", f"{agree}/{len(arm.grok_steps)} seeds", v)
+    if k in ("all_grok", "u_shape"):
+        got = [get(n) for n in claim.arms]
+        got = [a for a in got if a and a.grok_steps]
+        if not got:
+            return _missing(claim, "all grok" if k == "all_grok" else "U-shaped", list(claim.arms), alias)
+        if k == "all_grok":
+            runs = sum(len(a.grok_steps) for a in got)
+            n = sum(a.n_grok for a in got)
+            v = "reproduced" if n == runs else "partly" if n else "not"
+            return Verdict(claim.name, "all grok", f"{n}/{runs} runs grok", f"{n}/{runs}", v)
+        means = [capped_mean(a.grok_steps, a.budget) for a in got]
+        i = min(range(len(means)), key=means.__getitem__)
+        ours = " / ".join("DNG" if a.n_grok == 0 else f"{m:,.0f}" for a, m in zip(got, means))
+        interior_min = 0 < i < len(means) - 1 and means[i] < means[0] and means[i] < means[-1]
+        v = "reproduced" if any(a.n_grok for a in got) and interior_min else "not"
+        where = f"min at {got[i].name}" if any(a.n_grok for a in got) else "n/a (nothing grokked)"
+        return Verdict(claim.name, "U-shaped, min at lam 0.05", ours, where, v)
+    if k in ("direction", "below", "above", "no_speedup"):
+        arm = get(claim.arm)
+        ref = get(claim.ref) if claim.ref else None
+        a = arm.metric(claim.metric) if arm else None
+        if a is None or (claim.ref and (ref is None or ref.metric(claim.metric) is None)):
+            return _missing(claim, claim.metric, [n for n in (claim.ref, claim.arm) if n], alias)
+        if k in ("below", "above"):
+            ok = a <= claim.value if k == "below" else a >= claim.value
+            return Verdict(claim.name, f"{k} {claim.value:g}", f"{arm.name}: {claim.metric} {a:.3g}",
+                           f"{a:.3g}", "reproduced" if ok else "not")
+        b = ref.metric(claim.metric)
+        ours = f"{ref.name} {b:.3g} → {arm.name} {a:.3g}"
+        if k == "no_speedup":
+            return Verdict(claim.name, "no gain", ours, f"{a / b:.3f}×" if b else "n/a",
+                           "reproduced" if a >= 0.99 * b else "not")
+        if b == 0 or a == 0 or (a > 0) != (b > 0):
+            return Verdict(claim.name, f"{claim.ratio:.3g}×", ours, "n/a", "not")
+        r = a / b
+        want, got = math.log(claim.ratio), math.log(r)
+        if want * got <= 0:
+            v = "not"
+        else:
+            v = "reproduced" if abs(got) >= 0.5 * abs(want) else "partly"
+        return Verdict(claim.name, f"{claim.ratio:.3g}×", ours, f"{r:.3g}×", v)
+    raise ValueError(f"claim kind must be one of speedup, dng, groks, all_grok, u_shape, direction, below, "
+                     f"above, no_speedup; got {k!r}")

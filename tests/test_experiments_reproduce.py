@@ -1,0 +1,71 @@
+from pathlib import Path
+
+import pytest
+
+from radgrok.experiments import reproduce as rep
+from radgrok.experiments.sweep import run_trial
+from radgrok.experiments.targets import Arm, plan
+
+TINY = dict(p=11, width=16, steps=40, eval_every=10, patience=10)
+
+
+def tiny_plan(target, scale="cpu", seeds=None):
+    """The target's plan on a tiny task; table2/table7 keep a few arms and skip the probe diagnostics."""
+    p = plan(target, scale, seeds)
+    keep = {"table2": lambda n: n in ("weak-wd", "strong-wd", "penalty"),
+            "table7": lambda n: n.endswith(("lam=0.01", "lam=0.05", "lam=1.0")) or n == "strong-wd",
+            "fig4": lambda n: n in ("weak-wd", "penalty"), "fig5": lambda n: n in ("weak-wd", "penalty")}
+    extra = dict(diagnostics=False) if target in ("table2", "table7") else {}
+    p.arms[:] = [Arm(a.name, a.preset, {**a.overrides, **TINY, **extra}, a.seeds) for a in p.arms
+                 if keep.get(target, lambda n: True)(a.name)]
+    return p
+
+
+def in_process(trials, out, **kw):  # the sweep engine minus its process pool: fast in tests
+    return [run_trial(t, str(out)) for t in trials]
+
+
+def test_dry_run_lists_trials_without_training(tmp_path, capsys):
+    text = rep.reproduce("table2", "paper", dry=True, out=tmp_path / "x")
+    assert "20 trials" in text and "penalty-s4" in text and "estimated count 20" in text
+    assert not (tmp_path / "x").exists()
+
+
+def test_tiny_table2_end_to_end_through_the_sweep_engine(tmp_path, monkeypatch):
+    monkeypatch.setattr(rep, "plan", tiny_plan)
+    out = tmp_path / "t2"
+    md = rep.reproduce("table2", "cpu", seeds=1, out=out, workers=2)
+    assert "## Verdicts" in md and "penalty 6.3x sooner than strong WD" in md
+    assert "cpu calibration" in md and "15,540" in md and "Unstated choices" in md
+    assert any(v in md for v in ("**reproduced**", "**partly**", "**not**"))
+    for png in ("accuracy.png", "grok_steps.png", "radius.png"):  # radii are logged at every evaluation
+        assert (out / png).stat().st_size > 3000
+    html = (out / "report.html").read_text()
+    assert "data:image/png;base64," in html and 'src="http' not in html and "accuracy.png" not in html
+    assert (out / "runs" / "results.csv").exists() and (out / "timing.json").exists()
+    wall = rep.records.read_json(out / "timing.json")["wall_seconds"]
+    monkeypatch.setattr(rep, "run_sweep", in_process)
+    monkeypatch.setattr(rep, "_report", lambda *a: "")  # the figures were checked above
+    rep.reproduce("table2", "cpu", seeds=1, out=out, workers=1)  # all reused: the timing is kept
+    assert rep.records.read_json(out / "timing.json")["wall_seconds"] == wall
+
+
+def test_tiny_table7_draws_the_lambda_curve(tmp_path, monkeypatch):
+    monkeypatch.setattr(rep, "plan", tiny_plan)
+    monkeypatch.setattr(rep, "run_sweep", in_process)
+    md = rep.reproduce("table7", "cpu", seeds=1, out=tmp_path)
+    assert "U-shaped" in md and (tmp_path / "lambda_curve.png").stat().st_size > 3000
+
+
+@pytest.mark.parametrize("target", ["fig5", "table1", "fig4"])
+def test_tiny_diagnostic_targets(tmp_path, monkeypatch, target):
+    monkeypatch.setattr(rep, "plan", tiny_plan)
+    monkeypatch.setattr(rep, "run_sweep", in_process)
+    md = rep.reproduce(target, "cpu", seeds=1, out=tmp_path)
+    assert "Diagnostics at each arm's last evaluation" in md
+    if target == "fig5":
+        assert "selectivity" in md and Path(tmp_path / "neuron_selectivity.png").exists()
+    elif target == "fig4":
+        assert (tmp_path / "fourier_over_training.png").exists() and (tmp_path / "fourier_power_final.png").exists()
+    else:
+        assert "hessian_trace" in md and "stable_rank" in md and "Table 1 layout" in md

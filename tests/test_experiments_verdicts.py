@@ -1,0 +1,62 @@
+from radgrok.experiments.paper import Claim
+from radgrok.experiments.verdicts import ArmResult, capped_mean, judge, speedup_ratio
+
+SPEED = Claim("penalty 6.3x", "speedup", arm="penalty", ref="strong-wd", ratio=6.3)
+
+
+def arms(ref, arm, budget=4000):
+    return {"strong-wd": ArmResult("strong-wd", ref, budget), "penalty": ArmResult("penalty", arm, budget)}
+
+
+def test_speedup_verdicts():
+    assert judge(SPEED, arms([15000] * 3, [2400, 2500, 2300], 100_000)).verdict == "reproduced"
+    v = judge(SPEED, arms([1000, 1000], [700, 700]))
+    assert (v.verdict, v.ratio) == ("partly", "1.43×")
+    assert judge(SPEED, arms([1000], [1000])).verdict == "not"
+    v = judge(SPEED, arms([850, 800], [None, None]))  # the arm never groks: an upper bound, not
+    assert v.verdict == "not" and v.ratio.startswith("< ")
+    v = judge(SPEED, arms([None], [500]))  # reference DNG: 4000/500 = 8 is a lower bound above the bar
+    assert v.verdict == "reproduced" and v.ratio == "> 8.00×"
+    assert judge(SPEED, arms([None], [2000])).verdict == "partly"  # > 2x, below 0.75 * 6.3
+    assert judge(SPEED, arms([None], [None])).verdict == "not"
+    assert judge(SPEED, {"strong-wd": ArmResult("strong-wd", [100], 10)}).verdict == "not run"
+
+
+def test_dng_counts_as_budget():
+    assert capped_mean([100, None], 1000) == 550
+    assert speedup_ratio(ArmResult("a", [None], 1000), ArmResult("b", [None], 1000))[1] == "?"
+
+
+def test_dng_groks_and_all_grok():
+    dng = Claim("weak WD never groks", "dng", arm="weak")
+    assert judge(dng, {"weak": ArmResult("weak", [None, None], 10)}).verdict == "reproduced"
+    assert judge(dng, {"weak": ArmResult("weak", [None, 5], 10)}).verdict == "partly"
+    assert judge(dng, {"weak": ArmResult("weak", [5], 10)}).verdict == "not"
+    allg = Claim("all grok", "all_grok", arms=("a", "b"))
+    assert judge(allg, {"a": ArmResult("a", [1], 9), "b": ArmResult("b", [None], 9)}).verdict == "partly"
+
+
+def test_u_shape_and_alias():
+    u = Claim("U", "u_shape", arms=("lam=0.01", "lam=0.05", "lam=1"))
+    res = {"x0.01": ArmResult("x0.01", [800], 2000), "x0.05": ArmResult("x0.05", [300], 2000),
+           "x1": ArmResult("x1", [None], 2000)}
+    alias = {"lam=0.01": "x0.01", "lam=0.05": "x0.05", "lam=1": "x1"}
+    assert judge(u, res, alias).verdict == "reproduced"
+    res["x0.05"] = ArmResult("x0.05", [900], 2000)
+    assert judge(u, res, alias).verdict == "not"  # monotone: the minimum is at an end
+    none = {k: ArmResult(k, [None], 2000) for k in res}
+    assert judge(u, none, alias).verdict == "not"
+
+
+def test_direction_below_and_no_speedup():
+    up = Claim("rank rises", "direction", arm="pen", ref="weak", metric="stable_rank", ratio=3.3)
+    res = lambda a, b: {"weak": ArmResult("weak", [1], 1, {"stable_rank": [a]}),  # noqa: E731
+                        "pen": ArmResult("pen", [1], 1, {"stable_rank": [b]})}
+    assert judge(up, res(100, 400)).verdict == "reproduced"
+    assert judge(up, res(100, 120)).verdict == "partly"
+    assert judge(up, res(100, 50)).verdict == "not"
+    below = Claim("phi below floor", "below", arm="pen", metric="stable_rank", value=1.0)
+    assert judge(below, res(1, 0.2)).verdict == "reproduced"
+    lm = Claim("no gain", "no_speedup", arm="pen", ref="weak", metric="stable_rank")
+    assert judge(lm, res(1.585, 1.608)).verdict == "reproduced"
+    assert judge(lm, res(1.6, 1.4)).verdict == "not"
