@@ -63,8 +63,14 @@ def _run_metrics(run: dict) -> dict:
         v = _final(rows, k)
         if v is not None:
             out[k] = v
-    if run["config"]["task"].get("task") == "text":  # a text's held-out split is its validation set
-        out["val_loss"] = _final(rows, "test_loss")
+    if run["config"]["task"].get("task") == "text":
+        # A text's held-out split is its validation set. The best evaluation, not the
+        # last: an LM is kept at its best validation loss (nanoGPT checkpoints on it), and
+        # a small text over-fits before the budget ends, so the last value mostly measures
+        # how far past its best each run went.
+        vals = [r["test_loss"] for r in rows if r.get("test_loss") is not None]
+        if vals:
+            out["val_loss"] = min(vals)
     hit = [r["step"] for r in rows if (r.get("fourier_coherence") or 0) > 0.9]
     if any("fourier_coherence" in r for r in rows):
         out["fourier_epoch"] = hit[0] if hit else None

@@ -170,8 +170,9 @@ def plan(target: str, scale: str = "cpu", seeds: int | None = None) -> Plan:
         lm, base = gpt_preset("charlm", scale), gpt_preset("charlm", scale, baseline=True)
         if lm is None or base is None:
             raise ConfigError("reproduce table10: needs the char-LM trainer (issue #4), not available yet")
-        p = Plan(target, scale, [Arm("baseline", base), Arm("penalty", lm)], _seeds(scale, 1, seeds))
-        p.notes.append(f"presets {base} / {lm}; 'val loss' = the loss on the held-out last 10% of the text")
+        p = Plan(target, scale, [Arm("baseline", base), Arm("penalty", lm)], _seeds(scale, 3, seeds))
+        p.notes.append(f"presets {base} / {lm}; 'val loss' = the best loss over the evaluations on the "
+                       "held-out last 10% of the text")
     else:  # choices
         base = "cpu-mlp" if cpu else "paper-mlp"
         ref = "cpu-mlp-strong-wd" if cpu else "paper-mlp-strong-wd"
