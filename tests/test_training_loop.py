@@ -94,9 +94,9 @@ def test_divergence_stops_and_keeps_last_good_checkpoint(tmp_path):
 
 def test_early_stop_after_grok_plus_patience(monkeypatch):
     # Script the test accuracy so the rule is tested exactly: above 90% from step 30 on.
-    from radgrok.training import loop
+    from radgrok.training import feeds
 
-    real = loop.evaluate
+    real = feeds.evaluate  # the modular task's evaluation, which ModularFeed calls
 
     def scripted(b, *args):
         row = real(b, *args)
@@ -104,7 +104,7 @@ def test_early_stop_after_grok_plus_patience(monkeypatch):
         row["test_acc"] = 0.95 if step >= 30 else 0.2 if step != 10 else 0.93
         return row
 
-    monkeypatch.setattr(loop, "evaluate", scripted)
+    monkeypatch.setattr(feeds, "evaluate", scripted)
     s = train(tiny(steps=200, early_stop=True, patience=40), None, progress=False)
     assert s["status"] == "grokked" and s["grok_step"] == 30
     assert s["steps_done"] == 70

@@ -186,14 +186,15 @@ class RadialSuppression:
         self._gated.clear()
         self._ungated.clear()
 
-    def _radius_for(self, d: int) -> float:
+    def radius_for(self, d: int) -> float:
+        """The target radius for a hidden size d: ``radius``, else ``radius_scale * sqrt(d)``."""
         return self.radius if self.radius is not None else self.radius_scale * math.sqrt(d)
 
     def _make_hook(self, name: str):
         def hook(module, args, out):
             h = _first_tensor(out)
             self._seen[name].append(h)
-            r = self._radius_for(h.shape[-1])
+            r = self.radius_for(h.shape[-1])
             if self.mode == "project":
                 # clamp_min keeps an all-zero vector finite instead of NaN.
                 new = h * (r / torch.linalg.vector_norm(h, dim=-1, keepdim=True).clamp_min(1e-12))
@@ -220,7 +221,7 @@ class RadialSuppression:
 
     def penalty_sum(self) -> torch.Tensor:
         """Unweighted ``sum of radial_penalty`` over the hooked outputs of the latest forward."""
-        return sum(radial_penalty(h, self._radius_for(h.shape[-1])) for h in self._tensors())
+        return sum(radial_penalty(h, self.radius_for(h.shape[-1])) for h in self._tensors())
 
     def penalty(self) -> torch.Tensor:
         """``lam * penalty_sum()``: the term to add to the loss (zero in project mode).
@@ -238,7 +239,7 @@ class RadialSuppression:
                 value = self.lam * sum((st.norm - st.r).square().mean() / g.shape[-1] for st, g in self._gated)
             total = _PenaltyNode.apply(value, states, self.lam, *(g for _, g in self._gated))
         for h in self._ungated:
-            total = total + self.lam * radial_penalty(h, self._radius_for(h.shape[-1]))
+            total = total + self.lam * radial_penalty(h, self.radius_for(h.shape[-1]))
         return total
 
     @contextmanager

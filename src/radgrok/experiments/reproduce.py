@@ -13,6 +13,7 @@ import statistics
 import time
 from pathlib import Path
 
+from ..report.report import last_value
 from ..training import records
 from .paper import PAPER
 from .sweep import run_sweep
@@ -43,24 +44,17 @@ def dry_run(p: Plan, workers: int = 2) -> str:
     return "\n".join(lines)
 
 
-def _final(rows: list[dict], key: str) -> float | None:
-    for r in reversed(rows):
-        if r.get(key) is not None:
-            return r[key]
-    return None
-
-
 def _run_metrics(run: dict) -> dict:
     """Per-run diagnostics at the last evaluation that logged them (site metrics: mean over sites)."""
     rows, out = run["metrics"], {}
     for fam in _SITE_METRICS:
         keys = sorted({k for r in rows[-1:] for k in r if k.startswith(fam + "/")})
-        vals = [_final(rows, k) for k in keys]
+        vals = [last_value(rows, k) for k in keys]
         vals = [v for v in vals if v is not None]
         if vals:
             out[fam] = statistics.mean(vals)
     for k in _GLOBAL_METRICS:
-        v = _final(rows, k)
+        v = last_value(rows, k)
         if v is not None:
             out[k] = v
     if run["config"]["task"].get("task") == "text":

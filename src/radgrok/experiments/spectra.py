@@ -15,24 +15,16 @@ import numpy as np
 
 from ..training import records
 
-__all__ = ["add_spectra", "final_model"]
-
-
-def final_model(run: dict):
-    """The run's model at its last checkpoint (the end of training)."""
-    from ..training.config import from_dict
-    from ..training.loop import build
-
-    b = build(from_dict(run["config"]))
-    b.model.load_state_dict(records.load_checkpoint(Path(run["dir"]) / records.CHECKPOINT)["model"])
-    return b.model.eval()
+__all__ = ["add_spectra"]
 
 
 def add_spectra(p, runs: dict[str, dict], out: Path) -> list[Path]:
     """Write the target's Fourier figures; store per-run 'selectivity' in run['extra']."""
     from ..diagnostics.fourier import fourier_power, mlp_input_embeddings, mlp_neuron_input_weights
     from ..diagnostics.fourier import neuron_frequency_selectivity
+    from ..report.diagnostic_plots import selectivity_order
     from ..report.plots import plot_matrix, plot_site_metric
+    from ..training.loop import load_final_model
 
     figs: list[Path] = []
     first = {a.name: runs.get(f"{a.name}-s{p.seeds[0]}") for a in p.arms}
@@ -49,7 +41,7 @@ def add_spectra(p, runs: dict[str, dict], out: Path) -> list[Path]:
             figs.append(f)
         mats = {}
         for name, r in first.items():
-            w_a, _ = mlp_input_embeddings(final_model(r))
+            w_a, _ = mlp_input_embeddings(load_final_model(r["dir"]))
             power = fourier_power(w_a.double(), r["config"]["task"]["p"]).numpy()[1:]
             mats[name] = (power / max(power.sum(), 1e-30))[:, None]
         if mats:
@@ -62,12 +54,11 @@ def add_spectra(p, runs: dict[str, dict], out: Path) -> list[Path]:
                 r = runs.get(f"{name}-s{s}")
                 if r is None or not (Path(r["dir"]) / records.CHECKPOINT).exists():
                     continue
-                w_a, _ = mlp_neuron_input_weights(final_model(r))
+                w_a, _ = mlp_neuron_input_weights(load_final_model(r["dir"]))
                 sel = neuron_frequency_selectivity(w_a.double(), r["config"]["task"]["p"]).numpy()
                 r.setdefault("extra", {})["selectivity"] = float(np.median(sel.max(axis=1)))
                 if r is r0:
-                    order = np.lexsort((-sel.max(axis=1), sel.argmax(axis=1)))
-                    mats[name] = sel[order]
+                    mats[name] = sel[selectivity_order(sel)]
         if mats:
             figs.append(plot_matrix(mats, out / "neuron_selectivity.png", "frequency k - 1", "neuron (sorted)",
                                     "share of each first-layer neuron's input-weight power per frequency (seed 0)"))

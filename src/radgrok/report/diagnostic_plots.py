@@ -17,7 +17,7 @@ import numpy as np
 from ..training import records
 
 __all__ = ["load_run", "sites_of", "plot_phi", "plot_radius", "plot_anisotropy", "plot_fourier_chronology",
-           "selectivity_from_checkpoint", "plot_selectivity", "plot_run"]
+           "selectivity_from_checkpoint", "selectivity_order", "plot_selectivity", "plot_run"]
 
 
 # mathtext: the combining tilde of "Φ̃" is dropped by matplotlib's default font
@@ -172,26 +172,25 @@ def plot_fourier_chronology(rows: list[dict], path: str | Path, title: str = "")
 
 def selectivity_from_checkpoint(run_dir: str | Path) -> tuple[np.ndarray, int]:
     """(n_neurons, K) selectivity of the first layer for operand a at the run's last checkpoint, and P."""
-    import torch  # noqa: F401  (only this figure needs the model)
-
     from ..diagnostics import mlp_neuron_input_weights, neuron_frequency_selectivity
-    from ..training.config import from_dict
-    from ..training.loop import build
+    from ..training.loop import load_final_model
 
-    run_dir = Path(run_dir)
-    cfg = from_dict(records.read_json(run_dir / records.CONFIG)["config"])
-    if cfg.model.arch != "mlp":
-        raise ValueError(f"selectivity needs the MLP, got arch {cfg.model.arch!r}")
-    b = build(cfg)
-    b.model.load_state_dict(records.load_checkpoint(run_dir / records.CHECKPOINT)["model"])
-    w_a, _ = mlp_neuron_input_weights(b.model)
-    return neuron_frequency_selectivity(w_a, cfg.task.p).numpy(), cfg.task.p
+    config = records.read_json(Path(run_dir) / records.CONFIG)["config"]
+    if config["model"]["arch"] != "mlp":
+        raise ValueError(f"selectivity needs the MLP, got arch {config['model']['arch']!r}")
+    w_a, _ = mlp_neuron_input_weights(load_final_model(run_dir))
+    p = config["task"]["p"]
+    return neuron_frequency_selectivity(w_a, p).numpy(), p
+
+
+def selectivity_order(sel: np.ndarray) -> np.ndarray:
+    """Row order of a (neurons, K) selectivity matrix: by preferred frequency, then most selective first."""
+    return np.lexsort((-sel.max(1), sel.argmax(1)))
 
 
 def plot_selectivity(sel: np.ndarray, path: str | Path, title: str = "") -> Path:
     """Neuron x frequency heatmap, neurons sorted by preferred frequency, then by selectivity."""
-    pref = sel.argmax(1)
-    order = np.lexsort((-sel.max(1), pref))
+    order = selectivity_order(sel)
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 6))
     im = ax.imshow(sel[order], aspect="auto", interpolation="nearest", cmap="magma", vmin=0, vmax=1,

@@ -40,6 +40,14 @@ def group_runs(runs: list[dict]) -> dict[str, list[dict]]:
     return groups
 
 
+def last_value(rows: list[dict], key: str):
+    """The last non-null value of ``key`` in a run's metric rows (None if never logged)."""
+    for r in reversed(rows):
+        if r.get(key) is not None:
+            return r[key]
+    return None
+
+
 def format_steps(values: list, budget: int | None = None) -> str:
     """Grok steps over seeds as "mean ± std (k DNG)"; None is a seed that did not grok."""
     got = [v for v in values if v is not None]

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Mapping
 
 from ..training import records
+from .report import last_value
 
 __all__ = ["PAPER_TABLE1", "table1_quantities", "table1_markdown", "write_table1"]
 
@@ -34,11 +35,6 @@ PAPER_TABLE1: dict[str, dict[str, str | None]] = {
     "normalised sharpness": {"weak": "0.18", "strong": None, "penalty": "0.004"},
     "Φ̃_rad (task)": {"weak": None, "strong": None, "penalty": "≈ 0.15"},
 }
-
-
-def _last(rows: list[dict], key: str):
-    vals = [r[key] for r in rows if r.get(key) is not None]
-    return vals[-1] if vals else None
 
 
 def _early(rows: list[dict], key: str):
@@ -57,14 +53,14 @@ def table1_quantities(run_dir: str | Path, coherence_threshold: float = 0.9) -> 
     for site in sites:
         for key in ("phi_task", "phi_total"):
             q[f"{key}_early/{site}"] = _early(rows, f"{key}/{site}")
-            q[f"{key}_late/{site}"] = _last(rows, f"{key}/{site}")
+            q[f"{key}_late/{site}"] = last_value(rows, f"{key}/{site}")
         for key in ("stable_rank", "eff_rank", "sigma_max"):
-            q[f"{key}/{site}"] = _last(rows, f"{key}/{site}")
+            q[f"{key}/{site}"] = last_value(rows, f"{key}/{site}")
     for key in ("hessian_trace", "sharpness_norm", "fourier_fmax"):
-        q[key] = _last(rows, key)
+        q[key] = last_value(rows, key)
     q["coherence_step"] = next((r["step"] for r in rows if r.get("fourier_coherence") is not None
                                 and r["fourier_coherence"] > coherence_threshold), None)
-    q["final_coherence"] = _last(rows, "fourier_coherence")
+    q["final_coherence"] = last_value(rows, "fourier_coherence")
     return q
 
 

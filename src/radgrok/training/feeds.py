@@ -28,7 +28,7 @@ from ..tasks.addition import AdditionData
 from ..tasks.modular import ModularData
 from ..tasks.text import TextData
 
-__all__ = ["ModularFeed", "AdditionFeed", "TextFeed", "batch_indices", "model_stats", "probe_indices"]
+__all__ = ["ModularFeed", "AdditionFeed", "TextFeed", "batch_indices", "model_stats", "probe_indices", "evaluate"]
 
 
 def probe_indices(n: int, size: int) -> torch.Tensor:
@@ -67,6 +67,30 @@ def model_stats(b) -> dict:
     return row
 
 
+@torch.no_grad()
+def evaluate(b, x_tr, y_tr, x_te, y_te, x_va=None, y_va=None) -> dict:
+    """Loss and accuracy on the full train and test sets, radii, penalty and weight norm."""
+    was_training = b.model.training
+    b.model.eval()
+    logits = b.model(x_tr)
+    stats = model_stats(b)  # radii and penalty of the training forward; logged for every arm, lam = 0 included
+    row = {
+        "train_loss": b.loss_fn(logits, y_tr).item(),
+        "train_acc": (logits.argmax(-1) == y_tr).double().mean().item(),
+    }
+    logits = b.model(x_te)
+    row["test_loss"] = b.loss_fn(logits, y_te).item()
+    row["test_acc"] = (logits.argmax(-1) == y_te).double().mean().item()
+    if x_va is not None:
+        logits = b.model(x_va)
+        row["val_loss"] = b.loss_fn(logits, y_va).item()
+        row["val_acc"] = (logits.argmax(-1) == y_va).double().mean().item()
+    row.update(stats)
+    b.model.train(was_training)
+    return row
+
+
+
 class ModularFeed:
     """(a op b) mod P on the device: the whole train and test sets, evaluated exactly."""
 
@@ -90,8 +114,6 @@ class ModularFeed:
         return self.x_tr[idx], self.y_tr[idx]
 
     def evaluate(self, b) -> dict:
-        from .loop import evaluate  # the modular evaluation is public in loop.py
-
         return evaluate(b, self.x_tr, self.y_tr, self.x_te, self.y_te, *self.val)
 
 

@@ -31,11 +31,11 @@ from ..tasks.modular import ModularData, make_modular
 from ..tasks.text import TextData, make_text_data
 from . import records
 from .config import ConfigError, RunConfig, to_dict, validate
-from .feeds import AdditionFeed, ModularFeed, TextFeed, batch_indices, model_stats
+from .feeds import AdditionFeed, ModularFeed, TextFeed, batch_indices, evaluate
 from .grok import GrokTracker
 from .probes import cheap_diagnostics, expensive_diagnostics
 
-__all__ = ["train", "build", "Built", "evaluate", "train_step", "make_feed"]
+__all__ = ["train", "build", "Built", "evaluate", "train_step", "make_feed", "load_final_model"]
 
 _batch_indices = batch_indices  # the name multiseed and the benchmark import
 
@@ -107,27 +107,14 @@ def build(cfg: RunConfig) -> Built:
     return Built(data, model, rs, opt, sched, device, dtype, loss_fn, grad_filter and grad_filter())
 
 
-@torch.no_grad()
-def evaluate(b: Built, x_tr, y_tr, x_te, y_te, x_va=None, y_va=None) -> dict:
-    """Loss and accuracy on the full train and test sets, radii, penalty and weight norm."""
-    was_training = b.model.training
-    b.model.eval()
-    logits = b.model(x_tr)
-    stats = model_stats(b)  # radii and penalty of the training forward; logged for every arm, lam = 0 included
-    row = {
-        "train_loss": b.loss_fn(logits, y_tr).item(),
-        "train_acc": (logits.argmax(-1) == y_tr).double().mean().item(),
-    }
-    logits = b.model(x_te)
-    row["test_loss"] = b.loss_fn(logits, y_te).item()
-    row["test_acc"] = (logits.argmax(-1) == y_te).double().mean().item()
-    if x_va is not None:
-        logits = b.model(x_va)
-        row["val_loss"] = b.loss_fn(logits, y_va).item()
-        row["val_acc"] = (logits.argmax(-1) == y_va).double().mean().item()
-    row.update(stats)
-    b.model.train(was_training)
-    return row
+def load_final_model(run_dir: str | Path) -> torch.nn.Module:
+    """The model of a run directory at its last checkpoint, in eval mode (rebuilt from config.json)."""
+    from .config import from_dict
+
+    run_dir = Path(run_dir)
+    b = build(from_dict(records.read_json(run_dir / records.CONFIG)["config"]))
+    b.model.load_state_dict(records.load_checkpoint(run_dir / records.CHECKPOINT)["model"])
+    return b.model.eval()
 
 
 def make_feed(b: Built, cfg: RunConfig) -> ModularFeed | AdditionFeed | TextFeed:

@@ -81,8 +81,7 @@ def cheap_diagnostics(model, rs, x: torch.Tensor, y: torch.Tensor, loss_fn=F.cro
         row[f"sigma_max/{site}"] = spec["sigma_max"]
     # Proposition 1 (MLP pre-activations only; anything else returns {}): the probe's own h.
     hidden = {site: h for site, (h, _) in grads["task"].items()}
-    radius_for = (lambda d: rs.radius) if rs.radius is not None else (lambda d: rs.radius_scale * math.sqrt(d))
-    row.update({k: _finite(v) for k, v in mlp_anisotropy(model, x, rs.names, hidden, radius_for).items()})
+    row.update({k: _finite(v) for k, v in mlp_anisotropy(model, x, rs.names, hidden, rs.radius_for).items()})
     logits = logits_box["logits"]
     row["softmax_collapse"] = softmax_collapse_fraction(logits)
     row["zero_loss"] = zero_loss_fraction(logits, y)
