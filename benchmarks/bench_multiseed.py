@@ -40,8 +40,10 @@ from radgrok.training.multiseed import train_many
 
 
 def configs(preset: str, seeds: int, steps: int, diagnostics: bool, batch_size: int | None,
-            early_stop: bool = False, dtype: str | None = None) -> list[RunConfig]:
+            early_stop: bool = False, dtype: str | None = None, device: str | None = None) -> list[RunConfig]:
     base = get_preset(preset).replace(steps=steps, early_stop=early_stop, diagnostics=diagnostics)
+    if device is not None:
+        base = base.replace(device=device)
     if dtype is not None:
         base = base.replace(dtype=dtype)
     if batch_size is not None:
@@ -50,8 +52,11 @@ def configs(preset: str, seeds: int, steps: int, diagnostics: bool, batch_size: 
 
 
 def timed(fn) -> tuple[float, list[dict]]:
+    sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
+    sync()
     t0 = time.perf_counter()
     out = fn()
+    sync()
     return time.perf_counter() - t0, out
 
 
@@ -100,14 +105,15 @@ def main() -> None:
     ap.add_argument("--early-stop", action="store_true",
                     help="train each seed to its grok step (+ patience) and compare grok steps and metric rows")
     ap.add_argument("--dtype", default=None, help="override the preset's dtype (float32 or float64)")
+    ap.add_argument("--device", default=None, help="override the preset's device (e.g. cuda)")
     ap.add_argument("--json", default=None,
                     help="output file (default benchmarks/results/<machine>-<date>-multiseed.json)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     cfgs = configs(args.preset, args.seeds, args.steps, not args.no_diagnostics, args.batch_size,
-                   args.early_stop, args.dtype)
-    warm = configs(args.preset, 2, 2, not args.no_diagnostics, args.batch_size)
+                   args.early_stop, args.dtype, args.device)
+    warm = configs(args.preset, 2, 2, not args.no_diagnostics, args.batch_size, device=args.device)
     run_batched(warm), run_sequential(warm)
 
     t_many, t_seq, speedup = [], [], []
@@ -140,7 +146,9 @@ def main() -> None:
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": {"node": platform.node(), "processor": platform.processor() or platform.machine(),
                     "python": platform.python_version(), "torch": torch.__version__,
-                    "threads": torch.get_num_threads()},
+                    "threads": torch.get_num_threads(),
+                    "device": cfgs[0].train.device + (f" ({torch.cuda.get_device_name()})"
+                                                      if cfgs[0].train.device.startswith("cuda") else "")},
         "seconds_batched": spread(t_many), "seconds_sequential": spread(t_seq),
         "seed_steps_per_s_batched": work / statistics.median(t_many),
         "seed_steps_per_s_sequential": work / statistics.median(t_seq),

@@ -82,3 +82,15 @@ def test_bench_cli_writes_the_json_schema(tmp_path, monkeypatch, capsys):
     for key in bench.TARGETS:
         assert key in table
     assert ">= 0.7" in table and "<= 0.03" in table and str(out) in table
+
+
+def test_timer_and_device_checks():
+    from radgrok.experiments.bench import run_and_print, timer
+    from radgrok.training.config import ConfigError
+
+    assert 0.0 <= timer("cpu")(lambda: sum(range(1000))) < 5.0
+    with pytest.raises(ConfigError, match="--device"):
+        run_and_print(True, None, device="tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no CUDA device"):
+            run_and_print(True, None, device="cuda")

@@ -107,3 +107,67 @@ def test_ray_and_local_backends_give_the_same_results_table(tmp_path, monkeypatc
     for t in trials:  # and every logged metric row is the same
         assert records.read_jsonl(tmp_path / "local" / t.name / records.METRICS) == \
             records.read_jsonl(tmp_path / "ray" / t.name / records.METRICS)
+
+
+def test_units_batch_stackable_trials_only_where_asked():
+    from radgrok.experiments.sweep import units
+
+    arms = {"a": dict(FIXED, lam=0.0), "b": dict(FIXED, lam=0.05, weight_decay=1.0),
+            "wide": dict(FIXED, width=32), "tf": dict(FIXED, arch="transformer", width=16)}
+    trials = grid("cpu-mlp", arms=arms, seeds=[0, 1])
+    assert units(trials, "off") == [[t] for t in trials]
+    assert units(trials, "auto") == [[t] for t in trials]  # cpu: batching is slower here, so never by default
+    on = units(trials, "on")
+    # a and b differ only in per-seed values: one batch of 4; width fixes shapes: its own batch;
+    # the transformer cannot be batched at all
+    assert sorted(len(u) for u in on) == [1, 1, 2, 4]
+    assert {t.name for u in on if len(u) == 4 for t in u} == {"a-s0", "a-s1", "b-s0", "b-s1"}
+    with pytest.raises(ConfigError, match="batch"):
+        units(trials, "sometimes")
+
+
+def test_batched_sweep_matches_one_by_one_and_resumes_interrupted_seeds(tmp_path):
+    """batch='on' trains a and b as one stacked model; its records match batch='off' (float64:
+    to rounding), and a seed whose batch was cut short resumes alone from its checkpoint."""
+    arms = {"a": dict(FIXED, lam=0.0, dtype="float64", steps=60, checkpoint_every=10),
+            "b": dict(FIXED, lam=0.05, weight_decay=1.0, dtype="float64", steps=60, checkpoint_every=10)}
+    trials = grid("cpu-mlp", arms=arms, seeds=[0, 1])
+    off = run_sweep(trials, tmp_path / "off", workers=1, verbose=False, batch="off")
+    on = run_sweep(trials, tmp_path / "on", workers=1, verbose=False, batch="on")
+    assert [r["grok_step"] for r in on] == [r["grok_step"] for r in off]
+    for t in trials:
+        ra = records.read_jsonl(tmp_path / "on" / t.name / records.METRICS)
+        rb = records.read_jsonl(tmp_path / "off" / t.name / records.METRICS)
+        assert [r["step"] for r in ra] == [r["step"] for r in rb]
+        assert ra[-1]["train_loss"] == pytest.approx(rb[-1]["train_loss"], rel=1e-9)
+
+
+def test_killed_batch_resumes_its_seeds_one_by_one(tmp_path):
+    """SIGKILL a sweep while its stacked batch trains; the re-run resumes every seed alone
+    from the checkpoint train_many wrote (train()'s format), logging no step twice."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    long = dict(FIXED, diagnostics=False, steps=1500, eval_every=20, checkpoint_every=20, early_stop=False)
+    arms = {"a": dict(long, lam=0.0), "b": dict(long, lam=0.05)}
+    code = ("import sys; from radgrok.experiments.sweep import grid, run_sweep; "
+            f"run_sweep(grid('cpu-mlp', arms={arms!r}, seeds=[0]), sys.argv[1], workers=1, verbose=False, "
+            "batch='on')")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], start_new_session=True)
+    ckpts = [tmp_path / n / "checkpoint.pt" for n in ("a-s0", "b-s0")]
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and not all(c.exists() for c in ckpts):
+            time.sleep(0.05)
+        time.sleep(0.2)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert all(records.read_json(tmp_path / n / "summary.json")["status"] == "running" for n in ("a-s0", "b-s0"))
+    results = run_sweep(grid("cpu-mlp", arms=arms, seeds=[0]), tmp_path, workers=1, verbose=False, batch="on")
+    assert [r["steps_done"] for r in results] == [1500, 1500]
+    for n in ("a-s0", "b-s0"):
+        assert [r["step"] for r in records.read_jsonl(tmp_path / n / "metrics.jsonl")] == list(range(0, 1501, 20))

@@ -78,6 +78,10 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
                                    default=None, metavar=metavar, help=text)
 
 
+_BATCH_HELP = ("stack MLP trials that differ only in seed/lam/lr/wd into one model (train_many): "
+               "auto = on CUDA only, where it is faster")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="radgrok", description="Radial suppression and grokking experiments.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -106,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--backend", choices=["local", "ray"], default="local", help="where trials run")
     w.add_argument("--workers", type=_converter("workers", int), default=None, help="parallel trials")
     w.add_argument("--out", default="runs/sweep", help="sweep directory (one run directory per trial)")
+    w.add_argument("--device", default="", help="torch device for every trial, e.g. cuda (default: the preset's)")
+    w.add_argument("--batch", choices=["auto", "on", "off"], default="auto", help=_BATCH_HELP)
 
     c = sub.add_parser("compare", help="strong WD, penalty, Grokfast, OrthoGrad, penalty+Grokfast at "
                                        "matched budget and seeds, optionally tuned on a validation split")
@@ -128,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--workers", type=_converter("workers", int), default=2, help="parallel trial processes")
     q.add_argument("--backend", default="local", help="local or ray")
     q.add_argument("--dry-run", action="store_true", help="list the trials and their estimated cost; train nothing")
+    q.add_argument("--device", default="", help="torch device for every trial, e.g. cuda (default: the preset's, cpu)")
+    q.add_argument("--batch", choices=["auto", "on", "off"], default="auto", help=_BATCH_HELP)
+    q.add_argument("--report-only", action="store_true", help="train nothing; report the runs finished under --out")
 
     r = sub.add_parser("report", help="table and accuracy plot for every run under a directory")
     r.add_argument("path", help="a run directory or a directory of runs")
@@ -141,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--quick", action="store_true", help="fewer steps per repetition (under 3 minutes on 2 cores)")
     b.add_argument("--json", default=None, metavar="FILE",
                    help="output file (default benchmarks/results/<hostname>-<YYYY-MM-DD>.json)")
+    b.add_argument("--device", default="cpu", help="cpu or cuda[:N]; on CUDA every time is taken with CUDA events")
     return p
 
 
@@ -218,9 +228,9 @@ def _parse_grid(items: list[str]) -> dict[str, list]:
 def _cmd_sweep(ns: argparse.Namespace) -> int:
     from .experiments.sweep import grid, run_sweep
 
-    trials = grid(ns.preset, _parse_grid(ns.grid), seeds=ns.seeds)
+    trials = grid(ns.preset, _parse_grid(ns.grid), seeds=ns.seeds, device=ns.device)
     print(f"radgrok sweep: {len(trials)} trial(s) on {ns.backend} -> {ns.out}")
-    results = run_sweep(trials, ns.out, backend=ns.backend, workers=ns.workers)
+    results = run_sweep(trials, ns.out, backend=ns.backend, workers=ns.workers, batch=ns.batch)
     failed = sum(r.get("status") == "failed" for r in results)
     print(f"{len(trials) - failed} finished, {failed} failed; table: {ns.out}/results.csv")
     return 1 if failed else 0
@@ -268,14 +278,15 @@ def _cmd_reproduce(ns: argparse.Namespace) -> int:
     from .experiments.reproduce import reproduce
 
     cmd = "radgrok reproduce " + " ".join(sys.argv[1:][1:]) if sys.argv[1:2] == ["reproduce"] else ""
-    print(reproduce(ns.target, ns.scale, ns.seeds, ns.out, ns.workers, ns.backend, ns.dry_run, command=cmd))
+    print(reproduce(ns.target, ns.scale, ns.seeds, ns.out, ns.workers, ns.backend, ns.dry_run, command=cmd,
+                    device=ns.device, batch=ns.batch, report_only=ns.report_only))
     return 0
 
 
 def _cmd_bench(ns: argparse.Namespace) -> int:
     from .experiments.bench import run_and_print
 
-    return run_and_print(ns.quick, ns.json)
+    return run_and_print(ns.quick, ns.json, ns.device)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -120,14 +120,15 @@ def step_flops(n: int, p: int, width: int, depth: int, encoding: str = "onehot",
     return {"gemm": gemm, "first_layer_adds": gather_adds}
 
 
-def _gemm_pass(shapes: list[tuple[str, int, int, int, str]], dtype: torch.dtype) -> Callable[[], None]:
+def _gemm_pass(shapes: list[tuple[str, int, int, int, str]], dtype: torch.dtype,
+               device: torch.device | str = "cpu") -> Callable[[], None]:
     """One call runs every matmul of the step once with torch.mm, in the step's layouts."""
     g = torch.Generator().manual_seed(0)
 
     def rand(rows: int, cols: int, transposed: bool) -> torch.Tensor:
         if transposed:  # a transposed view, as W.t() and dY.t() are in autograd's linear
-            return torch.randn(cols, rows, generator=g, dtype=dtype).t()
-        return torch.randn(rows, cols, generator=g, dtype=dtype)
+            return torch.randn(cols, rows, generator=g, dtype=dtype).to(device).t()
+        return torch.randn(rows, cols, generator=g, dtype=dtype).to(device)
 
     pairs = [(rand(m, k, layout == "tn"), rand(k, c, layout == "nt")) for _, m, k, c, layout in shapes]
 
@@ -164,14 +165,15 @@ def loop_stepper(b: Built, cfg: RunConfig) -> Callable[[], None]:
 def plain_stepper(cfg: RunConfig) -> Callable[[], None]:
     """A step as reference grokking repositories write it: nn.Sequential on one-hot float inputs."""
     t, m, o = cfg.task, cfg.model, cfg.optim
+    dev = torch.device(cfg.train.device)
     data = make_modular(t.op, t.p, t.train_frac, cfg.train.seed)
-    x = torch.cat([F.one_hot(data.x_train[:, 0], t.p), F.one_hot(data.x_train[:, 1], t.p)], dim=1).float()
-    y = data.y_train
+    x = torch.cat([F.one_hot(data.x_train[:, 0], t.p), F.one_hot(data.x_train[:, 1], t.p)], dim=1).float().to(dev)
+    y = data.y_train.to(dev)
     torch.manual_seed(cfg.train.seed)
     layers: list[nn.Module] = [nn.Linear(2 * t.p, m.width), nn.ReLU()]
     for _ in range(m.depth - 1):
         layers += [nn.Linear(m.width, m.width), nn.ReLU()]
-    model = nn.Sequential(*layers, nn.Linear(m.width, t.p))
+    model = nn.Sequential(*layers, nn.Linear(m.width, t.p)).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay)
 
     def step() -> None:
@@ -183,6 +185,27 @@ def plain_stepper(cfg: RunConfig) -> Callable[[], None]:
     return step
 
 
+def timer(device: torch.device | str) -> Callable[[Callable[[], object]], float]:
+    """``timed(fn)`` -> seconds fn took. On CUDA: CUDA events around the call, after a
+    synchronize, so the time covers the queued kernels and not only their launch."""
+    if torch.device(device).type != "cuda":
+        def timed(fn: Callable[[], object]) -> float:
+            t0 = time.perf_counter()
+            fn()
+            return time.perf_counter() - t0
+        return timed
+
+    def timed_cuda(fn: Callable[[], object]) -> float:
+        torch.cuda.synchronize()
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end) / 1e3
+    return timed_cuda
+
+
 def _warm(step: Callable[[], None], n: int) -> Callable[[], None]:
     for _ in range(n):
         step()
@@ -190,20 +213,18 @@ def _warm(step: Callable[[], None], n: int) -> Callable[[], None]:
 
 
 def _alternate(arms: dict[str, tuple[Callable[[], object], int]], reps: int, log: Log,
-               key: str) -> dict[str, list[float]]:
+               key: str, device: torch.device | str = "cpu") -> dict[str, list[float]]:
     """Per repetition, each arm's n calls interleaved with the others' (A B B A A B ...), so
     that drift on a shared machine hits every arm alike; an arm's time in a repetition is
     the median of its calls, which also shrugs off the odd call a noisy neighbour slows."""
-    names, out = list(arms), {k: [] for k in arms}
+    names, out, timed = list(arms), {k: [] for k in arms}, timer(device)
     for rep in range(reps):
         times: dict[str, list[float]] = {k: [] for k in arms}
         for i in range(max(n for _, n in arms.values())):
             for name in names if (rep + i) % 2 == 0 else names[::-1]:
                 fn, n = arms[name]
                 if i < n:
-                    t0 = time.perf_counter()
-                    fn()
-                    times[name].append(time.perf_counter() - t0)
+                    times[name].append(timed(fn))
         for k, v in times.items():
             out[k].append(statistics.median(v))
         log(f"{key}: rep {rep + 1}/{reps} " + ", ".join(f"{k} {v[-1]:.4g}" for k, v in out.items()))
@@ -218,10 +239,10 @@ def bench_roofline(cfg: RunConfig, sz: Sizes, log: Log) -> tuple[list[float], di
     n = b.data.x_train.shape[0]
     shapes = gemm_shapes(n, cfg.task.p, m.width, m.depth, m.encoding, m.embed_dim)
     flops = step_flops(n, cfg.task.p, m.width, m.depth, m.encoding, m.embed_dim)
-    gemm = _warm(_gemm_pass(shapes, b.dtype), 1)
+    gemm = _warm(_gemm_pass(shapes, b.dtype, b.device), 1)
     step = _warm(loop_stepper(b, cfg), sz.warmup)
     t = _alternate({"step_s": (step, sz.steps), "gemm_s": (gemm, sz.gemm_passes)}, sz.reps, log,
-                   "roofline_fraction")
+                   "roofline_fraction", b.device)
     # Same FLOPs in both arms, so the FLOP/s ratio is the time ratio.
     ratios = [g / s for g, s in zip(t["gemm_s"], t["step_s"])]
     return ratios, {"gemm_flops_per_step": flops["gemm"], "first_layer_adds_not_counted": flops["first_layer_adds"],
@@ -236,7 +257,7 @@ def bench_plain_loop(cfg: RunConfig, sz: Sizes, log: Log) -> tuple[list[float], 
     ours = _warm(loop_stepper(build(cfg), cfg), sz.warmup)
     plain = _warm(plain_stepper(cfg), sz.warmup)
     t = _alternate({"radgrok_s": (ours, sz.steps), "plain_s": (plain, sz.steps)}, sz.reps, log,
-                   "plain_loop_ratio")
+                   "plain_loop_ratio", cfg.train.device)
     return ([p / r for p, r in zip(t["plain_s"], t["radgrok_s"])],
             {"radgrok_step_ms": [x * 1e3 for x in t["radgrok_s"]], "plain_step_ms": [x * 1e3 for x in t["plain_s"]]})
 
@@ -247,7 +268,7 @@ def bench_penalty(cfg: RunConfig, sz: Sizes, log: Log, lam: float | None = None)
     for name, value in (("no_penalty_s", 0.0), ("penalty_s", lam)):
         c = cfg.replace(lam=value)
         arms[name] = (_warm(loop_stepper(build(c), c), sz.warmup), sz.steps)
-    t = _alternate(arms, sz.reps, log, "penalty_overhead")
+    t = _alternate(arms, sz.reps, log, "penalty_overhead", cfg.train.device)
     return ([p / q - 1 for p, q in zip(t["penalty_s"], t["no_penalty_s"])],
             {"lam": lam, "step_ms_no_penalty": [x * 1e3 for x in t["no_penalty_s"]],
              "step_ms_penalty": [x * 1e3 for x in t["penalty_s"]]})
@@ -270,7 +291,7 @@ def bench_diagnostics(cfg: RunConfig, sz: Sizes, log: Log) -> tuple[list[float],
 
     eval_on()
     t = _alternate({"step_s": (step, sz.steps), "eval_off_s": (eval_off, sz.evals), "eval_on_s": (eval_on, sz.evals)},
-                   sz.reps, log, "diagnostics_overhead")
+                   sz.reps, log, "diagnostics_overhead", dev)
     ratios = [(every * s + on) / (every * s + off) - 1
               for s, on, off in zip(t["step_s"], t["eval_on_s"], t["eval_off_s"])]
     return ratios, {"eval_every": every, "probe_size": cfg.diag.probe_size,
@@ -287,7 +308,7 @@ def bench_multiseed(cfg: RunConfig, sz: Sizes, log: Log) -> tuple[list[float], d
         train(c, None, progress=False)
     t = _alternate({"train_many_s": (lambda: train_many(cfgs, None, progress=False), 1),
                     "sequential_s": (lambda: [train(c, None, progress=False) for c in cfgs], 1)},
-                   sz.reps, log, "multiseed_speedup")
+                   sz.reps, log, "multiseed_speedup", cfg.train.device)
     return ([q / m for q, m in zip(t["sequential_s"], t["train_many_s"])],
             {"seeds": sz.seeds, "steps": sz.multiseed_steps, "eval_every": base.train.eval_every,
              "diagnostics": base.diag.diagnostics, **t})
@@ -328,19 +349,28 @@ def _meets(key: str, median: float | None) -> bool | None:
     return median >= v if op == ">=" else median <= v
 
 
-def default_json_path() -> Path:
-    host = platform.node() or "cpu"
+def device_name(device: str) -> str:
+    """"cpu", or the GPU's name ("NVIDIA H100 80GB HBM3")."""
+    return torch.cuda.get_device_name(torch.device(device)) if device.startswith("cuda") else "cpu"
+
+
+def default_json_path(device: str = "cpu") -> Path:
+    if device.startswith("cuda"):  # results are named after the card, not the (ephemeral) host
+        host = "-".join(w for w in device_name(device).lower().replace("nvidia", "").split()[:1]) or "cuda"
+    else:
+        host = platform.node() or "cpu"
     return Path("benchmarks/results") / f"{host}-{datetime.date.today().isoformat()}.json"
 
 
 def run_bench(sizes: Sizes, json_path: str | Path | None = None, configs: dict[str, RunConfig] | None = None,
-              quick: bool = False, log: Log | None = None) -> dict:
-    """Measure every key, write the JSON file and return its content."""
+              quick: bool = False, log: Log | None = None, device: str = "cpu") -> dict:
+    """Measure every key on ``device``, write the JSON file and return its content."""
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
-    cfgs = configs or default_configs()
+    cfgs = {k: c.replace(device=device) for k, c in (configs or default_configs()).items()}
     t_start = time.perf_counter()
     res: dict = {
-        "benchmark": "radgrok bench" + (" --quick" if quick else ""),
+        "benchmark": "radgrok bench" + (" --quick" if quick else "") + (f" --device {device}" if device != "cpu" else ""),
+        "device": device_name(device),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": {"hostname": platform.node(), "processor": platform.processor() or platform.machine(),
                     "cores": os.cpu_count(), "python": platform.python_version()},
@@ -366,7 +396,7 @@ def run_bench(sizes: Sizes, json_path: str | Path | None = None, configs: dict[s
         res["seconds_to_grok"]["note"] = f"{sizes.grok_reps} repetition(s) under --quick (one run to the grok step)"
     res["details"] = details
     res["wall_seconds"] = round(time.perf_counter() - t_start, 1)
-    out = Path(json_path) if json_path is not None else default_json_path()
+    out = Path(json_path) if json_path is not None else default_json_path(device)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=2) + "\n")
     res["json_path"] = str(out)
@@ -387,9 +417,15 @@ def format_table(res: dict) -> str:
     return "\n".join(lines)
 
 
-def run_and_print(quick: bool, json_path: str | Path | None = None) -> int:
+def run_and_print(quick: bool, json_path: str | Path | None = None, device: str = "cpu") -> int:
     """What ``radgrok bench`` does: measure, write the JSON, print the table."""
-    res = run_bench(QUICK if quick else FULL, json_path, quick=quick)
+    from ..training.config import ConfigError
+
+    if device != "cpu" and not device.startswith("cuda"):
+        raise ConfigError(f"--device must be cpu or cuda[:N], got {device!r}")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {device}: no CUDA device is available here")
+    res = run_bench(QUICK if quick else FULL, json_path, quick=quick, device=device)
     print(format_table(res))
     print(f"{res['wall_seconds']:.0f} s; results in {res['json_path']}")
     return 0
@@ -402,5 +438,6 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer steps per repetition; under 3 minutes on 2 cores")
     ap.add_argument("--json", default=None, help="output file (default benchmarks/results/<hostname>-<date>.json)")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda[:N] (CUDA events time the GPU)")
     ns = ap.parse_args(argv)
-    return run_and_print(ns.quick, ns.json)
+    return run_and_print(ns.quick, ns.json, ns.device)

@@ -9,6 +9,7 @@ verdict per claim (verdicts.py).
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import time
 from pathlib import Path
@@ -155,7 +156,15 @@ def _table1_section(p: Plan, runs: dict[str, dict]) -> list[str]:
             table1_markdown(first, {k: v for k, v in keys.items() if k in first})]
 
 
-def _report(p: Plan, out: Path, wall: float, workers: int, command: str) -> str:
+def _device_name(device: str) -> str:
+    if device.startswith("cuda"):
+        import torch
+
+        return f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
+    return device or "cpu"
+
+
+def _report(p: Plan, out: Path, wall: float | None, workers: int, device: str, command: str) -> str:
     from ..report.html import write_html
     from ..report.plots import plot_accuracy, plot_heatmap, plot_site_metric
     from ..report.report import load_runs, sweep_figures
@@ -177,8 +186,10 @@ def _report(p: Plan, out: Path, wall: float, workers: int, command: str) -> str:
     if paper:
         md += [f"Paper: **{paper.title}**. Setting of the published numbers: {paper.setting}.", ""]
     train_s = sum(r["summary"].get("wall_seconds", 0) for r in runs.values())
-    md += [f"Command: `{command}` — wall time {wall:.0f} s (the invocation that trained) with {workers} worker "
-           f"process(es), one torch thread each; {train_s:.0f} s of training summed over runs; "
+    when = (f"wall time {wall:.0f} s (the invocation that trained)" if wall is not None
+            else "wall time not recorded (the invocation that trained was cut off; finished runs reported)")
+    md += [f"Command: `{command}` — {when} on {device} with "
+           f"{workers} worker process(es), one torch thread each; {train_s:.0f} s of training summed over runs; "
            f"{len(runs)}/{len(names)} runs finished. Seeds: {p.seeds}.", "",
            "Grok step = first evaluation with test accuracy > 90% that stays above 90% for the rest of the "
            "run; DNG = did not grok within the budget (counted as the budget in ratios, which makes them "
@@ -260,15 +271,24 @@ def _report(p: Plan, out: Path, wall: float, workers: int, command: str) -> str:
 
 
 def reproduce(target: str, scale: str = "cpu", seeds: int | None = None, out: str | Path | None = None,
-              workers: int = 2, backend: str = "local", dry: bool = False, command: str = "") -> str:
-    """Run ``target`` (or list it, ``dry``) and write its report; returns the markdown (or the listing)."""
+              workers: int = 2, backend: str = "local", dry: bool = False, command: str = "",
+              device: str = "", batch: str = "auto", report_only: bool = False) -> str:
+    """Run ``target`` (or list it, ``dry``) and write its report; returns the markdown (or the listing).
+    ``device`` ("" = the presets', cpu) applies to every trial; ``batch`` is run_sweep's.
+    ``report_only`` trains nothing and reports the runs already finished under ``out``."""
     from ..training.config import ConfigError
+    from .sweep import BATCH_MODES
 
     p = plan(target, scale, seeds)  # validates everything before any directory exists
     if workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {workers}")
     if backend not in ("local", "ray"):
         raise ConfigError(f"--backend must be one of ['local', 'ray'], got {backend!r}")
+    if batch not in BATCH_MODES:
+        raise ConfigError(f"--batch must be one of {list(BATCH_MODES)}, got {batch!r}")
+    trials = [dataclasses.replace(t, device=device) for t in p.trials()]
+    for t in trials[:1]:
+        t.config()  # a bad --device fails here, before any directory exists
     if dry:
         return dry_run(p, workers)
     if backend == "ray":  # fail before any directory exists
@@ -277,22 +297,29 @@ def reproduce(target: str, scale: str = "cpu", seeds: int | None = None, out: st
         except ImportError:
             raise ConfigError("--backend ray needs Ray: pip install 'radgrok[ray]'") from None
     out = Path(out or f"runs/reproduce/{target}-{scale}")
-    trials = p.trials()
+    command = command or f"radgrok reproduce {target} --scale {scale} --out {out}"
+    if report_only:
+        if not (out / "runs").is_dir():
+            raise ConfigError(f"--out: {out} holds no runs to report (no {out / 'runs'})")
+        t = records.read_json(out / "timing.json") if (out / "timing.json").exists() else {}
+        trained_by = t.get("command") or command.replace(" --report-only", "")
+        return _report(p, out, t.get("wall_seconds"), t.get("workers", workers), t.get("device", _device_name(device)),
+                       trained_by)
     print(f"radgrok reproduce {target} --scale {scale}: {len(trials)} trials, {workers} worker(s) -> {out}",
           flush=True)
     reused = sum(_finished(out / "runs" / t.name) for t in trials)
     t0 = time.perf_counter()
-    run_sweep(trials, out / "runs", backend=backend, workers=workers)
+    run_sweep(trials, out / "runs", backend=backend, workers=workers, batch=batch)
     wall = time.perf_counter() - t0
     # The wall time that matters is that of the invocation that trained; a re-run that only
     # reuses finished runs keeps the earlier record.
     timing = out / "timing.json"
     if reused < len(trials) or not timing.exists():
         records.write_json(timing, {"wall_seconds": round(wall, 1), "workers": workers, "trained": len(trials) - reused,
+                                    "device": _device_name(device), "batch": batch, "command": command,
                                     "reused": reused})
     t = records.read_json(timing)
-    return _report(p, out, t["wall_seconds"], t["workers"],
-                   command or f"radgrok reproduce {target} --scale {scale} --out {out}")
+    return _report(p, out, t["wall_seconds"], t["workers"], t.get("device", "cpu"), t.get("command", command))
 
 
 def _finished(run_dir: Path) -> bool:

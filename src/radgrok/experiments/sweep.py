@@ -2,9 +2,17 @@
 
 Backends: ``local`` (a process pool, one torch thread per worker, sized to the
 cores by default) and ``ray`` (the same trials as Ray tasks; ``pip install
-radgrok[ray]``). Both call ``run_trial``, so a trial gives the same record
+radgrok[ray]``). Both call ``run_unit``, so a trial gives the same record
 wherever it ran. A trial that raises is recorded in ``<trial>/error.json`` and the
 others go on; re-running a sweep skips trials whose summary says they finished.
+
+Batching: MLP trials that differ only in per-seed values (seed, lam, lr, weight
+decay, ...: ``training.multiseed.PER_SEED_FIELDS``) can run as one stacked model
+through ``train_many``, one unit of work instead of S. ``batch="auto"`` does so on
+CUDA only, where it is faster (benchmarks/results/h100-*.json); on this project's
+CPU it is slower (multiseed_speedup 0.70 in benchmarks/results/vm-2026-11-23.json),
+so CPU trials run one by one. An interrupted batch loses nothing: each seed's
+checkpoint is in train()'s format and the re-run resumes those trials one by one.
 """
 
 from __future__ import annotations
@@ -21,10 +29,13 @@ from ..training import records
 from ..training.config import ConfigError, validate
 from .presets import get_preset
 
-__all__ = ["Trial", "grid", "run_trial", "run_sweep", "results_table", "FINISHED"]
+__all__ = ["Trial", "grid", "run_trial", "run_batch", "run_unit", "units", "run_sweep", "results_table", "FINISHED",
+           "BATCH_MODES"]
 
 FINISHED = ("grokked", "dng", "diverged")
 ERROR = "error.json"
+BATCH_MODES = ("auto", "on", "off")
+MAX_BATCH = 64  # seeds per stacked model: bounds memory, and a long tail of one slow seed
 
 
 @dataclass(frozen=True)
@@ -35,6 +46,7 @@ class Trial:
     overrides: tuple  # ((field, value), ...) -- hashable, ordered
     seed: int
     label: str = ""  # the arm's name; default: the overrides written out
+    device: str = ""  # where it trains ("" = the preset's); not part of the name, so runs are reused across devices
 
     @property
     def arm(self) -> str:
@@ -45,21 +57,37 @@ class Trial:
         return f"{self.arm}-s{self.seed}"
 
     def config(self):
-        return validate(get_preset(self.preset).replace(**dict(self.overrides), seed=self.seed))
+        extra = {"device": self.device} if self.device else {}
+        return validate(get_preset(self.preset).replace(**dict(self.overrides), seed=self.seed, **extra))
 
 
 def grid(preset: str, fields: dict[str, list] | None = None, seeds: list[int] = (0,),
-         arms: dict[str, dict] | None = None) -> list[Trial]:
+         arms: dict[str, dict] | None = None, device: str = "") -> list[Trial]:
     """Trials for the cartesian product of ``fields``, or for the named ``arms``
-    (label -> overrides), times ``seeds``."""
+    (label -> overrides), times ``seeds``; ``device`` ("" = the preset's) for all."""
     if arms is None:
         keys = list(fields or {})
         combos = [dict(zip(keys, vals)) for vals in itertools.product(*(fields[k] for k in keys))]
         arms = {",".join(f"{k}={v}" for k, v in c.items()): c for c in combos}
-    trials = [Trial(preset, tuple(ov.items()), s, label) for label, ov in arms.items() for s in seeds]
+    trials = [Trial(preset, tuple(ov.items()), s, label, device) for label, ov in arms.items() for s in seeds]
     for t in trials:  # every config is checked before any trial starts
         t.config()
     return trials
+
+
+def _finished(run_dir: Path) -> dict | None:
+    if (run_dir / records.SUMMARY).exists():
+        s = records.read_json(run_dir / records.SUMMARY)
+        if s["status"] in FINISHED:
+            return s
+    return None
+
+
+def _failed(run_dir: Path, e: Exception) -> dict:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    err = {"status": "failed", "error": repr(e), "traceback": traceback.format_exc()}
+    records.write_json(run_dir / ERROR, err)
+    return err
 
 
 def run_trial(trial: Trial, out: str, threads: int = 1) -> dict:
@@ -71,39 +99,88 @@ def run_trial(trial: Trial, out: str, threads: int = 1) -> dict:
         from ..training.loop import train
 
         torch.set_num_threads(threads)
-        if (run_dir / records.SUMMARY).exists():
-            s = records.read_json(run_dir / records.SUMMARY)
-            if s["status"] in FINISHED:
-                return s
+        done = _finished(run_dir)
+        if done is not None:
+            return done
         s = train(trial.config(), out_dir=run_dir, resume=True, progress=False)
         (run_dir / ERROR).unlink(missing_ok=True)
         return s
     except Exception as e:  # noqa: BLE001 - one failed trial must not stop the sweep
-        run_dir.mkdir(parents=True, exist_ok=True)
-        err = {"status": "failed", "error": repr(e), "traceback": traceback.format_exc()}
-        records.write_json(run_dir / ERROR, err)
-        return err
+        return _failed(run_dir, e)
 
 
-def _local(trials: list[Trial], out: str, workers: int, on_done) -> list[dict]:
+def run_batch(trials: list[Trial], out: str, threads: int = 1) -> list[dict]:
+    """Run fresh, stackable trials as one ``train_many`` model; never raises. A trial that
+    already has a run directory (finished or interrupted) goes through ``run_trial``."""
+    dirs = [Path(out) / t.name for t in trials]
+    fresh = [i for i, d in enumerate(dirs) if not (d / records.SUMMARY).exists()]
+    results: list[dict | None] = [None] * len(trials)
+    if len(fresh) > 1:
+        try:
+            import torch
+
+            from ..training.multiseed import train_many
+
+            torch.set_num_threads(threads)
+            for i, s in zip(fresh, train_many([trials[i].config() for i in fresh], [dirs[i] for i in fresh],
+                                              progress=False)):
+                results[i] = s
+        except Exception as e:  # noqa: BLE001 - the batch failed as a whole; seeds it finished stay finished
+            for i in fresh:
+                results[i] = _finished(dirs[i]) or _failed(dirs[i], e)
+    for i, t in enumerate(trials):
+        if results[i] is None:
+            results[i] = run_trial(t, out, threads)
+    return results  # type: ignore[return-value]
+
+
+def run_unit(unit: list[Trial], out: str, threads: int = 1) -> list[dict]:
+    """What one worker runs: a single trial, or a stackable batch."""
+    return [run_trial(unit[0], out, threads)] if len(unit) == 1 else run_batch(unit, out, threads)
+
+
+def units(trials: list[Trial], batch: str = "auto") -> list[list[Trial]]:
+    """Group trials into units of work: stackable MLP trials together where ``batch`` says so
+    ("on": always; "auto": on CUDA only; "off": never), every other trial alone."""
+    if batch not in BATCH_MODES:
+        raise ConfigError(f"batch must be one of {list(BATCH_MODES)}, got {batch!r}")
+    if batch == "off":
+        return [[t] for t in trials]
+    from ..training.multiseed import stack_key
+
+    groups: dict[object, list[Trial]] = {}
+    out: list[list[Trial]] = []
+    for t in trials:
+        cfg = t.config()
+        key = stack_key(cfg)
+        if key is None or (batch == "auto" and not cfg.train.device.startswith("cuda")):
+            out.append([t])
+        else:
+            groups.setdefault(key, []).append(t)
+    for g in groups.values():
+        out += [g[i:i + MAX_BATCH] for i in range(0, len(g), MAX_BATCH)]
+    return out
+
+
+def _local(work: list[list[Trial]], out: str, workers: int, on_done) -> list[list[dict]]:
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from multiprocessing import get_context
 
-    results: list[dict | None] = [None] * len(trials)
+    results: list[list[dict] | None] = [None] * len(work)
     # spawn, not fork: a forked child of a process that already ran torch can deadlock in OpenMP
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-        futures = {pool.submit(run_trial, t, out): i for i, t in enumerate(trials)}
+        futures = {pool.submit(run_unit, u, out): i for i, u in enumerate(work)}
         for fut in as_completed(futures):
             i = futures[fut]
             try:
                 results[i] = fut.result()
             except Exception as e:  # the worker process itself died
-                results[i] = {"status": "failed", "error": repr(e)}
-            on_done(trials[i], results[i])
-    return results
+                results[i] = [{"status": "failed", "error": repr(e)}] * len(work[i])
+            on_done(work[i], results[i])
+    return results  # type: ignore[return-value]
 
 
-def _ray(trials: list[Trial], out: str, workers: int, on_done) -> list[dict]:
+def _ray(work: list[list[Trial]], out: str, workers: int, on_done) -> list[list[dict]]:
     try:
         import ray
     except ImportError:
@@ -112,9 +189,9 @@ def _ray(trials: list[Trial], out: str, workers: int, on_done) -> list[dict]:
     if started_here:
         ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
     try:
-        remote = ray.remote(num_cpus=1)(run_trial)
-        refs = {remote.remote(t, str(Path(out).resolve())): i for i, t in enumerate(trials)}
-        results: list[dict | None] = [None] * len(trials)
+        remote = ray.remote(num_cpus=1)(run_unit)
+        refs = {remote.remote(u, str(Path(out).resolve())): i for i, u in enumerate(work)}
+        results: list[list[dict] | None] = [None] * len(work)
         pending = list(refs)
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
@@ -122,30 +199,37 @@ def _ray(trials: list[Trial], out: str, workers: int, on_done) -> list[dict]:
             try:
                 results[i] = ray.get(done[0])
             except Exception as e:  # a Ray worker was killed
-                results[i] = {"status": "failed", "error": repr(e)}
-            on_done(trials[i], results[i])
-        return results
+                results[i] = [{"status": "failed", "error": repr(e)}] * len(work[i])
+            on_done(work[i], results[i])
+        return results  # type: ignore[return-value]
     finally:
         if started_here:
             ray.shutdown()
 
 
 def run_sweep(trials: list[Trial], out: str | Path, backend: str = "local", workers: int | None = None,
-              verbose: bool = True) -> list[dict]:
+              verbose: bool = True, batch: str = "auto") -> list[dict]:
     """Run every trial and write ``results.csv`` (and ``results.parquet`` when pyarrow is there)."""
     if backend not in ("local", "ray"):
         raise ConfigError(f"backend must be one of ['local', 'ray'], got {backend!r}")
-    workers = workers or max(1, min(len(trials), os.cpu_count() or 1))
+    work = units(trials, batch)
+    workers = workers or max(1, min(len(work), os.cpu_count() or 1))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    if verbose and any(len(u) > 1 for u in work):
+        print(f"  batched: {', '.join(str(len(u)) for u in work if len(u) > 1)} trial(s) per stacked model "
+              f"(train_many); {sum(len(u) == 1 for u in work)} trial(s) alone", flush=True)
 
-    def on_done(trial: Trial, res: dict) -> None:
-        if verbose:
-            grok = res.get("grok_step") if res.get("grok_step") is not None else "DNG"
-            what = f"grok step {grok}" if res["status"] != "failed" else f"FAILED {res['error']}"
-            print(f"  {trial.name}: {what}", flush=True)
+    def on_done(unit: list[Trial], res: list[dict]) -> None:
+        for trial, r in zip(unit, res):
+            if verbose:
+                grok = r.get("grok_step") if r.get("grok_step") is not None else "DNG"
+                what = f"grok step {grok}" if r["status"] != "failed" else f"FAILED {r['error']}"
+                print(f"  {trial.name}: {what}", flush=True)
 
-    results = (_local if backend == "local" else _ray)(trials, str(out), workers, on_done)
+    done = (_local if backend == "local" else _ray)(work, str(out), workers, on_done)
+    by_name = {t.name: r for u, rs in zip(work, done) for t, r in zip(u, rs)}
+    results = [by_name[t.name] for t in trials]
     rows = results_table(trials, results)
     records.atomic_write_text(out / "results.csv", _to_csv(rows))
     try:

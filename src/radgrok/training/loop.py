@@ -207,6 +207,7 @@ def _train(cfg: RunConfig, out: Path | None, ckpt: dict | None, progress: bool |
             records.write_json(out / records.CONFIG, {
                 "config": to_dict(cfg), "radgrok": radgrok.__version__, "torch": torch.__version__})
             records.write_json(out / records.SPLIT, b.data.split_record(), indent=None)  # 1 line
+            records.write_jsonl(out / records.METRICS, [])  # a fresh start: rows of an earlier attempt go
     if ckpt is not None:
         b.model.load_state_dict(ckpt["model"])
         b.opt.load_state_dict(ckpt["opt"])
@@ -220,6 +221,7 @@ def _train(cfg: RunConfig, out: Path | None, ckpt: dict | None, progress: bool |
         start = last_ckpt = ckpt["step"]
         elapsed_before = ckpt["elapsed"]
         rows = [r for r in records.read_jsonl(out / records.METRICS) if r["step"] <= start]
+        records.write_jsonl(out / records.METRICS, rows)  # drop rows past the checkpoint; appends follow
 
     def summary(status: str, step: int, message: str = "") -> dict:
         last = rows[-1] if rows else {}
@@ -252,7 +254,7 @@ def _train(cfg: RunConfig, out: Path | None, ckpt: dict | None, progress: bool |
         rows.append(row)
         tracker.update(step, row["train_acc"], row["test_acc"])
         if out is not None:
-            records.write_jsonl(out / records.METRICS, rows)
+            records.append_jsonl(out / records.METRICS, row)
         if on_eval is not None:
             on_eval(row)
         return row

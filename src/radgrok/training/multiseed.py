@@ -49,7 +49,7 @@ from .loop import Built, _batch_indices, build
 from .feeds import probe_indices
 from .probes import cheap_diagnostics, expensive_diagnostics
 
-__all__ = ["train_many", "make_forward", "PER_SEED_FIELDS"]
+__all__ = ["train_many", "make_forward", "stack_key", "PER_SEED_FIELDS"]
 
 # Fields that only change values, never shapes or control flow, so they may differ
 # between the seeds of one batch. Every other field must be equal.
@@ -58,6 +58,27 @@ PER_SEED_FIELDS = frozenset({
     "warmup_steps", "grok_threshold", "early_stop", "patience", "checkpoint_every",
     # diagnostics run per seed on its own module, outside the batched step
     "diagnostics", "probe_size", "expensive_every", "hessian_probes", "eigen_iters"})
+
+
+def _unstackable(c: RunConfig) -> str | None:
+    """Why ``c`` cannot be in a batch at all (None: it can)."""
+    for name, value, ok in (("arch", c.model.arch, "mlp"), ("grokfast", c.methods.grokfast, "none"),
+                            ("orthograd", c.methods.orthograd, False), ("val_frac", c.task.val_frac, 0.0)):
+        if value != ok:
+            return f"{name} must be {ok!r} for train_many (only the plain MLP trainer is batched), got {value!r}"
+    if c.model.dropout > 0 and torch.device(c.train.device).type != "cpu":
+        # F.dropout uses a fused Philox kernel off the CPU; its masks cannot be replayed per seed.
+        return (f"dropout must be 0 for train_many on device {c.train.device!r} "
+                f"(masks match train() on cpu only), got {c.model.dropout!r}")
+    return None
+
+
+def stack_key(cfg: RunConfig) -> tuple | None:
+    """Configs with equal keys can share one ``train_many`` batch; None: this one cannot be batched."""
+    if _unstackable(cfg) is not None:
+        return None
+    return tuple((sec, k, repr(v)) for sec, fields in to_dict(cfg).items() for k, v in fields.items()
+                 if k not in PER_SEED_FIELDS)
 
 
 def _check_stackable(cfgs: list[RunConfig]) -> None:
@@ -69,16 +90,9 @@ def _check_stackable(cfgs: list[RunConfig]) -> None:
                 if k not in PER_SEED_FIELDS and other[sec][k] != v:
                     raise ConfigError(f"{k} must be the same in every config of train_many (it fixes shapes "
                                       f"or control flow), got {v!r} in config 0 and {other[sec][k]!r} in config {i}")
-    c = cfgs[0]
-    for name, value, ok in (("arch", c.model.arch, "mlp"), ("grokfast", c.methods.grokfast, "none"),
-                            ("orthograd", c.methods.orthograd, False), ("val_frac", c.task.val_frac, 0.0)):
-        if value != ok:
-            raise ConfigError(f"{name} must be {ok!r} for train_many (only the plain MLP trainer is batched), "
-                              f"got {value!r}")
-    if c.model.dropout > 0 and torch.device(c.train.device).type != "cpu":
-        # F.dropout uses a fused Philox kernel off the CPU; its masks cannot be replayed per seed.
-        raise ConfigError(f"dropout must be 0 for train_many on device {c.train.device!r} "
-                          f"(masks match train() on cpu only), got {c.model.dropout!r}")
+    why = _unstackable(cfgs[0])
+    if why is not None:
+        raise ConfigError(why)
 
 
 def make_forward(cfg: RunConfig) -> tuple[Callable[[dict, Tensor, list], tuple[Tensor, list[Tensor]]], float]:
@@ -285,6 +299,7 @@ def train_many(cfgs: list[RunConfig], out_dirs: list[str | Path] | None = None,
             records.write_json(s.out / records.CONFIG, {
                 "config": to_dict(s.cfg), "radgrok": radgrok.__version__, "torch": torch.__version__})
             records.write_json(s.out / records.SPLIT, s.b.data.split_record(), indent=None)
+            records.write_jsonl(s.out / records.METRICS, [])
 
     forward, r = make_forward(c0)
 
@@ -344,7 +359,7 @@ def train_many(cfgs: list[RunConfig], out_dirs: list[str | Path] | None = None,
             s.rows.append(row)
             s.tracker.update(step, row["train_acc"], row["test_acc"])
             if s.out is not None:
-                records.write_jsonl(s.out / records.METRICS, s.rows)
+                records.append_jsonl(s.out / records.METRICS, row)
             if on_eval is not None:
                 on_eval(i, row)
 
