@@ -161,7 +161,10 @@ def _adamw_(params: dict[str, Tensor], exp_avg: dict, exp_avg_sq: dict, step: in
         [(1 - b ** step) ** 0.5 for b in b2],                     # sqrt of bias correction 2
         [g["eps"] for g in groups],
         [-(a / (1 - b ** step)) for a, b in zip(lr, b1)],         # -lr / bias correction 1
-    ], dtype=ref.dtype, device=ref.device)
+    ], dtype=ref.dtype)
+    # A plain host-to-GPU copy synchronises the stream: once per step, that left the GPU idle
+    # while the CPU queued the next step's kernels. From pinned memory the copy is queued.
+    h = h.pin_memory().to(ref.device, non_blocking=True) if ref.device.type == "cuda" else h
     with torch.no_grad():
         for k, p in params.items():
             decay, w1, beta2, c2, bc2, eps, neg_step = h.view(7, -1, *([1] * (p.dim() - 1))).unbind(0)
