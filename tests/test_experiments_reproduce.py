@@ -69,3 +69,27 @@ def test_tiny_diagnostic_targets(tmp_path, monkeypatch, target):
         assert (tmp_path / "fourier_over_training.png").exists() and (tmp_path / "fourier_power_final.png").exists()
     else:
         assert "hessian_trace" in md and "stable_rank" in md and "Table 1 layout" in md
+
+
+def test_report_only_counts_a_cut_off_run_at_the_step_it_reached(tmp_path, monkeypatch):
+    monkeypatch.setattr(rep, "plan", tiny_plan)
+    monkeypatch.setattr(rep, "run_sweep", in_process)
+    out = tmp_path / "t2"
+    from radgrok.training.config import ConfigError
+
+    with pytest.raises(ConfigError, match="no runs"):
+        rep.reproduce("table2", "cpu", seeds=1, out=out, report_only=True)
+    rep.reproduce("table2", "cpu", seeds=1, out=out)
+    d = out / "runs" / "weak-wd-s0"  # as if its invocation had been stopped after two evaluations
+    rows = rep.records.read_jsonl(d / "metrics.jsonl")[:2]
+    rep.records.write_jsonl(d / "metrics.jsonl", rows)
+    rep.records.write_json(d / "summary.json", dict(rep.records.read_json(d / "summary.json"), status="running"))
+    (out / "timing.json").unlink()
+    md = rep.reproduce("table2", "cpu", seeds=1, out=out, report_only=True,
+                       command="radgrok reproduce table2 --out x --report-only")
+    assert "## Runs cut off before their budget" in md and f"| weak-wd-s0 | {rows[-1]['step']:,} | 40 |" in md
+    assert "wall time not recorded" in md and "radgrok reproduce table2 --out x`" in md  # the training command
+    assert "1 cut off" in md and "no grok by step 10" in md
+    assert "| weak WD never groks | as in the paper | DNG |" in md
+    line = next(x for x in md.splitlines() if x.startswith("| weak WD never groks"))
+    assert "**reproduced**" not in line  # a cut-off "never groks" is at most partly

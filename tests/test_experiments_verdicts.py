@@ -60,3 +60,17 @@ def test_direction_below_and_no_speedup():
     lm = Claim("no gain", "no_speedup", arm="pen", ref="weak", metric="stable_rank")
     assert judge(lm, res(1.585, 1.608)).verdict == "reproduced"
     assert judge(lm, res(1.6, 1.4)).verdict == "not"
+
+
+def test_cut_off_runs_are_lower_bounds():
+    from radgrok.experiments.paper import Claim
+    from radgrok.experiments.verdicts import ArmResult, judge
+
+    weak = ArmResult("weak-wd", [None, None], 39_700, cut=2, planned=100_000)
+    v = judge(Claim("weak WD never groks", "dng", arm="weak-wd"), {"weak-wd": weak})
+    assert v.verdict == "partly" and "no grok by step 39,700 of 100,000" in v.ours
+    strong = ArmResult("strong-wd", [16_100, 23_100, 24_700], 100_000)
+    pen = ArmResult("penalty", [None, None, None], 39_700, cut=3, planned=100_000)
+    v = judge(Claim("penalty 6.3x sooner", "speedup", arm="penalty", ref="strong-wd", ratio=6.3),
+              {"strong-wd": strong, "penalty": pen})
+    assert v.verdict == "not" and v.ratio == "< 0.54×"

@@ -23,6 +23,8 @@ from .verdicts import ArmResult, judge
 
 __all__ = ["reproduce", "dry_run", "arm_results"]
 
+_FINISHED = ("grokked", "dng", "diverged")
+CUT = "cut off"  # a run stopped before its budget, reported by --report-only
 _SITE_METRICS = ("stable_rank", "sigma_max", "phi_task", "phi_total", "eff_rank")
 _GLOBAL_METRICS = ("hessian_trace", "hessian_top", "sharpness_norm", "fourier_coherence", "fourier_fmax",
                    "val_loss", "test_loss")
@@ -83,10 +85,14 @@ def arm_results(p: Plan, runs: dict[str, dict], where: dict | None = None) -> di
         res = out.setdefault(key, ArmResult(key, [], 0))
         for s in p.arm_seeds(arm):
             run = runs.get(f"{arm.name}-s{s}")
-            if run is None or run["summary"]["status"] not in ("grokked", "dng", "diverged"):
+            if run is None or run["summary"]["status"] not in (*_FINISHED, CUT):
                 continue
             res.grok_steps.append(run["summary"]["grok_step"])
-            res.budget = max(res.budget, run["summary"]["budget"])
+            if run["summary"]["status"] == CUT:
+                res.cut += 1
+                res.planned = max(res.planned, run["summary"]["planned_budget"])
+            budgets = [run["summary"]["budget"]] + ([res.budget] if res.budget else [])
+            res.budget = min(budgets) if res.cut else max(budgets)
             for k, v in {**_run_metrics(run), **run.get("extra", {})}.items():
                 res.metrics.setdefault(k, []).append(v)
     return out
@@ -98,7 +104,37 @@ def _steps_cell(a: ArmResult | None) -> str:
     got = [g for g in a.grok_steps if g is not None]
     txt = "DNG" if not got else f"{statistics.mean(got):,.0f}" + (f" ± {statistics.stdev(got):,.0f}" if len(got) > 1 else "")
     dng = len(a.grok_steps) - len(got)
+    if a.cut:
+        return txt + f" ({dng}/{len(a.grok_steps)} no grok by step {a.budget:,}: cut off, budget {a.planned:,})"
     return txt + (f" ({dng}/{len(a.grok_steps)} DNG, budget {a.budget:,})" if dng else "")
+
+
+def _as_cut_off(run: dict, threshold: float = 0.9) -> dict:
+    """A run that stopped before its budget (status still 'running'), as a DNG at the last step
+    it logged, or grokked if its curve already holds above the threshold to that step."""
+    from ..training.grok import grok_step
+
+    rows = run["metrics"]
+    last = rows[-1]["step"]
+    g = grok_step([r["step"] for r in rows], [r["test_acc"] for r in rows], threshold)
+    s = dict(run["summary"], status=CUT, grok_step=g, budget=last, planned_budget=run["summary"]["budget"],
+             steps_done=last, final={k: rows[-1].get(k) for k in ("train_acc", "test_acc", "train_loss", "test_loss")})
+    return dict(run, summary=s)
+
+
+def _cut_section(runs: dict[str, dict]) -> list[str]:
+    cut = [r for r in runs.values() if r["summary"]["status"] == CUT]
+    if not cut:
+        return []
+    lines = ["", "## Runs cut off before their budget", "",
+             "The invocation that trained these was stopped (a time limit); each is reported at the last "
+             "evaluation it logged, as a lower bound on its grok step.", "",
+             "| run | reached step | budget | best test acc | last test acc | last train acc |", "|---|---|---|---|---|---|"]
+    for r in cut:
+        rows, s = r["metrics"], r["summary"]
+        lines.append(f"| {r['name']} | {s['budget']:,} | {s['planned_budget']:,} | "
+                     f"{max(x['test_acc'] for x in rows):.4f} | {rows[-1]['test_acc']:.4f} | {rows[-1]['train_acc']:.4f} |")
+    return lines
 
 
 def _setup_table(p: Plan, runs: dict[str, dict]) -> list[str]:
@@ -164,15 +200,19 @@ def _device_name(device: str) -> str:
     return device or "cpu"
 
 
-def _report(p: Plan, out: Path, wall: float | None, workers: int, device: str, command: str) -> str:
+def _report(p: Plan, out: Path, wall: float | None, workers: int, device: str, command: str,
+            cut_off: bool = False) -> str:
     from ..report.html import write_html
     from ..report.plots import plot_accuracy, plot_heatmap, plot_site_metric
     from ..report.report import load_runs, sweep_figures
 
     names = {t.name for t in p.trials()}
     loaded = [r for r in load_runs(out / "runs") if r["name"] in names] if (out / "runs").exists() else []
-    # only finished runs count; a run still in progress (another invocation) is left out
-    loaded = [r for r in loaded if r["summary"]["status"] in ("grokked", "dng", "diverged")]
+    # only finished runs count; a run still in progress (another invocation) is left out, unless
+    # ``cut_off`` says its invocation was stopped: then it counts at the step it reached
+    if cut_off:
+        loaded = [_as_cut_off(r) if r["summary"]["status"] == "running" and r["metrics"] else r for r in loaded]
+    loaded = [r for r in loaded if r["summary"]["status"] in (*_FINISHED, CUT)]
     runs = {r["name"]: r for r in loaded}
     if p.target in ("fig4", "fig5"):
         from .spectra import add_spectra
@@ -190,7 +230,9 @@ def _report(p: Plan, out: Path, wall: float | None, workers: int, device: str, c
             else "wall time not recorded (the invocation that trained was cut off; finished runs reported)")
     md += [f"Command: `{command}` — {when} on {device} with "
            f"{workers} worker process(es), one torch thread each; {train_s:.0f} s of training summed over runs; "
-           f"{len(runs)}/{len(names)} runs finished. Seeds: {p.seeds}.", "",
+           f"{sum(r['summary']['status'] != CUT for r in runs.values())}/{len(names)} runs finished"
+           + (f", {sum(r['summary']['status'] == CUT for r in runs.values())} cut off" if cut_off else "")
+           + f". Seeds: {p.seeds}.", "",
            "Grok step = first evaluation with test accuracy > 90% that stays above 90% for the rest of the "
            "run; DNG = did not grok within the budget (counted as the budget in ratios, which makes them "
            "bounds). Ratios: mean grok step of the reference / mean grok step of the arm.", ""]
@@ -231,6 +273,7 @@ def _report(p: Plan, out: Path, wall: float | None, workers: int, device: str, c
         for name, a in arms.items():
             md.append(f"| {name} | " + " | ".join("-" if a.metric(k) is None else f"{a.metric(k):.4g}"
                                                  for k in metric_keys) + " |")
+    md += _cut_section(runs)
     if p.target == "table1":
         md += _table1_section(p, runs)
     if p.target == "choices":
@@ -303,8 +346,10 @@ def reproduce(target: str, scale: str = "cpu", seeds: int | None = None, out: st
             raise ConfigError(f"--out: {out} holds no runs to report (no {out / 'runs'})")
         t = records.read_json(out / "timing.json") if (out / "timing.json").exists() else {}
         trained_by = t.get("command") or command.replace(" --report-only", "")
-        return _report(p, out, t.get("wall_seconds"), t.get("workers", workers), t.get("device", _device_name(device)),
-                       trained_by)
+        if "device" not in t:  # the invocation was cut off before it wrote timing.json: the runs say where
+            cfgs = [records.read_json(c)["config"]["train"]["device"] for c in (out / "runs").glob("*/config.json")]
+            t["device"] = ", ".join(sorted(set(cfgs))) or "cpu"
+        return _report(p, out, t.get("wall_seconds"), t.get("workers", workers), t["device"], trained_by, cut_off=True)
     print(f"radgrok reproduce {target} --scale {scale}: {len(trials)} trials, {workers} worker(s) -> {out}",
           flush=True)
     reused = sum(_finished(out / "runs" / t.name) for t in trials)

@@ -12,6 +12,9 @@ Rules (stated once, applied to every target):
   is a lower bound below the bar; not when ratio <= 1.1, when the arm never
   grokked, or when neither arm grokked (nothing measured).
 * ``dng`` / ``groks``: reproduced when every seed agrees, partly when some do.
+* A run cut off before its budget (``reproduce --report-only`` over an invocation
+  that was stopped) counts as DNG at the step it reached: a lower bound on its grok
+  step, so ratios stay bounds; "never groks" is then at most partly.
 * ``all_grok``: reproduced when every arm groks on every seed, partly when some do.
 * ``u_shape``: grok step vs lam (DNG = budget) has a minimum strictly inside the
   range, lower than both ends: reproduced; otherwise not (a curve whose minimum is
@@ -48,6 +51,8 @@ class ArmResult:
     grok_steps: list
     budget: int
     metrics: dict = field(default_factory=dict)  # metric -> list of per-seed values
+    cut: int = 0  # seeds cut off before their budget (budget is then the fewest steps such a seed reached)
+    planned: int = 0  # the budget the arm was meant to run (when cut)
 
     @property
     def n_grok(self) -> int:
@@ -91,7 +96,11 @@ def fmt_ratio(r: float | None, bound: str = "=") -> str:
 
 
 def _steps_text(a: ArmResult) -> str:
-    return format_steps(a.grok_steps, a.budget) if a.grok_steps else "not run"
+    if not a.grok_steps:
+        return "not run"
+    if a.cut:
+        return format_steps(a.grok_steps) + f" [{a.cut} cut off: no grok by step {a.budget:,} of {a.planned:,}]"
+    return format_steps(a.grok_steps, a.budget)
 
 
 def _missing(claim: Claim, paper: str, names: list[str], alias: dict | None = None) -> Verdict:
@@ -125,6 +134,8 @@ def judge(claim: Claim, arms: dict[str, ArmResult], alias: dict[str, str] | None
             return _missing(claim, paper, [claim.arm], alias)
         agree = (len(arm.grok_steps) - arm.n_grok) if k == "dng" else arm.n_grok
         v = "reproduced" if agree == len(arm.grok_steps) else "partly" if agree else "not"
+        if k == "dng" and arm.cut and v == "reproduced":
+            v = "partly"  # no grok so far; the rest of the budget was not run
         return Verdict(claim.name, paper, f"{arm.name}: {_steps_text(arm)}", f"{agree}/{len(arm.grok_steps)} seeds", v)
     if k in ("all_grok", "u_shape"):
         got = [get(n) for n in claim.arms]
