@@ -84,7 +84,8 @@ def test_report_only_counts_a_cut_off_run_at_the_step_it_reached(tmp_path, monke
     rows = rep.records.read_jsonl(d / "metrics.jsonl")[:2]
     rep.records.write_jsonl(d / "metrics.jsonl", rows)
     rep.records.write_json(d / "summary.json", dict(rep.records.read_json(d / "summary.json"), status="running"))
-    (out / "timing.json").unlink()
+    t = rep.records.read_json(out / "timing.json")  # what a stopped invocation leaves: no wall time
+    rep.records.write_json(out / "timing.json", dict(t, wall_seconds=None, command="radgrok reproduce table2 --out x"))
     md = rep.reproduce("table2", "cpu", seeds=1, out=out, report_only=True,
                        command="radgrok reproduce table2 --out x --report-only")
     assert "## Runs cut off before their budget" in md and f"| weak-wd-s0 | {rows[-1]['step']:,} | 40 |" in md

@@ -135,6 +135,7 @@ def test_batched_sweep_matches_one_by_one_and_resumes_interrupted_seeds(tmp_path
     off = run_sweep(trials, tmp_path / "off", workers=1, verbose=False, batch="off")
     on = run_sweep(trials, tmp_path / "on", workers=1, verbose=False, batch="on")
     assert [r["grok_step"] for r in on] == [r["grok_step"] for r in off]
+    assert [r.get("stacked") for r in on] == [4] * 4 and all("stacked" not in r for r in off)
     for t in trials:
         ra = records.read_jsonl(tmp_path / "on" / t.name / records.METRICS)
         rb = records.read_jsonl(tmp_path / "off" / t.name / records.METRICS)

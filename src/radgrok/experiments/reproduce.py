@@ -226,10 +226,13 @@ def _report(p: Plan, out: Path, wall: float | None, workers: int, device: str, c
     if paper:
         md += [f"Paper: **{paper.title}**. Setting of the published numbers: {paper.setting}.", ""]
     train_s = sum(r["summary"].get("wall_seconds", 0) for r in runs.values())
+    stacked = sum(r["summary"].get("stacked", 1) > 1 for r in runs.values())
+    summed = "summed over runs" + (f" ({stacked} runs trained stacked: each counts its stack's shared time)"
+                                   if stacked else "")
     when = (f"wall time {wall:.0f} s (the invocation that trained)" if wall is not None
             else "wall time not recorded (the invocation that trained was cut off; finished runs reported)")
     md += [f"Command: `{command}` — {when} on {device} with "
-           f"{workers} worker process(es), one torch thread each; {train_s:.0f} s of training summed over runs; "
+           f"{workers} worker process(es), one torch thread each; {train_s:.0f} s of training {summed}; "
            f"{sum(r['summary']['status'] != CUT for r in runs.values())}/{len(names)} runs finished"
            + (f", {sum(r['summary']['status'] == CUT for r in runs.values())} cut off" if cut_off else "")
            + f". Seeds: {p.seeds}.", "",
@@ -353,16 +356,20 @@ def reproduce(target: str, scale: str = "cpu", seeds: int | None = None, out: st
     print(f"radgrok reproduce {target} --scale {scale}: {len(trials)} trials, {workers} worker(s) -> {out}",
           flush=True)
     reused = sum(_finished(out / "runs" / t.name) for t in trials)
+    # The wall time that matters is that of the invocation that trained; a re-run that only
+    # reuses finished runs keeps the earlier record. Written first with no wall time, so that
+    # an invocation stopped from outside (a time limit) still says where and how it ran.
+    timing = out / "timing.json"
+    trains = reused < len(trials) or not timing.exists()
+    record = {"wall_seconds": None, "workers": workers, "trained": len(trials) - reused, "reused": reused,
+              "device": _device_name(device), "batch": batch, "command": command}
+    if trains:
+        out.mkdir(parents=True, exist_ok=True)
+        records.write_json(timing, record)
     t0 = time.perf_counter()
     run_sweep(trials, out / "runs", backend=backend, workers=workers, batch=batch)
-    wall = time.perf_counter() - t0
-    # The wall time that matters is that of the invocation that trained; a re-run that only
-    # reuses finished runs keeps the earlier record.
-    timing = out / "timing.json"
-    if reused < len(trials) or not timing.exists():
-        records.write_json(timing, {"wall_seconds": round(wall, 1), "workers": workers, "trained": len(trials) - reused,
-                                    "device": _device_name(device), "batch": batch, "command": command,
-                                    "reused": reused})
+    if trains:
+        records.write_json(timing, dict(record, wall_seconds=round(time.perf_counter() - t0, 1)))
     t = records.read_json(timing)
     return _report(p, out, t["wall_seconds"], t["workers"], t.get("device", "cpu"), t.get("command", command))
 

@@ -334,6 +334,7 @@ def train_many(cfgs: list[RunConfig], out_dirs: list[str | Path] | None = None,
             "lr": s.cfg.optim.lr,
             "final": {k: last.get(k) for k in ("train_acc", "test_acc", "train_loss", "test_loss")},
             "wall_seconds": round(time.perf_counter() - t0, 3),
+            "stacked": len(seeds),  # trained in one model with this many seeds; wall_seconds is shared
         }
 
     def finish(s: _Seed, status: str, step: int, message: str = "") -> dict:
