@@ -172,3 +172,12 @@ def test_killed_batch_resumes_its_seeds_one_by_one(tmp_path):
     assert [r["steps_done"] for r in results] == [1500, 1500]
     for n in ("a-s0", "b-s0"):
         assert [r["step"] for r in records.read_jsonl(tmp_path / n / "metrics.jsonl")] == list(range(0, 1501, 20))
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the message a CPU-only machine gives")
+def test_cuda_sweep_without_cuda_fails_in_one_line_before_any_directory(tmp_path):
+    from radgrok.cli import main
+
+    assert main(["sweep", "--device", "cuda", "--out", str(tmp_path / "s")]) == 2
+    assert main(["reproduce", "table2", "--device", "cuda", "--out", str(tmp_path / "r")]) == 2
+    assert not (tmp_path / "s").exists() and not (tmp_path / "r").exists()

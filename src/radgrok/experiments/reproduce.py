@@ -323,7 +323,7 @@ def reproduce(target: str, scale: str = "cpu", seeds: int | None = None, out: st
     ``device`` ("" = the presets', cpu) applies to every trial; ``batch`` is run_sweep's.
     ``report_only`` trains nothing and reports the runs already finished under ``out``."""
     from ..training.config import ConfigError
-    from .sweep import BATCH_MODES
+    from .sweep import BATCH_MODES, check_devices
 
     p = plan(target, scale, seeds)  # validates everything before any directory exists
     if workers < 1:
@@ -337,6 +337,8 @@ def reproduce(target: str, scale: str = "cpu", seeds: int | None = None, out: st
         t.config()  # a bad --device fails here, before any directory exists
     if dry:
         return dry_run(p, workers)
+    if not report_only:
+        check_devices(trials)
     if backend == "ray":  # fail before any directory exists
         try:
             import ray  # noqa: F401

@@ -29,8 +29,8 @@ from ..training import records
 from ..training.config import ConfigError, validate
 from .presets import get_preset
 
-__all__ = ["Trial", "grid", "run_trial", "run_batch", "run_unit", "units", "run_sweep", "results_table", "FINISHED",
-           "BATCH_MODES"]
+__all__ = ["Trial", "grid", "run_trial", "run_batch", "run_unit", "units", "check_devices", "run_sweep",
+           "results_table", "FINISHED", "BATCH_MODES"]
 
 FINISHED = ("grokked", "dng", "diverged")
 ERROR = "error.json"
@@ -139,6 +139,15 @@ def run_unit(unit: list[Trial], out: str, threads: int = 1) -> list[dict]:
     return [run_trial(unit[0], out, threads)] if len(unit) == 1 else run_batch(unit, out, threads)
 
 
+def check_devices(trials: list[Trial]) -> None:
+    """A CUDA trial on a machine without CUDA fails here, in one line, not once per trial."""
+    if any(t.device.startswith("cuda") for t in trials):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError("device: cuda was asked for but no CUDA device is available here (use cpu)")
+
+
 def units(trials: list[Trial], batch: str = "auto") -> list[list[Trial]]:
     """Group trials into units of work: stackable MLP trials together where ``batch`` says so
     ("on": always; "auto": on CUDA only; "off": never), every other trial alone."""
@@ -212,6 +221,7 @@ def run_sweep(trials: list[Trial], out: str | Path, backend: str = "local", work
     """Run every trial and write ``results.csv`` (and ``results.parquet`` when pyarrow is there)."""
     if backend not in ("local", "ray"):
         raise ConfigError(f"backend must be one of ['local', 'ray'], got {backend!r}")
+    check_devices(trials)
     work = units(trials, batch)
     workers = workers or max(1, min(len(work), os.cpu_count() or 1))
     out = Path(out)
