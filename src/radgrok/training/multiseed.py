@@ -49,7 +49,7 @@ from .loop import Built, _batch_indices, build
 from .feeds import probe_indices
 from .probes import cheap_diagnostics, expensive_diagnostics
 
-__all__ = ["train_many", "make_forward", "stack_key", "PER_SEED_FIELDS"]
+__all__ = ["train_many", "make_forward", "stacked_onehot_first", "stack_key", "PER_SEED_FIELDS"]
 
 # Fields that only change values, never shapes or control flow, so they may differ
 # between the seeds of one batch. Every other field must be equal.
@@ -95,13 +95,32 @@ def _check_stackable(cfgs: list[RunConfig]) -> None:
         raise ConfigError(why)
 
 
-def make_forward(cfg: RunConfig) -> tuple[Callable[[dict, Tensor, list], tuple[Tensor, list[Tensor]]], float]:
+def stacked_onehot_first(w: Tensor, b: Tensor, x: Tensor, p: int) -> Tensor:
+    """``onehot_linear`` for S stacked seeds at once, outside vmap: w (S, width, 2p), b (S, width),
+    x (S, N, 2) -> (S, N, width).
+
+    Under vmap, ``onehot_linear``'s index_select becomes a gather and its backward a
+    scatter_add, about 10x slower on the CPU (benchmarks/results/vm-2026-11-23-multiseed-profile.json).
+    One index_select into the S tables laid end to end keeps the single model's kernels:
+    the same sums in the same order, and an in-order index_add backward.
+    """
+    s, n = x.shape[0], x.shape[1]
+    table = w.transpose(1, 2).contiguous().view(s * 2 * p, -1)  # seed k's rows at [2pk, 2p(k+1))
+    off = torch.arange(s, device=x.device)[:, None] * (2 * p)
+    za = table.index_select(0, (x[..., 0] + off).flatten())
+    zb = table.index_select(0, (x[..., 1] + p + off).flatten())
+    return (za + zb).view(s, n, -1) + b[:, None, :]
+
+
+def make_forward(cfg: RunConfig, first_given: bool = False
+                 ) -> tuple[Callable[[dict, Tensor, list], tuple[Tensor, list[Tensor]]], float]:
     """A pure ``forward(params, x, noise) -> (logits, hooked hiddens)`` mirroring ``MLP.forward``
     with ``loop.build``'s RadialSuppression hooks, and the penalty radius r.
 
     ``params`` are named as in ``MLP.named_parameters()``; ``noise`` holds one scaled
     dropout mask per hidden layer, or is empty (eval, or dropout 0). The hiddens are
-    taken before any projection, as the hooks record them.
+    taken before any projection, as the hooks record them. With ``first_given`` and
+    one-hot inputs, ``x`` is the first layer's pre-activation (``stacked_onehot_first``).
     """
     p, depth, onehot = cfg.task.p, cfg.model.depth, cfg.model.encoding == "onehot"
     at_pre, project = cfg.penalty.site == "pre", cfg.penalty.mode == "project"
@@ -120,6 +139,8 @@ def make_forward(cfg: RunConfig) -> tuple[Callable[[dict, Tensor, list], tuple[T
             w, b = params[f"hidden.{i}.linear.weight"], params[f"hidden.{i}.linear.bias"]
             if i > 0:
                 z = F.linear(h, w, b)
+            elif onehot and first_given:
+                z = x
             elif onehot:
                 z = onehot_linear(w, b, x, p)  # exactly MLP._first's computation
             else:
@@ -304,7 +325,13 @@ def train_many(cfgs: list[RunConfig], out_dirs: list[str | Path] | None = None,
             records.write_json(s.out / records.SPLIT, s.b.data.split_record(), indent=None)
             records.write_jsonl(s.out / records.METRICS, [])
 
-    forward, r = make_forward(c0)
+    first_given = m0.encoding == "onehot"
+    forward, r = make_forward(c0, first_given)
+    w0, b0 = "hidden.0.linear.weight", "hidden.0.linear.bias"
+
+    def first(x: Tensor) -> Tensor:
+        """The batch as forward() takes it: one-hot inputs through layer 0's weights, outside vmap."""
+        return stacked_onehot_first(params[w0], params[b0], x, c0.task.p) if first_given else x
 
     def losses(prm: dict, x: Tensor, y: Tensor, noise: list) -> tuple[Tensor, Tensor]:
         logits, seen = forward(prm, x, noise)
@@ -350,7 +377,7 @@ def train_many(cfgs: list[RunConfig], out_dirs: list[str | Path] | None = None,
     def evaluate(ids: list[int], step: int) -> None:
         """One batched evaluation; appends and writes each active seed's row, as train()'s do_eval."""
         with torch.no_grad():
-            stats = vmetrics(params, *data).tolist()
+            stats = vmetrics(params, first(data[0]), data[1], first(data[2]), data[3]).tolist()
             squares = torch.stack([v.double().square().flatten(1).sum(1) for v in params.values()], 1).tolist()
         for pos, i in enumerate(ids):
             s, st = seeds[i], stats[pos]
@@ -399,7 +426,7 @@ def train_many(cfgs: list[RunConfig], out_dirs: list[str | Path] | None = None,
                 masks = [[torch.empty(xb.shape[1], m0.width, dtype=dtype).bernoulli_(1 - q, generator=s.gen)
                           .div_(1 - q) for _ in range(m0.depth)] for s in act]
                 noise = [torch.stack(layer) for layer in zip(*masks)]
-            ce, pen = vloss(params, xb, yb, noise)
+            ce, pen = vloss(params, first(xb), yb, noise)
             # lam = 0 seeds gain an exact +0 (value and gradient) whenever others are penalised.
             loss = ce + lam * pen if soft and any(s.cfg.penalty.lam > 0 for s in act) else ce
             loss.sum().backward()  # a sum keeps each seed's gradient its own
