@@ -67,6 +67,9 @@ def test_tiny_diagnostic_targets(tmp_path, monkeypatch, target):
         assert "selectivity" in md and Path(tmp_path / "neuron_selectivity.png").exists()
     elif target == "fig4":
         assert (tmp_path / "fourier_over_training.png").exists() and (tmp_path / "fourier_power_final.png").exists()
+        for arm in ("weak-wd", "penalty"):  # the paper's figure: frequency x step, per arm
+            assert (tmp_path / f"fourier_chronology_{arm}.png").stat().st_size > 3000
+            assert f"fourier_chronology_{arm}.png" in md
     else:
         assert "hessian_trace" in md and "stable_rank" in md and "Table 1 layout" in md
 

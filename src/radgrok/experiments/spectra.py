@@ -1,7 +1,9 @@
 """Fourier figures of the reproduce targets fig4 and fig5, from run records and final checkpoints.
 
 fig4: Fourier coherence and |F|max of the input embedding over training (logged by the
-expensive diagnostics), and the per-frequency power of each arm's final embedding.
+expensive diagnostics), the per-frequency power over training of each arm's seed-0 run
+(the paper's figure: frequency x step, from the logged ``fourier_power``), and the
+per-frequency power of each arm's final embedding.
 fig5: the neuron x frequency selectivity of the first layer at the end of training,
 neurons sorted by their dominant frequency, and the median top-frequency share
 ("selectivity") per run, which the verdicts use.
@@ -22,7 +24,7 @@ def add_spectra(p, runs: dict[str, dict], out: Path) -> list[Path]:
     """Write the target's Fourier figures; store per-run 'selectivity' in run['extra']."""
     from ..diagnostics.fourier import fourier_power, mlp_input_embeddings, mlp_neuron_input_weights
     from ..diagnostics.fourier import neuron_frequency_selectivity
-    from ..report.diagnostic_plots import selectivity_order
+    from ..report.diagnostic_plots import plot_fourier_chronology, selectivity_order
     from ..report.plots import plot_matrix, plot_site_metric
     from ..training.loop import load_final_model
 
@@ -39,6 +41,12 @@ def add_spectra(p, runs: dict[str, dict], out: Path) -> list[Path]:
                              "top-5 frequency share / |F|max", None, False)
         if f is not None:
             figs.append(f)
+        for a in p.arms:  # needs only metrics.jsonl, not the checkpoint
+            r = runs.get(f"{a.name}-s{p.seeds[0]}")
+            f = r and plot_fourier_chronology(r["metrics"], out / f"fourier_chronology_{a.name}.png",
+                                              f"{a.name}, seed {p.seeds[0]}: per-frequency power over training")
+            if f:
+                figs.append(f)
         mats = {}
         for name, r in first.items():
             w_a, _ = mlp_input_embeddings(load_final_model(r["dir"]))
