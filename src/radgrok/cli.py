@@ -14,7 +14,7 @@ import sys
 import typing
 from typing import Literal, get_args, get_origin
 
-from .training.config import SECTIONS, ConfigError, RunConfig, validate
+from .training.config import SECTIONS, ConfigError, RunConfig, to_dict, validate
 
 __all__ = ["main", "build_parser", "config_from_args"]
 
@@ -168,8 +168,6 @@ def _cmd_train(ns: argparse.Namespace) -> int:
     cfg = config_from_args(ns)
     out = ns.out or f"runs/{ns.preset}-s{cfg.train.seed}"
     from .training.loop import train
-
-    from .training.config import to_dict
     from .training.trackers import make_tracker
 
     on_eval, close = make_tracker(ns.tracker, out, to_dict(cfg))

@@ -355,8 +355,8 @@ def device_name(device: str) -> str:
 
 
 def default_json_path(device: str = "cpu") -> Path:
-    if device.startswith("cuda"):  # results are named after the card, not the (ephemeral) host
-        host = "-".join(w for w in device_name(device).lower().replace("nvidia", "").split()[:1]) or "cuda"
+    if device.startswith("cuda"):  # results are named after the card ("h100"), not the (ephemeral) host
+        host = (device_name(device).lower().replace("nvidia", "").split() or ["cuda"])[0]
     else:
         host = platform.node() or "cpu"
     return Path("benchmarks/results") / f"{host}-{datetime.date.today().isoformat()}.json"

@@ -17,13 +17,12 @@ from pathlib import Path
 from ..report.report import last_value
 from ..training import records
 from .paper import PAPER
-from .sweep import run_sweep
+from .sweep import FINISHED, finished_summary, run_sweep
 from .targets import Plan, est_seconds, plan
 from .verdicts import ArmResult, judge
 
 __all__ = ["reproduce", "dry_run", "arm_results"]
 
-_FINISHED = ("grokked", "dng", "diverged")
 CUT = "cut off"  # a run stopped before its budget, reported by --report-only
 _SITE_METRICS = ("stable_rank", "sigma_max", "phi_task", "phi_total", "eff_rank")
 _GLOBAL_METRICS = ("hessian_trace", "hessian_top", "sharpness_norm", "fourier_coherence", "fourier_fmax",
@@ -85,7 +84,7 @@ def arm_results(p: Plan, runs: dict[str, dict], where: dict | None = None) -> di
         res = out.setdefault(key, ArmResult(key, [], 0))
         for s in p.arm_seeds(arm):
             run = runs.get(f"{arm.name}-s{s}")
-            if run is None or run["summary"]["status"] not in (*_FINISHED, CUT):
+            if run is None or run["summary"]["status"] not in (*FINISHED, CUT):
                 continue
             res.grok_steps.append(run["summary"]["grok_step"])
             if run["summary"]["status"] == CUT:
@@ -212,7 +211,7 @@ def _report(p: Plan, out: Path, wall: float | None, workers: int, device: str, c
     # ``cut_off`` says its invocation was stopped: then it counts at the step it reached
     if cut_off:
         loaded = [_as_cut_off(r) if r["summary"]["status"] == "running" and r["metrics"] else r for r in loaded]
-    loaded = [r for r in loaded if r["summary"]["status"] in (*_FINISHED, CUT)]
+    loaded = [r for r in loaded if r["summary"]["status"] in (*FINISHED, CUT)]
     runs = {r["name"]: r for r in loaded}
     if p.target in ("fig4", "fig5"):
         from .spectra import add_spectra
@@ -333,8 +332,7 @@ def reproduce(target: str, scale: str = "cpu", seeds: int | None = None, out: st
     if batch not in BATCH_MODES:
         raise ConfigError(f"--batch must be one of {list(BATCH_MODES)}, got {batch!r}")
     trials = [dataclasses.replace(t, device=device) for t in p.trials()]
-    for t in trials[:1]:
-        t.config()  # a bad --device fails here, before any directory exists
+    trials[0].config()  # a bad --device fails here, before any directory exists
     if dry:
         return dry_run(p, workers)
     if not report_only:
@@ -357,7 +355,7 @@ def reproduce(target: str, scale: str = "cpu", seeds: int | None = None, out: st
         return _report(p, out, t.get("wall_seconds"), t.get("workers", workers), t["device"], trained_by, cut_off=True)
     print(f"radgrok reproduce {target} --scale {scale}: {len(trials)} trials, {workers} worker(s) -> {out}",
           flush=True)
-    reused = sum(_finished(out / "runs" / t.name) for t in trials)
+    reused = sum(finished_summary(out / "runs" / t.name) is not None for t in trials)
     # The wall time that matters is that of the invocation that trained; a re-run that only
     # reuses finished runs keeps the earlier record. Written first with no wall time, so that
     # an invocation stopped from outside (a time limit) still says where and how it ran.
@@ -374,8 +372,3 @@ def reproduce(target: str, scale: str = "cpu", seeds: int | None = None, out: st
         records.write_json(timing, dict(record, wall_seconds=round(time.perf_counter() - t0, 1)))
     t = records.read_json(timing)
     return _report(p, out, t["wall_seconds"], t["workers"], t.get("device", "cpu"), t.get("command", command))
-
-
-def _finished(run_dir: Path) -> bool:
-    s = run_dir / records.SUMMARY
-    return s.exists() and records.read_json(s).get("status") in ("grokked", "dng", "diverged")

@@ -10,7 +10,7 @@ Batching: MLP trials that differ only in per-seed values (seed, lam, lr, weight
 decay, ...: ``training.multiseed.PER_SEED_FIELDS``) can run as one stacked model
 through ``train_many``, one unit of work instead of S. ``batch="auto"`` does so on
 CUDA only, where it is faster (benchmarks/results/h100-*.json); on this project's
-CPU it is slower (multiseed_speedup 0.70 in benchmarks/results/vm-2026-11-23.json),
+CPU it is slower (multiseed_speedup 0.88-0.90 in benchmarks/results/vm-2026-11-23{b,c}.json),
 so CPU trials run one by one. An interrupted batch loses nothing: each seed's
 checkpoint is in train()'s format and the re-run resumes those trials one by one.
 """
@@ -29,10 +29,10 @@ from ..training import records
 from ..training.config import ConfigError, validate
 from .presets import get_preset
 
-__all__ = ["Trial", "grid", "run_trial", "run_batch", "run_unit", "units", "check_devices", "run_sweep",
-           "results_table", "FINISHED", "BATCH_MODES"]
+__all__ = ["Trial", "grid", "run_trial", "run_unit", "units", "check_devices", "run_sweep", "results_table",
+           "finished_summary", "FINISHED", "BATCH_MODES"]
 
-FINISHED = ("grokked", "dng", "diverged")
+FINISHED = records.FINISHED
 ERROR = "error.json"
 BATCH_MODES = ("auto", "on", "off")
 MAX_BATCH = 64  # seeds per stacked model: bounds memory, and a long tail of one slow seed
@@ -75,7 +75,8 @@ def grid(preset: str, fields: dict[str, list] | None = None, seeds: list[int] = 
     return trials
 
 
-def _finished(run_dir: Path) -> dict | None:
+def finished_summary(run_dir: Path) -> dict | None:
+    """The summary of a run that finished (grokked, DNG or diverged); None if absent or still running."""
     if (run_dir / records.SUMMARY).exists():
         s = records.read_json(run_dir / records.SUMMARY)
         if s["status"] in FINISHED:
@@ -99,7 +100,7 @@ def run_trial(trial: Trial, out: str, threads: int = 1) -> dict:
         from ..training.loop import train
 
         torch.set_num_threads(threads)
-        done = _finished(run_dir)
+        done = finished_summary(run_dir)
         if done is not None:
             return done
         s = train(trial.config(), out_dir=run_dir, resume=True, progress=False)
@@ -109,9 +110,10 @@ def run_trial(trial: Trial, out: str, threads: int = 1) -> dict:
         return _failed(run_dir, e)
 
 
-def run_batch(trials: list[Trial], out: str, threads: int = 1) -> list[dict]:
-    """Run fresh, stackable trials as one ``train_many`` model; never raises. A trial that
-    already has a run directory (finished or interrupted) goes through ``run_trial``."""
+def run_unit(trials: list[Trial], out: str, threads: int = 1) -> list[dict]:
+    """What one worker runs: a unit from ``units`` (one trial, or stackable trials). Two or more
+    fresh trials train as one ``train_many`` model; a trial that already has a run directory
+    (finished or interrupted), or is alone, goes through ``run_trial``. Never raises."""
     dirs = [Path(out) / t.name for t in trials]
     fresh = [i for i, d in enumerate(dirs) if not (d / records.SUMMARY).exists()]
     results: list[dict | None] = [None] * len(trials)
@@ -127,16 +129,11 @@ def run_batch(trials: list[Trial], out: str, threads: int = 1) -> list[dict]:
                 results[i] = s
         except Exception as e:  # noqa: BLE001 - the batch failed as a whole; seeds it finished stay finished
             for i in fresh:
-                results[i] = _finished(dirs[i]) or _failed(dirs[i], e)
+                results[i] = finished_summary(dirs[i]) or _failed(dirs[i], e)
     for i, t in enumerate(trials):
         if results[i] is None:
             results[i] = run_trial(t, out, threads)
     return results  # type: ignore[return-value]
-
-
-def run_unit(unit: list[Trial], out: str, threads: int = 1) -> list[dict]:
-    """What one worker runs: a single trial, or a stackable batch."""
-    return [run_trial(unit[0], out, threads)] if len(unit) == 1 else run_batch(unit, out, threads)
 
 
 def check_devices(trials: list[Trial]) -> None:

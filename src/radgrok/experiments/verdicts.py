@@ -34,6 +34,7 @@ import math
 import statistics
 from dataclasses import dataclass, field
 
+from ..report.plots import capped_steps
 from ..report.report import format_steps
 from .paper import Claim
 
@@ -74,7 +75,7 @@ class Verdict:
 
 def capped_mean(steps: list, budget: int) -> float:
     """Mean grok step with every DNG counted as the budget (a lower bound of the true mean)."""
-    return statistics.mean(budget if g is None else g for g in steps)
+    return capped_steps(steps, budget)[0]
 
 
 def speedup_ratio(ref: ArmResult, arm: ArmResult) -> tuple[float | None, str]:

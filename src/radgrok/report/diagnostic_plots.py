@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..training import records
+from .plots import _plt, _save
 
 __all__ = ["load_run", "sites_of", "plot_phi", "plot_radius", "plot_anisotropy", "plot_fourier_chronology",
            "selectivity_from_checkpoint", "selectivity_order", "plot_selectivity", "plot_run"]
@@ -22,15 +23,6 @@ __all__ = ["load_run", "sites_of", "plot_phi", "plot_radius", "plot_anisotropy",
 
 # mathtext: the combining tilde of "Φ̃" is dropped by matplotlib's default font
 _PHI = r"$\tilde{\Phi}_{rad}$"
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def load_run(run_dir: str | Path) -> tuple[dict, list[dict]]:
@@ -51,14 +43,6 @@ def _series(rows: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros(0), np.zeros(0)
     s, v = zip(*pts)
     return np.asarray(s), np.asarray(v, dtype=float)
-
-
-def _save(fig, path: str | Path) -> Path:
-    path = Path(path)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    _plt().close(fig)
-    return path
 
 
 def _panels(n: int, height: float = 3.3):

@@ -6,8 +6,27 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["align_curves", "plot_accuracy", "plot_site_metric", "plot_grok_bars", "plot_lambda_curve",
-           "plot_heatmap", "plot_matrix"]
+__all__ = ["align_curves", "capped_steps", "plot_accuracy", "plot_site_metric", "plot_grok_bars",
+           "plot_lambda_curve", "plot_heatmap", "plot_matrix"]
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: str | Path, dpi: int = 110, tight: bool = True) -> Path:
+    """Lay out (unless the figure has a shared colour bar), write and close a figure."""
+    path = Path(path)
+    if tight:
+        fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    _plt().close(fig)
+    return path
 
 
 def align_curves(runs: list[list[dict]], key: str = "test_acc") -> tuple[np.ndarray, np.ndarray]:
@@ -35,10 +54,7 @@ def align_curves(runs: list[list[dict]], key: str = "test_acc") -> tuple[np.ndar
 def plot_accuracy(groups: dict[str, list[list[dict]]], path: str | Path, title: str = "",
                   grok_steps: dict[str, list] | None = None) -> Path:
     """Test (solid) and train (dotted) accuracy vs step: mean over seeds, band = mean ± std (the paper's)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _plt()
 
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for i, (arm, runs) in enumerate(groups.items()):
@@ -66,11 +82,7 @@ def plot_accuracy(groups: dict[str, list[list[dict]]], path: str | Path, title: 
         ax.legend(fontsize=5, loc="upper left", bbox_to_anchor=(1.01, 1.0), ncol=2)
     else:
         ax.legend(fontsize=8, loc="center right")
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, path, dpi=120)
 
 
 def plot_site_metric(groups: dict[str, list[list[dict]]], prefix: str, path: str | Path, ylabel: str,
@@ -80,10 +92,7 @@ def plot_site_metric(groups: dict[str, list[list[dict]]], prefix: str, path: str
     Used for ``radius`` (with the sqrt(d) target as the reference) and ``phi_task`` /
     ``phi_total`` (with the isotropic floor 1). Returns None when nothing was logged.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _plt()
 
     sites = sorted({k.split("/", 1)[1] for runs in groups.values() for rows in runs for r in rows[:1]
                     for k in r if k.startswith(prefix + "/")})
@@ -107,24 +116,11 @@ def plot_site_metric(groups: dict[str, list[list[dict]]], prefix: str, path: str
         ax.set_xlabel("step")
         ax.set_ylabel(ylabel)
     axes[0][0].legend(fontsize=8)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _capped(steps: list, budget: int) -> tuple[float, float, int]:
-    """(mean, std, n_dng) of grok steps with a DNG counted as the budget."""
+def capped_steps(steps: list, budget: int) -> tuple[float, float, int]:
+    """(mean, std, n_dng) of grok steps with a DNG counted as the budget (a lower bound of the mean)."""
     vals = np.array([budget if g is None else g for g in steps], dtype=float)
     return float(vals.mean()), float(vals.std(ddof=1)) if len(vals) > 1 else 0.0, sum(g is None for g in steps)
 
@@ -140,7 +136,7 @@ def plot_grok_bars(arms: dict[str, tuple[list, int]], path: str | Path, title: s
     fig, ax = plt.subplots(figsize=(max(4.5, 0.9 * len(names) + 2), 3.6))
     for i, name in enumerate(names):
         steps, budget = arms[name]
-        mean, sd, dng = _capped(steps, budget)
+        mean, sd, dng = capped_steps(steps, budget)
         ax.bar(i, mean, yerr=sd if dng < len(steps) else 0, color=f"C{i % 10}", capsize=4,
                hatch="//" if dng else None, alpha=0.5 if dng else 0.9, edgecolor="k")
         ax.text(i, mean, f"{dng}/{len(steps)} DNG" if dng else f"{mean:,.0f}", ha="center", va="bottom", fontsize=8)
@@ -151,10 +147,7 @@ def plot_grok_bars(arms: dict[str, tuple[list, int]], path: str | Path, title: s
     ax.set_xticks(range(len(names)), names, rotation=25, ha="right", fontsize=8)
     ax.set_ylabel("grok step (DNG = budget, hatched)")
     ax.set_title(title or "grok step per arm: mean ± std, dots = seeds, dashed = budget", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path)
 
 
 def plot_lambda_curve(series: dict[str, list[tuple[float, list, int]]], path: str | Path,
@@ -168,7 +161,7 @@ def plot_lambda_curve(series: dict[str, list[tuple[float, list, int]]], path: st
     fig, ax = plt.subplots(figsize=(6, 3.8))
     for i, (label, pts) in enumerate(series.items()):
         pts = sorted(pts, key=lambda t: t[0])
-        stats = [_capped(s, b) for _, s, b in pts]
+        stats = [capped_steps(s, b) for _, s, b in pts]
         lams = [p[0] for p in pts]
         ax.errorbar(lams, [m for m, _, _ in stats], yerr=[sd for _, sd, _ in stats], color=f"C{i}", marker="o",
                     capsize=3, label=label)
@@ -177,17 +170,14 @@ def plot_lambda_curve(series: dict[str, list[tuple[float, list, int]]], path: st
                 ax.scatter([lam], [m], marker="x", s=80, color=f"C{i}", zorder=4)
                 ax.annotate(f"{dng}/{len(s)} DNG", (lam, m), fontsize=7, xytext=(3, 3), textcoords="offset points")
     for j, (label, (steps, budget)) in enumerate((refs or {}).items()):
-        m, _, dng = _capped(steps, budget)
+        m, _, dng = capped_steps(steps, budget)
         ax.axhline(m, color=f"C{len(series) + j}", ls="--", lw=1, label=f"{label} (lam 0){' DNG' if dng else ''}")
     ax.set_xscale("log")
     ax.set_xlabel("lambda")
     ax.set_ylabel("grok step (x = DNG, plotted at the budget)")
     ax.set_title(title or "grok step vs lambda (mean ± std over seeds)", fontsize=9)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path)
 
 
 def plot_heatmap(panels: dict[str, dict[tuple, tuple[list, int]]], xname: str, yname: str,
@@ -205,7 +195,7 @@ def plot_heatmap(panels: dict[str, dict[tuple, tuple[list, int]]], xname: str, y
         ys = sorted({k[1] for k in cells}, key=str)
         grid = np.full((len(ys), len(xs)), np.nan)
         for (x, y), (steps, budget) in cells.items():
-            m, _, dng = _capped(steps, budget)
+            m, _, dng = capped_steps(steps, budget)
             grid[ys.index(y), xs.index(x)] = m
             txt = (f"{dng}/{len(steps)}\nDNG" if dng < len(steps) else "DNG") if dng else f"{m:,.0f}"
             ax.text(xs.index(x), ys.index(y), txt, ha="center", va="center", fontsize=7)
@@ -217,9 +207,7 @@ def plot_heatmap(panels: dict[str, dict[tuple, tuple[list, int]]], xname: str, y
         ax.set_title(label, fontsize=8)
     fig.colorbar(im, ax=axes[0].tolist(), label="mean grok step (DNG = budget)")
     fig.suptitle(title or f"grok step over {xname} x {yname}", fontsize=9)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path, tight=False)
 
 
 def plot_matrix(mats: dict[str, np.ndarray], path: str | Path, xlabel: str, ylabel: str, title: str = "") -> Path:
@@ -233,7 +221,4 @@ def plot_matrix(mats: dict[str, np.ndarray], path: str | Path, xlabel: str, ylab
         ax.set_ylabel(ylabel)
         fig.colorbar(im, ax=ax)
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path)

@@ -90,7 +90,6 @@ def evaluate(b, x_tr, y_tr, x_te, y_te, x_va=None, y_va=None) -> dict:
     return row
 
 
-
 class ModularFeed:
     """(a op b) mod P on the device: the whole train and test sets, evaluated exactly."""
 

@@ -175,7 +175,7 @@ def train(
         if resume and (out / records.CHECKPOINT).exists():
             _check_resume(cfg, records.read_json(out / records.CONFIG)["config"])
             done = records.read_json(out / records.SUMMARY) if (out / records.SUMMARY).exists() else {}
-            if done.get("status") in ("grokked", "dng", "diverged") and done["budget"] == cfg.train.steps:
+            if done.get("status") in records.FINISHED and done["budget"] == cfg.train.steps:
                 return done  # finished under this budget: resuming has nothing to add
             ckpt = records.load_checkpoint(out / records.CHECKPOINT)
         elif (out / records.SUMMARY).exists() and not resume:

@@ -48,7 +48,7 @@ from .feeds import probe_indices
 from .probes import cheap_diagnostics, expensive_diagnostics
 from .stacked import adamw_, make_forward, stacked_onehot_first
 
-__all__ = ["train_many", "make_forward", "stacked_onehot_first", "stack_key", "PER_SEED_FIELDS"]
+__all__ = ["train_many", "stack_key", "PER_SEED_FIELDS"]
 
 # Fields that only change values, never shapes or control flow, so they may differ
 # between the seeds of one batch. Every other field must be equal.
@@ -72,23 +72,25 @@ def _unstackable(c: RunConfig) -> str | None:
     return None
 
 
+def _shared(cfg: RunConfig) -> dict[str, object]:
+    """The fields that must be equal across a batch (all but PER_SEED_FIELDS), in config order."""
+    return {k: v for fields in to_dict(cfg).values() for k, v in fields.items() if k not in PER_SEED_FIELDS}
+
+
 def stack_key(cfg: RunConfig) -> tuple | None:
     """Configs with equal keys can share one ``train_many`` batch; None: this one cannot be batched."""
     if _unstackable(cfg) is not None:
         return None
-    return tuple((sec, k, repr(v)) for sec, fields in to_dict(cfg).items() for k, v in fields.items()
-                 if k not in PER_SEED_FIELDS)
+    return tuple((k, repr(v)) for k, v in _shared(cfg).items())
 
 
 def _check_stackable(cfgs: list[RunConfig]) -> None:
-    base = to_dict(cfgs[0])
+    base = _shared(cfgs[0])
     for i, cfg in enumerate(cfgs[1:], start=1):
-        other = to_dict(cfg)
-        for sec, fields in base.items():
-            for k, v in fields.items():
-                if k not in PER_SEED_FIELDS and other[sec][k] != v:
-                    raise ConfigError(f"{k} must be the same in every config of train_many (it fixes shapes "
-                                      f"or control flow), got {v!r} in config 0 and {other[sec][k]!r} in config {i}")
+        for k, v in _shared(cfg).items():
+            if v != base[k]:
+                raise ConfigError(f"{k} must be the same in every config of train_many (it fixes shapes "
+                                  f"or control flow), got {base[k]!r} in config 0 and {v!r} in config {i}")
     why = _unstackable(cfgs[0])
     if why is not None:
         raise ConfigError(why)
@@ -233,9 +235,9 @@ def train_many(cfgs: list[RunConfig], out_dirs: list[str | Path] | None = None,
     forward, r = make_forward(c0, first_given)
     w0, b0 = "hidden.0.linear.weight", "hidden.0.linear.bias"
 
-    def first(x: Tensor) -> Tensor:
+    def first(prm: dict, x: Tensor) -> Tensor:
         """The batch as forward() takes it: one-hot inputs through layer 0's weights, outside vmap."""
-        return stacked_onehot_first(params[w0], params[b0], x, c0.task.p) if first_given else x
+        return stacked_onehot_first(prm[w0], prm[b0], x, c0.task.p) if first_given else x
 
     def losses(prm: dict, x: Tensor, y: Tensor, noise: list) -> tuple[Tensor, Tensor]:
         logits, seen = forward(prm, x, noise)
@@ -281,7 +283,7 @@ def train_many(cfgs: list[RunConfig], out_dirs: list[str | Path] | None = None,
     def evaluate(ids: list[int], step: int) -> None:
         """One batched evaluation; appends and writes each active seed's row, as train()'s do_eval."""
         with torch.no_grad():
-            stats = vmetrics(params, first(data[0]), data[1], first(data[2]), data[3]).tolist()
+            stats = vmetrics(params, first(params, data[0]), data[1], first(params, data[2]), data[3]).tolist()
             squares = torch.stack([v.double().square().flatten(1).sum(1) for v in params.values()], 1).tolist()
         for pos, i in enumerate(ids):
             s, st = seeds[i], stats[pos]
@@ -330,7 +332,7 @@ def train_many(cfgs: list[RunConfig], out_dirs: list[str | Path] | None = None,
                 masks = [[torch.empty(xb.shape[1], m0.width, dtype=dtype).bernoulli_(1 - q, generator=s.gen)
                           .div_(1 - q) for _ in range(m0.depth)] for s in act]
                 noise = [torch.stack(layer) for layer in zip(*masks)]
-            ce, pen = vloss(params, first(xb), yb, noise)
+            ce, pen = vloss(params, first(params, xb), yb, noise)
             # lam = 0 seeds gain an exact +0 (value and gradient) whenever others are penalised.
             loss = ce + lam * pen if soft and any(s.cfg.penalty.lam > 0 for s in act) else ce
             loss.sum().backward()  # a sum keeps each seed's gradient its own

@@ -19,11 +19,12 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
-__all__ = ["atomic_write_text", "write_json", "read_json", "write_jsonl", "read_jsonl",
-           "save_checkpoint", "load_checkpoint", "CONFIG", "METRICS", "SUMMARY", "CHECKPOINT", "SPLIT"]
+__all__ = ["atomic_write_text", "write_json", "read_json", "write_jsonl", "append_jsonl", "read_jsonl",
+           "save_checkpoint", "load_checkpoint", "CONFIG", "METRICS", "SUMMARY", "CHECKPOINT", "SPLIT", "FINISHED"]
 
 CONFIG, METRICS, SUMMARY, CHECKPOINT, SPLIT = (
     "config.json", "metrics.jsonl", "summary.json", "checkpoint.pt", "split.json")
+FINISHED = ("grokked", "dng", "diverged")  # a summary status after which the run has nothing left to do
 
 
 def _atomic_write(path: Path, write) -> None:

@@ -26,7 +26,7 @@ def stacked_onehot_first(w: Tensor, b: Tensor, x: Tensor, p: int) -> Tensor:
     x (S, N, 2) -> (S, N, width).
 
     Under vmap, ``onehot_linear``'s index_select becomes a gather and its backward a
-    scatter_add, about 10x slower on the CPU (benchmarks/results/vm-2026-11-23-multiseed-profile.json).
+    scatter_add, about 7x slower on the CPU (benchmarks/results/vm-2026-11-23-multiseed-profile-before.json).
     One index_select into the S tables laid end to end keeps the single model's kernels:
     the same sums in the same order, and an in-order index_add backward.
     """
