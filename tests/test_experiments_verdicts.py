@@ -62,6 +62,20 @@ def test_direction_below_and_no_speedup():
     assert judge(lm, res(1.6, 1.4)).verdict == "not"
 
 
+def test_a_site_claim_is_judged_in_every_layer():
+    per_site = Claim("phi below floor in every layer", "below", arm="pen", metric="phi_task/*", value=1.0)
+    arm = lambda a, b: {"pen": ArmResult("pen", [1, 1], 1, {  # noqa: E731
+        "phi_task": [(a + b) / 2] * 2, "phi_task/hidden.0.pre": [a, a], "phi_task/hidden.1.pre": [b, b]})}
+    v = judge(per_site, arm(0.16, 2.5))  # fig3-cpu's penalty arm: one layer below, one above
+    assert (v.verdict, v.ratio) == ("partly", "1/2 layers") and "hidden.0.pre 0.16" in v.ours
+    assert judge(per_site, arm(0.16, 0.3)).verdict == "reproduced"
+    assert judge(per_site, arm(1.3, 2.5)).verdict == "not"
+    assert judge(per_site, {"pen": ArmResult("pen", [1], 1, {"stable_rank": [1.0]})}).verdict == "not run"
+    # the same runs' mean over layers (1.33) hides the layer that is below
+    mean = Claim("phi below floor", "below", arm="pen", metric="phi_task", value=1.0)
+    assert judge(mean, arm(0.16, 2.5)).verdict == "not"
+
+
 def test_cut_off_runs_are_lower_bounds():
     from radgrok.experiments.paper import Claim
     from radgrok.experiments.verdicts import ArmResult, judge

@@ -55,6 +55,12 @@ def _run_metrics(run: dict) -> dict:
         vals = [v for v in vals if v is not None]
         if vals:
             out[fam] = statistics.mean(vals)
+    # Φ̃_rad is also kept per site: the paper's figure is per layer, and a mean over layers can
+    # hide one layer below the floor and another far above it (fig3's per-site claim)
+    for k in sorted({k for r in rows[-1:] for k in r if k.startswith("phi_task/")}):
+        v = last_value(rows, k)
+        if v is not None:
+            out[k] = v
     for k in _GLOBAL_METRICS:
         v = last_value(rows, k)
         if v is not None:
@@ -270,7 +276,8 @@ def _report(p: Plan, out: Path, wall: float | None, workers: int, device: str, c
                       f"{' — ' + n.note if n.note else ''} | - | - | - |")
     metric_keys = sorted({k for a in arms.values() for k in a.metrics})
     if metric_keys and p.target in ("table1", "fig3", "fig4", "fig5"):
-        md += ["", "Diagnostics at each arm's last evaluation (mean over seeds; site metrics averaged over layers):",
+        md += ["", "Diagnostics at each arm's last evaluation (mean over seeds; site metrics averaged over layers, "
+               "then phi_task per layer):",
                "", "| arm | " + " | ".join(metric_keys) + " |", "|---|" + "---|" * len(metric_keys)]
         for name, a in arms.items():
             md.append(f"| {name} | " + " | ".join("-" if a.metric(k) is None else f"{a.metric(k):.4g}"

@@ -24,6 +24,8 @@ Rules (stated once, applied to every target):
   reproduced when our ratio is on the same side of 1 and at least halfway there
   in log terms, partly when on the same side but smaller, not otherwise.
 * ``below`` / ``above``: the arm's mean metric is on the stated side of ``value``.
+  A metric ending in ``/*`` is judged per site (``phi_task/*``: every logged layer):
+  reproduced when every site is on the stated side, partly when some are, not when none.
 * ``no_speedup``: the arm's metric (lower = better) is not better than ref's by
   more than 1%.
 """
@@ -109,6 +111,19 @@ def _missing(claim: Claim, paper: str, names: list[str], alias: dict | None = No
     return Verdict(claim.name, paper, f"not run ({', '.join(names)})", "n/a", "not run")
 
 
+def _per_site(claim: Claim, arm: ArmResult | None, alias: dict) -> Verdict:
+    """A below/above claim checked in every site ``metric`` names (``fam/*``)."""
+    fam = claim.metric[:-1]
+    vals = {key[len(fam):]: arm.metric(key) for key in sorted(arm.metrics) if key.startswith(fam)} if arm else {}
+    vals = {site: v for site, v in vals.items() if v is not None}
+    if not vals:
+        return _missing(claim, claim.metric, [claim.arm], alias)
+    ok = sum(v <= claim.value if claim.kind == "below" else v >= claim.value for v in vals.values())
+    ours = f"{arm.name}: " + ", ".join(f"{site} {v:.3g}" for site, v in vals.items())
+    v = "reproduced" if ok == len(vals) else "partly" if ok else "not"
+    return Verdict(claim.name, f"{claim.kind} {claim.value:g} in every layer", ours, f"{ok}/{len(vals)} layers", v)
+
+
 def judge(claim: Claim, arms: dict[str, ArmResult], alias: dict[str, str] | None = None) -> Verdict:
     """The verdict on ``claim`` from our ``arms``; ``alias`` maps the paper's arm names to ours."""
     alias = alias or {}
@@ -155,6 +170,8 @@ def judge(claim: Claim, arms: dict[str, ArmResult], alias: dict[str, str] | None
         v = "reproduced" if any(a.n_grok for a in got) and interior_min else "not"
         where = f"min at {got[i].name}" if any(a.n_grok for a in got) else "n/a (nothing grokked)"
         return Verdict(claim.name, "U-shaped, min at lam 0.05", ours, where, v)
+    if k in ("below", "above") and claim.metric.endswith("/*"):
+        return _per_site(claim, get(claim.arm), alias)
     if k in ("direction", "below", "above", "no_speedup"):
         arm = get(claim.arm)
         ref = get(claim.ref) if claim.ref else None
