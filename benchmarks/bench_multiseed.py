@@ -69,17 +69,21 @@ def run_sequential(cfgs: list[RunConfig], dirs: list[Path] | None = None) -> lis
 
 
 def row_difference(a_dirs: list[Path], b_dirs: list[Path], atol: float = 1e-6) -> tuple[float, str, int]:
-    """Largest |a - b| / (atol + |b|) over every numeric metric of every row, its metric, and rows compared.
+    """Largest |a - b| / (atol + |b|) over every numeric metric of the rows both runs logged (the
+    same step), its metric, and rows compared.
 
-    ``atol`` keeps metrics that sit at zero (a loss that has converged, an energy
-    of a vanishing gradient) from turning rounding noise into huge ratios.
+    Early-stopped runs whose grok steps differ log different numbers of rows; the
+    rows past the shorter run have nothing to be compared with. ``atol`` keeps
+    metrics that sit at zero (a loss that has converged, an energy of a vanishing
+    gradient) from turning rounding noise into huge ratios.
     """
     worst, where, n = 0.0, "", 0
     for da, db in zip(a_dirs, b_dirs):
-        ra, rb = records.read_jsonl(da / records.METRICS), records.read_jsonl(db / records.METRICS)
-        if [r["step"] for r in ra] != [r["step"] for r in rb]:
-            return float("inf"), "step", n
-        for x, y in zip(ra, rb):
+        ra = {r["step"]: r for r in records.read_jsonl(da / records.METRICS)}
+        for y in records.read_jsonl(db / records.METRICS):
+            x = ra.get(y["step"])
+            if x is None:
+                continue
             n += 1
             for k, v in y.items():
                 if isinstance(v, (int, float)) and isinstance(x.get(k), (int, float)):

@@ -234,12 +234,12 @@ def _report(p: Plan, out: Path, wall: float | None, workers: int, device: str, c
     stacked = sum(r["summary"].get("stacked", 1) > 1 for r in runs.values())
     summed = "summed over runs" + (f" ({stacked} runs trained stacked: each counts its stack's shared time)"
                                    if stacked else "")
+    n_cut = sum(r["summary"]["status"] == CUT for r in runs.values())
     when = (f"wall time {wall:.0f} s (the invocation that trained)" if wall is not None
             else "wall time not recorded (the invocation that trained was cut off; finished runs reported)")
     md += [f"Command: `{command}` — {when} on {device} with "
            f"{workers} worker process(es), one torch thread each; {train_s:.0f} s of training {summed}; "
-           f"{sum(r['summary']['status'] != CUT for r in runs.values())}/{len(names)} runs finished"
-           + (f", {sum(r['summary']['status'] == CUT for r in runs.values())} cut off" if cut_off else "")
+           f"{len(runs) - n_cut}/{len(names)} runs finished" + (f", {n_cut} cut off" if n_cut else "")
            + f". Seeds: {p.seeds}.", "",
            "Grok step = first evaluation with test accuracy > 90% that stays above 90% for the rest of the "
            "run; DNG = did not grok within the budget (counted as the budget in ratios, which makes them "
