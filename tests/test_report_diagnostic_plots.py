@@ -55,3 +55,16 @@ def test_selectivity_from_the_checkpoint(run_dir, tmp_path):
     assert p == 11 and sel.shape == (16, 5)
     assert np.all(sel >= 0) and np.all(sel.sum(1) <= 1 + 1e-9)
     assert plot_selectivity(sel, tmp_path / "s.png").stat().st_size > 5000
+
+
+def test_a_record_older_than_the_arch_field_still_plots(run_dir, tmp_path):
+    # docs/results/paper-mlp/penalty-s0 was recorded before model.arch existed
+    old = tmp_path / "old-s0"
+    old.mkdir()
+    for f in run_dir.iterdir():
+        (old / f.name).write_bytes(f.read_bytes())
+    rec = json.loads((old / "config.json").read_text())
+    del rec["config"]["model"]["arch"]
+    (old / "config.json").write_text(json.dumps(rec))
+    notes = plot_run(old, tmp_path / "figs")
+    assert any(n.startswith("wrote") and n.endswith("selectivity.png") for n in notes)

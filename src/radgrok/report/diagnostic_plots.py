@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..training import records
+from ..training.config import from_dict
 from .plots import _plt, _save
 
 __all__ = ["load_run", "sites_of", "plot_phi", "plot_radius", "plot_anisotropy", "plot_fourier_chronology",
@@ -159,11 +160,11 @@ def selectivity_from_checkpoint(run_dir: str | Path) -> tuple[np.ndarray, int]:
     from ..diagnostics import mlp_neuron_input_weights, neuron_frequency_selectivity
     from ..training.loop import load_final_model
 
-    config = records.read_json(Path(run_dir) / records.CONFIG)["config"]
-    if config["model"]["arch"] != "mlp":
-        raise ValueError(f"selectivity needs the MLP, got arch {config['model']['arch']!r}")
+    config = from_dict(records.read_json(Path(run_dir) / records.CONFIG)["config"])
+    if config.model.arch != "mlp":
+        raise ValueError(f"selectivity needs the MLP, got arch {config.model.arch!r}")
     w_a, _ = mlp_neuron_input_weights(load_final_model(run_dir))
-    p = config["task"]["p"]
+    p = config.task.p
     return neuron_frequency_selectivity(w_a, p).numpy(), p
 
 
@@ -211,7 +212,7 @@ def plot_run(run_dir: str | Path, out_dir: str | Path | None = None) -> list[str
          "no fourier_power rows (run with --expensive-every N, N > 0)")
     if not (run_dir / records.CHECKPOINT).exists():
         note("selectivity.png", None, "no checkpoint.pt in the run directory")
-    elif config["model"]["arch"] != "mlp":
+    elif from_dict(config).model.arch != "mlp":  # typed: a record older than a field reads its default
         note("selectivity.png", None, "selectivity is defined for the MLP's first layer only")
     else:
         sel, _ = selectivity_from_checkpoint(run_dir)
