@@ -51,16 +51,13 @@ def _run_metrics(run: dict) -> dict:
     rows, out = run["metrics"], {}
     for fam in _SITE_METRICS:
         keys = sorted({k for r in rows[-1:] for k in r if k.startswith(fam + "/")})
-        vals = [last_value(rows, k) for k in keys]
-        vals = [v for v in vals if v is not None]
-        if vals:
-            out[fam] = statistics.mean(vals)
-    # Φ̃_rad is also kept per site: the paper's figure is per layer, and a mean over layers can
-    # hide one layer below the floor and another far above it (fig3's per-site claim)
-    for k in sorted({k for r in rows[-1:] for k in r if k.startswith("phi_task/")}):
-        v = last_value(rows, k)
-        if v is not None:
-            out[k] = v
+        per_site = {k: v for k in keys if (v := last_value(rows, k)) is not None}
+        if per_site:
+            out[fam] = statistics.mean(per_site.values())
+        # Φ̃_rad is also kept per site: the paper's figure is per layer, and a mean over layers
+        # can hide one layer below the floor and another far above it (fig3's per-site claim)
+        if fam == "phi_task":
+            out.update(per_site)
     for k in _GLOBAL_METRICS:
         v = last_value(rows, k)
         if v is not None:

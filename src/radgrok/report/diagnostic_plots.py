@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..training import records
-from ..training.config import from_dict
+from ..training.config import read_config, to_dict
 from .plots import _plt, _save
 
 __all__ = ["load_run", "sites_of", "plot_phi", "plot_radius", "plot_anisotropy", "plot_fourier_chronology",
@@ -27,9 +27,9 @@ _PHI = r"$\tilde{\Phi}_{rad}$"
 
 
 def load_run(run_dir: str | Path) -> tuple[dict, list[dict]]:
-    """(config, metrics rows) of a run directory; the config is the nested dict of config.json."""
-    run_dir = Path(run_dir)
-    return records.read_json(run_dir / records.CONFIG)["config"], records.read_jsonl(run_dir / records.METRICS)
+    """(config, metrics rows) of a run directory; the config is the nested dict of config.json,
+    with defaults for any field the record predates."""
+    return to_dict(read_config(run_dir)), records.read_jsonl(Path(run_dir) / records.METRICS)
 
 
 def sites_of(rows: list[dict], prefix: str) -> list[str]:
@@ -84,7 +84,7 @@ def plot_radius(rows: list[dict], config: dict, path: str | Path, title: str = "
     if not sites:
         return None
     fig, axes = _panels(len(sites))
-    c = float(config["penalty"].get("radius_scale", 1.0))
+    c = float(config["penalty"]["radius_scale"])
     for ax, site in zip(axes, sites):
         s, v = _series(rows, f"radius/{site}")
         ax.plot(s, v, label="mean ‖h‖")
@@ -160,7 +160,7 @@ def selectivity_from_checkpoint(run_dir: str | Path) -> tuple[np.ndarray, int]:
     from ..diagnostics import mlp_neuron_input_weights, neuron_frequency_selectivity
     from ..training.loop import load_final_model
 
-    config = from_dict(records.read_json(Path(run_dir) / records.CONFIG)["config"])
+    config = read_config(run_dir)
     if config.model.arch != "mlp":
         raise ValueError(f"selectivity needs the MLP, got arch {config.model.arch!r}")
     w_a, _ = mlp_neuron_input_weights(load_final_model(run_dir))
@@ -212,7 +212,7 @@ def plot_run(run_dir: str | Path, out_dir: str | Path | None = None) -> list[str
          "no fourier_power rows (run with --expensive-every N, N > 0)")
     if not (run_dir / records.CHECKPOINT).exists():
         note("selectivity.png", None, "no checkpoint.pt in the run directory")
-    elif from_dict(config).model.arch != "mlp":  # typed: a record older than a field reads its default
+    elif config["model"]["arch"] != "mlp":
         note("selectivity.png", None, "selectivity is defined for the MLP's first layer only")
     else:
         sel, _ = selectivity_from_checkpoint(run_dir)

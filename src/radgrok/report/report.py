@@ -7,6 +7,7 @@ import statistics
 from pathlib import Path
 
 from ..training import records
+from ..training.config import read_config, to_dict
 from .plots import plot_accuracy, plot_grok_bars, plot_heatmap, plot_lambda_curve, plot_site_metric
 
 __all__ = ["load_runs", "group_runs", "grok_table", "report_dir", "flat_config", "varying_fields",
@@ -25,7 +26,7 @@ def load_runs(path: str | Path) -> list[dict]:
     for d in dirs:
         runs.append({
             "dir": d, "name": d.name,
-            "config": records.read_json(d / records.CONFIG)["config"],
+            "config": to_dict(read_config(d)),  # a field the record predates reads its default
             "summary": records.read_json(d / records.SUMMARY),
             "metrics": records.read_jsonl(d / records.METRICS),
         })

@@ -109,10 +109,10 @@ def build(cfg: RunConfig) -> Built:
 
 def load_final_model(run_dir: str | Path) -> torch.nn.Module:
     """The model of a run directory at its last checkpoint, in eval mode (rebuilt from config.json)."""
-    from .config import from_dict
+    from .config import read_config
 
     run_dir = Path(run_dir)
-    b = build(from_dict(records.read_json(run_dir / records.CONFIG)["config"]))
+    b = build(read_config(run_dir))
     b.model.load_state_dict(records.load_checkpoint(run_dir / records.CHECKPOINT)["model"])
     return b.model.eval()
 
