@@ -325,7 +325,7 @@ def reproduce(target: str, scale: str = "cpu", seeds: int | None = None, out: st
     """Run ``target`` (or list it, ``dry``) and write its report; returns the markdown (or the listing).
     ``device`` ("" = the presets', cpu) applies to every trial; ``batch`` is run_sweep's.
     ``report_only`` trains nothing and reports the runs already finished under ``out``."""
-    from ..training.config import ConfigError
+    from ..training.config import ConfigError, read_config
     from .sweep import BATCH_MODES, check_devices
 
     p = plan(target, scale, seeds)  # validates everything before any directory exists
@@ -354,7 +354,7 @@ def reproduce(target: str, scale: str = "cpu", seeds: int | None = None, out: st
         t = records.read_json(out / "timing.json") if (out / "timing.json").exists() else {}
         trained_by = t.get("command") or command.replace(" --report-only", "")
         if "device" not in t:  # the invocation was cut off before it wrote timing.json: the runs say where
-            cfgs = [records.read_json(c)["config"]["train"]["device"] for c in (out / "runs").glob("*/config.json")]
+            cfgs = [read_config(c.parent).train.device for c in (out / "runs").glob(f"*/{records.CONFIG}")]
             t["device"] = ", ".join(sorted(set(cfgs))) or "cpu"
         return _report(p, out, t.get("wall_seconds"), t.get("workers", workers), t["device"], trained_by, cut_off=True)
     print(f"radgrok reproduce {target} --scale {scale}: {len(trials)} trials, {workers} worker(s) -> {out}",
