@@ -9,10 +9,10 @@ from radgrok.experiments.targets import Arm, plan
 TINY = dict(p=11, width=16, steps=40, eval_every=10, patience=10)
 
 
-def tiny_plan(target, scale="cpu", seeds=None):
+def tiny_plan(target, scale="cpu", seeds=None, cap=None):
     """The target's plan on a tiny task; table2/table7 keep a few arms and skip the probe diagnostics."""
-    p = plan(target, scale, seeds)
-    keep = {"table2": lambda n: n in ("weak-wd", "strong-wd", "penalty"),
+    p = plan(target, scale, seeds, cap)
+    keep = {"table2": lambda n: n in ("weak-wd", "strong-wd", "penalty", "penalty@sum", "penalty@batch"),
             "table7": lambda n: n.endswith(("lam=0.01", "lam=0.05", "lam=1.0")) or n == "strong-wd",
             "fig4": lambda n: n in ("weak-wd", "penalty"), "fig5": lambda n: n in ("weak-wd", "penalty")}
     extra = dict(diagnostics=False) if target in ("table2", "table7") else {}
@@ -27,8 +27,15 @@ def in_process(trials, out, **kw):  # the sweep engine minus its process pool: f
 
 def test_dry_run_lists_trials_without_training(tmp_path, capsys):
     text = rep.reproduce("table2", "paper", dry=True, out=tmp_path / "x")
-    assert "20 trials" in text and "penalty-s4" in text and "estimated count 20" in text
+    assert "30 trials" in text and "penalty-s4" in text and "penalty@batch-s4" in text
+    assert "estimated count 30" in text
     assert not (tmp_path / "x").exists()
+    only = rep.reproduce("table2", "paper", dry=True, out=tmp_path / "x", only=["penalty@*-s0"])
+    assert "estimated count 2 trials" in only and "penalty@sum-s0" in only and "penalty-s0" not in only
+    from radgrok.training.config import ConfigError
+
+    with pytest.raises(ConfigError, match="--only: no trial of table2 matches"):
+        rep.reproduce("table2", "paper", dry=True, only=["nosuch*"])
 
 
 def test_tiny_table2_end_to_end_through_the_sweep_engine(tmp_path, monkeypatch):
@@ -97,3 +104,17 @@ def test_report_only_counts_a_cut_off_run_at_the_step_it_reached(tmp_path, monke
     assert "| weak WD never groks | as in the paper | DNG |" in md
     line = next(x for x in md.splitlines() if x.startswith("| weak WD never groks"))
     assert "**reproduced**" not in line  # a cut-off "never groks" is at most partly
+
+
+def test_a_run_stopped_by_the_steps_cap_is_a_bound_and_each_reading_gets_its_verdict(tmp_path, monkeypatch):
+    monkeypatch.setattr(rep, "plan", tiny_plan)
+    monkeypatch.setattr(rep, "run_sweep", in_process)
+    md = rep.reproduce("table2", "cpu", seeds=1, out=tmp_path, steps=20, only=["weak-wd-s0", "penalty*-s0"])
+    assert not (tmp_path / "runs" / "strong-wd-s0").exists()  # --only: not trained, reported as not run
+    assert rep.records.read_json(tmp_path / "runs" / "weak-wd-s0" / "config.json")["config"]["train"]["steps"] == 20
+    # the tiny weak-wd run does not grok in 20 steps: a bound against its budget of 40, never a DNG
+    assert "| weak-wd-s0 | 20 | 40 |" in md and "no grok by step 20: cut off, budget 40" in md
+    for label in ("as in the paper; reading: one norm per example, mean over the batch",
+                  "reading: one norm per example, summed over the batch",
+                  "reading: one Frobenius norm of the batch matrix (torch.norm(h))"):
+        assert f"| penalty 6.3x sooner than strong WD | {label} |" in md

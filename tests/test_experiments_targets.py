@@ -6,12 +6,19 @@ from radgrok.training.config import ConfigError
 
 
 @pytest.mark.parametrize("target", [t for t in TARGETS if t != "table10"])
-def test_cpu_plans_fit_an_hour_on_two_workers(target):
+def test_cpu_plans_have_unique_trials_on_cpu_presets(target):
     p = plan(target, "cpu")
     trials = p.trials()
     assert len({t.name for t in trials}) == len(trials) > 0
-    assert sum(est_seconds(t) for t in trials) / 2 < 3600
     assert all(not t.preset.startswith("paper-") for t in trials)
+
+
+@pytest.mark.parametrize("target", [t for t in TARGETS if t not in ("table10", "mechanism")])
+def test_cpu_plans_fit_an_hour_on_two_workers_without_the_reading_twins(target):
+    """The reading twins multiply a plan's trials; its printed-reading part keeps the one-hour bound."""
+    p = plan(target, "cpu")
+    trials = [t for t in p.trials() if "@" not in t.name]
+    assert sum(est_seconds(t) for t in trials) / 2 < 3600
 
 
 @pytest.mark.parametrize("target", [t for t in TARGETS if t != "table10"])
@@ -22,7 +29,7 @@ def test_paper_plans_use_paper_presets_and_five_seeds(target):
 
 
 def test_table2_arms_and_budgets():
-    cpu = {t.name: t.config() for t in plan("table2", "cpu").trials()}
+    cpu = {t.name: t.config() for t in plan("table2", "cpu").trials() if "@" not in t.name}
     assert len(cpu) == 15 and cpu["weak-wd-s0"].optim.weight_decay == 1e-3
     assert cpu["penalty-s2"].penalty.lam == 0.05 and cpu["penalty-s2"].penalty.radius_scale == 1.0
     assert {c.train.steps for c in cpu.values()} == {4000}
@@ -55,3 +62,36 @@ def test_bad_arguments():
         plan("table2", "gpu")
     with pytest.raises(ConfigError, match="--seeds"):
         plan("table2", "cpu", 0)
+
+
+def test_every_printed_penalty_arm_gets_a_twin_per_reading_and_a_verdict_alias():
+    p = plan("table2", "paper")
+    cfgs = {t.name: t.config() for t in p.trials()}
+    for reading, (want_over, want_reduce) in {"sum": ("example", "sum"), "batch": ("batch", "mean")}.items():
+        c = cfgs[f"penalty@{reading}-s4"]
+        assert (c.penalty.norm_over, c.penalty.reduce, c.penalty.lam) == (want_over, want_reduce, 0.05)
+    assert cfgs["penalty-s0"].penalty.norm_over == "example" and cfgs["penalty-s0"].penalty.reduce == "mean"
+    assert not any(n.startswith(("weak-wd@", "strong-wd@", "dropout@")) for n in cfgs)  # no penalty, no twin
+    labels = dict(p.aliases)
+    assert labels["reading: one Frobenius norm of the batch matrix (torch.norm(h))"] == {"penalty": "penalty@batch"}
+    # the calibrated cpu arm (r = 0.1 sqrt(d)) is not the printed penalty: no twin
+    assert not any(a.name.startswith("penalty-small-r@") for a in plan("table2", "cpu").arms)
+    t6 = plan("table6", "cpu")  # pooled by the first field: the alias maps that too
+    alias = dict(t6.aliases)["reading: one norm per example, summed over the batch"]
+    assert alias["penalty"] == "penalty@sum" and "penalty@sum,p=59,f=0.6" in {a.name for a in t6.arms}
+    assert len(plan("choices", "cpu").trials()) == 36  # no twins: 36 cells already
+
+
+def test_mechanism_arms_and_the_cap():
+    p = plan("mechanism", "paper", seeds=3, cap=2000)
+    c = {t.name: t.config() for t in p.trials()}
+    a = c["penalty@sum,r=sqrt(d/M)-s0"].penalty
+    assert (a.norm_over, a.reduce) == ("example", "sum") and abs(a.radius_scale - 4704 ** -0.5) < 1e-6
+    assert c["act-l2@batch-s1"].penalty.radius_scale == 0.0 and c["act-l2@batch-s1"].penalty.norm_over == "batch"
+    assert c["penalty@batch,bs=256-s2"].optim.batch_size == 256
+    assert {c[f"penalty@batch,r={r}-s0"].penalty.radius_scale for r in (0.5, 2)} == {0.5, 2.0}
+    assert c["wd=3.0,val-s0"].task.val_frac == 0.1 and c["wd=3.0,val-s0"].penalty.lam == 0.0
+    assert {x.train.steps for x in c.values()} == {2000}  # capped from the presets' 100,000
+    assert p.budget(p.arms[0]) == 100_000
+    with pytest.raises(ConfigError, match="--steps must be >= 1"):
+        plan("table2", "cpu", cap=0)

@@ -91,7 +91,7 @@ def test_unknown_module_name_is_named_in_error():
         RadialSuppression(Foreign(), ["enc", "nosuch"], lam=0.1)
 
 
-@pytest.mark.parametrize("kwargs", [dict(lam=-1.0), dict(lam=1.0, mode="hard"), dict(lam=1.0, radius=0.0)])
+@pytest.mark.parametrize("kwargs", [dict(lam=-1.0), dict(lam=1.0, mode="hard"), dict(lam=1.0, radius=-1.0)])
 def test_bad_arguments(kwargs):
     with pytest.raises(ValueError):
         RadialSuppression(Foreign(), ["enc"], **kwargs)
@@ -210,3 +210,124 @@ def test_second_derivatives_through_the_fused_path_are_exact():
             plain = hvp(lambda: m(x).square().mean() + rs.penalty())
     for a, b in zip(fused, plain):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+# -- the readings of ||h|| ------------------------------------------------------------------------
+
+READINGS = [("example", "mean"), ("example", "sum"), ("batch", "mean")]
+
+
+def closed_form_reading(h: torch.Tensor, r: float, norm_over: str, reduce: str):
+    """Value and gradient of (1/d)(||h|| - r)^2 under one reading, written out by hand."""
+    d = h.shape[-1]
+    flat = h.reshape(-1, d)
+    if norm_over == "batch":
+        n = flat.norm()
+        return (n - r) ** 2 / d, ((2.0 / d) * (n - r) / n * h)
+    n = flat.norm(dim=-1)
+    m = flat.shape[0] if reduce == "mean" else 1
+    grad = (2.0 / (d * m)) * ((n - r) / n)[:, None] * flat
+    return ((n - r) ** 2).sum() / (d * m), grad.reshape(h.shape)
+
+
+@pytest.mark.parametrize("norm_over,reduce", READINGS)
+@pytest.mark.parametrize("shape", [(7, 5), (3, 4, 6)])
+@pytest.mark.parametrize("radius", [None, 0.7, 0.0])
+def test_every_reading_matches_its_closed_form(norm_over, reduce, shape, radius):
+    g = torch.Generator().manual_seed(1)
+    h = (3 * torch.randn(*shape, generator=g, dtype=torch.float64)).requires_grad_()
+    val = radial_penalty(h, radius, norm_over, reduce)
+    val.backward()
+    r = math.sqrt(shape[-1]) if radius is None else radius
+    want_val, want_grad = closed_form_reading(h.detach(), r, norm_over, reduce)
+    torch.testing.assert_close(val.detach(), want_val, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(h.grad, want_grad, rtol=1e-10, atol=1e-14)
+
+
+def test_readings_differ_by_the_batch_size_and_radius_zero_is_activation_l2():
+    h = torch.randn(40, 8, dtype=torch.float64)
+    torch.testing.assert_close(radial_penalty(h, reduce="sum"), 40 * radial_penalty(h))
+    # at radius 0 every reading is ||h||^2 / d: mean, sum, and the Frobenius norm = the sum
+    l2 = h.square().sum(-1) / 8
+    torch.testing.assert_close(radial_penalty(h, 0.0), l2.mean())
+    torch.testing.assert_close(radial_penalty(h, 0.0, reduce="sum"), l2.sum())
+    torch.testing.assert_close(radial_penalty(h, 0.0, "batch"), l2.sum())
+
+
+def test_batch_reading_rests_rows_near_r_over_sqrt_m():
+    """Minimising the batch reading alone leaves every row near r / sqrt(M), not r."""
+    torch.manual_seed(0)
+    h = (5 * torch.randn(64, 16, dtype=torch.float64)).requires_grad_()
+    opt = torch.optim.SGD([h], lr=2.0)
+    for _ in range(300):
+        opt.zero_grad()
+        radial_penalty(h, norm_over="batch").backward()
+        opt.step()
+    assert float(h.detach().norm()) == pytest.approx(4.0, rel=1e-6)  # ||H||_F = sqrt(16)
+    assert float(h.detach().norm(dim=-1).square().mean().sqrt()) == pytest.approx(4.0 / 8.0, rel=1e-6)
+
+
+@pytest.mark.parametrize("norm_over,reduce", READINGS)
+@pytest.mark.parametrize("radius_scale", [1.0, 0.0])
+def test_hooks_fused_and_plain_match_the_pure_function_for_every_reading(norm_over, reduce, radius_scale):
+    m = _mlp()
+    x = torch.randn(9, 5, dtype=torch.float64)
+    kw = dict(lam=0.3, radius_scale=radius_scale, norm_over=norm_over, reduce=reduce)
+    with RadialSuppression(m, ["0", "2"], **kw) as rs:
+        out = m(x)
+        fused = rs.penalty()
+        g_fused = _grads(m, out.square().mean() + fused)
+        with rs.unfused():
+            out = m(x)
+            plain = rs.penalty()
+            g_plain = _grads(m, out.square().mean() + plain)
+    h0 = m[0](x)
+    h2 = m[2](m[1](h0))
+    pure = 0.3 * (radial_penalty(h0, radius_scale * math.sqrt(7), norm_over, reduce)
+                  + radial_penalty(h2, radius_scale * math.sqrt(6), norm_over, reduce))
+    g_pure = _grads(m, m[4](m[3](h2)).square().mean() + pure)
+    torch.testing.assert_close(fused, pure.detach(), rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(plain, pure, rtol=1e-12, atol=1e-14)
+    for a, b, c in zip(g_fused, g_plain, g_pure):
+        torch.testing.assert_close(a, c, rtol=1e-12, atol=1e-14)
+        torch.testing.assert_close(b, c, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("norm_over,reduce", READINGS)
+def test_second_derivatives_are_exact_for_every_reading(norm_over, reduce):
+    m = _mlp()
+    x = torch.randn(9, 5, dtype=torch.float64)
+    params = list(m.parameters())
+    v = [torch.randn_like(p) for p in params]
+
+    def hvp(loss_fn):
+        g = torch.autograd.grad(loss_fn(), params, create_graph=True)
+        return torch.autograd.grad(sum((a * b).sum() for a, b in zip(g, v)), params)
+
+    with RadialSuppression(m, ["0", "2"], lam=0.3, norm_over=norm_over, reduce=reduce) as rs:
+        fused = hvp(lambda: m(x).square().mean() + rs.penalty())
+        with rs.unfused():
+            plain = hvp(lambda: m(x).square().mean() + rs.penalty())
+    for a, b in zip(fused, plain):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_project_under_the_batch_reading_scales_the_whole_output():
+    m = nn.Sequential(nn.Linear(4, 9), nn.ReLU(), nn.Linear(9, 2))
+    with RadialSuppression(m, ["0"], lam=1.0, mode="project", norm_over="batch"):
+        h = m[0](torch.randn(5, 4))
+        torch.testing.assert_close(h.norm(), torch.tensor(3.0))
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(norm_over="token"), "norm_over must be one of"),
+    (dict(reduce="max"), "reduce must be one of"),
+    (dict(norm_over="batch", reduce="sum"), "reduce must be 'mean' when norm_over is 'batch'"),
+    (dict(mode="project", radius_scale=0.0), "radius must be > 0 in project mode"),
+])
+def test_bad_readings_are_named(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        RadialSuppression(Foreign(), ["enc"], lam=1.0, **kwargs)
+    if "mode" not in kwargs:
+        with pytest.raises(ValueError, match=match):
+            radial_penalty(torch.randn(3, 4), **kwargs)

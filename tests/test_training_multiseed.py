@@ -93,6 +93,11 @@ def test_float32_rows_within_tolerance(batch_size):
     dict(mode="project", depth=3, warmup_steps=7),
     dict(site="post", encoding="embed", embed_dim=8, beta2=0.98),
     dict(loss="stablemax", expensive_every=3, hessian_probes=2, eigen_iters=3),
+    # every reading of ||h||, soft and projected, and activation L2 (radius 0)
+    dict(reduce="sum", batch_size=16),
+    dict(norm_over="batch"),
+    dict(norm_over="batch", mode="project", batch_size=16),
+    dict(norm_over="batch", radius_scale=0.0),
 ])
 def test_model_and_method_variants(variant):
     cfgs = sweep(dtype="float64", steps=30, **variant)[:3]

@@ -127,7 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", default="runs/compare", help="output directory")
 
     q = sub.add_parser("reproduce", help="run one paper table/figure and report ours beside the paper's numbers")
-    q.add_argument("target", help="table1 table2 table3 table6 table7 table9 table10 fig1 fig3 fig4 fig5 choices")
+    q.add_argument("target", help="table1 table2 table3 table6 table7 table9 table10 fig1 fig3 fig4 fig5 choices "
+                                  "mechanism")
     q.add_argument("--scale", default="cpu", help="cpu (calibrated CPU twins, < 60 min each) or paper (GPU)")
     q.add_argument("--seeds", type=_converter("seeds", int), default=None, help="seeds per arm (default per target)")
     q.add_argument("--out", default=None, help="output directory (default runs/reproduce/TARGET-SCALE)")
@@ -137,6 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--device", default="", help="torch device for every trial, e.g. cuda (default: the preset's, cpu)")
     q.add_argument("--batch", choices=["auto", "on", "off"], default="auto", help=_BATCH_HELP)
     q.add_argument("--report-only", action="store_true", help="train nothing; report the runs finished under --out")
+    q.add_argument("--only", nargs="+", default=None, metavar="PATTERN",
+                   help="train only the trials whose names match these shell patterns (e.g. 'penalty@batch-s*'); "
+                        "the report covers every arm")
+    q.add_argument("--steps", type=_converter("steps", int), default=None,
+                   help="cap every trial's budget at this many steps (CPU time); runs stopped by the cap are "
+                        "reported as bounds against the arm's own budget")
 
     r = sub.add_parser("report", help="table and accuracy plot for every run under a directory")
     r.add_argument("path", help="a run directory or a directory of runs")
@@ -277,7 +284,7 @@ def _cmd_reproduce(ns: argparse.Namespace) -> int:
 
     cmd = "radgrok reproduce " + " ".join(sys.argv[1:][1:]) if sys.argv[1:2] == ["reproduce"] else ""
     print(reproduce(ns.target, ns.scale, ns.seeds, ns.out, ns.workers, ns.backend, ns.dry_run, command=cmd,
-                    device=ns.device, batch=ns.batch, report_only=ns.report_only))
+                    device=ns.device, batch=ns.batch, report_only=ns.report_only, only=ns.only, steps=ns.steps))
     return 0
 
 

@@ -1,12 +1,26 @@
 """Radial suppression: keep hidden vectors near the sphere of radius sqrt(d).
 
-For one hidden vector h in R^d the penalty is
+The paper prints, for a hidden vector h in R^d,
 
-    L_norm(h) = (1/d) * (||h||_2 - r)^2,        r = sqrt(d) by default,
+    L_norm = (1/d) * (||h||_2 - r)^2,        r = sqrt(d) by default,
 
-averaged over every leading dimension (examples, token positions). Its gradient
-with respect to h is purely radial, (2/d) * (||h|| - r) / ||h|| * h, and nothing
-is detached: it reaches every upstream weight.
+and never says what ||h|| runs over. Each literal reading is an option here
+(``norm_over`` and ``reduce``), because they differ in strength by the batch size
+and in the radius each example ends at:
+
+* ``norm_over="example", reduce="mean"`` -- one norm per example (per token), the
+  mean over every leading dimension. Gradient w.r.t. one h of a batch of M:
+  ``(2/(d*M)) * (||h|| - r)/||h|| * h``.
+* ``norm_over="example", reduce="sum"`` -- the same terms summed: M times stronger,
+  ``(2/d) * (||h|| - r)/||h|| * h``.
+* ``norm_over="batch"`` -- one Frobenius norm of the whole site ``H`` (all leading
+  positions x d), what ``torch.norm(h)`` computes with no ``dim``: one scalar per
+  site. Gradient ``(2/d) * (||H||_F - r)/||H||_F * h`` for every row; at rest the
+  rows sit near ``r / sqrt(M)``, not r.
+
+``radius=0`` turns every reading into activation L2, ``||h||^2 / d`` (the
+shrinkage control: no sphere). Nothing is detached: the penalty reaches every
+upstream weight.
 
 Two ways to use it:
 
@@ -25,31 +39,83 @@ from typing import Iterable, Literal
 import torch
 from torch import nn
 
-__all__ = ["radial_penalty", "RadialSuppression"]
+__all__ = ["radial_penalty", "RadialSuppression", "NORM_OVER", "REDUCE"]
 
 Mode = Literal["soft", "project"]
+NormOver = Literal["example", "batch"]
+Reduce = Literal["mean", "sum"]
+NORM_OVER: tuple[str, ...] = ("example", "batch")
+REDUCE: tuple[str, ...] = ("mean", "sum")
 
 
-def radial_penalty(h: torch.Tensor, radius: float | None = None) -> torch.Tensor:
-    """``mean over leading dims of (1/d)(||h|| - r)^2``, norm over the last dim.
+def check_reading(norm_over: str, reduce: str) -> None:
+    """Raise ValueError (one line) unless (norm_over, reduce) is a reading this module knows."""
+    if norm_over not in NORM_OVER:
+        raise ValueError(f"norm_over must be one of {list(NORM_OVER)}, got {norm_over!r}")
+    if reduce not in REDUCE:
+        raise ValueError(f"reduce must be one of {list(REDUCE)}, got {reduce!r}")
+    if norm_over == "batch" and reduce != "mean":
+        raise ValueError(f"reduce must be 'mean' when norm_over is 'batch' (one norm per site, nothing to "
+                         f"reduce), got {reduce!r}")
 
-    ``radius`` defaults to ``sqrt(d)`` with ``d = h.shape[-1]``. Returns a 0-d
-    tensor of h's dtype. Plain tensor ops, so it works under ``torch.func``
-    transforms (vmap, grad) and to any order of differentiation.
+
+def norms(h: torch.Tensor, norm_over: NormOver = "example") -> torch.Tensor:
+    """The norms the penalty acts on: one per example (shape ``h.shape[:-1]``) or one per site (0-d)."""
+    return torch.linalg.vector_norm(h, dim=-1) if norm_over == "example" else torch.linalg.vector_norm(h)
+
+
+def _divisor(norm: torch.Tensor, reduce: Reduce) -> int:
+    """What the summed squared deviations are divided by besides d: the count under 'mean'."""
+    return norm.numel() if reduce == "mean" else 1
+
+
+def _value(norm: torch.Tensor, r: float, d: int, reduce: Reduce) -> torch.Tensor:
+    return (norm - r).square().sum() / (d * _divisor(norm, reduce))
+
+
+def radial_penalty(h: torch.Tensor, radius: float | None = None, norm_over: NormOver = "example",
+                   reduce: Reduce = "mean") -> torch.Tensor:
+    """``(1/d)(||h|| - r)^2`` under one reading of ||h||; d = ``h.shape[-1]``.
+
+    ``norm_over="example"``: one norm per row over the last dim, then the ``mean`` (or
+    ``sum``) over every leading dim. ``norm_over="batch"``: one Frobenius norm of all of
+    h. ``radius`` defaults to ``sqrt(d)``; ``radius=0`` is activation L2 (``||h||^2/d``).
+    Returns a 0-d tensor of h's dtype. Plain tensor ops, so it works under
+    ``torch.func`` transforms (vmap, grad) and to any order of differentiation.
+
+    >>> import torch
+    >>> h = torch.full((4, 16), 2.0)            # every row has norm 8, sqrt(d) = 4
+    >>> float(radial_penalty(h))                # (8 - 4)^2 / 16
+    1.0
+    >>> float(radial_penalty(h, reduce="sum"))  # 4 rows
+    4.0
+    >>> float(radial_penalty(h, norm_over="batch"))  # ||H||_F = 16: (16 - 4)^2 / 16
+    9.0
     """
+    check_reading(norm_over, reduce)
     d = h.shape[-1]
     r = math.sqrt(d) if radius is None else float(radius)
-    norm = torch.linalg.vector_norm(h, dim=-1)
-    return (norm - r).square().mean() / d
+    return _value(norms(h, norm_over), r, d, reduce)
+
+
+def project(h: torch.Tensor, r: float, norm_over: NormOver = "example") -> torch.Tensor:
+    """The hard limit: ``r * h / ||h||`` per row, or the whole site scaled to ``||H||_F = r``.
+
+    clamp_min keeps an all-zero input finite instead of NaN.
+    """
+    keep = norm_over == "example"
+    n = torch.linalg.vector_norm(h, dim=-1, keepdim=True) if keep else torch.linalg.vector_norm(h)
+    return h * (r / n.clamp_min(1e-12))
 
 
 class _GateState:
     """What one gated output needs in backward: radius, row norms, the penalty's upstream grad."""
 
-    __slots__ = ("r", "norm", "weight")
+    __slots__ = ("r", "norm", "weight", "norm_over", "reduce")
 
-    def __init__(self, r: float, norm: torch.Tensor) -> None:
+    def __init__(self, r: float, norm: torch.Tensor, norm_over: NormOver, reduce: Reduce) -> None:
         self.r, self.norm, self.weight = r, norm, None
+        self.norm_over, self.reduce = norm_over, reduce
 
 
 class _RadialGate(torch.autograd.Function):
@@ -75,10 +141,11 @@ class _RadialGate(torch.autograd.Function):
             return grad, None
         (h,) = ctx.saved_tensors
         # under create_graph, rebuild the norm from h so that second derivatives are exact
-        norm = torch.linalg.vector_norm(h, dim=-1) if torch.is_grad_enabled() else st.norm
-        d, m = h.shape[-1], norm.numel()
+        norm = norms(h, st.norm_over) if torch.is_grad_enabled() else st.norm
+        d, m = h.shape[-1], _divisor(norm, st.reduce)
         coef = (weight * (2.0 / (d * m))) * (norm - st.r) / norm.clamp_min(torch.finfo(norm.dtype).tiny)
-        return torch.addcmul(grad, h, coef.unsqueeze(-1)), None
+        # one coefficient per row (example reading) or one for the whole site (batch reading)
+        return torch.addcmul(grad, h, coef.unsqueeze(-1) if st.norm_over == "example" else coef), None
 
 
 class _PenaltyNode(torch.autograd.Function):
@@ -118,11 +185,17 @@ class RadialSuppression:
         modules: names as in ``model.named_modules()``; the output of each (or the
             first tensor of a tuple output) is one batch of hidden vectors h.
         lam: penalty weight; ``penalty()`` returns ``lam * sum of radial_penalty``.
-        radius: absolute radius r. ``None`` means ``radius_scale * sqrt(d)``.
+        radius: absolute radius r. ``None`` means ``radius_scale * sqrt(d)``; 0 makes
+            the penalty activation L2 (``||h||^2 / d``).
         radius_scale: the multiple c of sqrt(d) used when ``radius`` is None.
         mode: ``"soft"`` adds the penalty; ``"project"`` replaces each hooked
             output by ``r * h / ||h||`` (the hard lambda -> infinity ablation), in
             which case ``penalty()`` is zero.
+        norm_over, reduce: which reading of ||h|| (see the module docstring and
+            ``radial_penalty``): per example with the ``mean`` or ``sum`` over the
+            batch, or one Frobenius norm per hooked output (``"batch"``; for a
+            transformer that is examples x tokens). A projection under ``"batch"``
+            scales the whole output to ``||H||_F = r``.
 
     The hooks keep only the latest forward's outputs (a pre-hook on ``model``
     clears them when a new forward starts), so no graph survives into the next
@@ -144,16 +217,21 @@ class RadialSuppression:
         radius: float | None = None,
         radius_scale: float = 1.0,
         mode: Mode = "soft",
+        norm_over: NormOver = "example",
+        reduce: Reduce = "mean",
     ) -> None:
         names = list(modules)
         if mode not in ("soft", "project"):
             raise ValueError(f"mode must be 'soft' or 'project', got {mode!r}")
+        check_reading(norm_over, reduce)
         if lam < 0:
             raise ValueError(f"lam must be >= 0, got {lam}")
-        if radius is not None and radius <= 0:
-            raise ValueError(f"radius must be > 0, got {radius}")
-        if radius_scale <= 0:
-            raise ValueError(f"radius_scale must be > 0, got {radius_scale}")
+        if radius is not None and radius < 0:
+            raise ValueError(f"radius must be >= 0, got {radius}")
+        if radius_scale < 0:
+            raise ValueError(f"radius_scale must be >= 0, got {radius_scale}")
+        if mode == "project" and (radius == 0 or (radius is None and radius_scale == 0)):
+            raise ValueError("radius must be > 0 in project mode (a projection onto radius 0 is no map)")
         if not names:
             raise ValueError("modules must name at least one sub-module")
         available = dict(model.named_modules())
@@ -168,6 +246,8 @@ class RadialSuppression:
         self.radius = radius
         self.radius_scale = float(radius_scale)
         self.mode: Mode = mode
+        self.norm_over: NormOver = norm_over
+        self.reduce: Reduce = reduce
         # name -> list of hidden tensors seen in the latest forward (a module may
         # be called more than once per forward, e.g. with shared weights).
         self._seen: dict[str, list[torch.Tensor]] = {n: [] for n in names}
@@ -196,11 +276,10 @@ class RadialSuppression:
             self._seen[name].append(h)
             r = self.radius_for(h.shape[-1])
             if self.mode == "project":
-                # clamp_min keeps an all-zero vector finite instead of NaN.
-                new = h * (r / torch.linalg.vector_norm(h, dim=-1, keepdim=True).clamp_min(1e-12))
+                new = project(h, r, self.norm_over)
             elif self._fuse and self.lam > 0 and torch.is_grad_enabled() and h.requires_grad:
                 with torch.no_grad():
-                    state = _GateState(r, torch.linalg.vector_norm(h, dim=-1))
+                    state = _GateState(r, norms(h, self.norm_over), self.norm_over, self.reduce)
                 new = _RadialGate.apply(h, state)
                 self._gated.append((state, new))
             else:
@@ -213,6 +292,11 @@ class RadialSuppression:
         return hook
 
     # -- queries -------------------------------------------------------------
+    @property
+    def active(self) -> bool:
+        """Whether ``penalty()`` can be non-zero: soft mode with lam > 0."""
+        return self.mode == "soft" and self.lam > 0
+
     def _tensors(self) -> list[torch.Tensor]:
         tensors = [h for lst in self._seen.values() for h in lst]
         if not tensors:
@@ -221,7 +305,10 @@ class RadialSuppression:
 
     def penalty_sum(self) -> torch.Tensor:
         """Unweighted ``sum of radial_penalty`` over the hooked outputs of the latest forward."""
-        return sum(radial_penalty(h, self.radius_for(h.shape[-1])) for h in self._tensors())
+        return sum(self._one(h) for h in self._tensors())
+
+    def _one(self, h: torch.Tensor) -> torch.Tensor:
+        return radial_penalty(h, self.radius_for(h.shape[-1]), self.norm_over, self.reduce)
 
     def penalty(self) -> torch.Tensor:
         """``lam * penalty_sum()``: the term to add to the loss (zero in project mode).
@@ -230,16 +317,16 @@ class RadialSuppression:
         hooked with autograd on are differentiated through their fused gates.
         """
         first = self._tensors()[0]
-        if self.mode == "project" or self.lam == 0.0:
+        if not self.active:
             return first.new_zeros(())
         total = first.new_zeros(())
         if self._gated:
             states = [st for st, _ in self._gated]
             with torch.no_grad():
-                value = self.lam * sum((st.norm - st.r).square().mean() / g.shape[-1] for st, g in self._gated)
+                value = self.lam * sum(_value(st.norm, st.r, g.shape[-1], st.reduce) for st, g in self._gated)
             total = _PenaltyNode.apply(value, states, self.lam, *(g for _, g in self._gated))
         for h in self._ungated:
-            total = total + self.lam * radial_penalty(h, self.radius_for(h.shape[-1]))
+            total = total + self.lam * self._one(h)
         return total
 
     @contextmanager
@@ -283,4 +370,5 @@ class RadialSuppression:
 
     def __repr__(self) -> str:
         r = self.radius if self.radius is not None else f"{self.radius_scale}*sqrt(d)"
-        return f"RadialSuppression(modules={self.names}, lam={self.lam}, radius={r}, mode={self.mode!r})"
+        return (f"RadialSuppression(modules={self.names}, lam={self.lam}, radius={r}, mode={self.mode!r}, "
+                f"norm_over={self.norm_over!r}, reduce={self.reduce!r})")

@@ -148,7 +148,7 @@ def loop_stepper(b: Built, cfg: RunConfig) -> Callable[[], None]:
     x_tr, y_tr = b.data.x_train.to(dev), b.data.y_train.to(dev)
     n_train = x_tr.shape[0]
     batch = cfg.optim.batch_size if 0 < cfg.optim.batch_size < n_train else n_train
-    soft = b.rs.mode == "soft" and b.rs.lam > 0
+    soft = b.rs.active
     cache: dict = {}
     state = {"step": 0}
     b.model.train()

@@ -60,10 +60,26 @@ _PAPER_CHARLM = dict(task="text", arch="gpt", width=144, depth=2, n_heads=4, blo
 _CPU_CHARLM = dict(_PAPER_CHARLM, width=64, depth=2, n_heads=2, block_size=64, batch_size=32, steps=600,
                    eval_every=50, eval_windows=32)
 
+# The readings of the paper's ||h|| (penalty.py): what each preset below adds to the penalty arm.
+_SUM = dict(reduce="sum")  # one norm per example, summed over the batch
+_BATCH = dict(norm_over="batch")  # one Frobenius norm of the whole (examples x d) batch per site
+_L2 = dict(norm_over="batch", radius_scale=0.0)  # activation L2, sum ||h||^2 / d: the batch reading at r = 0
+
 PRESETS: dict[str, Preset] = {
     "paper-mlp": Preset(
-        "paper Table 2 penalty arm: MLP 2x512, (a+b) mod 97, f=0.5, lam 0.05, wd 1e-3, full batch, 100k steps",
+        "paper Table 2 penalty arm: MLP 2x512, (a+b) mod 97, f=0.5, lam 0.05, wd 1e-3, full batch, 100k steps; "
+        "reading: one norm per example, mean over the batch",
         dict(_PAPER_MLP, lam=0.05, weight_decay=1e-3)),
+    "paper-mlp-sum": Preset(
+        "paper-mlp under the reading 'one norm per example, summed over the batch' (4,704x the mean's strength)",
+        dict(_PAPER_MLP, lam=0.05, weight_decay=1e-3, **_SUM)),
+    "paper-mlp-batch": Preset(
+        "paper-mlp under the reading 'one Frobenius norm of the batch matrix' (torch.norm(h) with no dim): "
+        "each example rests near sqrt(d/M)",
+        dict(_PAPER_MLP, lam=0.05, weight_decay=1e-3, **_BATCH)),
+    "paper-mlp-act-l2": Preset(
+        "paper-mlp-batch with radius 0: activation L2, lam * sum ||h||^2 / d (shrinkage, no sphere)",
+        dict(_PAPER_MLP, lam=0.05, weight_decay=1e-3, **_L2)),
     "paper-mlp-strong-wd": Preset(
         "paper Table 2 'Strong WD' arm: same MLP, no penalty, wd 0.1",
         dict(_PAPER_MLP, lam=0.0, weight_decay=0.1)),
@@ -72,8 +88,17 @@ PRESETS: dict[str, Preset] = {
         dict(_PAPER_MLP, lam=0.0, weight_decay=1e-3)),
     "cpu-mlp": Preset(
         "CPU twin of paper-mlp: MLP 2x128, (a+b) mod 97, f=0.5, lr 3e-3, lam 0.05 at radius sqrt(d), "
-        "wd 1e-3, 2.5k steps",
+        "wd 1e-3, 2.5k steps; reading: one norm per example, mean over the batch",
         dict(_CPU_MLP, lam=0.05, weight_decay=1e-3)),
+    "cpu-mlp-sum": Preset(
+        "cpu-mlp under the reading 'one norm per example, summed over the batch'",
+        dict(_CPU_MLP, lam=0.05, weight_decay=1e-3, **_SUM)),
+    "cpu-mlp-batch": Preset(
+        "cpu-mlp under the reading 'one Frobenius norm of the batch matrix' (torch.norm(h) with no dim)",
+        dict(_CPU_MLP, lam=0.05, weight_decay=1e-3, **_BATCH)),
+    "cpu-mlp-act-l2": Preset(
+        "cpu-mlp-batch with radius 0: activation L2, lam * sum ||h||^2 / d (shrinkage, no sphere)",
+        dict(_CPU_MLP, lam=0.05, weight_decay=1e-3, **_L2)),
     "cpu-mlp-small-radius": Preset(
         "cpu-mlp with the penalty's radius at 0.1*sqrt(d) and lam 1 (our calibration; the paper uses sqrt(d))",
         dict(_CPU_MLP, lam=1.0, radius_scale=0.1, weight_decay=1e-3)),

@@ -18,20 +18,21 @@ from ..report.report import last_value
 from ..training import records
 from .paper import PAPER
 from .sweep import FINISHED, finished_summary, run_sweep
-from .targets import Plan, est_seconds, plan
+from .targets import FIRST_READING, READINGS, Plan, est_seconds, plan
 from .verdicts import ArmResult, judge
 
 __all__ = ["reproduce", "dry_run", "arm_results"]
 
 CUT = "cut off"  # a run stopped before its budget, reported by --report-only
+READING_LABELS = {label for _, label in READINGS.values()}
 _SITE_METRICS = ("stable_rank", "sigma_max", "phi_task", "phi_total", "eff_rank")
 _GLOBAL_METRICS = ("hessian_trace", "hessian_top", "sharpness_norm", "fourier_coherence", "fourier_fmax",
                    "val_loss", "test_loss")
 
 
-def dry_run(p: Plan, workers: int = 2) -> str:
-    """The trial list, its count and a rough CPU time, without training."""
-    trials = p.trials()
+def dry_run(p: Plan, workers: int = 2, trials: list | None = None) -> str:
+    """The trial list (``trials``, default all of the plan's), its count and a rough CPU time, without training."""
+    trials = p.trials() if trials is None else trials
     lines = [f"radgrok reproduce {p.target} --scale {p.scale}: {len(trials)} trials "
              f"({len(p.arms)} arms x {len(p.seeds)} seeds {p.seeds})"]
     total = 0.0
@@ -111,15 +112,16 @@ def _steps_cell(a: ArmResult | None) -> str:
     return txt + (f" ({dng}/{len(a.grok_steps)} DNG, budget {a.budget:,})" if dng else "")
 
 
-def _as_cut_off(run: dict, threshold: float = 0.9) -> dict:
-    """A run that stopped before its budget (status still 'running'), as a DNG at the last step
-    it logged, or grokked if its curve already holds above the threshold to that step."""
+def _as_cut_off(run: dict, threshold: float = 0.9, planned: int | None = None) -> dict:
+    """A run that stopped before its budget (status still 'running', or a DNG under a ``--steps``
+    cap below the ``planned`` budget), as a bound at the last step it logged, or grokked if its
+    curve already holds above the threshold to that step."""
     from ..training.grok import grok_step
 
     rows = run["metrics"]
     last = rows[-1]["step"]
     g = grok_step([r["step"] for r in rows], [r["test_acc"] for r in rows], threshold)
-    s = dict(run["summary"], status=CUT, grok_step=g, budget=last, planned_budget=run["summary"]["budget"],
+    s = dict(run["summary"], status=CUT, grok_step=g, budget=last, planned_budget=planned or run["summary"]["budget"],
              steps_done=last, final={k: rows[-1].get(k) for k in ("train_acc", "test_acc", "train_loss", "test_loss")})
     return dict(run, summary=s)
 
@@ -214,6 +216,11 @@ def _report(p: Plan, out: Path, wall: float | None, workers: int, device: str, c
     # ``cut_off`` says its invocation was stopped: then it counts at the step it reached
     if cut_off:
         loaded = [_as_cut_off(r) if r["summary"]["status"] == "running" and r["metrics"] else r for r in loaded]
+    # a run that ended without grokking at a --steps cap below its arm's budget is a bound, not a DNG
+    planned = {f"{a.name}-s{s}": p.budget(a) for a in p.arms for s in p.arm_seeds(a)}
+    loaded = [_as_cut_off(r, planned=planned[r["name"]])
+              if r["summary"]["status"] == "dng" and r["summary"]["budget"] < planned[r["name"]] else r
+              for r in loaded]
     loaded = [r for r in loaded if r["summary"]["status"] in (*FINISHED, CUT)]
     runs = {r["name"]: r for r in loaded}
     if p.target in ("fig4", "fig5"):
@@ -244,14 +251,17 @@ def _report(p: Plan, out: Path, wall: float | None, workers: int, device: str, c
     if paper and paper.claims:
         md += ["## Verdicts", "", "| claim | setting | paper | ours | measured ratio | verdict |",
                "|---|---|---|---|---|---|"]
+        # arms that have reading twins: their claims in the paper's setting name the first reading
+        twinned = {k for lbl, alias in p.aliases if lbl in READING_LABELS for k in alias}
         for label, alias in p.aliases:
             for c in paper.claims:
                 pool = arm_results(p, runs, {p.pool_by: c.value}) if p.pool_by and c.value is not None else arms
-                if label and not any(k in (c.arm, c.ref, *c.arms) for k in alias):
+                involved = (c.arm, c.ref, *c.arms)
+                if label and not any(k in involved for k in alias):
                     continue
+                setting = label or "as in the paper" + (f"; {FIRST_READING}" if twinned & set(involved) else "")
                 v = judge(c, pool, alias)
-                md.append(f"| {v.claim} | {label or 'as in the paper'} | {v.paper} | {v.ours} | {v.ratio} "
-                          f"| **{v.verdict}** |")
+                md.append(f"| {v.claim} | {setting} | {v.paper} | {v.ours} | {v.ratio} | **{v.verdict}** |")
         md.append("")
     md += ["## Paper vs ours, per arm", "", "| arm | paper | ours: grok step mean ± std | per seed | final test acc |",
            "|---|---|---|---|---|"]
@@ -321,14 +331,19 @@ def _report(p: Plan, out: Path, wall: float | None, workers: int, device: str, c
 
 def reproduce(target: str, scale: str = "cpu", seeds: int | None = None, out: str | Path | None = None,
               workers: int = 2, backend: str = "local", dry: bool = False, command: str = "",
-              device: str = "", batch: str = "auto", report_only: bool = False) -> str:
+              device: str = "", batch: str = "auto", report_only: bool = False, only: list[str] | None = None,
+              steps: int | None = None) -> str:
     """Run ``target`` (or list it, ``dry``) and write its report; returns the markdown (or the listing).
     ``device`` ("" = the presets', cpu) applies to every trial; ``batch`` is run_sweep's.
-    ``report_only`` trains nothing and reports the runs already finished under ``out``."""
+    ``report_only`` trains nothing and reports the runs already finished under ``out``.
+    ``only`` (shell patterns on trial names, e.g. ``penalty@batch-s*``) trains just those trials;
+    the report still covers every arm. ``steps`` caps every budget (runs it stops are bounds)."""
+    import fnmatch
+
     from ..training.config import ConfigError, read_config
     from .sweep import BATCH_MODES, check_devices
 
-    p = plan(target, scale, seeds)  # validates everything before any directory exists
+    p = plan(target, scale, seeds, steps)  # validates everything before any directory exists
     if workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {workers}")
     if backend not in ("local", "ray"):
@@ -337,8 +352,12 @@ def reproduce(target: str, scale: str = "cpu", seeds: int | None = None, out: st
         raise ConfigError(f"--batch must be one of {list(BATCH_MODES)}, got {batch!r}")
     trials = [dataclasses.replace(t, device=device) for t in p.trials()]
     trials[0].config()  # a bad --device fails here, before any directory exists
+    if only:
+        trials = [t for t in trials if any(fnmatch.fnmatchcase(t.name, pat) for pat in only)]
+        if not trials:
+            raise ConfigError(f"--only: no trial of {target} matches {only}; --dry-run lists the trial names")
     if dry:
-        return dry_run(p, workers)
+        return dry_run(p, workers, trials)
     if not report_only:
         check_devices(trials)
     if backend == "ray":  # fail before any directory exists

@@ -18,10 +18,18 @@ from ..training.config import ConfigError
 from .presets import PRESETS
 from .sweep import Trial
 
-__all__ = ["Arm", "Plan", "TARGETS", "SCALES", "plan", "gpt_preset", "est_seconds"]
+__all__ = ["Arm", "Plan", "TARGETS", "SCALES", "READINGS", "FIRST_READING", "plan", "gpt_preset", "est_seconds"]
+
+# The literal readings of the paper's ||h|| (penalty.py) other than radgrok's first one (one norm
+# per example, mean over the batch), as the overrides that select them and the label a report gives.
+READINGS = {
+    "sum": ({"reduce": "sum"}, "reading: one norm per example, summed over the batch"),
+    "batch": ({"norm_over": "batch"}, "reading: one Frobenius norm of the batch matrix (torch.norm(h))"),
+}
+FIRST_READING = "reading: one norm per example, mean over the batch"
 
 TARGETS = ("table1", "table2", "table3", "table6", "table7", "table9", "table10", "fig1", "fig3", "fig4",
-           "fig5", "choices")
+           "fig5", "choices", "mechanism")
 SCALES = ("cpu", "paper")
 PAPER_SEEDS = 5
 
@@ -45,10 +53,21 @@ class Plan:
     aliases: list[tuple[str, dict]] = field(default_factory=lambda: [("", {})])  # (label, paper arm -> ours)
     notes: list[str] = field(default_factory=list)
     pool_by: str = ""  # table6: claims hold per train fraction, pooled over P
+    cap: int | None = None  # a CPU-time cap on every budget (reproduce --steps); runs it stops are bounds
 
     def trials(self) -> list[Trial]:
-        return [Trial(a.preset, tuple(a.overrides.items()), s, label=a.name) for a in self.arms
+        return [Trial(a.preset, tuple(self.capped(a).items()), s, label=a.name) for a in self.arms
                 for s in self.arm_seeds(a)]
+
+    def capped(self, arm: Arm) -> dict:
+        """The arm's overrides with the budget lowered to ``cap`` where the arm's own is larger."""
+        if self.cap is None or self.budget(arm) <= self.cap:
+            return arm.overrides
+        return dict(arm.overrides, steps=self.cap)
+
+    def budget(self, arm: Arm) -> int:
+        """The budget the arm is meant to run without a cap (its preset's, or its own override)."""
+        return Trial(arm.preset, tuple(arm.overrides.items()), 0).config().train.steps
 
     def arm_seeds(self, arm: Arm) -> list[int]:
         return list(arm.seeds) if arm.seeds is not None else self.seeds
@@ -95,18 +114,82 @@ def gpt_preset(kind: str, scale: str = "paper", baseline: bool = False) -> str |
     return name if name in PRESETS else None
 
 
+def _is_printed_penalty(arm: Arm) -> bool:
+    """Whether the arm runs the paper's penalty as printed (soft, r = sqrt(d)) under the first reading."""
+    pen = Trial(arm.preset, tuple(arm.overrides.items()), 0).config().penalty
+    return (pen.lam > 0 and pen.mode == "soft" and pen.radius_scale == 1.0 and pen.norm_over == "example"
+            and pen.reduce == "mean")
+
+
+def reading_name(arm_name: str, reading: str) -> str:
+    """'penalty' -> 'penalty@batch'; 'penalty,p=59,f=0.6' -> 'penalty@batch,p=59,f=0.6' (pooling
+    by the first comma-separated field then keeps each reading apart)."""
+    head, _, rest = arm_name.partition(",")
+    return f"{head}@{reading}" + (f",{rest}" if rest else "")
+
+
+def _add_readings(p: Plan) -> None:
+    """A twin of every printed-penalty arm under each other reading, and one verdict row per reading.
+
+    The twins are the same trials with ``reduce`` or ``norm_over`` changed; the report judges every
+    claim on a penalty arm once per reading, through an alias (paper's arm -> the twin)."""
+    printed = [a for a in p.arms if _is_printed_penalty(a)]
+    if not printed:
+        return
+    for reading, (ov, label) in READINGS.items():
+        twins = {a.name: reading_name(a.name, reading) for a in printed}
+        p.arms += [Arm(twins[a.name], a.preset, dict(a.overrides, **ov), a.seeds) for a in printed]
+        # pooled targets (table6) judge the arm by its first field: map that name too
+        twins.update({n.split(",")[0]: reading_name(n.split(",")[0], reading) for n in list(twins)})
+        p.aliases.append((label, twins))
+
+
+def _mechanism_arms(scale: str, n_train: int) -> list[Arm]:
+    """What the batch reading's gain is made of (issue 13, item 6), in the Table-2 setting."""
+    pen, base = ("paper-mlp", "paper-mlp-weak-wd") if scale == "paper" else ("cpu-mlp", "cpu-mlp-strong-wd")
+    # patience 300 (3 evaluations past the grok step) instead of the presets' 1,000/100: CPU time
+    batch = {"norm_over": "batch", "patience": 300} if scale == "paper" else {"norm_over": "batch"}
+    arms = [
+        Arm("penalty@batch", pen, dict(batch)),
+        # (a) the per-example reading at the strength and radius the batch reading implies: with M rows of
+        # equal norm rho, (1/d)(||H|| - sqrt d)^2 = (M/d)(rho - sqrt(d/M))^2, i.e. lam*M at r = sqrt(d/M)
+        Arm("penalty@sum,r=sqrt(d/M)", pen, dict(batch, norm_over="example", reduce="sum",
+                                                  radius_scale=round(n_train ** -0.5, 6))),
+        # (b) activation L2 at the same strength: the batch reading's radius set to 0
+        Arm("act-l2@batch", pen, dict(batch, radius_scale=0.0)),
+        # (d) one secondary account of the paper trains in batches of 256
+        Arm("penalty@batch,bs=256", pen, dict(batch, batch_size=256)),
+        # (e) the reviewer's radius sweep
+        Arm("penalty@batch,r=0.5", pen, dict(batch, radius_scale=0.5)),
+        Arm("penalty@batch,r=2", pen, dict(batch, radius_scale=2.0)),
+    ]
+    # (c) weight decay tuned on a validation split (10% of the training pairs), and the batch
+    # reading on the same split so the two see the same training pairs
+    arms += [Arm(f"wd={wd},val", base, dict(lam=0.0, weight_decay=wd, val_frac=0.1,
+                                            **{k: v for k, v in batch.items() if k == "patience"}))
+             for wd in (0.1, 0.3, 1.0, 3.0)]
+    arms.append(Arm("penalty@batch,val", pen, dict(batch, val_frac=0.1)))
+    return arms
+
+
 def _seeds(scale: str, cpu_default: int, seeds: int | None) -> list[int]:
     return list(range(seeds or (PAPER_SEEDS if scale == "paper" else cpu_default)))
 
 
-def plan(target: str, scale: str = "cpu", seeds: int | None = None) -> Plan:
-    """The trials and report settings of one target; ConfigError on a bad target or scale."""
+def plan(target: str, scale: str = "cpu", seeds: int | None = None, cap: int | None = None) -> Plan:
+    """The trials and report settings of one target; ConfigError on a bad target or scale.
+
+    Every arm that runs the paper's penalty as printed gets a twin under each other reading of
+    ||h|| (``READINGS``). ``cap`` lowers every budget above it (a CPU-time limit; reports count
+    the runs it stops as bounds, not DNG)."""
     if target not in TARGETS:
         raise ConfigError(f"target must be one of {list(TARGETS)}, got {target!r}")
     if scale not in SCALES:
         raise ConfigError(f"--scale must be one of {list(SCALES)}, got {scale!r}")
     if seeds is not None and seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {seeds}")
+    if cap is not None and cap < 1:
+        raise ConfigError(f"--steps must be >= 1, got {cap}")
     cpu = scale == "cpu"
     if target in ("table2", "fig1"):
         names = ("weak-wd", "strong-wd", "dropout", "penalty", "penalty-small-r")
@@ -173,6 +256,14 @@ def plan(target: str, scale: str = "cpu", seeds: int | None = None) -> Plan:
         p = Plan(target, scale, [Arm("baseline", base), Arm("penalty", lm)], _seeds(scale, 3, seeds))
         p.notes.append(f"presets {base} / {lm}; 'val loss' = the best loss over the evaluations on the "
                        "held-out last 10% of the text")
+    elif target == "mechanism":
+        cfg = Trial("paper-mlp" if scale == "paper" else "cpu-mlp", (), 0).config()
+        n_train = int(cfg.task.p ** 2 * cfg.task.train_frac)
+        p = Plan(target, scale, _mechanism_arms(scale, n_train), _seeds(scale, 3, seeds))
+        p.notes.append(f"M = {n_train} training pairs at full batch; the batch reading puts each example near "
+                       f"r/sqrt(M) = {1 / n_train ** 0.5:.4f} sqrt(d) at rest")
+        p.notes.append("wd=X,val and penalty@batch,val hold 10% of the training pairs out as a validation "
+                       "set; the tuned weight decay is the one whose validation accuracy groks first")
     else:  # choices
         base = "cpu-mlp" if cpu else "paper-mlp"
         ref = "cpu-mlp-strong-wd" if cpu else "paper-mlp-strong-wd"
@@ -186,7 +277,10 @@ def plan(target: str, scale: str = "cpu", seeds: int | None = None) -> Plan:
                     arms.append(Arm(f"strong-wd,{tag}", ref, cell))
         p = Plan(target, scale, arms, _seeds(scale, 1, seeds))
         p.notes.append("one seed per cell at cpu scale (36 runs, ~45 min with 2 workers): a map, not a result")
-    if cpu and target not in ("table3", "table9", "table10", "choices"):
+    if target not in ("choices", "mechanism"):  # choices: 36 cells already; mechanism names its arms
+        _add_readings(p)
+    p.cap = cap
+    if cpu and target not in ("table3", "table9", "table10", "choices", "mechanism"):
         p.notes.insert(0, _CPU_NOTE)
         if target in ("table2", "table1", "fig1", "fig3", "fig4", "fig5", "table6"):
             p.aliases.append(_CAL)

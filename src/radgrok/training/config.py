@@ -61,8 +61,13 @@ class ModelConfig:
 @dataclass
 class PenaltyConfig:
     lam: float = _f(0.0, "radial suppression weight lambda (0 = off; radii are still logged)")
-    radius_scale: float = _f(1.0, "target radius as a multiple c of sqrt(d)")
+    radius_scale: float = _f(1.0, "target radius as a multiple c of sqrt(d); 0 = activation L2 (||h||^2/d)")
     mode: Literal["soft", "project"] = _f("soft", "soft penalty, or hard projection onto the sphere")
+    norm_over: Literal["example", "batch"] = _f(
+        "example", "what ||h|| runs over: one norm per example (token), or one Frobenius norm of the "
+                   "whole batch of a site (torch.norm(h) with no dim)")
+    reduce: Literal["mean", "sum"] = _f(
+        "mean", "norm_over=example: mean or sum of the per-example terms over the batch")
     site: Literal["pre", "post"] = _f("pre", "MLP: hook the hidden pre- or post-activations "
                                              "(the transformer always hooks its sub-layer outputs)")
 
@@ -217,7 +222,10 @@ def validate(cfg: RunConfig) -> RunConfig:
     need(0.0 <= m.dropout < 1.0, "dropout", "in [0, 1)", m.dropout)
     need(m.init_scale > 0, "init_scale", "> 0", m.init_scale)
     need(pen.lam >= 0, "lam", ">= 0", pen.lam)
-    need(pen.radius_scale > 0, "radius_scale", "> 0", pen.radius_scale)
+    need(pen.radius_scale >= 0, "radius_scale", ">= 0 (0 = activation L2)", pen.radius_scale)
+    need(pen.mode == "soft" or pen.radius_scale > 0, "radius_scale", "> 0 with mode 'project'", pen.radius_scale)
+    need(pen.norm_over == "example" or pen.reduce == "mean", "reduce",
+         "'mean' when norm_over is 'batch' (one norm per site, nothing to reduce)", pen.reduce)
     need(o.lr > 0, "lr", "> 0", o.lr)
     need(o.weight_decay >= 0, "weight_decay", ">= 0", o.weight_decay)
     need(0 <= o.beta1 < 1, "beta1", "in [0, 1)", o.beta1)

@@ -91,7 +91,8 @@ def build(cfg: RunConfig) -> Built:
                             dropout=m.dropout, init_scale=m.init_scale)
         sites = model.default_penalty_sites
     model = model.to(device=device, dtype=dtype)
-    rs = RadialSuppression(model, sites, pen.lam, radius_scale=pen.radius_scale, mode=pen.mode)
+    rs = RadialSuppression(model, sites, pen.lam, radius_scale=pen.radius_scale, mode=pen.mode,
+                           norm_over=pen.norm_over, reduce=pen.reduce)
     mt = cfg.methods
     opt_cls = orthograd(torch.optim.AdamW) if mt.orthograd else torch.optim.AdamW
     lr = scaled_lr(o.lr, mt.grokfast_lamb) if mt.grokfast != "none" and mt.grokfast_scale_lr else o.lr
@@ -284,7 +285,7 @@ def _train(cfg: RunConfig, out: Path | None, ckpt: dict | None, progress: bool |
 
     bar = tqdm(total=tr.steps, initial=start, disable=not show, desc=f"seed {tr.seed} lam {cfg.penalty.lam}",
                unit="step", leave=False, dynamic_ncols=True)
-    soft = b.rs.mode == "soft" and b.rs.lam > 0
+    soft = b.rs.active
     b.model.train()
     step = start
     try:

@@ -241,7 +241,7 @@ def train_many(cfgs: list[RunConfig], out_dirs: list[str | Path] | None = None,
 
     def losses(prm: dict, x: Tensor, y: Tensor, noise: list) -> tuple[Tensor, Tensor]:
         logits, seen = forward(prm, x, noise)
-        return loss_fn(logits, y), sum(radial_penalty(h, r) for h in seen)
+        return loss_fn(logits, y), sum(radial_penalty(h, r, pen0.norm_over, pen0.reduce) for h in seen)
 
     def metrics(prm: dict, x_tr: Tensor, y_tr: Tensor, x_te: Tensor, y_te: Tensor) -> Tensor:
         logits, seen = forward(prm, x_tr, [])
@@ -249,7 +249,7 @@ def train_many(cfgs: list[RunConfig], out_dirs: list[str | Path] | None = None,
         return torch.stack([
             loss_fn(logits, y_tr).double(), (logits.argmax(-1) == y_tr).double().mean(),
             loss_fn(test, y_te).double(), (test.argmax(-1) == y_te).double().mean(),
-            sum(radial_penalty(h, r) for h in seen).double(),
+            sum(radial_penalty(h, r, pen0.norm_over, pen0.reduce) for h in seen).double(),
             *(torch.linalg.vector_norm(h, dim=-1).mean().double() for h in seen)])
 
     vloss, vmetrics = vmap(losses), vmap(metrics)

@@ -59,7 +59,7 @@ def cheap_diagnostics(model, rs, x: torch.Tensor, y: torch.Tensor, loss_fn=F.cro
     model.eval()
     logits_box = {}
     # Without a soft penalty the total loss is the task loss: differentiate it once.
-    penalised = rs.mode == "soft" and rs.lam > 0
+    penalised = rs.active
 
     def losses():
         logits = model(x)

@@ -16,6 +16,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from ..models.mlp import onehot_linear
+from ..penalty import project as project_onto
 from .config import RunConfig
 
 __all__ = ["make_forward", "stacked_onehot_first", "adamw_"]
@@ -54,10 +55,8 @@ def make_forward(cfg: RunConfig, first_given: bool = False
 
     def hook(h: Tensor, seen: list[Tensor]) -> Tensor:
         seen.append(h)
-        if not project:
-            return h
-        # RadialSuppression's projection, op for op (clamp keeps a zero vector finite).
-        return h * (r / torch.linalg.vector_norm(h, dim=-1, keepdim=True).clamp_min(1e-12))
+        # RadialSuppression's projection: the same function
+        return project_onto(h, r, cfg.penalty.norm_over) if project else h
 
     def forward(params: dict, x: Tensor, noise: list) -> tuple[Tensor, list[Tensor]]:
         seen: list[Tensor] = []
