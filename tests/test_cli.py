@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from radgrok.cli import main
+from radgrok.cli import build_parser, config_from_args, main
 from radgrok.training import records
 
 # A seconds-long run: tiny modulus and width, a few evaluations.
@@ -144,3 +144,59 @@ def test_reproduce_dry_run_lists_trials(tmp_path, capsys):
     assert main(["reproduce", "table7", "--scale", "paper", "--dry-run", "--out", str(tmp_path / "x")]) == 0
     text = capsys.readouterr().out
     assert "30 trials" in text and "lam=1.0-s4" in text and not (tmp_path / "x").exists()
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    return err
+
+
+def test_out_that_cannot_be_created_is_one_line_nothing_left(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    out = blocker / "run"
+    assert main(["train", *TINY, "--out", str(out)]) == 2
+    assert _one_error_line(capsys) == f"radgrok: error: out: cannot create run directory {out}: Not a directory"
+    assert blocker.read_text() == "x" and [p.name for p in tmp_path.iterdir()] == ["file"]
+
+
+def test_second_writer_of_a_run_directory_is_refused(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", *TINY, "--out", str(out)]) == 0
+    (out / records.LOCK).write_text(f"{os.getppid()}\n")  # as a live `radgrok train --resume` leaves it
+    assert main(["train", *TINY, "--steps", "60", "--out", str(out), "--resume"]) == 2
+    assert _one_error_line(capsys) == f"radgrok: error: out: run directory {out} is in use by process {os.getppid()}"
+    assert records.read_json(out / records.SUMMARY)["steps_done"] == 40
+
+
+@pytest.fixture(scope="module")
+def interrupted_run(tmp_path_factory) -> Path:
+    """A run directory as a kill at step 30 leaves it (checkpoints at 20 and 30)."""
+    from radgrok.training.loop import train
+
+    out = tmp_path_factory.mktemp("interrupted") / "run"
+    ns = build_parser().parse_args(["train", *TINY, "--out", str(out)])
+    train(config_from_args(ns), out, progress=False, stop_after_steps=30)
+    return out
+
+
+@pytest.mark.parametrize("name", ["config.json", "split.json", "metrics.jsonl", "summary.json",
+                                  "checkpoint.pt+checkpoint.prev.pt"])
+@pytest.mark.parametrize("damage", ["missing", "damaged"])
+def test_resume_with_a_damaged_or_missing_run_file_is_one_line(interrupted_run, tmp_path, capsys, name, damage):
+    import shutil
+
+    out = tmp_path / "run"
+    shutil.copytree(interrupted_run, out)
+    for n in name.split("+"):
+        if damage == "missing":
+            (out / n).unlink()
+        else:
+            (out / n).write_text('{"step": 0, "cut')  # JSON cut short; no zip archive either
+    assert main(["train", *TINY, "--out", str(out), "--resume"]) == 2
+    err = _one_error_line(capsys)
+    assert err.startswith("radgrok: error: resume: ")
+    for n in name.split("+"):
+        assert str(out / n) in err
+    assert not (out / records.LOCK).exists()

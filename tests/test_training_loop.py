@@ -1,4 +1,5 @@
 import math
+import re
 
 import pytest
 import torch
@@ -159,3 +160,92 @@ def test_resume_accepts_a_run_recorded_before_newer_config_fields(tmp_path):
     assert train(cfg, tmp_path / "r", resume=True, progress=False)["steps_done"] == 60
     with pytest.raises(ConfigError, match="grokfast"):  # a non-default value still differs
         train(tiny(grokfast="ema", steps=80), tmp_path / "r", resume=True, progress=False)
+
+
+def test_resume_from_checkpoint_0_logs_each_row_once(tmp_path):
+    """A kill before the first periodic checkpoint leaves checkpoint 0 and rows past it;
+    the resume must not log the step-0 row a second time."""
+    cfg = tiny(steps=40, checkpoint_every=1000)
+    train(cfg, tmp_path / "full", progress=False)
+    train(cfg, tmp_path / "cut", progress=False, stop_after_steps=20)  # the state a kill at step 20 leaves
+    assert records.load_checkpoint(tmp_path / "cut" / records.CHECKPOINT)["step"] == 0
+    train(cfg, tmp_path / "cut", resume=True, progress=False)
+    full = records.read_jsonl(tmp_path / "full" / records.METRICS)
+    assert [r["step"] for r in full] == [0, 10, 20, 30, 40]
+    assert records.read_jsonl(tmp_path / "cut" / records.METRICS) == full
+
+
+@pytest.mark.parametrize("damage", ["truncated", "killed between renames"])
+def test_resume_falls_back_to_the_previous_checkpoint(tmp_path, capsys, damage):
+    from radgrok.training.loop import load_final_model
+
+    cfg = tiny(steps=40)
+    train(cfg, tmp_path / "full", progress=False)
+    cut = tmp_path / "cut"
+    train(cfg, cut, progress=False, stop_after_steps=30)
+    ckpt, prev = cut / records.CHECKPOINT, cut / records.PREV_CHECKPOINT
+    assert records.load_checkpoint(ckpt)["step"] == 30 and records.load_checkpoint(prev)["step"] == 20
+    if damage == "truncated":
+        ckpt.write_bytes(ckpt.read_bytes()[:1000])
+    else:  # save_checkpoint renamed checkpoint.pt aside and died before renaming the new one in
+        prev.unlink()
+        ckpt.rename(prev)
+    capsys.readouterr()
+    train(cfg, cut, resume=True, progress=False)
+    err = capsys.readouterr().err.strip()
+    if damage == "truncated":
+        assert len(err.splitlines()) == 1 and str(ckpt) in err and str(prev) in err and "step 20" in err
+    else:
+        assert err == ""
+    # the fallback truncated the rows past step 20 and redid them
+    assert records.read_jsonl(cut / records.METRICS) == records.read_jsonl(tmp_path / "full" / records.METRICS)
+    assert records.load_checkpoint(ckpt)["step"] == 40
+    want = load_final_model(tmp_path / "full").state_dict()
+    got = load_final_model(cut).state_dict()
+    assert all(torch.equal(got[k], want[k]) for k in want)
+
+
+def test_resume_with_no_loadable_checkpoint_is_one_config_error(tmp_path):
+    cut = tmp_path / "cut"
+    train(tiny(steps=40), cut, progress=False, stop_after_steps=30)
+    for name in (records.CHECKPOINT, records.PREV_CHECKPOINT):
+        (cut / name).write_bytes(b"not a checkpoint")
+    before = (cut / records.METRICS).read_text()
+    with pytest.raises(ConfigError, match="no checkpoint") as e:
+        train(tiny(steps=40), cut, resume=True, progress=False)
+    msg = str(e.value)
+    assert "\n" not in msg and str(cut / records.CHECKPOINT) in msg and str(cut / records.PREV_CHECKPOINT) in msg
+    assert "another --out" in msg
+    assert (cut / records.METRICS).read_text() == before  # nothing was touched
+    assert not (cut / records.LOCK).exists()
+
+
+def test_out_that_cannot_be_created_is_a_config_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(ConfigError, match="cannot create run directory .*Not a directory"):
+        train(tiny(), blocker / "a" / "run", progress=False)
+    assert blocker.read_text() == "x" and [p.name for p in tmp_path.iterdir()] == ["file"]
+
+
+def test_run_directory_is_locked_while_training(tmp_path):
+    import os
+
+    out = tmp_path / "r"
+    seen = []
+    train(tiny(steps=20), out, progress=False, on_eval=lambda row: seen.append((out / records.LOCK).read_text()))
+    assert seen and set(seen) == {f"{os.getpid()}\n"}
+    assert not (out / records.LOCK).exists()  # released on return
+
+    def boom(row: dict) -> None:
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        train(tiny(steps=20), tmp_path / "s", progress=False, on_eval=boom)
+    assert not (tmp_path / "s" / records.LOCK).exists()  # released on raise
+    # a live process holding the directory keeps every other writer out, before anything is read or written
+    (out / records.LOCK).write_text(f"{os.getppid()}\n")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(ConfigError, match=f"run directory {re.escape(str(out))} is in use by process {os.getppid()}"):
+        train(tiny(steps=40), out, resume=True, progress=False)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before

@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 
@@ -25,3 +26,68 @@ def test_write_json_is_atomic_and_leaves_no_temp_files(tmp_path):
     records.write_json(tmp_path / "s.json", {"a": 2})
     assert records.read_json(tmp_path / "s.json") == {"a": 2}
     assert [p.name for p in tmp_path.iterdir()] == ["s.json"]
+
+
+def test_save_checkpoint_keeps_the_previous_one(tmp_path):
+    path = tmp_path / records.CHECKPOINT
+    for step in range(3):
+        records.save_checkpoint(path, {"step": step})
+    assert records.load_checkpoint(path)["step"] == 2
+    assert records.load_checkpoint(tmp_path / records.PREV_CHECKPOINT)["step"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([records.CHECKPOINT, records.PREV_CHECKPOINT])
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()  # exited and reaped: its PID names no process (until the system reuses it)
+    return proc.pid
+
+
+def test_claim_creates_locks_and_releases_the_run_directory(tmp_path):
+    import os
+
+    from radgrok.training.config import ConfigError
+
+    run = tmp_path / "a" / "run"
+    with records.claim(run) as d:
+        assert d == run and (run / records.LOCK).read_text() == f"{os.getpid()}\n"
+        with pytest.raises(ConfigError, match=f"^out: run directory {re.escape(str(run))} is in use by process "
+                                              f"{os.getpid()}$"):
+            with records.claim(run):
+                pass
+    assert run.is_dir() and list(run.iterdir()) == []
+    with pytest.raises(RuntimeError):
+        with records.claim(run):
+            raise RuntimeError("the body failed")
+    assert list(run.iterdir()) == []
+    (run / records.LOCK).write_text(f"{os.getppid()}\n")  # a live process (pytest's parent)
+    with pytest.raises(ConfigError, match=f"in use by process {os.getppid()}$"):
+        with records.claim(run):
+            pass
+
+
+@pytest.mark.parametrize("content", ["dead", "", "garbage", "undecodable", "own"])
+def test_claim_takes_over_a_stale_lock(tmp_path, content):
+    import os
+
+    # empty: its writer died between creating and writing it; own: a previous process had our PID
+    # (e.g. in a restarted container)
+    data = {"dead": str(_dead_pid()).encode(), "own": str(os.getpid()).encode(), "undecodable": b"\xff\xfe\x00"}
+    (tmp_path / records.LOCK).write_bytes(data.get(content, content.encode()))
+    with records.claim(tmp_path):
+        assert (tmp_path / records.LOCK).read_text() == f"{os.getpid()}\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_claim_of_a_directory_that_cannot_be_created(tmp_path):
+    from radgrok.training.config import ConfigError
+
+    (tmp_path / "f").write_text("x")
+    bad = tmp_path / "f" / "x" / "y"
+    with pytest.raises(ConfigError, match=f"^out: cannot create run directory {re.escape(str(bad))}: Not a directory$"):
+        with records.claim(bad):
+            pass
+    assert [p.name for p in tmp_path.iterdir()] == ["f"]

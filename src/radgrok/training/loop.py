@@ -6,17 +6,22 @@ evaluations synchronise with the host, so the steps between them queue freely on
 a GPU. Checkpoints are taken at evaluations; ``resume=True`` continues from the
 last one and re-creates exactly the metrics an uninterrupted run would log: the
 init, the split and the mini-batch order are pure functions of the seed and the
-step, and every RNG state is checkpointed.
+step, and every RNG state is checkpointed. The last two checkpoints are kept: one that
+does not load is reported and the previous one is used. One process at a time writes a run
+directory (``records.claim``), and every run file a resume cannot use is a ConfigError
+naming it, never a traceback.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TypeVar
 
 import torch
 from torch.nn import functional as F
@@ -30,7 +35,7 @@ from ..tasks.addition import TOKENIZER, AdditionData, make_addition
 from ..tasks.modular import ModularData, make_modular
 from ..tasks.text import TextData, make_text_data
 from . import records
-from .config import ConfigError, RunConfig, to_dict, validate
+from .config import ConfigError, RunConfig, read_config, to_dict, validate
 from .feeds import AdditionFeed, ModularFeed, TextFeed, batch_indices, evaluate
 from .grok import GrokTracker
 from .probes import cheap_diagnostics, expensive_diagnostics
@@ -43,6 +48,8 @@ _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 # Fields that may differ between a run and its resumption (the budget and stopping rule).
 _RESUMABLE_CHANGES = {("train", "steps"), ("train", "early_stop"), ("train", "patience"), ("train", "threads")}
 _RESUMABLE_SECTIONS = {"diag"}  # diagnostics observe the run; changing them changes no step
+_T = TypeVar("_T")
+_CHECKPOINT_KEYS = {"step", "model", "opt", "sched", "rng", "tracker", "elapsed"}  # what a resume restores
 
 
 @dataclass
@@ -110,8 +117,6 @@ def build(cfg: RunConfig) -> Built:
 
 def load_final_model(run_dir: str | Path) -> torch.nn.Module:
     """The model of a run directory at its last checkpoint, in eval mode (rebuilt from config.json)."""
-    from .config import read_config
-
     run_dir = Path(run_dir)
     b = build(read_config(run_dir))
     b.model.load_state_dict(records.load_checkpoint(run_dir / records.CHECKPOINT)["model"])
@@ -144,16 +149,104 @@ def train_step(b: Built, xb: torch.Tensor, yb: torch.Tensor, soft: bool) -> None
     b.sched.step()
 
 
-def _check_resume(cfg: RunConfig, saved: dict) -> None:
-    new, defaults = to_dict(cfg), to_dict(RunConfig())
-    # A field missing from an older run's config.json did not exist then: the run
-    # behaved as that field's default does, so the default is what it is compared with.
+def _check_resume(cfg: RunConfig, saved: RunConfig) -> None:
+    # read_config gives a field missing from an older run's config.json its default:
+    # the run behaved as that default does, so the default is what it is compared with.
+    new, old = to_dict(cfg), to_dict(saved)
     diff = [f"{sec}.{k}" for sec in new for k in new[sec]
-            if saved.get(sec, {}).get(k, defaults[sec][k]) != new[sec][k]
-            and (sec, k) not in _RESUMABLE_CHANGES and sec not in _RESUMABLE_SECTIONS]
+            if old[sec][k] != new[sec][k] and (sec, k) not in _RESUMABLE_CHANGES and sec not in _RESUMABLE_SECTIONS]
     if diff:
         raise ConfigError(f"resume: config differs from the run's config.json in {diff}; "
                           "only steps, early_stop and patience may change")
+
+
+def _reason(e: BaseException) -> str:
+    """An exception as a short clause for a one-line message (torch's own run to a paragraph)."""
+    text = (str(e).strip().splitlines() or [""])[0].split(". ")[0]
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
+_REDO = "restore it, or start the run again without --resume in another --out"
+
+
+def _read_record(path: Path, read: Callable[[Path], _T]) -> _T:
+    """A run file a resume needs, read by ``read``; missing or unreadable is one ConfigError line naming it."""
+    if not path.is_file():
+        raise ConfigError(f"resume: {path} is missing; {_REDO}")
+    try:
+        return read(path)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise ConfigError(f"resume: {path} is damaged ({_reason(e)}); {_REDO}") from None
+
+
+def _read_summary(path: Path) -> dict:
+    s = records.read_json(path)
+    if not (isinstance(s, dict) and isinstance(s.get("status"), str)
+            and isinstance(s.get("budget"), int) and isinstance(s.get("steps_done"), int)):
+        raise ValueError("not a run summary (no status, budget or steps_done)")
+    return s
+
+
+def _metrics_until(step: int) -> Callable[[Path], list[dict]]:
+    """A reader of metrics.jsonl's rows up to ``step``, which must include that step's own row:
+    the checkpoint was taken at an evaluation, after its row was written."""
+    def read(path: Path) -> list[dict]:
+        rows = records.read_jsonl(path)
+        if not all(isinstance(r, dict) and isinstance(r.get("step"), int) for r in rows):
+            raise ValueError("a row without a step")
+        rows = [r for r in rows if r["step"] <= step]
+        if not rows or rows[-1]["step"] != step:
+            raise ValueError(f"no row for step {step}, the checkpoint's")
+        return rows
+    return read
+
+
+def _load_resume_checkpoint(out: Path) -> dict:
+    """The newest checkpoint of ``out`` that loads. A damaged last one is named on stderr and
+    replaced by the previous one; if none loads, a ConfigError naming them says what to do."""
+    failed: list[tuple[Path, str]] = []
+    for name in (records.CHECKPOINT, records.PREV_CHECKPOINT):
+        path = out / name
+        if not path.exists():
+            continue  # a kill between save_checkpoint's two renames leaves only the previous one
+        try:
+            ckpt = records.load_checkpoint(path)
+            if not isinstance(ckpt, dict) or not _CHECKPOINT_KEYS <= ckpt.keys():
+                raise ValueError("not a radgrok checkpoint")
+        except Exception as e:  # noqa: BLE001 - torch.load fails in many ways; any of them means unusable
+            failed.append((path, _reason(e)))
+            continue
+        if failed:
+            print(f"radgrok: warning: {failed[0][0]} does not load ({failed[0][1]}); resuming from {path} "
+                  f"(step {ckpt['step']})", file=sys.stderr)
+            # The damaged file goes, so the next save does not rotate it into the fallback slot.
+            os.replace(path, out / records.CHECKPOINT)
+        return ckpt
+    raise ConfigError(f"resume: no checkpoint of {out} loads ({'; '.join(f'{p}: {r}' for p, r in failed)}); "
+                      f"start the run again without --resume in another --out (or delete {out})")
+
+
+def _resume_point(cfg: RunConfig, out: Path) -> tuple[dict | None, dict | None]:
+    """(summary, None) for a run finished under this budget, (None, checkpoint) to continue from,
+    (None, None) for a run with nothing to continue (new, or killed before its first checkpoint)."""
+    ckpts = [out / records.CHECKPOINT, out / records.PREV_CHECKPOINT]
+    if not any(p.exists() for p in ckpts):
+        # Nothing to continue if killed before checkpoint 0 (by then at most the step-0 row and a
+        # step-0 summary are written); records of later steps mean the checkpoints were lost.
+        done = _read_record(out / records.SUMMARY, _read_summary) if (out / records.SUMMARY).exists() else {}
+        rows = _read_record(out / records.METRICS, records.read_jsonl) if (out / records.METRICS).exists() else []
+        steps = max([done.get("steps_done", 0)]
+                    + [r["step"] for r in rows if isinstance(r, dict) and isinstance(r.get("step"), int)])
+        if steps > 0:
+            raise ConfigError(f"resume: no checkpoint of {out} loads ({ckpts[0]} and {ckpts[1]} are missing, "
+                              f"although its records reach step {steps}); start the run again without --resume "
+                              f"in another --out (or delete {out})")
+        return None, None
+    _check_resume(cfg, _read_record(out / records.CONFIG, lambda p: read_config(p.parent)))
+    done = _read_record(out / records.SUMMARY, _read_summary)
+    if done["status"] in records.FINISHED and done["budget"] == cfg.train.steps:
+        return done, None  # finished under this budget: resuming has nothing to add
+    return None, _load_resume_checkpoint(out)
 
 
 def train(
@@ -170,22 +263,25 @@ def train(
     is only for tests of resumption.
     """
     validate(cfg)
-    out = Path(out_dir) if out_dir is not None else None
-    ckpt = None
-    if out is not None:
-        if resume and (out / records.CHECKPOINT).exists():
-            _check_resume(cfg, records.read_json(out / records.CONFIG)["config"])
-            done = records.read_json(out / records.SUMMARY) if (out / records.SUMMARY).exists() else {}
-            if done.get("status") in records.FINISHED and done["budget"] == cfg.train.steps:
-                return done  # finished under this budget: resuming has nothing to add
-            ckpt = records.load_checkpoint(out / records.CHECKPOINT)
-        elif (out / records.SUMMARY).exists() and not resume:
+    if out_dir is None:
+        return _with_threads(cfg, lambda: _train(cfg, None, None, progress, on_eval, stop_after_steps))
+    with records.claim(out_dir) as out:  # created, and ours alone, before anything is read or written
+        ckpt = None
+        if resume:
+            done, ckpt = _resume_point(cfg, out)
+            if done is not None:
+                return done
+        elif (out / records.SUMMARY).exists():
             raise ConfigError(f"out: run directory {out} already exists; pass --resume or choose another --out")
+        return _with_threads(cfg, lambda: _train(cfg, out, ckpt, progress, on_eval, stop_after_steps))
+
+
+def _with_threads(cfg: RunConfig, run: Callable[[], dict]) -> dict:
     threads_before = torch.get_num_threads()
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     try:
-        return _train(cfg, out, ckpt, progress, on_eval, stop_after_steps)
+        return run()
     finally:
         torch.set_num_threads(threads_before)
 
@@ -200,16 +296,20 @@ def _train(cfg: RunConfig, out: Path | None, ckpt: dict | None, progress: bool |
     rows: list[dict] = []
     start, last_ckpt, elapsed_before = 0, 0, 0.0
 
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        if ckpt is None:
-            import radgrok
+    if out is not None and ckpt is None:
+        import radgrok
 
-            records.write_json(out / records.CONFIG, {
-                "config": to_dict(cfg), "radgrok": radgrok.__version__, "torch": torch.__version__})
-            records.write_json(out / records.SPLIT, b.data.split_record(), indent=None)  # 1 line
-            records.write_jsonl(out / records.METRICS, [])  # a fresh start: rows of an earlier attempt go
+        records.write_json(out / records.CONFIG, {
+            "config": to_dict(cfg), "radgrok": radgrok.__version__, "torch": torch.__version__})
+        records.write_json(out / records.SPLIT, b.data.split_record(), indent=None)  # 1 line
+        records.write_jsonl(out / records.METRICS, [])  # a fresh start: rows of an earlier attempt go
+        for name in (records.CHECKPOINT, records.PREV_CHECKPOINT):  # and so do its checkpoints
+            (out / name).unlink(missing_ok=True)
     if ckpt is not None:
+        split = _read_record(out / records.SPLIT, records.read_json)
+        if split != json.loads(json.dumps(b.data.split_record())):  # compared as JSON stores it
+            raise ConfigError(f"resume: {out / records.SPLIT} does not match the split this config makes; {_REDO}")
+        rows = _read_record(out / records.METRICS, _metrics_until(ckpt["step"]))
         b.model.load_state_dict(ckpt["model"])
         b.opt.load_state_dict(ckpt["opt"])
         b.sched.load_state_dict(ckpt["sched"])
@@ -221,7 +321,6 @@ def _train(cfg: RunConfig, out: Path | None, ckpt: dict | None, progress: bool |
         tracker = GrokTracker.from_state(ckpt["tracker"])
         start = last_ckpt = ckpt["step"]
         elapsed_before = ckpt["elapsed"]
-        rows = [r for r in records.read_jsonl(out / records.METRICS) if r["step"] <= start]
         records.write_jsonl(out / records.METRICS, rows)  # drop rows past the checkpoint; appends follow
 
     def summary(status: str, step: int, message: str = "") -> dict:
@@ -275,11 +374,12 @@ def _train(cfg: RunConfig, out: Path | None, ckpt: dict | None, progress: bool |
         return s
 
     t0 = time.perf_counter()
-    if start == 0:
+    if ckpt is None:  # not "start == 0": a resume from checkpoint 0 has its step-0 row already
         do_eval(0)
         if out is not None:
-            checkpoint(0)
+            # summary before checkpoint: a run directory with a checkpoint always has its summary
             records.write_json(out / records.SUMMARY, summary("running", 0))
+            checkpoint(0)
     show = sys.stderr.isatty() if progress is None else progress
     from tqdm.auto import tqdm
 

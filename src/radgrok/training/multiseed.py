@@ -28,6 +28,7 @@ seed can be continued alone with ``train(cfg, out_dir, resume=True)``.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import time
@@ -196,6 +197,15 @@ def train_many(cfgs: list[RunConfig], out_dirs: list[str | Path] | None = None,
         return []
     _check_stackable(cfgs)
     outs = _prepare_dirs(out_dirs, len(cfgs))
+    with contextlib.ExitStack() as held:  # every directory created and locked (records.claim), as train() does
+        for o in outs:
+            if o is not None:
+                held.enter_context(records.claim(o))
+        return _train_stacked(cfgs, outs, progress, on_eval)
+
+
+def _train_stacked(cfgs: list[RunConfig], outs: list[Path | None], progress: bool | None,
+                   on_eval: Callable[[int, dict], None] | None) -> list[dict]:
     c0 = cfgs[0]
     tr0, pen0, m0 = c0.train, c0.penalty, c0.model
     if tr0.threads:
@@ -304,9 +314,9 @@ def train_many(cfgs: list[RunConfig], out_dirs: list[str | Path] | None = None,
     ids = list(range(len(seeds)))
     evaluate(ids, 0)
     for pos, s in enumerate(seeds):
-        if s.out is not None:
-            checkpoint(s, pos, 0)
+        if s.out is not None:  # summary before checkpoint, as in train(): a checkpoint implies a summary
             records.write_json(s.out / records.SUMMARY, summary(s, "running", 0))
+            checkpoint(s, pos, 0)
 
     show = sys.stderr.isatty() if progress is None else progress
     from tqdm.auto import tqdm

@@ -9,6 +9,8 @@ Layout of a run directory::
     metrics.jsonl    one JSON object per evaluation
     summary.json     milestones and status (running / grokked / dng / diverged)
     checkpoint.pt    model, optimizer, RNG and tracker state at the last checkpoint
+    checkpoint.prev.pt  the checkpoint before it (a resume falls back to it if the last does not load)
+    run.lock         the PID of the process writing the directory, while it writes (see ``claim``)
 """
 
 from __future__ import annotations
@@ -16,18 +18,25 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
+
+from .config import ConfigError
 
 __all__ = ["atomic_write_text", "write_json", "read_json", "write_jsonl", "append_jsonl", "read_jsonl",
-           "save_checkpoint", "load_checkpoint", "CONFIG", "METRICS", "SUMMARY", "CHECKPOINT", "SPLIT", "FINISHED"]
+           "save_checkpoint", "load_checkpoint", "claim", "CONFIG", "METRICS", "SUMMARY", "CHECKPOINT",
+           "PREV_CHECKPOINT", "SPLIT", "LOCK", "FINISHED"]
 
-CONFIG, METRICS, SUMMARY, CHECKPOINT, SPLIT = (
-    "config.json", "metrics.jsonl", "summary.json", "checkpoint.pt", "split.json")
+CONFIG, METRICS, SUMMARY, CHECKPOINT, PREV_CHECKPOINT, SPLIT, LOCK = (
+    "config.json", "metrics.jsonl", "summary.json", "checkpoint.pt", "checkpoint.prev.pt", "split.json", "run.lock")
 FINISHED = ("grokked", "dng", "diverged")  # a summary status after which the run has nothing left to do
 
 
-def _atomic_write(path: Path, write) -> None:
+def _atomic_write(path: Path, write, keep_previous: Path | None = None) -> None:
+    """``keep_previous``: the file ``path`` held is renamed there just before the new one
+    replaces it (two renames, each atomic: a kill between them leaves only ``keep_previous``)."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -35,6 +44,8 @@ def _atomic_write(path: Path, write) -> None:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
+        if keep_previous is not None and path.exists():
+            os.replace(path, keep_previous)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -80,12 +91,97 @@ def read_jsonl(path: Path) -> list[dict]:
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
+    """Write ``state`` to ``path``; the checkpoint it replaces becomes ``PREV_CHECKPOINT`` beside it,
+    so one damaged file (a bad disk, a copy cut short) costs a checkpoint interval, not the run."""
     import torch
 
-    _atomic_write(path, lambda fh: torch.save(state, fh))
+    path = Path(path)
+    _atomic_write(path, lambda fh: torch.save(state, fh), keep_previous=path.with_name(PREV_CHECKPOINT))
 
 
 def load_checkpoint(path: Path) -> dict:
     import torch
 
     return torch.load(path, map_location="cpu", weights_only=False)
+
+
+_HELD: set[Path] = set()  # run directories this process has claimed: its own PID in their lock is no stale lock
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: an existence check, nothing is sent
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, owned by another user
+    try:  # a killed process nobody has reaped (a zombie) writes nothing any more
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _lock_pid(lock: Path) -> int | None:
+    """The PID a lock file names; None if it names none (its writer died between creating and writing it)."""
+    text = lock.read_bytes().decode(errors="replace").strip()  # any bytes: a lock is never a traceback
+    return int(text) if text.isdigit() and int(text) > 0 else None
+
+
+def _take_lock(run_dir: Path) -> None:
+    lock = run_dir / LOCK
+    for _ in range(5):  # a few rounds: another process may create or break the lock between our calls
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)  # atomic: one creator wins
+        except FileExistsError:
+            try:
+                pid = _lock_pid(lock)
+                if pid is None:
+                    time.sleep(0.1)  # a live creator writes its PID within microseconds
+                    pid = _lock_pid(lock)
+            except FileNotFoundError:
+                continue  # released meanwhile
+            if pid is not None and _pid_alive(pid) and (pid != os.getpid() or run_dir.resolve() in _HELD):
+                raise ConfigError(f"out: run directory {run_dir} is in use by process {pid}") from None
+            # Stale (its process is gone): move it aside, and delete it only if it is still the one we judged;
+            # if another process took the lock over meanwhile, put theirs back.
+            aside = run_dir / f".{LOCK}.{os.getpid()}.stale"
+            try:
+                os.replace(lock, aside)
+            except FileNotFoundError:
+                continue
+            with suppress(OSError):
+                if _lock_pid(aside) != pid:
+                    os.link(aside, lock)
+            aside.unlink(missing_ok=True)
+            continue
+        except OSError as e:
+            raise ConfigError(f"out: cannot write run directory {run_dir}: {e.strerror or e}") from None
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"{os.getpid()}\n")
+        _HELD.add(run_dir.resolve())
+        return
+    raise ConfigError(f"out: cannot lock run directory {run_dir}: {lock} keeps changing; is another process "
+                      "starting on it?")
+
+
+@contextmanager
+def claim(run_dir: str | Path) -> Iterator[Path]:
+    """Create ``run_dir`` if needed and hold its lock (``run.lock``, this PID) for the ``with`` body:
+    one writer per run directory. A directory that cannot be created, or that a live process
+    holds, is a ConfigError before anything is written; a lock whose process is gone is taken over.
+    The lock goes when the body returns or raises (a kill leaves it, stale, for the next claim)."""
+    run_dir = Path(run_dir)
+    new = [p for p in (run_dir, *run_dir.parents) if not p.exists()]  # deepest first: what mkdir would create
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        for p in new:  # leave nothing behind (rmdir removes only the empty directories made here)
+            with suppress(OSError):
+                p.rmdir()
+        raise ConfigError(f"out: cannot create run directory {run_dir}: {e.strerror or e}") from None
+    _take_lock(run_dir)
+    try:
+        yield run_dir
+    finally:
+        _HELD.discard(run_dir.resolve())
+        (run_dir / LOCK).unlink(missing_ok=True)
