@@ -143,7 +143,7 @@ def test_reproduce_bad_input_is_one_line_exit_2_no_out_dir(tmp_path, capsys, mon
 def test_reproduce_dry_run_lists_trials(tmp_path, capsys):
     assert main(["reproduce", "table7", "--scale", "paper", "--dry-run", "--out", str(tmp_path / "x")]) == 0
     text = capsys.readouterr().out
-    assert "30 trials" in text and "lam=1.0-s4" in text and not (tmp_path / "x").exists()
+    assert "90 trials" in text and "lam=1.0-s4" in text and "lam=1.0@batch-s4" in text and not (tmp_path / "x").exists()
 
 
 def _one_error_line(capsys) -> str:

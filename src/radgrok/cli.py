@@ -97,9 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("presets", help="list presets with a one-line description")
 
-    d = sub.add_parser("demo", help="strong weight decay vs radial suppression on the CPU preset, 3 seeds each")
+    d = sub.add_parser("demo", help="the penalty's readings beside weight decay on the CPU preset, 2 seeds each")
     d.add_argument("--out", default="demo-out", help="output directory (runs, PNG, report.md)")
-    d.add_argument("--seeds", type=_converter("seeds", int), default=3, help="seeds per arm")
+    d.add_argument("--seeds", type=_converter("seeds", int), default=2, help="seeds per arm")
     d.add_argument("--workers", type=_converter("workers", int), default=2, help="parallel processes")
 
     w = sub.add_parser("sweep", help="a grid of config fields x seeds on a preset, locally or on Ray")

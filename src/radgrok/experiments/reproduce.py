@@ -205,7 +205,7 @@ def _device_name(device: str) -> str:
 
 
 def _report(p: Plan, out: Path, wall: float | None, workers: int, device: str, command: str,
-            cut_off: bool = False) -> str:
+            cut_off: bool = False, note: str = "") -> str:
     from ..report.html import write_html
     from ..report.plots import plot_accuracy, plot_heatmap, plot_site_metric
     from ..report.report import load_runs, sweep_figures
@@ -244,7 +244,7 @@ def _report(p: Plan, out: Path, wall: float | None, workers: int, device: str, c
     md += [f"Command: `{command}` — {when} on {device} with "
            f"{workers} worker process(es), one torch thread each; {train_s:.0f} s of training {summed}; "
            f"{len(runs) - n_cut}/{len(names)} runs finished" + (f", {n_cut} cut off" if n_cut else "")
-           + f". Seeds: {p.seeds}.", "",
+           + f". Seeds: {p.seeds}.", "", *([f"How the runs were trained: {note}", ""] if note else []),
            "Grok step = first evaluation with test accuracy > 90% that stays above 90% for the rest of the "
            "run; DNG = did not grok within the budget (counted as the budget in ratios, which makes them "
            "bounds). Ratios: mean grok step of the reference / mean grok step of the arm.", ""]
@@ -375,7 +375,8 @@ def reproduce(target: str, scale: str = "cpu", seeds: int | None = None, out: st
         if "device" not in t:  # the invocation was cut off before it wrote timing.json: the runs say where
             cfgs = [read_config(c.parent).train.device for c in (out / "runs").glob(f"*/{records.CONFIG}")]
             t["device"] = ", ".join(sorted(set(cfgs))) or "cpu"
-        return _report(p, out, t.get("wall_seconds"), t.get("workers", workers), t["device"], trained_by, cut_off=True)
+        return _report(p, out, t.get("wall_seconds"), t.get("workers", workers), t["device"], trained_by,
+                       cut_off=True, note=t.get("note", ""))
     print(f"radgrok reproduce {target} --scale {scale}: {len(trials)} trials, {workers} worker(s) -> {out}",
           flush=True)
     reused = sum(finished_summary(out / "runs" / t.name) is not None for t in trials)
