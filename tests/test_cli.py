@@ -32,7 +32,7 @@ def test_presets_lists_each_with_description(capsys):
     assert main(["presets"]) == 0
     out = capsys.readouterr().out
     for name in ("paper-mlp", "cpu-mlp"):
-        line = next(l for l in out.splitlines() if l.startswith(name + " "))
+        line = next(ln for ln in out.splitlines() if ln.startswith(name + " "))
         assert len(line.split(None, 1)[1]) > 20
 
 

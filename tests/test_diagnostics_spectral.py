@@ -31,9 +31,9 @@ def test_against_numpy_svd():
 
 def test_identity_and_rank_one():
     n = 12
-    I = torch.eye(n, dtype=torch.float64)
-    assert stable_rank(I) == pytest.approx(n, rel=1e-12)
-    assert effective_rank(I) == pytest.approx(n, rel=1e-12)
+    eye = torch.eye(n, dtype=torch.float64)
+    assert stable_rank(eye) == pytest.approx(n, rel=1e-12)
+    assert effective_rank(eye) == pytest.approx(n, rel=1e-12)
     u, v = _random((20, 1), 1), _random((1, 9), 2)
     R = u @ v
     assert stable_rank(R) == pytest.approx(1.0, rel=1e-9)

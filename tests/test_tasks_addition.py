@@ -5,7 +5,11 @@ import torch
 
 from radgrok.models.gpt import GPT, IGNORE_INDEX, GPTConfig, lm_loss
 from radgrok.tasks.addition import (
-    END, TOKENIZER, AdditionFormat, exact_match_accuracy, make_addition,
+    END,
+    TOKENIZER,
+    AdditionFormat,
+    exact_match_accuracy,
+    make_addition,
 )
 
 PLAIN, REVERSED = AdditionFormat(fmt="plain"), AdditionFormat(fmt="reversed")

@@ -54,7 +54,8 @@ def _converter(name: str, hint):
             return base(text)
         except ValueError:
             extra = " or none" if optional else ""
-            raise argparse.ArgumentTypeError(f"{flag} must be {kinds.get(base, base.__name__)}{extra}, got {text!r}")
+            raise argparse.ArgumentTypeError(
+                f"{flag} must be {kinds.get(base, base.__name__)}{extra}, got {text!r}") from None
 
     return convert
 
@@ -92,7 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", default=None, help="run directory (default runs/<preset>-s<seed>)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
-    t.add_argument("--tracker", default="none", help="none, tensorboard or wandb (extras; wandb honours WANDB_MODE=offline)")
+    t.add_argument("--tracker", default="none",
+                   help="none, tensorboard or wandb (extras; wandb honours WANDB_MODE=offline)")
     _add_config_flags(t)
 
     sub.add_parser("presets", help="list presets with a one-line description")

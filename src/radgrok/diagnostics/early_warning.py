@@ -208,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m radgrok.diagnostics.early_warning",
                                  description="evaluate the grokking early-warning rules on run directories")
     ap.add_argument("dirs", nargs="+", help="run directories or directories of runs")
-    ap.add_argument("--horizon", type=int, default=20, help="evaluations within which a fire must be followed by a grok")
+    ap.add_argument("--horizon", type=int, default=20,
+                    help="evaluations within which a fire must be followed by a grok")
     ap.add_argument("--out", default=None, help="also write the markdown table here")
     ns = ap.parse_args(argv)
     table = early_warning_table(evaluate_dirs(ns.dirs, horizon=ns.horizon))

@@ -334,7 +334,8 @@ def bench_grok(cfg: RunConfig, reps: int, log: Log) -> tuple[list[float | None],
         with tempfile.TemporaryDirectory(prefix="radgrok-bench-") as d:
             t0 = time.perf_counter()
             s = train(cfg, Path(d) / "run", progress=False,
-                      on_eval=lambda row: stamps.__setitem__(row["step"], time.perf_counter() - t0))
+                      on_eval=lambda row, stamps=stamps, t0=t0: stamps.__setitem__(row["step"],
+                                                                                   time.perf_counter() - t0))
             totals.append(time.perf_counter() - t0)
         steps.append(s["grok_step"])
         values.append(stamps[s["grok_step"]] if s["grok_step"] is not None else None)
@@ -381,7 +382,8 @@ def run_bench(sizes: Sizes, json_path: str | Path | None = None, configs: dict[s
     cfgs = {k: c.replace(device=device) for k, c in (configs or default_configs()).items()}
     t_start = time.perf_counter()
     res: dict = {
-        "benchmark": "radgrok bench" + (" --quick" if quick else "") + (f" --device {device}" if device != "cpu" else ""),
+        "benchmark": "radgrok bench" + (" --quick" if quick else "")
+                     + (f" --device {device}" if device != "cpu" else ""),
         "device": device_name(device),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": {"hostname": platform.node(), "processor": platform.processor() or platform.machine(),

@@ -73,7 +73,7 @@ def compare(out: str | Path, preset: str = "cpu-mlp-strong-wd", arms: dict[str, 
                 scored.append((mean, c, s))
             best = min(scored, key=lambda t: t[0])
             chosen[arm] = best[1]
-            for mean, c, s in scored:
+            for _mean, c, s in scored:
                 steps = ", ".join("DNG" if math.isinf(x[0]) else f"{x[0]:.0f}" for x in s)
                 tune_lines.append(f"| {arm} | {c} | {steps} | {'**yes**' if c is best[1] else ''} |")
     trials = [Trial(preset, tuple({**ov, **chosen[arm]}.items()), s, label=arm)

@@ -105,7 +105,8 @@ def _steps_cell(a: ArmResult | None) -> str:
     if a is None or not a.grok_steps:
         return "not run"
     got = [g for g in a.grok_steps if g is not None]
-    txt = "DNG" if not got else f"{statistics.mean(got):,.0f}" + (f" ± {statistics.stdev(got):,.0f}" if len(got) > 1 else "")
+    txt = "DNG" if not got else f"{statistics.mean(got):,.0f}" + (
+        f" ± {statistics.stdev(got):,.0f}" if len(got) > 1 else "")
     dng = len(a.grok_steps) - len(got)
     if a.cut:
         return txt + f" ({dng}/{len(a.grok_steps)} no grok by step {a.budget:,}: cut off, budget {a.planned:,})"
@@ -133,11 +134,13 @@ def _cut_section(runs: dict[str, dict]) -> list[str]:
     lines = ["", "## Runs cut off before their budget", "",
              "The invocation that trained these was stopped (a time limit); each is reported at the last "
              "evaluation it logged, as a lower bound on its grok step.", "",
-             "| run | reached step | budget | best test acc | last test acc | last train acc |", "|---|---|---|---|---|---|"]
+             "| run | reached step | budget | best test acc | last test acc | last train acc |",
+             "|---|---|---|---|---|---|"]
     for r in cut:
         rows, s = r["metrics"], r["summary"]
         lines.append(f"| {r['name']} | {s['budget']:,} | {s['planned_budget']:,} | "
-                     f"{max(x['test_acc'] for x in rows):.4f} | {rows[-1]['test_acc']:.4f} | {rows[-1]['train_acc']:.4f} |")
+                     f"{max(x['test_acc'] for x in rows):.4f} | {rows[-1]['test_acc']:.4f} | "
+                     f"{rows[-1]['train_acc']:.4f} |")
     return lines
 
 
@@ -174,7 +177,8 @@ def _choices_grid(arms: dict[str, ArmResult]) -> list[str]:
     """One row per (encoding, depth, init scale) cell: the penalty at each site and strong WD."""
     cells = dict.fromkeys(n.split(",", 1)[1].rsplit(",site=", 1)[0] for n in arms)
     lines = ["", "### Grok step per cell (DNG = no grok within the budget)", "",
-             "| encoding, depth, init scale | penalty, site pre | penalty, site post | strong WD |", "|---|---|---|---|"]
+             "| encoding, depth, init scale | penalty, site pre | penalty, site post | strong WD |",
+             "|---|---|---|---|"]
     for c in cells:
         row = [arms.get(f"penalty,{c},site=pre"), arms.get(f"penalty,{c},site=post"), arms.get(f"strong-wd,{c}")]
         lines.append(f"| {c} | " + " | ".join(_steps_cell(a) for a in row) + " |")
@@ -268,8 +272,9 @@ def _report(p: Plan, out: Path, wall: float | None, workers: int, device: str, c
     published = {n.arm: n for n in paper.numbers} if paper else {}
     for name, a in arms.items():
         n = published.get(name)
-        ptxt = "-" if n is None else ("DNG" if n.value is None else f"{n.value:,g}" + (f" ± {n.std:g}" if n.std else "")) \
-            + (f" ({n.metric})" if n and n.metric != "grok_epoch" else "") + (f" — {n.note}" if n and n.note else "")
+        ptxt = "-" if n is None else (
+            ("DNG" if n.value is None else f"{n.value:,g}" + (f" ± {n.std:g}" if n.std else ""))
+            + (f" ({n.metric})" if n and n.metric != "grok_epoch" else "") + (f" — {n.note}" if n and n.note else ""))
         seeds = ", ".join("DNG" if g is None else f"{g:,}" for g in a.grok_steps) or "-"
         acc = [r["summary"]["final"]["test_acc"] for r in runs.values() if r["name"].rsplit("-s", 1)[0] == name]
         ours = _steps_cell(a)

@@ -22,8 +22,12 @@ __all__ = ["add_spectra"]
 
 def add_spectra(p, runs: dict[str, dict], out: Path) -> list[Path]:
     """Write the target's Fourier figures; store per-run 'selectivity' in run['extra']."""
-    from ..diagnostics.fourier import fourier_power, mlp_input_embeddings, mlp_neuron_input_weights
-    from ..diagnostics.fourier import neuron_frequency_selectivity
+    from ..diagnostics.fourier import (
+        fourier_power,
+        mlp_input_embeddings,
+        mlp_neuron_input_weights,
+        neuron_frequency_selectivity,
+    )
     from ..report.diagnostic_plots import plot_fourier_chronology, selectivity_order
     from ..report.plots import plot_matrix, plot_site_metric
     from ..training.loop import load_final_model

@@ -7,7 +7,7 @@ diagnostics -- can target them by name, as TransformerLens does with hook points
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Iterable, Literal, cast
 
 import torch
 from torch import nn
@@ -93,15 +93,18 @@ class MLP(nn.Module):
     default_penalty_sites = pre_activation_sites
 
     def _first(self, x: torch.Tensor) -> torch.Tensor:
-        lin = self.hidden[0].linear
+        lin = cast(_Hidden, self.hidden[0]).linear
         if self.encoding == "onehot":
             return onehot_linear(lin.weight, lin.bias, x, self.p)
+        assert self.embed is not None  # encoding == "embed"
         e = self.embed(x).flatten(1)
         return lin(e)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (N, 2) int64 token ids -> (N, n_out) logits."""
-        for i, layer in enumerate(self.hidden):
+        h = x  # layer 0 reads x (through _first); every later layer the previous layer's h
+        # (the casts: nn.ModuleList is typed as holding Modules; these are the _Hidden layers)
+        for i, layer in enumerate(cast("Iterable[_Hidden]", self.hidden)):
             z = self._first(x) if i == 0 else layer.linear(h)
             z = layer.pre(z)
             h = layer.drop(layer.post(F.relu(z)))

@@ -64,7 +64,8 @@ def format_steps(values: list, budget: int | None = None) -> str:
 def grok_table(groups: dict[str, list[dict]]) -> str:
     """One row per arm: hyperparameters, grok step per seed, mean ± std, steps to 95%."""
     lines = [
-        "| arm | seeds | λ | wd | lr | batch | eval every | budget | grok step per seed | grok step mean ± std | step to 95% | final test acc |",
+        "| arm | seeds | λ | wd | lr | batch | eval every | budget | grok step per seed | grok step mean ± std "
+        "| step to 95% | final test acc |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for arm, runs in groups.items():

@@ -9,8 +9,8 @@ Field names are unique across the sections, which keeps the flags flat
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
 import typing
+from dataclasses import dataclass, field
 from typing import Literal, get_args
 
 __all__ = [
@@ -36,7 +36,8 @@ class TaskConfig:
     split_seed: int | None = _f(None, "seed of the train/test split (default: the run seed)")
     val_frac: float = _f(0.0, "fraction of the training pairs held out as a validation set, in [0, 1)")
     n_digits: int = _f(3, "addition: digits per operand")
-    fmt: Literal["plain", "reversed"] = _f("reversed", "addition: answer written plain or least-significant digit first")
+    fmt: Literal["plain", "reversed"] = _f("reversed",
+                                           "addition: answer written plain or least-significant digit first")
     train_pairs: int = _f(10_000, "addition: operand pairs in the training set")
     test_pairs: int = _f(1_000, "addition: held-out operand pairs (exact match is measured on all of them)")
     text_path: str = _f("", "text: a UTF-8 training text (empty = the bundled public-domain sample)")
@@ -193,7 +194,7 @@ def validate(cfg: RunConfig) -> RunConfig:
 
     t, m, pen, o, tr = cfg.task, cfg.model, cfg.penalty, cfg.optim, cfg.train
     mt = cfg.methods
-    for sec, obj in (("task", t), ("model", m), ("penalty", pen), ("methods", mt), ("train", tr)):
+    for _sec, obj in (("task", t), ("model", m), ("penalty", pen), ("methods", mt), ("train", tr)):
         for name, hint in _hints(type(obj)).items():
             choices = get_args(hint) if getattr(hint, "__origin__", None) is Literal else None
             if choices:

@@ -43,9 +43,9 @@ from torch.func import stack_module_state, vmap
 from ..penalty import radial_penalty
 from . import records
 from .config import ConfigError, RunConfig, to_dict, validate
+from .feeds import probe_indices
 from .grok import GrokTracker
 from .loop import Built, _batch_indices, build
-from .feeds import probe_indices
 from .probes import cheap_diagnostics, expensive_diagnostics
 from .stacked import adamw_, make_forward, stacked_onehot_first
 

@@ -2,7 +2,8 @@
 
 Cheap (every evaluation, when ``diagnostics`` is on): one forward with autograd on
 ``probe_size`` training pairs drawn once (``feeds.probe_indices``), then per penalised site
-  * ``phi_task/<site>``  -- radial gradient energy of the task-loss gradient dL_task/dh (the run's loss: CE or StableMax),
+  * ``phi_task/<site>``  -- radial gradient energy of the task-loss gradient dL_task/dh
+    (the run's loss: CE or StableMax),
   * ``phi_total/<site>`` -- the same for the total loss (task + lam * penalty),
   * ``stable_rank/<site>``, ``eff_rank/<site>``, ``sigma_max/<site>`` of the (N, d) activations,
 and on the probe logits the softmax-collapse and zero-loss fractions. For MLP

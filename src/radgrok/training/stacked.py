@@ -60,6 +60,7 @@ def make_forward(cfg: RunConfig, first_given: bool = False
 
     def forward(params: dict, x: Tensor, noise: list) -> tuple[Tensor, list[Tensor]]:
         seen: list[Tensor] = []
+        h = x  # layer 0 reads x (below); every later layer the previous layer's h
         for i in range(depth):
             w, b = params[f"hidden.{i}.linear.weight"], params[f"hidden.{i}.linear.bias"]
             if i > 0:
@@ -108,6 +109,7 @@ def adamw_(params: dict[str, Tensor], exp_avg: dict, exp_avg_sq: dict, step: int
         for k, p in params.items():
             decay, w1, beta2, c2, bc2, eps, neg_step = h.view(7, -1, *([1] * (p.dim() - 1))).unbind(0)
             g, m, v = p.grad, exp_avg[k], exp_avg_sq[k]
+            assert g is not None, f"adamw_: {k} has no gradient"
             p.mul_(decay)
             m.lerp_(g, w1)
             v.mul_(beta2).add_(c2 * g * g)  # addcmul's order: value * t1 * t2
