@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 from contextlib import contextmanager
-from typing import Iterable, Literal
+from typing import Iterable, Literal, cast
 
 import torch
 from torch import nn
@@ -305,7 +305,8 @@ class RadialSuppression:
 
     def penalty_sum(self) -> torch.Tensor:
         """Unweighted ``sum of radial_penalty`` over the hooked outputs of the latest forward."""
-        return sum(self._one(h) for h in self._tensors())
+        # _tensors() is never empty, so the sum is a tensor (never sum()'s start value 0)
+        return cast(torch.Tensor, sum(self._one(h) for h in self._tensors()))
 
     def _one(self, h: torch.Tensor) -> torch.Tensor:
         return radial_penalty(h, self.radius_for(h.shape[-1]), self.norm_over, self.reduce)

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 import re
+from typing import cast
 
 import torch
 from torch import nn
@@ -131,6 +132,12 @@ def layer_anisotropy(W: torch.Tensor, x: torch.Tensor, h: torch.Tensor | None = 
 _PRE = re.compile(r"^hidden\.(\d+)\.pre$")
 
 
+def _hidden_linears(model: nn.Module) -> list[nn.Linear]:
+    """``hidden.{i}.linear`` of an MLP, in layer order (the casts: nn.Module types its
+    attributes as ``Tensor | Module``)."""
+    return [cast(nn.Linear, layer.linear) for layer in cast(nn.ModuleList, model.hidden)]
+
+
 @torch.no_grad()
 def mlp_layer_inputs(model: nn.Module, x: torch.Tensor) -> dict[int, torch.Tensor]:
     """The input of every hidden linear layer of ``radgrok.models.mlp.MLP`` on token ids x.
@@ -142,10 +149,10 @@ def mlp_layer_inputs(model: nn.Module, x: torch.Tensor) -> dict[int, torch.Tenso
     """
     seen: dict[int, torch.Tensor] = {}
     handles = []
-    for i, layer in enumerate(model.hidden):
+    for i, linear in enumerate(_hidden_linears(model)):
         def hook(module, args, out, i=i):
             seen[i] = args[0].detach()
-        handles.append(layer.linear.register_forward_hook(hook))
+        handles.append(linear.register_forward_hook(hook))
     was_training = model.training
     try:
         model.eval()
@@ -155,8 +162,8 @@ def mlp_layer_inputs(model: nn.Module, x: torch.Tensor) -> dict[int, torch.Tenso
         for hd in handles:
             hd.remove()
     if model.encoding == "onehot":
-        p = model.p
-        dtype = model.hidden[0].linear.weight.dtype
+        p = cast(int, model.p)
+        dtype = _hidden_linears(model)[0].weight.dtype
         seen[0] = torch.cat([F.one_hot(x[:, 0], p), F.one_hot(x[:, 1], p)], dim=1).to(dtype)
     return seen
 
@@ -177,8 +184,9 @@ def mlp_anisotropy(model: nn.Module, x: torch.Tensor, sites: list[str],
         return {}
     inputs = mlp_layer_inputs(model, x)
     row: dict[str, float] = {}
+    linears = _hidden_linears(model)
     for i, site in layers.items():
-        lin = model.hidden[i].linear
+        lin = linears[i]
         xi = inputs[i]
         h = hidden.get(site) if hidden else None
         if h is None:

@@ -20,7 +20,7 @@ that a neuron with mostly constant input weights is not called selective.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Sequence, cast
 
 import torch
 from torch import nn
@@ -134,6 +134,11 @@ def neuron_frequency_selectivity(W: torch.Tensor, p: int, axis: int = 0) -> torc
     return frac[1:].T.contiguous()
 
 
+def _first_layer_weight(model: nn.Module) -> torch.Tensor:
+    """``hidden.0.linear.weight`` of an MLP (the casts: nn.Module types its attributes as ``Tensor | Module``)."""
+    return cast(nn.Linear, cast(nn.ModuleList, model.hidden)[0].linear).weight
+
+
 def mlp_input_embeddings(model: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
     """The vectors that represent operand a and operand b, as (P, d) residue-by-row matrices.
 
@@ -142,11 +147,12 @@ def mlp_input_embeddings(model: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
     returned transposed, (P, width). Embedding MLP: the shared table
     ``model.embed.weight`` (P, embed_dim), returned for both operands. Detached views.
     """
-    p = model.p
-    if getattr(model, "embed", None) is not None:
-        E = model.embed.weight.detach()
+    p = cast(int, model.p)
+    embed = getattr(model, "embed", None)
+    if embed is not None:
+        E = embed.weight.detach()
         return E, E
-    W = model.hidden[0].linear.weight.detach()
+    W = _first_layer_weight(model).detach()
     return W[:, :p].T, W[:, p : 2 * p].T
 
 
@@ -157,10 +163,11 @@ def mlp_neuron_input_weights(model: nn.Module) -> tuple[torch.Tensor, torch.Tens
     table is composed with the first layer (``E @ W1[:, :e].T``), so that neuron
     selectivity means the same thing under both encodings.
     """
-    W = model.hidden[0].linear.weight.detach()
-    if getattr(model, "embed", None) is None:
+    W = _first_layer_weight(model).detach()
+    embed = getattr(model, "embed", None)
+    if embed is None:
         return mlp_input_embeddings(model)
-    E = model.embed.weight.detach()
+    E = embed.weight.detach()
     e = E.shape[1]
     return E @ W[:, :e].T, E @ W[:, e : 2 * e].T
 

@@ -52,6 +52,8 @@ class SelfAttention(nn.Module):
     the module runs unchanged under vmap, where the batch dimension is hidden.
     """
 
+    mask: torch.Tensor  # a buffer (register_buffer below)
+
     def __init__(
         self, d_model: int, n_heads: int, n_ctx: int, causal: bool = True,
         dropout: float = 0.0, bias: bool = True,
@@ -140,8 +142,9 @@ def init_gpt2_(model: nn.Module, n_layer: int, std: float = 0.02) -> None:
         if isinstance(mod, (nn.Linear, nn.Embedding)):
             s = std / math.sqrt(2 * n_layer) if name.endswith(("attn.out", "mlp.fc_out")) else std
             nn.init.normal_(mod.weight, mean=0.0, std=s)
-            if getattr(mod, "bias", None) is not None:
-                nn.init.zeros_(mod.bias)
+            bias = getattr(mod, "bias", None)  # nn.Embedding has none
+            if bias is not None:
+                nn.init.zeros_(bias)
 
 
 class BlockSites:

@@ -127,12 +127,12 @@ def sweep_figures(runs: list[dict], out_dir: str | Path, prefix: str = "") -> li
         if any(len({pt[0] for pt in pts}) > 1 for pts in series.values()):  # a curve needs two lambdas
             figs.append(plot_lambda_curve(series, out_dir / f"{prefix}lambda_curve.png", refs))
     if len(vary) == 2:
-        cells: dict[tuple, list[dict]] = {}
+        grid: dict[tuple, list[dict]] = {}
         for r in runs:
             f = flat_config(r)
-            cells.setdefault((f[vary[0]], f[vary[1]]), []).append(r)
-        if len(cells) > 1:
-            figs.append(plot_heatmap({"all runs": {k: _steps_budget(rs) for k, rs in cells.items()}},
+            grid.setdefault((f[vary[0]], f[vary[1]]), []).append(r)
+        if len(grid) > 1:
+            figs.append(plot_heatmap({"all runs": {k: _steps_budget(rs) for k, rs in grid.items()}},
                                      vary[0], vary[1], out_dir / f"{prefix}grok_heatmap.png"))
     return figs
 

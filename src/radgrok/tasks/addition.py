@@ -291,6 +291,6 @@ def exact_match_accuracy(
                 got = out[:, plen:plen + n_new].cpu()
                 correct += int(((got == want) | (want < 0)).all(dim=1).sum())
     finally:
-        if was_training:
+        if was_training and isinstance(model, nn.Module):
             model.train()
     return correct / len(prompts)

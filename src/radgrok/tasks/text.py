@@ -108,7 +108,7 @@ class CharTokenizer:
 
 def bundled_text_path() -> Path:
     """Path of the bundled public-domain sample (see ``data/README.md`` for its source)."""
-    return Path(str(resources.files("radgrok.tasks").joinpath("data", "tiny_text.txt")))
+    return Path(str(resources.files("radgrok.tasks").joinpath("data").joinpath("tiny_text.txt")))
 
 
 def read_text(path: str | Path | None = None) -> str:

@@ -100,8 +100,8 @@ def expensive_diagnostics(model, x: torch.Tensor, y: torch.Tensor, lr: float, p:
         trace, se = hessian_trace(task, params, n_probes=hessian_probes, seed=seed)
         top = hessian_top_eigenvalue(task, params, iters=eigen_iters, seed=seed)
     model.train(was_training)
-    row = {"hessian_trace": trace, "hessian_trace_se": se, "hessian_top": top,
-           "sharpness_norm": normalized_sharpness(top, lr), "eos_line": 2.0 / lr}
+    row: dict[str, float | list] = {"hessian_trace": trace, "hessian_trace_se": se, "hessian_top": top,
+                                    "sharpness_norm": normalized_sharpness(top, lr), "eos_line": 2.0 / lr}
     if hasattr(model, "hidden"):  # the MLP: residues index the input embedding's rows
         with torch.no_grad():
             w_a, _ = mlp_input_embeddings(model)
