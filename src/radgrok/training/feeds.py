@@ -96,10 +96,12 @@ class ModularFeed:
     def __init__(self, data: ModularData, device: torch.device, batch_size: int, seed: int) -> None:
         self.x_tr, self.y_tr = data.x_train.to(device), data.y_train.to(device)
         self.x_te, self.y_te = data.x_test.to(device), data.y_test.to(device)
-        self.val = (data.x_val.to(device), data.y_val.to(device)) if data.val_idx is not None else ()
+        x_va, y_va = data.x_val, data.y_val  # None without a validation split
+        self.val = (x_va.to(device), y_va.to(device)) if x_va is not None and y_va is not None else ()
         self.n_train = self.x_tr.shape[0]
         self.batch = batch_size if 0 < batch_size < self.n_train else self.n_train
-        self.seed, self.device, self._cache = seed, device, {}
+        self.seed, self.device = seed, device
+        self._cache: dict = {}
 
     def train_batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         idx = batch_indices(self.n_train, self.batch, self.seed, step, self._cache)
@@ -130,7 +132,8 @@ class AdditionFeed:
         # training pairs (memorisation only needs an estimate). A uniform sample, not
         # the first pairs: those are sorted by (a, b) and hold only small a.
         self.train_eval = self.train.subset(probe_indices(self.n_train, eval_pairs).to(device))
-        self.seed, self.device, self._cache = seed, device, {}
+        self.seed, self.device = seed, device
+        self._cache: dict = {}
 
     def train_batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         idx = batch_indices(self.n_train, self.batch, self.seed, step, self._cache)

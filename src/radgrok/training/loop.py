@@ -21,7 +21,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import Callable, TypeVar, cast
 
 import torch
 from torch.nn import functional as F
@@ -84,9 +84,12 @@ def build(cfg: RunConfig) -> Built:
     data = _make_data(cfg)
     device, dtype = torch.device(tr.device), _DTYPES[tr.dtype]
     torch.manual_seed(tr.seed)
+    model: MLP | Transformer | GPT
+    sites: list[str]
     if m.arch == "gpt":
-        vocab, block = ((TOKENIZER.vocab_size, data.block_size) if t.task == "addition"
-                        else (data.tokenizer.vocab_size, t.block_size))
+        # (the casts: _make_data built the data of t.task)
+        vocab, block = ((TOKENIZER.vocab_size, cast(AdditionData, data).block_size) if t.task == "addition"
+                        else (cast(TextData, data).tokenizer.vocab_size, t.block_size))
         model = GPT(vocab_size=vocab, block_size=block, n_layer=m.depth, n_head=m.n_heads, n_embd=m.width,
                     dropout=m.dropout)
         sites = model.default_penalty_sites
@@ -101,7 +104,8 @@ def build(cfg: RunConfig) -> Built:
     rs = RadialSuppression(model, sites, pen.lam, radius_scale=pen.radius_scale, mode=pen.mode,
                            norm_over=pen.norm_over, reduce=pen.reduce)
     mt = cfg.methods
-    opt_cls = orthograd(torch.optim.AdamW) if mt.orthograd else torch.optim.AdamW
+    # orthograd(AdamW) is a subclass of AdamW (typed as returning type[Optimizer])
+    opt_cls = cast("type[torch.optim.AdamW]", orthograd(torch.optim.AdamW)) if mt.orthograd else torch.optim.AdamW
     lr = scaled_lr(o.lr, mt.grokfast_lamb) if mt.grokfast != "none" and mt.grokfast_scale_lr else o.lr
     opt = opt_cls(model.parameters(), lr=lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay)
     warm = o.warmup_steps
@@ -126,11 +130,12 @@ def load_final_model(run_dir: str | Path) -> torch.nn.Module:
 def make_feed(b: Built, cfg: RunConfig) -> ModularFeed | AdditionFeed | TextFeed:
     """The batches and evaluations of this run's task (see ``feeds.py``)."""
     seed, bs = cfg.train.seed, cfg.optim.batch_size
+    # (the casts: build made the data of cfg.task.task)
     if cfg.task.task == "addition":
-        return AdditionFeed(b.data, b.device, bs, seed)
+        return AdditionFeed(cast(AdditionData, b.data), b.device, bs, seed)
     if cfg.task.task == "text":
-        return TextFeed(b.data, b.device, bs, seed, cfg.task.block_size, cfg.task.eval_windows)
-    return ModularFeed(b.data, b.device, bs, seed)
+        return TextFeed(cast(TextData, b.data), b.device, bs, seed, cfg.task.block_size, cfg.task.eval_windows)
+    return ModularFeed(cast(ModularData, b.data), b.device, bs, seed)
 
 
 def train_step(b: Built, xb: torch.Tensor, yb: torch.Tensor, soft: bool) -> None:
@@ -306,6 +311,7 @@ def _train(cfg: RunConfig, out: Path | None, ckpt: dict | None, progress: bool |
         for name in (records.CHECKPOINT, records.PREV_CHECKPOINT):  # and so do its checkpoints
             (out / name).unlink(missing_ok=True)
     if ckpt is not None:
+        assert out is not None  # a checkpoint is only read from a run directory
         split = _read_record(out / records.SPLIT, records.read_json)
         if split != json.loads(json.dumps(b.data.split_record())):  # compared as JSON stores it
             raise ConfigError(f"resume: {out / records.SPLIT} does not match the split this config makes; {_REDO}")
@@ -360,6 +366,7 @@ def _train(cfg: RunConfig, out: Path | None, ckpt: dict | None, progress: bool |
         return row
 
     def checkpoint(step: int) -> None:
+        assert out is not None  # called only with a run directory
         records.save_checkpoint(out / records.CHECKPOINT, {
             "step": step, "model": b.model.state_dict(), "opt": b.opt.state_dict(),
             "sched": b.sched.state_dict(), "rng": torch.get_rng_state(), "tracker": tracker.state(),

@@ -34,13 +34,14 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence, cast
 
 import torch
 from torch import Tensor
 from torch.func import stack_module_state, vmap
 
 from ..penalty import radial_penalty
+from ..tasks.modular import ModularData
 from . import records
 from .config import ConfigError, RunConfig, to_dict, validate
 from .feeds import probe_indices
@@ -120,10 +121,10 @@ class _Seed:
 
     def lr(self, step: int) -> float:
         """LambdaLR's lr after ``step`` optimizer steps: base_lr * lambda(step)."""
-        return self.b.sched.base_lrs[0] * self.b.sched.lr_lambdas[0](step)
+        return float(self.b.sched.base_lrs[0]) * self.b.sched.lr_lambdas[0](step)  # base_lrs: build()'s float lr
 
 
-def _prepare_dirs(out_dirs: list | None, n: int) -> list[Path | None]:
+def _prepare_dirs(out_dirs: list | None, n: int) -> Sequence[Path | None]:
     if out_dirs is None:
         return [None] * n
     outs = [Path(o) for o in out_dirs]
@@ -163,6 +164,7 @@ def _diagnose(s: _Seed, row: dict, step: int, params: dict[str, Tensor], pos: in
 def _checkpoint(s: _Seed, pos: int, step: int, params: dict, exp_avg: dict, exp_avg_sq: dict,
                 elapsed: float) -> None:
     """Write seed ``pos`` of the stack as train() would: its model, AdamW, LambdaLR, RNG, tracker."""
+    assert s.out is not None  # called only for seeds with a run directory
     b, lr = s.b, s.lr(step)
     _load(s, params, pos)
     b.opt.state.clear()
@@ -204,7 +206,7 @@ def train_many(cfgs: list[RunConfig], out_dirs: list[str | Path] | None = None,
         return _train_stacked(cfgs, outs, progress, on_eval)
 
 
-def _train_stacked(cfgs: list[RunConfig], outs: list[Path | None], progress: bool | None,
+def _train_stacked(cfgs: list[RunConfig], outs: Sequence[Path | None], progress: bool | None,
                    on_eval: Callable[[int, dict], None] | None) -> list[dict]:
     c0 = cfgs[0]
     tr0, pen0, m0 = c0.train, c0.penalty, c0.model
@@ -217,8 +219,9 @@ def _train_stacked(cfgs: list[RunConfig], outs: list[Path | None], progress: boo
         _check_optimizer(b)
         gen = torch.Generator()
         gen.set_state(torch.get_rng_state())
-        idx = probe_indices(b.data.x_train.shape[0], cfg.diag.probe_size)
-        probe = (b.data.x_train[idx].to(b.device), b.data.y_train[idx].to(b.device))
+        data0 = cast(ModularData, b.data)  # arch "mlp" (_unstackable): a modular task
+        probe_idx = probe_indices(data0.x_train.shape[0], cfg.diag.probe_size)
+        probe = (data0.x_train[probe_idx].to(b.device), data0.y_train[probe_idx].to(b.device))
         seeds.append(_Seed(cfg, b, gen, out, GrokTracker(cfg.train.grok_threshold), probe))
     dev, dtype, loss_fn = seeds[0].b.device, seeds[0].b.dtype, seeds[0].b.loss_fn
     params, _ = stack_module_state([s.b.model for s in seeds])
@@ -251,7 +254,8 @@ def _train_stacked(cfgs: list[RunConfig], outs: list[Path | None], progress: boo
 
     def losses(prm: dict, x: Tensor, y: Tensor, noise: list) -> tuple[Tensor, Tensor]:
         logits, seen = forward(prm, x, noise)
-        return loss_fn(logits, y), sum(radial_penalty(h, r, pen0.norm_over, pen0.reduce) for h in seen)
+        # (the casts: every MLP has a penalty site, so the sums are tensors, never sum()'s start 0)
+        return loss_fn(logits, y), cast(Tensor, sum(radial_penalty(h, r, pen0.norm_over, pen0.reduce) for h in seen))
 
     def metrics(prm: dict, x_tr: Tensor, y_tr: Tensor, x_te: Tensor, y_te: Tensor) -> Tensor:
         logits, seen = forward(prm, x_tr, [])
@@ -259,7 +263,7 @@ def _train_stacked(cfgs: list[RunConfig], outs: list[Path | None], progress: boo
         return torch.stack([
             loss_fn(logits, y_tr).double(), (logits.argmax(-1) == y_tr).double().mean(),
             loss_fn(test, y_te).double(), (test.argmax(-1) == y_te).double().mean(),
-            sum(radial_penalty(h, r, pen0.norm_over, pen0.reduce) for h in seen).double(),
+            cast(Tensor, sum(radial_penalty(h, r, pen0.norm_over, pen0.reduce) for h in seen)).double(),
             *(torch.linalg.vector_norm(h, dim=-1).mean().double() for h in seen)])
 
     vloss, vmetrics = vmap(losses), vmap(metrics)
@@ -334,7 +338,7 @@ def _train_stacked(cfgs: list[RunConfig], outs: list[Path | None], progress: boo
             if idx[0] is None:
                 xb, yb = data[0], data[1]
             else:
-                sel = torch.stack(idx).to(dev)
+                sel = torch.stack(cast("list[Tensor]", idx)).to(dev)  # all None or none: one n_train, batch
                 xb, yb = data[0][rows_ar, sel], data[1][rows_ar, sel]
             noise: list[Tensor] = []
             if q > 0:
