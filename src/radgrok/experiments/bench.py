@@ -45,13 +45,13 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence, cast
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..tasks.modular import make_modular
+from ..tasks.modular import ModularData, make_modular
 from ..training.config import RunConfig
 from ..training.feeds import probe_indices
 from ..training.loop import Built, _batch_indices, build, evaluate, train, train_step
@@ -147,7 +147,8 @@ def loop_stepper(b: Built, cfg: RunConfig) -> Callable[[], None]:
     """``training.loop._train``'s per-step operations, op for op, minus the progress bar and
     the evaluation check (tests/test_experiments_bench.py checks it against ``train``)."""
     dev = b.device
-    x_tr, y_tr = b.data.x_train.to(dev), b.data.y_train.to(dev)
+    data = cast(ModularData, b.data)  # the benchmarks' presets are modular-task MLPs
+    x_tr, y_tr = data.x_train.to(dev), data.y_train.to(dev)
     n_train = x_tr.shape[0]
     batch = cfg.optim.batch_size if 0 < cfg.optim.batch_size < n_train else n_train
     soft = b.rs.active
@@ -219,7 +220,8 @@ def _alternate(arms: dict[str, tuple[Callable[[], object], int]], reps: int, log
     """Per repetition, each arm's n calls interleaved with the others' (A B B A A B ...), so
     that drift on a shared machine hits every arm alike; an arm's time in a repetition is
     the median of its calls, which also shrugs off the odd call a noisy neighbour slows."""
-    names, out, timed = list(arms), {k: [] for k in arms}, timer(device)
+    names, timed = list(arms), timer(device)
+    out: dict[str, list[float]] = {k: [] for k in arms}
     for rep in range(reps):
         times: dict[str, list[float]] = {k: [] for k in arms}
         for i in range(max(n for _, n in arms.values())):
@@ -238,7 +240,7 @@ def _alternate(arms: dict[str, tuple[Callable[[], object], int]], reps: int, log
 def bench_roofline(cfg: RunConfig, sz: Sizes, log: Log) -> tuple[list[float], dict]:
     m = cfg.model
     b = build(cfg)
-    n = b.data.x_train.shape[0]
+    n = cast(ModularData, b.data).x_train.shape[0]  # the benchmarks' presets are modular-task MLPs
     shapes = gemm_shapes(n, cfg.task.p, m.width, m.depth, m.encoding, m.embed_dim)
     flops = step_flops(n, cfg.task.p, m.width, m.depth, m.encoding, m.embed_dim)
     gemm = _warm(_gemm_pass(shapes, b.dtype, b.device), 1)
@@ -333,9 +335,11 @@ def bench_grok(cfg: RunConfig, reps: int, log: Log) -> tuple[list[float | None],
         stamps: dict[int, float] = {}
         with tempfile.TemporaryDirectory(prefix="radgrok-bench-") as d:
             t0 = time.perf_counter()
-            s = train(cfg, Path(d) / "run", progress=False,
-                      on_eval=lambda row, stamps=stamps, t0=t0: stamps.__setitem__(row["step"],
-                                                                                   time.perf_counter() - t0))
+
+            def stamp(row: dict, stamps: dict[int, float] = stamps, t0: float = t0) -> None:
+                stamps[row["step"]] = time.perf_counter() - t0
+
+            s = train(cfg, Path(d) / "run", progress=False, on_eval=stamp)
             totals.append(time.perf_counter() - t0)
         steps.append(s["grok_step"])
         values.append(stamps[s["grok_step"]] if s["grok_step"] is not None else None)
@@ -348,7 +352,7 @@ def bench_grok(cfg: RunConfig, reps: int, log: Log) -> tuple[list[float | None],
 
 # -- the run ---------------------------------------------------------------------------
 
-def spread(values: list[float | None]) -> dict:
+def spread(values: Sequence[float | None]) -> dict:
     ok = [v for v in values if v is not None]
     return {"median": statistics.median(ok) if ok else None, "min": min(ok) if ok else None,
             "max": max(ok) if ok else None, "reps": len(values)}
@@ -392,12 +396,13 @@ def run_bench(sizes: Sizes, json_path: str | Path | None = None, configs: dict[s
         "sizes": asdict(sizes),
     }
     details: dict = {}
-    jobs = [("roofline_fraction", lambda: bench_roofline(cfgs["paper"], sizes, log)),
-            ("plain_loop_ratio", lambda: bench_plain_loop(cfgs["paper"], sizes, log)),
-            ("penalty_overhead", lambda: bench_penalty(cfgs["paper"], sizes, log)),
-            ("diagnostics_overhead", lambda: bench_diagnostics(cfgs["paper"], sizes, log)),
-            ("multiseed_speedup", lambda: bench_multiseed(cfgs["multiseed"], sizes, log)),
-            ("seconds_to_grok", lambda: bench_grok(cfgs["grok"], sizes.grok_reps, log))]
+    jobs: list[tuple[str, Callable[[], tuple[Sequence[float | None], dict]]]] = [
+        ("roofline_fraction", lambda: bench_roofline(cfgs["paper"], sizes, log)),
+        ("plain_loop_ratio", lambda: bench_plain_loop(cfgs["paper"], sizes, log)),
+        ("penalty_overhead", lambda: bench_penalty(cfgs["paper"], sizes, log)),
+        ("diagnostics_overhead", lambda: bench_diagnostics(cfgs["paper"], sizes, log)),
+        ("multiseed_speedup", lambda: bench_multiseed(cfgs["multiseed"], sizes, log)),
+        ("seconds_to_grok", lambda: bench_grok(cfgs["grok"], sizes.grok_reps, log))]
     for key, job in jobs:
         t0 = time.perf_counter()
         values, extra = job()

@@ -13,6 +13,7 @@ import itertools
 import math
 import statistics
 from pathlib import Path
+from typing import Sequence
 
 from ..training import records
 from ..training.grok import grok_step
@@ -42,12 +43,13 @@ def val_score(run_dir: Path) -> tuple[float, float]:
 
 
 def _combos(tune: dict[str, list] | None) -> list[dict]:
-    keys = list(tune or {})
+    tune = tune or {}
+    keys = list(tune)
     return [dict(zip(keys, vals)) for vals in itertools.product(*(tune[k] for k in keys))] if keys else [{}]
 
 
 def compare(out: str | Path, preset: str = "cpu-mlp-strong-wd", arms: dict[str, dict] | None = None,
-            seeds: list[int] = (0, 1, 2), tune: dict[str, list] | None = None, tune_seeds: list[int] = (0,),
+            seeds: Sequence[int] = (0, 1, 2), tune: dict[str, list] | None = None, tune_seeds: Sequence[int] = (0,),
             val_frac: float = 0.1, workers: int | None = None) -> str:
     """Tune (optionally) on validation, train the winners on every seed, return a markdown report."""
     arms = dict(METHOD_ARMS if arms is None else arms)

@@ -33,8 +33,8 @@ def add_spectra(p, runs: dict[str, dict], out: Path) -> list[Path]:
     from ..training.loop import load_final_model
 
     figs: list[Path] = []
-    first = {a.name: runs.get(f"{a.name}-s{p.seeds[0]}") for a in p.arms}
-    first = {k: r for k, r in first.items() if r is not None and (Path(r["dir"]) / records.CHECKPOINT).exists()}
+    seed0 = {a.name: runs.get(f"{a.name}-s{p.seeds[0]}") for a in p.arms}
+    first = {k: r for k, r in seed0.items() if r is not None and (Path(r["dir"]) / records.CHECKPOINT).exists()}
     if p.target == "fig4":
         curves = {a.name: [[{"step": row["step"], "fourier/coherence": row.get("fourier_coherence"),
                              "fourier/fmax": row.get("fourier_fmax")} for row in r["metrics"]
@@ -47,8 +47,10 @@ def add_spectra(p, runs: dict[str, dict], out: Path) -> list[Path]:
             figs.append(f)
         for a in p.arms:  # needs only metrics.jsonl, not the checkpoint
             r = runs.get(f"{a.name}-s{p.seeds[0]}")
-            f = r and plot_fourier_chronology(r["metrics"], out / f"fourier_chronology_{a.name}.png",
-                                              f"{a.name}, seed {p.seeds[0]}: per-frequency power over training")
+            if not r:
+                continue
+            f = plot_fourier_chronology(r["metrics"], out / f"fourier_chronology_{a.name}.png",
+                                        f"{a.name}, seed {p.seeds[0]}: per-frequency power over training")
             if f:
                 figs.append(f)
         mats = {}

@@ -24,6 +24,7 @@ import os
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 from ..training import records
 from ..training.config import ConfigError, validate
@@ -61,12 +62,13 @@ class Trial:
         return validate(get_preset(self.preset).replace(**dict(self.overrides), seed=self.seed, **extra))
 
 
-def grid(preset: str, fields: dict[str, list] | None = None, seeds: list[int] = (0,),
+def grid(preset: str, fields: dict[str, list] | None = None, seeds: Sequence[int] = (0,),
          arms: dict[str, dict] | None = None, device: str = "") -> list[Trial]:
     """Trials for the cartesian product of ``fields``, or for the named ``arms``
     (label -> overrides), times ``seeds``; ``device`` ("" = the preset's) for all."""
     if arms is None:
-        keys = list(fields or {})
+        fields = fields or {}
+        keys = list(fields)
         combos = [dict(zip(keys, vals)) for vals in itertools.product(*(fields[k] for k in keys))]
         arms = {",".join(f"{k}={v}" for k, v in c.items()): c for c in combos}
     trials = [Trial(preset, tuple(ov.items()), s, label, device) for label, ov in arms.items() for s in seeds]

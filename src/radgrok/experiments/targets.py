@@ -192,7 +192,7 @@ def plan(target: str, scale: str = "cpu", seeds: int | None = None, cap: int | N
         raise ConfigError(f"--steps must be >= 1, got {cap}")
     cpu = scale == "cpu"
     if target in ("table2", "fig1"):
-        names = ("weak-wd", "strong-wd", "dropout", "penalty", "penalty-small-r")
+        names: tuple[str, ...] = ("weak-wd", "strong-wd", "dropout", "penalty", "penalty-small-r")
         if target == "fig1":
             names = tuple(n for n in names if n != "dropout")
         p = Plan(target, scale, _mlp_arms(scale, 4000 if cpu else None, names), _seeds(scale, 3, seeds))
@@ -225,9 +225,9 @@ def plan(target: str, scale: str = "cpu", seeds: int | None = None, cap: int | N
                               {f"lam={lam}": f"wd1+r0.1,lam={lam}" for lam in lams}))
     elif target == "table6":
         ps, fs = ((59, 97), (0.6, 0.5, 0.4, 0.3)) if cpu else ((97, 137, 211), (0.6, 0.5, 0.4, 0.3))
-        base = _mlp_arms(scale, None, ("strong-wd", "penalty", "penalty-small-r"))
+        base_arms = _mlp_arms(scale, None, ("strong-wd", "penalty", "penalty-small-r"))
         arms = [Arm(f"{a.name},p={pp},f={f}", a.preset, dict(a.overrides, p=pp, train_frac=f))
-                for a in base for pp in ps for f in fs]
+                for a in base_arms for pp in ps for f in fs]
         p = Plan(target, scale, arms, _seeds(scale, 1, seeds), pool_by="train_frac")
         if cpu:
             p.notes.append("cpu scale: P in {59, 97} (P = 137 and 211 cost 3-9x more per step)")
@@ -252,11 +252,11 @@ def plan(target: str, scale: str = "cpu", seeds: int | None = None, cap: int | N
         elif target == "table3":
             p.notes.append("nanoGPT row not run: needs the GPT addition trainer (issue #4), not available yet")
     elif target == "table10":
-        lm, base = gpt_preset("charlm", scale), gpt_preset("charlm", scale, baseline=True)
-        if lm is None or base is None:
+        lm, lm_base = gpt_preset("charlm", scale), gpt_preset("charlm", scale, baseline=True)
+        if lm is None or lm_base is None:
             raise ConfigError("reproduce table10: needs the char-LM trainer (issue #4), not available yet")
-        p = Plan(target, scale, [Arm("baseline", base), Arm("penalty", lm)], _seeds(scale, 3, seeds))
-        p.notes.append(f"presets {base} / {lm}; 'val loss' = the best loss over the evaluations on the "
+        p = Plan(target, scale, [Arm("baseline", lm_base), Arm("penalty", lm)], _seeds(scale, 3, seeds))
+        p.notes.append(f"presets {lm_base} / {lm}; 'val loss' = the best loss over the evaluations on the "
                        "held-out last 10% of the text")
     elif target == "mechanism":
         cfg = Trial("paper-mlp" if scale == "paper" else "cpu-mlp", (), 0).config()

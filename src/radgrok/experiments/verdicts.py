@@ -114,11 +114,13 @@ def _missing(claim: Claim, paper: str, names: list[str], alias: dict | None = No
 def _per_site(claim: Claim, arm: ArmResult | None, alias: dict) -> Verdict:
     """A below/above claim checked in every site ``metric`` names (``fam/*``)."""
     fam = claim.metric[:-1]
-    vals = {key[len(fam):]: arm.metric(key) for key in sorted(arm.metrics) if key.startswith(fam)} if arm else {}
-    vals = {site: v for site, v in vals.items() if v is not None}
+    per_site = {key[len(fam):]: arm.metric(key) for key in sorted(arm.metrics) if key.startswith(fam)} if arm else {}
+    vals = {site: v for site, v in per_site.items() if v is not None}
     if not vals:
         return _missing(claim, claim.metric, [claim.arm], alias)
-    ok = sum(v <= claim.value if claim.kind == "below" else v >= claim.value for v in vals.values())
+    value = claim.value
+    assert arm is not None and value is not None  # vals came from arm; a below/above claim states its value
+    ok = sum(v <= value if claim.kind == "below" else v >= value for v in vals.values())
     ours = f"{arm.name}: " + ", ".join(f"{site} {v:.3g}" for site, v in vals.items())
     v = "reproduced" if ok == len(vals) else "partly" if ok else "not"
     return Verdict(claim.name, f"{claim.kind} {claim.value:g} in every layer", ours, f"{ok}/{len(vals)} layers", v)
@@ -127,7 +129,10 @@ def _per_site(claim: Claim, arm: ArmResult | None, alias: dict) -> Verdict:
 def judge(claim: Claim, arms: dict[str, ArmResult], alias: dict[str, str] | None = None) -> Verdict:
     """The verdict on ``claim`` from our ``arms``; ``alias`` maps the paper's arm names to ours."""
     alias = alias or {}
-    get = lambda n: arms.get(alias.get(n, n))  # noqa: E731
+
+    def get(n: str) -> ArmResult | None:
+        return arms.get(alias.get(n, n))
+
     k = claim.kind
     if k == "speedup":
         ref, arm = get(claim.ref), get(claim.arm)
@@ -141,6 +146,7 @@ def judge(claim: Claim, arms: dict[str, ArmResult], alias: dict[str, str] | None
         if bound == "<" or r <= NOISE:
             v = "not" if r <= NOISE else "partly"
         else:
+            assert claim.ratio is not None  # a speedup claim states its ratio (formatted above)
             v = "reproduced" if r >= BAR * claim.ratio else "partly"
         return Verdict(claim.name, paper, ours, fmt_ratio(r, bound), v)
     if k in ("dng", "groks"):
@@ -154,21 +160,20 @@ def judge(claim: Claim, arms: dict[str, ArmResult], alias: dict[str, str] | None
             v = "partly"  # no grok so far; the rest of the budget was not run
         return Verdict(claim.name, paper, f"{arm.name}: {_steps_text(arm)}", f"{agree}/{len(arm.grok_steps)} seeds", v)
     if k in ("all_grok", "u_shape"):
-        got = [get(n) for n in claim.arms]
-        got = [a for a in got if a and a.grok_steps]
-        if not got:
+        ran = [a for a in (get(n) for n in claim.arms) if a and a.grok_steps]
+        if not ran:
             return _missing(claim, "all grok" if k == "all_grok" else "U-shaped", list(claim.arms), alias)
         if k == "all_grok":
-            runs = sum(len(a.grok_steps) for a in got)
-            n = sum(a.n_grok for a in got)
+            runs = sum(len(a.grok_steps) for a in ran)
+            n = sum(a.n_grok for a in ran)
             v = "reproduced" if n == runs else "partly" if n else "not"
             return Verdict(claim.name, "all grok", f"{n}/{runs} runs grok", f"{n}/{runs}", v)
-        means = [capped_mean(a.grok_steps, a.budget) for a in got]
+        means = [capped_mean(a.grok_steps, a.budget) for a in ran]
         i = min(range(len(means)), key=means.__getitem__)
-        ours = " / ".join("DNG" if a.n_grok == 0 else f"{m:,.0f}" for a, m in zip(got, means))
+        ours = " / ".join("DNG" if a.n_grok == 0 else f"{m:,.0f}" for a, m in zip(ran, means))
         interior_min = 0 < i < len(means) - 1 and means[i] < means[0] and means[i] < means[-1]
-        v = "reproduced" if any(a.n_grok for a in got) and interior_min else "not"
-        where = f"min at {got[i].name}" if any(a.n_grok for a in got) else "n/a (nothing grokked)"
+        v = "reproduced" if any(a.n_grok for a in ran) and interior_min else "not"
+        where = f"min at {ran[i].name}" if any(a.n_grok for a in ran) else "n/a (nothing grokked)"
         return Verdict(claim.name, "U-shaped, min at lam 0.05", ours, where, v)
     if k in ("below", "above") and claim.metric.endswith("/*"):
         return _per_site(claim, get(claim.arm), alias)
@@ -178,11 +183,15 @@ def judge(claim: Claim, arms: dict[str, ArmResult], alias: dict[str, str] | None
         a = arm.metric(claim.metric) if arm else None
         if a is None or (claim.ref and (ref is None or ref.metric(claim.metric) is None)):
             return _missing(claim, claim.metric, [n for n in (claim.ref, claim.arm) if n], alias)
+        assert arm is not None  # a is its metric
         if k in ("below", "above"):
+            assert claim.value is not None  # a below/above claim states its value
             ok = a <= claim.value if k == "below" else a >= claim.value
             return Verdict(claim.name, f"{k} {claim.value:g}", f"{arm.name}: {claim.metric} {a:.3g}",
                            f"{a:.3g}", "reproduced" if ok else "not")
+        assert ref is not None  # direction and no_speedup claims name a ref arm
         b = ref.metric(claim.metric)
+        assert b is not None  # checked above
         ours = f"{ref.name} {b:.3g} → {arm.name} {a:.3g}"
         if k == "no_speedup":
             return Verdict(claim.name, "no gain", ours, f"{a / b:.3f}×" if b else "n/a",
@@ -190,6 +199,7 @@ def judge(claim: Claim, arms: dict[str, ArmResult], alias: dict[str, str] | None
         if b == 0 or a == 0 or (a > 0) != (b > 0):
             return Verdict(claim.name, f"{claim.ratio:.3g}×", ours, "n/a", "not")
         r = a / b
+        assert claim.ratio is not None  # a direction claim states its ratio (formatted above)
         want, got = math.log(claim.ratio), math.log(r)
         if want * got <= 0:
             v = "not"
