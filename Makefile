@@ -1,6 +1,6 @@
 # Two entry points, each works on a fresh machine by itself:
 #   make demo   create .venv if missing, install radgrok, run the CPU demo
-#   make test   create .venv if missing, install radgrok, run the test suite
+#   make test   create .venv if missing, install radgrok, lint (ruff, mypy), run the test suite
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -20,6 +20,8 @@ demo: $(STAMP)
 	$(BIN)/radgrok demo --out demo-out
 
 test: $(STAMP)
+	$(BIN)/ruff check src tests
+	$(BIN)/mypy src/radgrok
 	MPLCONFIGDIR=$$(mktemp -d) $(BIN)/python -m pytest
 
 bench: $(STAMP)
