@@ -85,7 +85,7 @@ def test_every_printed_penalty_arm_gets_a_twin_per_reading_and_a_verdict_alias()
 def test_mechanism_arms_and_the_cap():
     p = plan("mechanism", "paper", seeds=3, cap=2000)
     c = {t.name: t.config() for t in p.trials()}
-    a = c["penalty@sum,r=sqrt(d/M)-s0"].penalty
+    a = c["penalty@sum,r=0.0146-s0"].penalty
     assert (a.norm_over, a.reduce) == ("example", "sum") and abs(a.radius_scale - 4704 ** -0.5) < 1e-6
     assert c["act-l2@batch-s1"].penalty.radius_scale == 0.0 and c["act-l2@batch-s1"].penalty.norm_over == "batch"
     assert c["penalty@batch,bs=256-s2"].optim.batch_size == 256

@@ -153,8 +153,9 @@ def _mechanism_arms(scale: str, n_train: int) -> list[Arm]:
         Arm("penalty@batch", pen, dict(batch)),
         # (a) the per-example reading at the strength and radius the batch reading implies: with M rows of
         # equal norm rho, (1/d)(||H|| - sqrt d)^2 = (M/d)(rho - sqrt(d/M))^2, i.e. lam*M at r = sqrt(d/M)
-        Arm("penalty@sum,r=sqrt(d/M)", pen, dict(batch, norm_over="example", reduce="sum",
-                                                  radius_scale=round(n_train ** -0.5, 6))),
+        # (named by r in units of sqrt(d), as the radius sweep's arms: no "/" in a run directory's name)
+        Arm(f"penalty@sum,r={n_train ** -0.5:.4f}", pen, dict(batch, norm_over="example", reduce="sum",
+                                                               radius_scale=round(n_train ** -0.5, 6))),
         # (b) activation L2 at the same strength: the batch reading's radius set to 0
         Arm("act-l2@batch", pen, dict(batch, radius_scale=0.0)),
         # (d) one secondary account of the paper trains in batches of 256
