@@ -28,12 +28,14 @@ PY
   (cd "$tmp" && tar czf runs.tgz --exclude='*.pt' --exclude='*.lock' runs) && cp "$tmp/runs.tgz" "$dst/"
   rm -rf "$tmp"
 }
+TARGETS=" $* "
+want() { [ "$TARGETS" = "  " ] || [[ "$TARGETS" == *" $1 "* ]]; }  # no arguments: every target
 CPU_NOTE="on this project's 2-core CPU (torch 2.13.0+cpu, float32, one thread per run, 2 workers)"
-assemble table2 docs/results/reproduce/table2-paper runs/reproduce/table2-paper-cpu 5 \
+want table2 && assemble table2 docs/results/reproduce/table2-paper runs/reproduce/table2-paper-cpu 5 \
   "weak-wd, strong-wd, dropout and penalty seeds 0-2 on the H100 (command above, cut off at step 39,700); penalty seeds 3-4 and every penalty@sum / penalty@batch run ${CPU_NOTE}: \`radgrok reproduce table2 --scale paper --seeds 5 --steps 1500 --only 'penalty@batch-s*'\` and \`... --steps 1000 --only 'penalty@sum-s*' penalty-s3 penalty-s4\` (--out runs/reproduce/table2-paper-cpu); runs that end at a --steps cap without grokking are bounds"
-assemble table7 docs/results/reproduce/table7-paper runs/reproduce/table7-paper-cpu 3 \
+want table7 && assemble table7 docs/results/reproduce/table7-paper runs/reproduce/table7-paper-cpu 3 \
   "lam=X (one norm per example, mean) seed 0 on the H100 (command above, all six lambdas stacked, cut off at step 76,200); every lam=X@batch run ${CPU_NOTE}: \`radgrok reproduce table7 --scale paper --seeds 3 --steps 1000 --only 'lam=*@batch-s0'\` (then s1, s2 as far as time allowed; lam=0.05@batch-s0..2 are table2's penalty@batch runs, the same config at --steps 1500); runs that end at a --steps cap without grokking are bounds"
-assemble mechanism docs/results/reproduce/mechanism-paper runs/reproduce/mechanism-paper 3 \
-  "${CPU_NOTE}; penalty@batch-s0..2 are table2's penalty@batch runs (same config, patience 1,000 instead of 300: the same steps up to the grok step); the other arms by \`radgrok reproduce mechanism --scale paper --seeds 3 --steps 2000 --only ...\` (--out runs/reproduce/mechanism-paper); runs that end at the cap without grokking are bounds"
-assemble table1 docs/results/reproduce/table1-paper runs/reproduce/table1-paper-cpu 3 \
+want mechanism && assemble mechanism docs/results/reproduce/mechanism-paper runs/reproduce/mechanism-paper 3 \
+  "${CPU_NOTE}; penalty@batch-s0..2 are table2's penalty@batch runs (same config, patience 1,000 instead of 300: the same steps up to the grok step); the other arms by \`radgrok reproduce mechanism --scale paper --seeds 3 --steps 2000 --only ...\` (--out runs/reproduce/mechanism-paper; penalty@batch,bs=256 with --steps 8000); the weight-decay arms with no grok on seed 0 were not run on seeds 1-2; runs that end at the cap without grokking are bounds"
+want table1 && assemble table1 docs/results/reproduce/table1-paper runs/reproduce/table1-paper-cpu 3 \
   "${CPU_NOTE}: \`radgrok reproduce table1 --scale paper --seeds 3 --steps 1000 --only 'penalty@batch-s0'\`; the other arms were not run at paper size (weak WD does not grok in 100k steps; its Table-1 values at CPU size are in docs/results/table1-cpu)"

@@ -147,6 +147,14 @@ PAPER: dict[str, PaperTarget] = {
          Published("weak-wd", "grok_epoch", DNG)),
         (Claim("penalty 6.3x sooner than strong WD", "speedup", arm="penalty", ref="strong-wd", ratio=15540 / 2460),
          Claim("weak WD never groks", "dng", arm="weak-wd"))),
+    "mechanism": PaperTarget(
+        "No table of the paper: what the penalty's gain is made of (radgrok's question, issue 13)", MLP_SETTING,
+        (Published("penalty@batch", "grok_epoch", 2460, 136,
+                   note="the paper's penalty arm; the paper does not say what ||h|| runs over"),
+         Published("wd=0.1,val", "grok_epoch", 15540, note="the paper's strong WD, trained without a validation split")),
+        (),
+        ("the paper attributes the gain to the sqrt(d) sphere (its propositions 1-3); the arms here separate the "
+         "sphere from plain shrinkage",)),
     "fig3": PaperTarget(
         "Figure: radial gradient energy Φ̃_rad over training (isotropic floor 1)", MLP_SETTING,
         (Published("penalty", "phi_task", 0.15),),

@@ -132,8 +132,9 @@ def _cut_section(runs: dict[str, dict]) -> list[str]:
     if not cut:
         return []
     lines = ["", "## Runs cut off before their budget", "",
-             "The invocation that trained these was stopped (a time limit); each is reported at the last "
-             "evaluation it logged, as a lower bound on its grok step.", "",
+             "The invocation that trained these was stopped (a time limit), or a --steps cap below the arm's "
+             "budget ended them; each is reported at the last evaluation it logged, as a lower bound on its "
+             "grok step.", "",
              "| run | reached step | budget | best test acc | last test acc | last train acc |",
              "|---|---|---|---|---|---|"]
     for r in cut:
