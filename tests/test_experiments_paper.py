@@ -7,7 +7,8 @@ from radgrok.experiments.targets import TARGETS
 def test_every_target_but_choices_has_published_numbers_and_claims():
     assert set(PAPER) == set(TARGETS) - {"choices"}
     for name, t in PAPER.items():
-        assert t.setting and t.numbers and t.claims, name
+        # mechanism is radgrok's question, not a table of the paper: numbers to compare with, no claims
+        assert t.setting and t.numbers and (t.claims or name == "mechanism"), name
         for c in t.claims:
             assert c.kind in {"speedup", "dng", "groks", "all_grok", "u_shape", "direction", "below", "above",
                               "no_speedup"}

@@ -151,7 +151,8 @@ PAPER: dict[str, PaperTarget] = {
         "No table of the paper: what the penalty's gain is made of (radgrok's question, issue 13)", MLP_SETTING,
         (Published("penalty@batch", "grok_epoch", 2460, 136,
                    note="the paper's penalty arm; the paper does not say what ||h|| runs over"),
-         Published("wd=0.1,val", "grok_epoch", 15540, note="the paper's strong WD, trained without a validation split")),
+         Published("wd=0.1,val", "grok_epoch", 15540,
+                   note="the paper's strong WD, trained without a validation split")),
         (),
         ("the paper attributes the gain to the sqrt(d) sphere (its propositions 1-3); the arms here separate the "
          "sphere from plain shrinkage",)),
