@@ -19,10 +19,9 @@ __all__ = ["DEMO_ARMS", "run_demo"]
 # arm name -> preset. The paper's prescription (lam 0.05 at radius sqrt(d), weak wd 1e-3)
 # under each literal reading of ||h||: one norm per example with the mean ("radial") or the
 # sum over the batch, and one Frobenius norm of the whole batch; activation L2 at the batch
-# reading's strength tells a sphere from plain shrinkage; "wd3" asks whether stronger weight
-# decay alone does as well -- a speedup only counts against a tuned baseline.
+# reading's strength tells a sphere from plain shrinkage; "wd3" (weight decay tuned at this size)
+# asks whether weight decay alone does as well -- a speedup only counts against a tuned baseline.
 DEMO_ARMS = {
-    "strong-wd": "cpu-mlp-strong-wd",
     "wd3": "cpu-mlp-wd3",
     "radial": "cpu-mlp",
     "radial@sum": "cpu-mlp-sum",
@@ -31,12 +30,18 @@ DEMO_ARMS = {
 }
 
 
+DEMO_STEPS = 2000
+
+
 def run_demo(out: str | Path, seeds: int = 2, workers: int = 2) -> list[dict]:
     """Run the demo, print a table, write ``report.md`` and ``accuracy.png``; return the summaries."""
     from ..report.report import report_dir
 
     out = Path(out)
-    trials = [Trial(preset, (), s, label=arm) for arm, preset in DEMO_ARMS.items() for s in range(seeds)]
+    # 2,000 steps instead of the presets' 2,500 keeps the demo within 5 minutes on 2 cores; every
+    # arm that groks here does so by step 1,700
+    trials = [Trial(preset, (("steps", DEMO_STEPS),), s, label=arm) for arm, preset in DEMO_ARMS.items()
+              for s in range(seeds)]
     print(f"radgrok demo: {len(DEMO_ARMS)} arms x {seeds} seeds ({', '.join(DEMO_ARMS.values())}), "
           f"{workers} worker(s)", flush=True)
     t0 = time.perf_counter()
