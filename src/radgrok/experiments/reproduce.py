@@ -153,9 +153,8 @@ def _setup_table(p: Plan, runs: dict[str, dict]) -> list[str]:
         c = next((runs[f"{a.name}-s{s}"]["config"] for s in seeds if f"{a.name}-s{s}" in runs), None)
         if c is None:
             from ..training.config import to_dict
-            from .sweep import Trial
 
-            c = to_dict(Trial(a.preset, tuple(a.overrides.items()), seeds[0]).config())
+            c = to_dict(a.config(seeds[0]))
         m, o = c["model"], c["optim"]
         arch = m["arch"] + (f" / {m['ln']}" if m["arch"] != "mlp" else "")
         lines.append(f"| {a.name} | {a.preset} | {a.overrides or '-'} | {c['penalty']['lam']} "

@@ -41,6 +41,10 @@ class Arm:
     overrides: dict = field(default_factory=dict)
     seeds: tuple | None = None  # this arm's own seeds (the paper's nanoGPT row has 3), else the plan's
 
+    def config(self, seed: int = 0):
+        """The arm's validated RunConfig (uncapped) for one seed."""
+        return Trial(self.preset, tuple(self.overrides.items()), seed).config()
+
 
 @dataclass
 class Plan:
@@ -67,7 +71,7 @@ class Plan:
 
     def budget(self, arm: Arm) -> int:
         """The budget the arm is meant to run without a cap (its preset's, or its own override)."""
-        return Trial(arm.preset, tuple(arm.overrides.items()), 0).config().train.steps
+        return arm.config().train.steps
 
     def arm_seeds(self, arm: Arm) -> list[int]:
         return list(arm.seeds) if arm.seeds is not None else self.seeds
@@ -116,7 +120,7 @@ def gpt_preset(kind: str, scale: str = "paper", baseline: bool = False) -> str |
 
 def _is_printed_penalty(arm: Arm) -> bool:
     """Whether the arm runs the paper's penalty as printed (soft, r = sqrt(d)) under the first reading."""
-    pen = Trial(arm.preset, tuple(arm.overrides.items()), 0).config().penalty
+    pen = arm.config().penalty
     return (pen.lam > 0 and pen.mode == "soft" and pen.radius_scale == 1.0 and pen.norm_over == "example"
             and pen.reduce == "mean")
 

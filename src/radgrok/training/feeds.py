@@ -61,7 +61,7 @@ def model_stats(b) -> dict:
     loss actually carried (0 in projection mode).
     """
     raw = float(b.rs.penalty_sum())
-    row = {"penalty_raw": raw, "penalty": b.rs.lam * raw if b.rs.mode == "soft" else 0.0,
+    row = {"penalty_raw": raw, "penalty": b.rs.lam * raw if b.rs.active else 0.0,
            "weight_norm": math.sqrt(sum(float(p.detach().double().square().sum()) for p in b.model.parameters()))}
     row.update({f"radius/{k}": v for k, v in b.rs.radii().items()})
     return row
