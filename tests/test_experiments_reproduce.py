@@ -118,3 +118,8 @@ def test_a_run_stopped_by_the_steps_cap_is_a_bound_and_each_reading_gets_its_ver
                   "reading: one norm per example, summed over the batch",
                   "reading: one Frobenius norm of the batch matrix (torch.norm(h))"):
         assert f"| penalty 6.3x sooner than strong WD | {label} |" in md
+    # the settings table names each penalty arm's reading; arms without the penalty have none
+    rows = {r.split(" | ")[0].strip("| "): r.split(" | ") for r in md.splitlines() if r.startswith("| penalty")
+            or r.startswith("| weak-wd ")}
+    assert rows["penalty@batch"][4] == "batch, mean" and rows["penalty@sum"][4] == "example, sum"
+    assert rows["penalty"][4] == "example, mean" and rows["weak-wd"][4] == "-"

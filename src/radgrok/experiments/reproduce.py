@@ -146,8 +146,8 @@ def _cut_section(runs: dict[str, dict]) -> list[str]:
 
 
 def _setup_table(p: Plan, runs: dict[str, dict]) -> list[str]:
-    lines = ["| arm | preset | overrides | λ | r/√d | wd | lr | batch | eval every | budget | seeds | encoding "
-             "| init scale | depth | penalty site | dropout | arch/LN |", "|" + "---|" * 17]
+    lines = ["| arm | preset | overrides | λ | reading of ‖h‖ | r/√d | wd | lr | batch | eval every | budget | seeds "
+             "| encoding | init scale | depth | penalty site | dropout | arch/LN |", "|" + "---|" * 18]
     for a in p.arms:
         seeds = p.arm_seeds(a)
         c = next((runs[f"{a.name}-s{s}"]["config"] for s in seeds if f"{a.name}-s{s}" in runs), None)
@@ -157,8 +157,11 @@ def _setup_table(p: Plan, runs: dict[str, dict]) -> list[str]:
             c = to_dict(a.config(seeds[0]))
         m, o = c["model"], c["optim"]
         arch = m["arch"] + (f" / {m['ln']}" if m["arch"] != "mlp" else "")
-        lines.append(f"| {a.name} | {a.preset} | {a.overrides or '-'} | {c['penalty']['lam']} "
-                     f"| {c['penalty']['radius_scale']} | {o['weight_decay']} | {o['lr']} "
+        pen = c["penalty"]
+        # records older than the readings have no norm_over/reduce: they were one norm per example, mean
+        reading = "-" if not pen["lam"] else f"{pen.get('norm_over', 'example')}, {pen.get('reduce', 'mean')}"
+        lines.append(f"| {a.name} | {a.preset} | {a.overrides or '-'} | {pen['lam']} | {reading} "
+                     f"| {pen['radius_scale']} | {o['weight_decay']} | {o['lr']} "
                      f"| {o['batch_size'] or 'full'} | {c['train']['eval_every']} | {c['train']['steps']:,} "
                      f"| {len(seeds)} | {m['encoding']} | {m['init_scale']} | {m['depth']} "
                      f"| {c['penalty']['site']} | {m['dropout']} | {arch} |")
