@@ -191,11 +191,13 @@ class RadialSuppression:
         mode: ``"soft"`` adds the penalty; ``"project"`` replaces each hooked
             output by ``r * h / ||h||`` (the hard lambda -> infinity ablation), in
             which case ``penalty()`` is zero.
-        norm_over, reduce: which reading of ||h|| (see the module docstring and
-            ``radial_penalty``): per example with the ``mean`` or ``sum`` over the
-            batch, or one Frobenius norm per hooked output (``"batch"``; for a
-            transformer that is examples x tokens). A projection under ``"batch"``
-            scales the whole output to ``||H||_F = r``.
+        norm_over: which reading of ||h|| (see the module docstring and
+            ``radial_penalty``): ``"example"``, one norm per row, or ``"batch"``, one
+            Frobenius norm per hooked output (for a transformer that is examples x
+            tokens). A projection under ``"batch"`` scales the whole output to
+            ``||H||_F = r``.
+        reduce: under ``norm_over="example"``, the ``mean`` or the ``sum`` of the
+            per-row terms over the batch.
 
     The hooks keep only the latest forward's outputs (a pre-hook on ``model``
     clears them when a new forward starts), so no graph survives into the next
