@@ -1,15 +1,19 @@
 import json
 
-from radgrok.diagnostics.early_warning import (
+import pytest
+
+from radgrok.cli import main
+from radgrok.report.early_warning import (
     early_warning_table,
     evaluate_dirs,
     fire_index,
     forecast_run,
     grok_index,
-    main,
     memorised_index,
     move_index,
 )
+from radgrok.training import records
+from radgrok.training.config import RunConfig, to_dict
 
 
 def _rows(train, test, wnorm, phi=None):
@@ -53,22 +57,58 @@ def test_outcomes():
     assert forecast_run(flat, "wnorm")["outcome"] == "miss"
 
 
-def test_directories_table_and_cli(tmp_path, capsys):
+def _write_runs(root):
     for name, rows in (("a-s0", GROKS), ("b-s0", NEVER)):
-        d = tmp_path / "runs" / name
+        d = root / "runs" / name
         d.mkdir(parents=True)
+        records.write_json(d / "config.json", {"config": to_dict(RunConfig())})
         (d / "summary.json").write_text("{}")
         (d / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+
+
+def test_directories_table_and_cli(tmp_path, capsys):
+    _write_runs(tmp_path)
     recs = evaluate_dirs([tmp_path], rules=["wnorm"])
     assert {r["arm"]: r["outcome"] for r in recs} == {"runs/a": "hit", "runs/b": "quiet"}
     table = early_warning_table(recs)
     assert "| wnorm | runs/a | 1 | 1 | 1 | 0 | 0 | 0 | 0 | 3.0 [3..3] | 2.0 [2..2] | 1/1 |" in table
     out = tmp_path / "ew.md"
-    assert main([str(tmp_path), "--out", str(out)]) == 0
+    assert main(["early-warning", str(tmp_path), "--out", str(out)]) == 0
     assert "**memorised** | **all** | 2 | 1 | 1 | 0 | 0 | 1 | 0" in out.read_text()
+    assert out.read_text().strip() in capsys.readouterr().out
+
+
+def test_the_rules_count_grok_steps_as_the_trainer_does():
+    """grok_index is training.grok.grok_step's step, located among the rows."""
+    from radgrok.training.grok import grok_step
+
+    for rows in (GROKS, NEVER):
+        g = grok_index(rows)
+        assert (None if g is None else rows[g]["step"]) == grok_step([r["step"] for r in rows],
+                                                                    [r["test_acc"] for r in rows])
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["{missing}"], "is not a directory"),
+    (["{empty}"], "no finished run"),
+    (["{runs}", "--horizon", "0"], "--horizon must be"),
+    (["{runs}", "--horizon", "x"], "--horizon must be an integer"),
+    (["{runs}", "--out", "{missing}/t.md"], "--out"),
+    (["{damaged}"], "could not be read"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, says):
+    _write_runs(tmp_path / "ok")
+    (tmp_path / "empty").mkdir()
+    _write_runs(tmp_path / "bad")
+    (tmp_path / "bad" / "runs" / "a-s0" / "config.json").write_text("{not json")
+    paths = {"missing": tmp_path / "nope", "empty": tmp_path / "empty", "runs": tmp_path / "ok",
+             "damaged": tmp_path / "bad"}
+    assert main(["early-warning", *[a.format(**paths) for a in argv]]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and says in err and "Traceback" not in err
 
 
 def test_module_has_no_torch_import():
-    import radgrok.diagnostics.early_warning as ew
+    import radgrok.report.early_warning as ew
 
     assert "import torch" not in open(ew.__file__).read()

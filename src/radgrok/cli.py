@@ -155,6 +155,13 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("run_dir", help="a run directory (config.json, metrics.jsonl)")
     pl.add_argument("--out", default=None, help="output directory (default: the run directory)")
 
+    e = sub.add_parser("early-warning", help="score the grokking early-warning rules (weight-norm drop, Φ̃_rad "
+                                             "rise) against the grok steps of finished runs")
+    e.add_argument("dirs", nargs="+", help="run directories or directories of runs")
+    e.add_argument("--horizon", type=_converter("horizon", int), default=20,
+                   help="evaluations within which an alarm must be followed by a grok to count as a hit")
+    e.add_argument("--out", default=None, metavar="FILE", help="also write the markdown table here")
+
     b = sub.add_parser("bench", help="training speed: roofline, loop and penalty overheads, multi-seed, time to grok")
     b.add_argument("--quick", action="store_true", help="fewer steps per repetition (under 3 minutes on 2 cores)")
     b.add_argument("--json", default=None, metavar="FILE",
@@ -290,6 +297,34 @@ def _cmd_reproduce(ns: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_early_warning(ns: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    for d in ns.dirs:
+        if not Path(d).is_dir():
+            raise ConfigError(f"dirs: {d} is not a directory")
+    if ns.horizon < 1:
+        raise ConfigError(f"--horizon must be an integer >= 1, got {ns.horizon}")
+    if ns.out and not Path(ns.out).parent.is_dir():
+        raise ConfigError(f"--out: the directory of {ns.out} does not exist")
+    from .report.early_warning import early_warning_table, evaluate_dirs
+
+    try:
+        recs = evaluate_dirs(ns.dirs, horizon=ns.horizon)
+    except (OSError, ValueError, KeyError, TypeError) as e:  # a damaged record: name it, never a traceback
+        raise ConfigError(f"dirs: a run record under {' '.join(ns.dirs)} could not be read "
+                          f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+    if not recs:
+        raise ConfigError(f"dirs: no finished run (summary.json) under {' '.join(ns.dirs)}")
+    table = early_warning_table(recs)
+    print(table)
+    if ns.out:
+        from .training.records import atomic_write_text
+
+        atomic_write_text(Path(ns.out), table + "\n")
+    return 0
+
+
 def _cmd_bench(ns: argparse.Namespace) -> int:
     from .experiments.bench import run_and_print
 
@@ -301,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
         ns = build_parser().parse_args(argv)
         return {"train": _cmd_train, "presets": _cmd_presets, "demo": _cmd_demo, "sweep": _cmd_sweep,
                 "compare": _cmd_compare, "report": _cmd_report, "reproduce": _cmd_reproduce, "bench": _cmd_bench,
-                "plot": _cmd_plot}[ns.command](ns)
+                "plot": _cmd_plot, "early-warning": _cmd_early_warning}[ns.command](ns)
     except ConfigError as e:
         print(f"radgrok: error: {e}", file=sys.stderr)
         return 2

@@ -3,8 +3,9 @@
 One concept per module -- ``radial`` (radii, Phi_rad), ``spectral`` (ranks,
 sigma_max), ``curvature`` (Hessian trace and eigenvalues from HVPs), ``fourier``
 (frequency measures for modular tasks), ``health`` (softmax collapse), ``anisotropy``
-(Proposition 1: the penalty as data-dependent weight regularisation), ``early_warning``
-(a grokking forecast over logged metrics rows; pure Python). None of them
+(Proposition 1: the penalty as data-dependent weight regularisation). The grokking
+forecast over logged metric rows is ``radgrok.report.early_warning`` (it reads run
+directories, so it lives with the reports). None of them
 changes parameters, ``.grad`` or the training loop; the loop calls them on a schedule.
 """
 
@@ -90,28 +91,7 @@ __all__ = [
     "layer_anisotropy",
     "mlp_layer_inputs",
     "mlp_anisotropy",
-    # early warning (pure Python)
-    "memorised_index",
-    "move_index",
-    "grok_index",
-    "fire_index",
-    "forecast_run",
-    "evaluate_dirs",
-    "early_warning_table",
     # health
     "softmax_collapse_fraction",
     "zero_loss_fraction",
 ]
-
-# early_warning is pure Python and also a script (``python -m ...``): importing it lazily
-# keeps runpy from finding it already imported by this package when run that way.
-_EARLY_WARNING = {"memorised_index", "move_index", "grok_index", "fire_index", "forecast_run",
-                  "evaluate_dirs", "early_warning_table"}
-
-
-def __getattr__(name: str):
-    if name in _EARLY_WARNING:
-        from . import early_warning
-
-        return getattr(early_warning, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -25,22 +25,23 @@ the records have):
   ``miss`` (grokks, never fires), ``false`` (fires, no grok within ``horizon``
   evaluations: a false alarm), ``quiet`` (never grokks, never fires: correct rejection).
 
-``python -m radgrok.diagnostics.early_warning DIR... [--horizon N] [--out FILE]`` prints
-(and writes) the per-arm table for every run directory under the given directories.
+``radgrok early-warning DIR... [--horizon N] [--out FILE]`` prints (and writes) the
+per-arm table for every run directory under the given directories. Runs are read by
+``report.load_runs`` (the one reader of run directories) and the grok step is
+``training.grok.grok_step`` (the one definition the trainer and every report use).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import re
 import statistics
-import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
+from ..training.grok import first_step_at_or_above, grok_step
+from .report import arm_of, load_runs
+
 __all__ = ["RULES", "memorised_index", "move_index", "grok_index", "fire_index", "forecast_run",
-           "load_run_rows", "evaluate_dirs", "early_warning_table"]
+           "evaluate_dirs", "early_warning_table"]
 
 Row = dict
 WNORM_DROP = 0.02
@@ -48,9 +49,15 @@ PHI_RISE = 2.0
 MEMORISED = 0.99
 
 
+def _index(rows: Sequence[Row], step: int | None) -> int | None:
+    """The position of the evaluation logged at ``step`` (the rules count in evaluations)."""
+    return None if step is None else next(i for i, r in enumerate(rows) if r["step"] == step)
+
+
 def memorised_index(rows: Sequence[Row], threshold: float = MEMORISED) -> int | None:
     """Index of the first evaluation with ``train_acc >= threshold``; None if never."""
-    return next((i for i, r in enumerate(rows) if r.get("train_acc", 0.0) >= threshold), None)
+    steps = [r["step"] for r in rows]
+    return _index(rows, first_step_at_or_above(steps, [r.get("train_acc", 0.0) for r in rows], threshold))
 
 
 def move_index(rows: Sequence[Row], floor: float = 0.10, factor: float = 2.0) -> int | None:
@@ -64,13 +71,7 @@ def move_index(rows: Sequence[Row], floor: float = 0.10, factor: float = 2.0) ->
 
 def grok_index(rows: Sequence[Row], threshold: float = 0.9) -> int | None:
     """Index of the paper's grok step: first evaluation above threshold that stays above."""
-    cand = None
-    for i, r in enumerate(rows):
-        if r["test_acc"] > threshold:
-            cand = i if cand is None else cand
-        else:
-            cand = None
-    return cand
+    return _index(rows, grok_step([r["step"] for r in rows], [r["test_acc"] for r in rows], threshold))
 
 
 def _first_site(rows: Sequence[Row], prefix: str) -> str | None:
@@ -138,31 +139,17 @@ def forecast_run(rows: Sequence[Row], rule: str = "wnorm", horizon: int = 20) ->
             "lead_move": None if f is None or mv is None else mv - f}
 
 
-def load_run_rows(path: str | Path) -> dict[str, list[Row]]:
-    """Every run directory (one with metrics.jsonl and summary.json) at or below ``path``."""
-    path = Path(path)
-    dirs = [path] if (path / "summary.json").exists() else sorted(p.parent for p in path.rglob("summary.json"))
-    out = {}
-    for d in dirs:
-        if (d / "metrics.jsonl").exists():
-            out[str(d)] = [json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines() if line]
-    return out
-
-
-def _arm(run_dir: str) -> str:
-    p = Path(run_dir)
-    name = re.sub(r"-s\d+$", "", p.name)
-    return f"{p.parent.name}/{name}"
-
-
 def evaluate_dirs(paths: Sequence[str | Path], rules: Sequence[str] = tuple(RULES),
                   horizon: int = 20) -> list[dict]:
-    """One record per (run, rule): the run's arm and directory plus ``forecast_run``'s outcome."""
+    """One record per (run, rule): the run's arm (``<parent dir>/<arm>``) and directory plus
+    ``forecast_run``'s outcome, for every run directory at or below each path."""
     recs = []
     for p in paths:
-        for d, rows in load_run_rows(p).items():
+        for run in load_runs(p):
+            arm = f"{run['dir'].parent.name}/{arm_of(run['name'])}"
             for rule in rules:
-                recs.append({"arm": _arm(d), "run": d, "rule": rule, **forecast_run(rows, rule, horizon)})
+                recs.append({"arm": arm, "run": str(run["dir"]), "rule": rule,
+                             **forecast_run(run["metrics"], rule, horizon)})
     return recs
 
 
@@ -202,22 +189,3 @@ def early_warning_table(recs: list[dict]) -> str:
                          f"{_fmt([r['lead_move'] for r in rs if r['fire_step'] is not None])} | "
                          f"{_before([r for r in rs if r['fire_step'] is not None])} |")
     return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m radgrok.diagnostics.early_warning",
-                                 description="evaluate the grokking early-warning rules on run directories")
-    ap.add_argument("dirs", nargs="+", help="run directories or directories of runs")
-    ap.add_argument("--horizon", type=int, default=20,
-                    help="evaluations within which a fire must be followed by a grok")
-    ap.add_argument("--out", default=None, help="also write the markdown table here")
-    ns = ap.parse_args(argv)
-    table = early_warning_table(evaluate_dirs(ns.dirs, horizon=ns.horizon))
-    print(table)
-    if ns.out:
-        Path(ns.out).write_text(table + "\n")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -10,7 +10,7 @@ from ..training import records
 from ..training.config import read_config, to_dict
 from .plots import plot_accuracy, plot_grok_bars, plot_heatmap, plot_lambda_curve, plot_site_metric
 
-__all__ = ["load_runs", "group_runs", "grok_table", "report_dir", "flat_config", "varying_fields",
+__all__ = ["load_runs", "arm_of", "group_runs", "grok_table", "report_dir", "flat_config", "varying_fields",
            "sweep_figures"]
 
 # Fields that differ between seeds of one arm, or that do not change a run's result.
@@ -33,11 +33,16 @@ def load_runs(path: str | Path) -> list[dict]:
     return runs
 
 
+def arm_of(name: str) -> str:
+    """A run directory's arm: its name without the trailing ``-s<seed>`` the sweeps give it."""
+    return re.sub(r"-s\d+$", "", name)
+
+
 def group_runs(runs: list[dict]) -> dict[str, list[dict]]:
-    """Runs grouped by arm: the directory name without its trailing ``-s<seed>``."""
+    """Runs grouped by arm (``arm_of`` their directory names)."""
     groups: dict[str, list[dict]] = {}
     for r in runs:
-        groups.setdefault(re.sub(r"-s\d+$", "", r["name"]), []).append(r)
+        groups.setdefault(arm_of(r["name"]), []).append(r)
     return groups
 
 
