@@ -47,12 +47,14 @@ def test_table7_and_table6_grids():
     assert len(plan("choices", "cpu").trials()) == 36
 
 
-def test_missing_trainers_give_one_line_errors(monkeypatch):
-    presets = {k: v for k, v in targets.PRESETS.items() if "charlm" not in k and "gpt" not in k}
-    monkeypatch.setattr(targets, "PRESETS", presets)
-    with pytest.raises(ConfigError, match=r"^reproduce table10: needs the char-LM trainer \(issue #4\)"):
-        plan("table10", "cpu")
-    assert any("nanoGPT row not run" in n for n in plan("table3", "cpu").notes)
+@pytest.mark.parametrize("scale", targets.SCALES)
+def test_every_arm_of_every_target_names_a_preset_that_exists(scale):
+    from radgrok.experiments.presets import PRESETS
+
+    for target in targets.TARGETS:
+        missing = {a.preset for a in plan(target, scale).arms} - set(PRESETS)
+        assert not missing, f"{target} at {scale} scale names unknown presets {missing}"
+    assert {a.name for a in plan("table3", scale).arms} >= {"nanogpt-strong-wd", "nanogpt-penalty"}
 
 
 def test_bad_arguments():
