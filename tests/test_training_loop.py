@@ -249,3 +249,49 @@ def test_run_directory_is_locked_while_training(tmp_path):
     with pytest.raises(ConfigError, match=f"run directory {re.escape(str(out))} is in use by process {os.getppid()}"):
         train(tiny(steps=40), out, resume=True, progress=False)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+class _Killed(BaseException):
+    """A kill, as far as the records go: nothing after it is written (BaseException: no handler catches it)."""
+
+
+@pytest.mark.parametrize("early_stop", [False, True])
+def test_kill_between_the_final_checkpoint_and_the_final_summary(tmp_path, monkeypatch, early_stop):
+    """The final checkpoint is written before the final summary, so a finished summary always comes with
+    the checkpoint of its last step; a resume from that checkpoint adds nothing, not even after an
+    early stop (it used to train one more evaluation interval past the stop)."""
+    from radgrok.training import feeds
+    from radgrok.training.loop import load_final_model
+
+    real = feeds.evaluate
+
+    def scripted(b, *args):  # grokked from step 30 on (as in test_early_stop_after_grok_plus_patience)
+        row = real(b, *args)
+        row["test_acc"] = 0.95 if b.sched.last_epoch >= 30 else 0.2
+        return row
+
+    monkeypatch.setattr(feeds, "evaluate", scripted)
+    # early stop at 30 + 25 -> the first evaluation at 60; no early stop: the budget, 70. Neither is on the
+    # checkpoint grid (0, 40), so the final checkpoint is one of its own.
+    cfg = tiny(steps=70, checkpoint_every=40, early_stop=early_stop, patience=25)
+    want = train(cfg, tmp_path / "full", progress=False)
+    assert want["steps_done"] == (60 if early_stop else 70) and want["grok_step"] == 30
+    write_json = records.write_json
+
+    def killed_at_the_final_summary(path, obj, *a, **kw):
+        if path.name == records.SUMMARY and obj["status"] != "running":
+            raise _Killed
+        write_json(path, obj, *a, **kw)
+
+    monkeypatch.setattr(records, "write_json", killed_at_the_final_summary)
+    with pytest.raises(_Killed):
+        train(cfg, tmp_path / "cut", progress=False)
+    monkeypatch.setattr(records, "write_json", write_json)
+    cut = tmp_path / "cut"
+    assert records.load_checkpoint(cut / records.CHECKPOINT)["step"] == want["steps_done"]
+    assert records.read_json(cut / records.SUMMARY)["status"] == "running"
+    got = train(cfg, cut, resume=True, progress=False)
+    assert records.read_jsonl(cut / records.METRICS) == records.read_jsonl(tmp_path / "full" / records.METRICS)
+    assert {**got, "wall_seconds": 0} == {**want, "wall_seconds": 0}
+    w, g = load_final_model(tmp_path / "full").state_dict(), load_final_model(cut).state_dict()
+    assert all(torch.equal(g[k], w[k]) for k in w)

@@ -91,3 +91,69 @@ def test_claim_of_a_directory_that_cannot_be_created(tmp_path):
         with records.claim(bad):
             pass
     assert [p.name for p in tmp_path.iterdir()] == ["f"]
+
+
+def test_run_names_round_trip_and_other_names_are_their_own_arm():
+    from radgrok.training.records import arm_of, run_name
+
+    for arm in ("penalty", "penalty@batch", "lam=0.05,p=97,f=0.5", "penalty-small-r", "wd=1e-3", "x-s"):
+        assert arm_of(run_name(arm, 3)) == arm
+    assert arm_of("my-run") == "my-run" and arm_of("run-s") == "run-s" and arm_of("a-sx") == "a-sx"
+
+
+def test_fault_point_kills_at_the_nth_arrival_only_when_armed(monkeypatch):
+    import signal
+
+    kills = []
+    monkeypatch.setattr(records.os, "kill", lambda pid, sig: kills.append((pid, sig)))
+    monkeypatch.setattr(records, "_hits", {})
+    monkeypatch.setattr(records, "_KILL_AT", None)
+    for _ in range(3):
+        records.fault_point("summary.json:temp")
+    assert kills == [] and records._hits == {}  # unarmed: not even counted
+    monkeypatch.setattr(records, "_KILL_AT", ("summary.json:temp", 2))
+    for name in ("summary.json:temp", "summary.json:after", "summary.json:temp", "summary.json:temp"):
+        records.fault_point(name)
+    import os
+
+    assert kills == [(os.getpid(), signal.SIGKILL)]
+
+
+@pytest.mark.parametrize("text,want", [("", None), ("checkpoint.pt:rotated:3", ("checkpoint.pt:rotated", 3)),
+                                       ("x:0", ValueError), ("x", ValueError), (":2", ValueError)])
+def test_kill_at_is_point_colon_n(monkeypatch, text, want):
+    monkeypatch.setenv(records.KILL_ENV, text)
+    if want is ValueError:
+        with pytest.raises(ValueError, match=records.KILL_ENV):
+            records._read_kill_at()
+    else:
+        assert records._read_kill_at() == want
+
+
+def test_a_row_cut_in_half_by_a_kill_is_dropped(tmp_path, monkeypatch):
+    class Killed(BaseException):
+        pass
+
+    def kill(pid, sig):
+        raise Killed
+
+    path = tmp_path / records.METRICS
+    records.append_jsonl(path, {"step": 0})
+    monkeypatch.setattr(records.os, "kill", kill)
+    monkeypatch.setattr(records, "_hits", {})
+    monkeypatch.setattr(records, "_KILL_AT", ("metrics.jsonl:row-half", 1))
+    with pytest.raises(Killed):
+        records.append_jsonl(path, {"step": 10, "train_acc": 0.5})
+    text = path.read_text()
+    assert text.startswith('{"step": 0}\n{"step": 10') and not text.endswith("\n")
+    assert records.read_jsonl(path) == [{"step": 0}]
+    records.append_jsonl(path, {"step": 20})  # not armed for a 2nd arrival: a whole line, in two writes
+    assert path.read_text().endswith('{"step": 20}\n')
+
+
+def test_claim_deletes_the_temp_files_a_killed_writer_left(tmp_path):
+    keep = [".notes.tmp", "checkpoint.pt", ".run.lock.1.stale"]
+    for name in [".checkpoint.pt.abc123.tmp", ".summary.json.x.tmp", ".metrics.jsonl.y.tmp", *keep]:
+        (tmp_path / name).write_text("x")
+    with records.claim(tmp_path):
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*keep, records.LOCK])

@@ -395,8 +395,11 @@ def _train(cfg: RunConfig, out: Path | None, ckpt: dict | None, progress: bool |
     soft = b.rs.active
     b.model.train()
     step = start
+    # A checkpoint taken when the run stopped early (the final one, written before the final summary)
+    # has nothing left to train: the uninterrupted run broke out of the loop at this very step.
+    stopped = ckpt is not None and tr.early_stop and tracker.held_for(start) >= tr.patience
     try:
-        while step < tr.steps:
+        while step < tr.steps and not stopped:
             train_step(b, *feed.train_batch(step), soft)
             step += 1
             bar.update(1)
@@ -417,7 +420,9 @@ def _train(cfg: RunConfig, out: Path | None, ckpt: dict | None, progress: bool |
                 return summary("interrupted", step)
     finally:
         bar.close()
-    s = finish("grokked" if tracker.candidate is not None else "dng", step)
     if out is not None and step != last_ckpt:
+        # Before the final summary: a summary that says finished implies checkpoint.pt is of its last
+        # step (after it, a kill between the two left checkpoint.pt older than the finished summary, and
+        # a resume had nothing to redo: load_final_model gave a model the summary does not describe).
         checkpoint(step)
-    return s
+    return finish("grokked" if tracker.candidate is not None else "dng", step)

@@ -371,9 +371,9 @@ def _train_stacked(cfgs: list[RunConfig], outs: Sequence[Path | None], progress:
                 elif s.out is not None and step - s.last_ckpt >= s.cfg.train.checkpoint_every:
                     checkpoint(s, pos, step)
                 if i in stopped or step == tr0.steps:
-                    results[i] = finish(s, "grokked" if s.tracker.candidate is not None else "dng", step)
-                    if s.out is not None and step != s.last_ckpt:
+                    if s.out is not None and step != s.last_ckpt:  # before the summary, as in train()
                         checkpoint(s, pos, step)
+                    results[i] = finish(s, "grokked" if s.tracker.candidate is not None else "dng", step)
                     stopped.add(i)
             if stopped:
                 keep = torch.tensor([p for p, i in enumerate(ids) if i not in stopped], dtype=torch.long, device=dev)

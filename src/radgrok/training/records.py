@@ -11,12 +11,18 @@ Layout of a run directory::
     checkpoint.pt    model, optimizer, RNG and tracker state at the last checkpoint
     checkpoint.prev.pt  the checkpoint before it (a resume falls back to it if the last does not load)
     run.lock         the PID of the process writing the directory, while it writes (see ``claim``)
+
+Fault injection, for tests only: ``RADGROK_KILL_AT="<point>:<n>"`` in the environment
+makes the process SIGKILL itself at the n-th time it reaches the named point (see
+``fault_point`` for the names). It is read once, at import; unset (always, outside
+tests/test_faults.py), each point costs one comparison with None.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import tempfile
 import time
 from contextlib import contextmanager, suppress
@@ -27,30 +33,92 @@ from .config import ConfigError
 
 __all__ = ["atomic_write_text", "write_json", "read_json", "write_jsonl", "append_jsonl", "read_jsonl",
            "save_checkpoint", "load_checkpoint", "claim", "CONFIG", "METRICS", "SUMMARY", "CHECKPOINT",
-           "PREV_CHECKPOINT", "SPLIT", "LOCK", "FINISHED"]
+           "PREV_CHECKPOINT", "SPLIT", "LOCK", "FINISHED", "fault_point", "KILL_ENV"]
 
 CONFIG, METRICS, SUMMARY, CHECKPOINT, PREV_CHECKPOINT, SPLIT, LOCK = (
     "config.json", "metrics.jsonl", "summary.json", "checkpoint.pt", "checkpoint.prev.pt", "split.json", "run.lock")
 FINISHED = ("grokked", "dng", "diverged")  # a summary status after which the run has nothing left to do
 
 
+def run_name(arm: str, seed: int) -> str:
+    """The directory name sweeps give one seed of an arm: ``<arm>-s<seed>`` (``arm_of`` inverts it)."""
+    return f"{arm}-s{seed}"
+
+
+def arm_of(name: str) -> str:
+    """The arm of a run directory named by ``run_name``; any other name is its own arm."""
+    stem, sep, seed = name.rpartition("-s")
+    return stem if sep and seed.isdigit() else name
+KILL_ENV = "RADGROK_KILL_AT"
+
+
+def _read_kill_at() -> tuple[str, int] | None:
+    """``RADGROK_KILL_AT`` as (point, n); None when unset or empty."""
+    text = os.environ.get(KILL_ENV, "")
+    if not text:
+        return None
+    point, _, n = text.rpartition(":")
+    if not point or not n.isdigit() or int(n) < 1:
+        raise ValueError(f"{KILL_ENV} must be POINT:N with N >= 1 (tests only), got {text!r}")
+    return point, int(n)
+
+
+_KILL_AT = _read_kill_at()
+_hits: dict[str, int] = {}
+
+
+def fault_point(name: str) -> None:
+    """Tests only: SIGKILL this process at the n-th arrival at ``name`` if ``RADGROK_KILL_AT`` says so.
+
+    The points (``<file>`` is the name of the file written, e.g. ``checkpoint.pt``, ``summary.json``):
+    ``<file>:before`` (nothing of this write done yet), ``<file>:temp`` (the temporary sibling is
+    written and synced, the target untouched), ``<file>:rotated`` (keep_previous only: the old file
+    is renamed aside, the new one not yet in place), ``<file>:after`` (the rename is done);
+    ``metrics.jsonl:row-before``, ``metrics.jsonl:row-half`` (half of the row's line is written and
+    flushed) and ``metrics.jsonl:row-after`` around each appended metrics row.
+    SIGKILL, not an exception: nothing (no ``finally``, no atexit) gets to tidy up, as with the OOM killer.
+    """
+    if _KILL_AT is None or name != _KILL_AT[0]:
+        return
+    _hits[name] = _hits.get(name, 0) + 1
+    if _hits[name] == _KILL_AT[1]:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+_TMP_SUFFIX = ".tmp"  # _atomic_write's temporary siblings: .<name>.<random>.tmp
+
+
 def _atomic_write(path: Path, write, keep_previous: Path | None = None) -> None:
     """``keep_previous``: the file ``path`` held is renamed there just before the new one
     replaces it (two renames, each atomic: a kill between them leaves only ``keep_previous``)."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fault_point(f"{path.name}:before")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_TMP_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
+        fault_point(f"{path.name}:temp")
         if keep_previous is not None and path.exists():
             os.replace(path, keep_previous)
+            fault_point(f"{path.name}:rotated")
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    fault_point(f"{path.name}:after")
+
+
+def _remove_stale_temp_files(run_dir: Path) -> None:
+    """Delete the temporary siblings of run files that a killed writer left (a kill skips
+    _atomic_write's cleanup; each leftover checkpoint is a model's size). Called under the run
+    directory's lock, so no live writer of ours is mid-write there."""
+    for name in (CONFIG, SPLIT, METRICS, SUMMARY, CHECKPOINT):
+        for tmp in run_dir.glob(f".{name}.*{_TMP_SUFFIX}"):
+            with suppress(OSError):
+                tmp.unlink()
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -73,8 +141,16 @@ def append_jsonl(path: Path, row: dict) -> None:
     """Append one row as one write: O(1) per evaluation (a rewrite per evaluation is O(n^2)
     over a 100k-step run). A crash can at worst cut the last line, which read_jsonl drops,
     and a resumed run rewrites the file atomically up to its checkpoint."""
+    line = json.dumps(row) + "\n"
+    fault_point(f"{Path(path).name}:row-before")
     with open(path, "a") as fh:
-        fh.write(json.dumps(row) + "\n")
+        if _KILL_AT is not None and _KILL_AT[0].endswith(":row-half"):  # tests only: a line cut by a kill
+            fh.write(line[:len(line) // 2])
+            fh.flush()
+            fault_point(f"{Path(path).name}:row-half")
+            line = line[len(line) // 2:]
+        fh.write(line)
+    fault_point(f"{Path(path).name}:row-after")
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -169,7 +245,8 @@ def claim(run_dir: str | Path) -> Iterator[Path]:
     """Create ``run_dir`` if needed and hold its lock (``run.lock``, this PID) for the ``with`` body:
     one writer per run directory. A directory that cannot be created, or that a live process
     holds, is a ConfigError before anything is written; a lock whose process is gone is taken over.
-    The lock goes when the body returns or raises (a kill leaves it, stale, for the next claim)."""
+    The lock goes when the body returns or raises (a kill leaves it, stale, for the next claim, which
+    also deletes the temporary files of the writes the kill cut short)."""
     run_dir = Path(run_dir)
     new = [p for p in (run_dir, *run_dir.parents) if not p.exists()]  # deepest first: what mkdir would create
     try:
@@ -180,6 +257,7 @@ def claim(run_dir: str | Path) -> Iterator[Path]:
                 p.rmdir()
         raise ConfigError(f"out: cannot create run directory {run_dir}: {e.strerror or e}") from None
     _take_lock(run_dir)
+    _remove_stale_temp_files(run_dir)
     try:
         yield run_dir
     finally:
