@@ -358,6 +358,12 @@ class RadialSuppression:
         return {k: list(v) for k, v in self._seen.items()}
 
     # -- lifetime ------------------------------------------------------------
+    def clear(self) -> None:
+        """Forget the stored outputs. A forward of ``model`` does this itself; call it when
+        you train through a sub-module's forward instead (as a LightningModule often does),
+        or the next ``penalty()`` would reach into the previous step's freed graph."""
+        self._clear(None, None)
+
     def remove(self) -> None:
         """Detach every hook and drop stored outputs; the model is as before."""
         for h in self._handles:

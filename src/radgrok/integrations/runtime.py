@@ -117,6 +117,16 @@ class RadgrokRuntime:
         self._model = None
         self._penalties.clear()
 
+    def new_batch(self) -> None:
+        """Drop the hooked outputs kept from the previous batch.
+
+        A forward of the attached model does this by itself; a loop that calls a
+        sub-module instead (``self.net(x)`` in a LightningModule) must call this at the
+        start of each batch, or ``penalty()`` would also sum the previous batch's outputs.
+        """
+        if self.rs is not None:
+            self.rs.clear()
+
     # -- loss -----------------------------------------------------------------
     def penalty(self, like: torch.Tensor | None = None) -> torch.Tensor:
         """The term to add to the loss for the latest forward; zero when nothing is hooked.
@@ -185,6 +195,8 @@ class RadgrokRuntime:
                 caught = capture_hidden_grads_multi(model, self.sites, losses)
         finally:
             model.train(was_training)
+            # the replayed outputs hold a graph the next step must not reach into
+            rs.clear()
         for name, key in (("task", "phi_rad"), ("total", "phi_rad_total")):
             for site, value in radial_energies(caught.get(name, {})).items():
                 out[f"radgrok/{key}/{site}"] = value

@@ -1,0 +1,136 @@
+"""radgrok in a ``lightning.Trainer`` (Lightning 2.x).
+
+``RadgrokLightningCallback`` installs the penalty's forward hooks when fitting starts
+(``setup``) and removes them when it ends (``teardown``); runs Grokfast and ⊥Grad in
+``on_before_optimizer_step`` (once per optimizer step, after gradient accumulation and
+AMP unscaling, before Lightning's gradient clipping); logs ``radgrok/penalty``, radii and
+Φ̃_rad with ``pl_module.log``; and keeps the Grokfast state in Lightning's checkpoints
+(``state_dict``/``load_state_dict``), so ``fit(ckpt_path=...)`` continues the same run.
+
+**The penalty is added by your ``training_step``**, explicitly::
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = F.cross_entropy(self(x), y) + radgrok_penalty(self)
+        self.log("train_loss", loss)
+        return loss
+
+A callback cannot change the loss, and the alternatives (overriding
+``LightningModule.backward``, wrapping ``training_step``) would hide the term from your
+own logging, misweight it under gradient accumulation or skip it under manual
+optimisation. One visible line keeps all three right; ``radgrok_penalty(self)`` is zero
+when no radgrok callback is attached, so the module also runs without it.
+
+Φ̃_rad needs the task loss of a batch, which only the module knows: give the callback
+``task_loss=fn(pl_module, batch)`` or define ``radgrok_task_loss(self, batch)`` on the
+module; without either, radii are logged alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import lightning.pytorch as pl
+import torch
+from torch.optim import Optimizer
+
+from radgrok.integrations.options import RadgrokOptions
+from radgrok.integrations.runtime import RadgrokRuntime
+
+__all__ = ["RadgrokLightningCallback", "radgrok_penalty"]
+
+TaskLoss = Callable[[pl.LightningModule, Any], torch.Tensor]
+
+
+class RadgrokLightningCallback(pl.Callback):
+    """Penalty hooks, gradient methods, diagnostics and checkpoint state for ``lightning.Trainer``.
+
+    Args:
+        options: what to attach (sites, penalty reading and weight, gradient methods,
+            diagnostics schedule: every ``diagnostics_every`` x ``log_every_n_steps`` steps).
+        task_loss: ``fn(pl_module, batch) -> loss`` without the penalty, for Φ̃_rad.
+
+    >>> cb = RadgrokLightningCallback(RadgrokOptions(sites=["net.1"], lam=0.05, grokfast="ema"))
+    >>> trainer = pl.Trainer(callbacks=[cb], max_steps=10)     # doctest: +SKIP
+    """
+
+    def __init__(self, options: RadgrokOptions, task_loss: TaskLoss | None = None) -> None:
+        self.runtime = RadgrokRuntime(options)
+        self.task_loss = task_loss
+        self._diagnosed_step = -1
+
+    # -- lifetime -------------------------------------------------------------
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if stage == "fit" and not self.runtime.attached:
+            # no optimizer here: Lightning builds it later, and calls on_before_optimizer_step for us
+            self.runtime.attach(pl_module)
+            self._diagnosed_step = -1
+
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if stage == "fit":
+            self.runtime.detach()
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any,
+                             batch_idx: int) -> None:
+        # training_step may call a sub-module (self.net(x)) rather than pl_module itself, so the
+        # hooks' own per-forward reset never fires: reset here, once per batch
+        self.runtime.new_batch()
+
+    # -- loss and gradients -----------------------------------------------------
+    def penalty(self, pl_module: pl.LightningModule | None = None) -> torch.Tensor:
+        """The term to add to the loss for the latest forward (zero when nothing is hooked)."""
+        like = next(pl_module.parameters(), None) if pl_module is not None else None
+        return self.runtime.penalty(like=like)
+
+    def on_before_optimizer_step(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
+                                 optimizer: Optimizer) -> None:
+        self.runtime.before_optimizer_step(optimizer)
+
+    # -- logging --------------------------------------------------------------
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        pen = self.runtime.pop_penalty_mean()
+        if pen is not None:
+            pl_module.log("radgrok/penalty", pen, on_step=True, on_epoch=False)
+        # set by Lightning's logger connector at run time (0 under barebones: no logging at all)
+        every = self.runtime.options.diagnostics_every * int(getattr(trainer, "log_every_n_steps", 50))
+        step = trainer.global_step
+        # once per optimizer step, even when several micro-batches end at the same step
+        if not every or step % every != 0 or step == self._diagnosed_step:
+            return
+        self._diagnosed_step = step
+        fn = self.task_loss
+        if fn is None and callable(getattr(pl_module, "radgrok_task_loss", None)):
+            fn = type(pl_module).radgrok_task_loss  # type: ignore[attr-defined]
+        loss = (lambda: fn(pl_module, batch)) if fn is not None else None
+        for key, value in self.runtime.diagnostics(pl_module, loss).items():
+            pl_module.log(key, value, on_step=True, on_epoch=False)
+
+    # -- checkpoints ----------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return self.runtime.state_dict()
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.runtime.load_state_dict(state_dict)
+
+
+def radgrok_penalty(pl_module: pl.LightningModule) -> torch.Tensor:
+    """The penalty of the latest forward from the radgrok callback of ``pl_module``'s trainer.
+
+    Zero (on the module's device) when the module is not attached to a trainer or the
+    trainer has no ``RadgrokLightningCallback``.
+
+    >>> import torch
+    >>> class M(pl.LightningModule):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.w = torch.nn.Parameter(torch.ones(1))
+    >>> float(radgrok_penalty(M()))
+    0.0
+    """
+    trainer = getattr(pl_module, "_trainer", None)
+    for cb in getattr(trainer, "callbacks", None) or []:
+        if isinstance(cb, RadgrokLightningCallback) and cb.runtime.attached:
+            return cb.penalty(pl_module)
+    p = next(pl_module.parameters(), None)
+    return p.new_zeros(()) if p is not None else torch.zeros(())
