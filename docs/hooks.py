@@ -12,7 +12,10 @@ Nothing here is copied by hand into ``docs/site-src``; every build reads the sou
 * ``cli.md``: the ``--help`` of ``radgrok`` and of every sub-command, from the real parser
   (``radgrok.cli.build_parser``, whose ``train`` flags come from the config dataclasses);
 * ``performance.md``: the benchmark JSON files in ``benchmarks/results``;
-* ``run-records-example.md``: the files of a committed run directory.
+* ``run-records-example.md``: the files of a committed run directory;
+* ``examples.md``: every region marked ``# --8<-- [start:NAME]`` in ``examples/*.py``, pulled in
+  by pymdownx.snippets (so the page shows the code that runs), and the API of
+  ``radgrok.integrations``.
 
 ``on_config`` also expands the nav entries ``reproduce.md`` and ``docs/results/README.md``
 into sections that list every generated report.
@@ -20,6 +23,7 @@ into sections that list every generated report.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import posixpath
@@ -33,9 +37,12 @@ RESULTS = ROOT / "docs" / "results"
 REPRODUCE = RESULTS / "reproduce"
 BENCH = ROOT / "benchmarks" / "results"
 EXAMPLE_RUN = RESULTS / "paper-mlp" / "penalty-s0"
+EXAMPLES = ROOT / "examples"
+INTEGRATIONS = ROOT / "src" / "radgrok" / "integrations"
 
 _LINK = re.compile(r"\]\(([^)\s]+)\)")
 _VERDICTS = ("reproduced", "partly", "not")
+_SNIPPET = re.compile(r"^\s*#\s*--8<--\s*\[start:([\w.-]+)\]", re.M)
 
 
 def _rel(path: Path) -> str:
@@ -138,6 +145,7 @@ def on_files(files: Files, config, **kwargs) -> Files:
     _add(files, config, "cli.md", content=cli_page())
     _add(files, config, "performance.md", content=performance_page())
     _add(files, config, "run-records-example.md", content=run_record_page())
+    _add(files, config, "examples.md", content=examples_page())
     return files
 
 
@@ -407,4 +415,39 @@ def run_record_page() -> str:
         shown = {k: (v if not isinstance(v, list) or len(v) <= 8 else v[:8] + ["…"]) for k, v in d.items()}
         out += ["## split.json", "", "One line on disk; lists cut to 8 entries here:", "", "```text",
                 json.dumps(shown, indent=2, ensure_ascii=False), "```", ""]
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------- examples
+
+
+def examples_page() -> str:
+    out = [
+        "# Worked examples",
+        "",
+        "Generated at build time from `examples/*.py`: each code block is a region of an example",
+        "file between its snippet comments `[start:NAME]` and `[end:NAME]`, pulled in by",
+        "pymdownx.snippets, so what is shown is what runs. Every example runs as it is, and `--smoke`",
+        "runs a few steps.",
+        "",
+    ]
+    examples = sorted(EXAMPLES.glob("*.py")) if EXAMPLES.is_dir() else []
+    if not examples:
+        out += ["No examples in this checkout; [own loops](integrations.md) shows the API.", ""]
+    for py in examples:
+        text = py.read_text(encoding="utf-8")
+        names = _SNIPPET.findall(text)
+        doc = ast.get_docstring(ast.parse(text)) or ""
+        intro, _, rest = doc.partition("\n\n")
+        runs = [line.strip() for line in rest.splitlines() if line.strip().startswith("python ")]
+        out += [f"## {py.stem}", "", f"`{_rel(py)}`: " + " ".join(intro.split()), ""]
+        if runs:
+            out += ["```bash", *runs, "```", ""]
+        for name in names:
+            out += ["```python", f'--8<-- "{_rel(py)}:{name}"', "```", ""]
+    modules = sorted(p.stem for p in INTEGRATIONS.glob("*.py") if p.stem != "__init__") if INTEGRATIONS.is_dir() else []
+    if modules:
+        out += ["## API: `radgrok.integrations`", "", "::: radgrok.integrations", "    options:",
+                "      show_root_heading: false", "      members: false", "      heading_level: 3", ""]
+        out += [f"::: radgrok.integrations.{m}\n    options:\n      heading_level: 3\n" for m in modules]
     return "\n".join(out)

@@ -59,7 +59,7 @@ def test_mkdocs_build_strict(tmp_path, monkeypatch):
     pages = ["index.html", "penalty/index.html", "diagnostics/index.html", "methods/index.html",
              "integrations/index.html", "reproduce/index.html", "cli/index.html", "performance/index.html",
              "run-records/index.html", "run-records-example/index.html", "api/penalty/index.html",
-             "docs/results/index.html", "docs/results/readings/index.html"]
+             "docs/results/index.html", "docs/results/readings/index.html", "examples/index.html"]
     for page in pages:
         assert (site / page).is_file(), page
 
@@ -84,6 +84,13 @@ def test_mkdocs_build_strict(tmp_path, monkeypatch):
     # the API reference comes from the docstrings
     api = (site / "api/penalty/index.html").read_text(encoding="utf-8")
     assert "RadialSuppression" in api and "radial_penalty" in api
+
+    # every example file with a marked region is on the examples page, its code pulled in by snippets
+    examples = (site / "examples/index.html").read_text(encoding="utf-8")
+    for py in (ROOT / "examples").glob("*.py"):
+        if "--8<-- [start:" in py.read_text(encoding="utf-8"):
+            assert f'id="{py.stem}"' in examples, py.name
+            assert "--8&lt;--" not in examples and "--8<--" not in examples  # every snippet was resolved
 
     # every benchmark file is on the performance page
     perf = (site / "performance/index.html").read_text(encoding="utf-8")

@@ -148,11 +148,12 @@ class RadgrokTrainerMixin:
     the penalty's share. Under gradient accumulation the penalty is one mean per
     micro-batch, weighted like the task loss.
 
-    >>> from transformers import Trainer
-    >>> class MyTrainer(RadgrokTrainerMixin, Trainer):
-    ...     pass
-    >>> [c.__name__ for c in MyTrainer.__mro__[:3]]
-    ['MyTrainer', 'RadgrokTrainerMixin', 'Trainer']
+    Examples:
+        >>> from transformers import Trainer
+        >>> class MyTrainer(RadgrokTrainerMixin, Trainer):
+        ...     pass
+        >>> [c.__name__ for c in MyTrainer.__mro__[:3]]
+        ['MyTrainer', 'RadgrokTrainerMixin', 'Trainer']
     """
 
     radgrok_callback: RadgrokCallback

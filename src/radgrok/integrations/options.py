@@ -29,10 +29,16 @@ class RadgrokOptions:
         sites: module names or patterns over ``model.named_modules()``: ``*`` matches
             within one dotted part, ``**`` across parts, ``?`` one character
             (``"transformer.h.*"`` is each block, not their sub-modules). Empty: no hooks.
-        lam, radius, radius_scale, mode, norm_over, reduce: as for ``RadialSuppression``.
+        lam: as for ``RadialSuppression``.
+        radius: as for ``RadialSuppression``.
+        radius_scale: as for ``RadialSuppression``.
+        mode: as for ``RadialSuppression``.
+        norm_over: as for ``RadialSuppression``.
+        reduce: as for ``RadialSuppression``.
         grokfast: ``"ema"`` or ``"ma"`` to amplify the slow part of the gradient, or None.
-        grokfast_alpha, grokfast_lamb, grokfast_window: the filter's settings
-            (``alpha``, ``lamb`` for EMA; ``window``, ``lamb`` for MA).
+        grokfast_alpha: the EMA filter's ``alpha``.
+        grokfast_lamb: the amplification ``lamb`` (EMA and MA).
+        grokfast_window: the MA filter's ``window``.
         orthograd: remove each gradient's component along its weight (⊥Grad) before the step.
         diagnostics_every: log radii (and Φ̃_rad) at every N-th logging step; 0 turns them off.
         phi_rad: include Φ̃_rad, which costs one extra forward and backward of the
