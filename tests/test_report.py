@@ -29,6 +29,9 @@ def test_report_dir_from_run_records(tmp_path):
 
     groups = group_runs(load_runs(tmp_path))
     assert sorted(groups) == ["base", "radial"] and all(len(v) == 2 for v in groups.values())
+    # arm and seed are fields of the record: the seed from the recorded config, the arm from the name
+    assert [(r.arm, r.seed) for r in groups["radial"]] == [("radial", 0), ("radial", 1)]
+    assert groups["radial"][0].config["penalty"]["lam"] == 0.05 and groups["radial"][1].rows[-1]["step"] == 20
     md = report_dir(tmp_path)
     assert "| radial | 2 | 0.05 |" in md and "| base | 2 | 0.0 |" in md
     for png in ("accuracy.png", "radius.png", "phi_task.png"):
@@ -37,11 +40,16 @@ def test_report_dir_from_run_records(tmp_path):
 
 
 def _fake_run(name, grok, budget=100, **fields):
-    from radgrok.training.config import to_dict
+    from pathlib import Path
 
-    return {"name": name, "config": to_dict(RunConfig().replace(**fields)),
-            "summary": {"grok_step": grok, "budget": budget, "seed": fields.get("seed", 0)},
-            "metrics": [{"step": 0, "test_acc": 0.0}, {"step": budget, "test_acc": 0.95 if grok else 0.1}]}
+    from radgrok.report.report import Run
+    from radgrok.training.config import to_dict
+    from radgrok.training.records import arm_of
+
+    return Run(dir=Path(name), name=name, arm=arm_of(name), seed=fields.get("seed", 0),
+               config=to_dict(RunConfig().replace(**fields)),
+               summary={"grok_step": grok, "budget": budget, "seed": fields.get("seed", 0)},
+               rows=[{"step": 0, "test_acc": 0.0}, {"step": budget, "test_acc": 0.95 if grok else 0.1}])
 
 
 def test_sweep_figures_bars_lambda_curve_and_heatmap(tmp_path):

@@ -14,11 +14,11 @@ import statistics
 import time
 from pathlib import Path
 
-from ..report.report import last_value
+from ..report.report import Run, last_value
 from ..training import records
 from .paper import PAPER
 from .sweep import FINISHED, finished_summary, run_sweep
-from .targets import FIRST_READING, READINGS, Plan, est_seconds, plan
+from .targets import FIRST_READING, READINGS, Arm, Plan, est_seconds, plan
 from .verdicts import ArmResult, judge
 
 __all__ = ["reproduce", "dry_run", "arm_results"]
@@ -47,9 +47,14 @@ def dry_run(p: Plan, workers: int = 2, trials: list | None = None) -> str:
     return "\n".join(lines)
 
 
-def _run_metrics(run: dict) -> dict:
+def _arm_runs(p: Plan, arm: Arm, runs: dict[str, Run]) -> list[Run]:
+    """The loaded runs of an arm's seeds, in seed order (seeds not run are skipped)."""
+    return [runs[n] for s in p.arm_seeds(arm) if (n := records.run_name(arm.name, s)) in runs]
+
+
+def _run_metrics(run: Run) -> dict:
     """Per-run diagnostics at the last evaluation that logged them (site metrics: mean over sites)."""
-    rows, out = run["metrics"], {}
+    rows, out = run.rows, {}
     for fam in _SITE_METRICS:
         keys = sorted({k for r in rows[-1:] for k in r if k.startswith(fam + "/")})
         per_site = {k: v for k in keys if (v := last_value(rows, k)) is not None}
@@ -63,7 +68,7 @@ def _run_metrics(run: dict) -> dict:
         v = last_value(rows, k)
         if v is not None:
             out[k] = v
-    if run["config"]["task"].get("task") == "text":
+    if run.config["task"].get("task") == "text":
         # A text's held-out split is its validation set. The best evaluation, not the
         # last: an LM is kept at its best validation loss (nanoGPT checkpoints on it), and
         # a small text over-fits before the budget ends, so the last value mostly measures
@@ -77,7 +82,7 @@ def _run_metrics(run: dict) -> dict:
     return out
 
 
-def arm_results(p: Plan, runs: dict[str, dict], where: dict | None = None) -> dict[str, ArmResult]:
+def arm_results(p: Plan, runs: dict[str, Run], where: dict | None = None) -> dict[str, ArmResult]:
     """ArmResult per arm from the loaded runs; ``where`` keeps only runs whose config matches
     (table6 pools arms over P at one train fraction: arm 'penalty,p=59,f=0.6' -> 'penalty')."""
     out: dict[str, ArmResult] = {}
@@ -86,17 +91,16 @@ def arm_results(p: Plan, runs: dict[str, dict], where: dict | None = None) -> di
             continue
         key = arm.name.split(",")[0] if where else arm.name
         res = out.setdefault(key, ArmResult(key, [], 0))
-        for s in p.arm_seeds(arm):
-            run = runs.get(f"{arm.name}-s{s}")
-            if run is None or run["summary"]["status"] not in (*FINISHED, CUT):
+        for run in _arm_runs(p, arm, runs):
+            if run.summary["status"] not in (*FINISHED, CUT):
                 continue
-            res.grok_steps.append(run["summary"]["grok_step"])
-            if run["summary"]["status"] == CUT:
+            res.grok_steps.append(run.summary["grok_step"])
+            if run.summary["status"] == CUT:
                 res.cut += 1
-                res.planned = max(res.planned, run["summary"]["planned_budget"])
-            budgets = [run["summary"]["budget"]] + ([res.budget] if res.budget else [])
+                res.planned = max(res.planned, run.summary["planned_budget"])
+            budgets = [run.summary["budget"]] + ([res.budget] if res.budget else [])
             res.budget = min(budgets) if res.cut else max(budgets)
-            for k, v in {**_run_metrics(run), **run.get("extra", {})}.items():
+            for k, v in {**_run_metrics(run), **run.extra}.items():
                 res.metrics.setdefault(k, []).append(v)
     return out
 
@@ -113,22 +117,22 @@ def _steps_cell(a: ArmResult | None) -> str:
     return txt + (f" ({dng}/{len(a.grok_steps)} DNG, budget {a.budget:,})" if dng else "")
 
 
-def _as_cut_off(run: dict, threshold: float = 0.9, planned: int | None = None) -> dict:
+def _as_cut_off(run: Run, threshold: float = 0.9, planned: int | None = None) -> Run:
     """A run that stopped before its budget (status still 'running', or a DNG under a ``--steps``
     cap below the ``planned`` budget), as a bound at the last step it logged, or grokked if its
     curve already holds above the threshold to that step."""
     from ..training.grok import grok_step
 
-    rows = run["metrics"]
+    rows = run.rows
     last = rows[-1]["step"]
     g = grok_step([r["step"] for r in rows], [r["test_acc"] for r in rows], threshold)
-    s = dict(run["summary"], status=CUT, grok_step=g, budget=last, planned_budget=planned or run["summary"]["budget"],
+    s = dict(run.summary, status=CUT, grok_step=g, budget=last, planned_budget=planned or run.summary["budget"],
              steps_done=last, final={k: rows[-1].get(k) for k in ("train_acc", "test_acc", "train_loss", "test_loss")})
-    return dict(run, summary=s)
+    return dataclasses.replace(run, summary=s)
 
 
-def _cut_section(runs: dict[str, dict]) -> list[str]:
-    cut = [r for r in runs.values() if r["summary"]["status"] == CUT]
+def _cut_section(runs: dict[str, Run]) -> list[str]:
+    cut = [r for r in runs.values() if r.summary["status"] == CUT]
     if not cut:
         return []
     lines = ["", "## Runs cut off before their budget", "",
@@ -138,19 +142,19 @@ def _cut_section(runs: dict[str, dict]) -> list[str]:
              "| run | reached step | budget | best test acc | last test acc | last train acc |",
              "|---|---|---|---|---|---|"]
     for r in cut:
-        rows, s = r["metrics"], r["summary"]
-        lines.append(f"| {r['name']} | {s['budget']:,} | {s['planned_budget']:,} | "
+        rows, s = r.rows, r.summary
+        lines.append(f"| {r.name} | {s['budget']:,} | {s['planned_budget']:,} | "
                      f"{max(x['test_acc'] for x in rows):.4f} | {rows[-1]['test_acc']:.4f} | "
                      f"{rows[-1]['train_acc']:.4f} |")
     return lines
 
 
-def _setup_table(p: Plan, runs: dict[str, dict]) -> list[str]:
+def _setup_table(p: Plan, runs: dict[str, Run]) -> list[str]:
     lines = ["| arm | preset | overrides | λ | reading of ‖h‖ | r/√d | wd | lr | batch | eval every | budget | seeds "
              "| encoding | init scale | depth | penalty site | dropout | arch/LN |", "|" + "---|" * 18]
     for a in p.arms:
         seeds = p.arm_seeds(a)
-        c = next((runs[f"{a.name}-s{s}"]["config"] for s in seeds if f"{a.name}-s{s}" in runs), None)
+        c = next((r.config for r in _arm_runs(p, a, runs)), None)
         if c is None:
             from ..training.config import to_dict
 
@@ -188,14 +192,13 @@ def _choices_grid(arms: dict[str, ArmResult]) -> list[str]:
     return lines
 
 
-def _table1_section(p: Plan, runs: dict[str, dict]) -> list[str]:
+def _table1_section(p: Plan, runs: dict[str, Run]) -> list[str]:
     """The Table-1 layout of report/table1.py (when it is installed) on each arm's first seed."""
     try:
         from ..report.table1 import table1_markdown
     except ImportError:  # the Table-1 module is optional; the diagnostics table above stands alone
         return []
-    first = {a.name: runs[f"{a.name}-s{p.arm_seeds(a)[0]}"]["dir"] for a in p.arms
-             if f"{a.name}-s{p.arm_seeds(a)[0]}" in runs}
+    first = {a.name: runs[n].dir for a in p.arms if (n := records.run_name(a.name, p.arm_seeds(a)[0])) in runs}
     keys = {"weak-wd": "weak", "strong-wd": "strong", "penalty": "penalty"}
     if not first:
         return []
@@ -218,18 +221,18 @@ def _report(p: Plan, out: Path, wall: float | None, workers: int, device: str, c
     from ..report.report import load_runs, sweep_figures
 
     names = {t.name for t in p.trials()}
-    loaded = [r for r in load_runs(out / "runs") if r["name"] in names] if (out / "runs").exists() else []
+    loaded = [r for r in load_runs(out / "runs") if r.name in names] if (out / "runs").exists() else []
     # only finished runs count; a run still in progress (another invocation) is left out, unless
     # ``cut_off`` says its invocation was stopped: then it counts at the step it reached
     if cut_off:
-        loaded = [_as_cut_off(r) if r["summary"]["status"] == "running" and r["metrics"] else r for r in loaded]
+        loaded = [_as_cut_off(r) if r.summary["status"] == "running" and r.rows else r for r in loaded]
     # a run that ended without grokking at a --steps cap below its arm's budget is a bound, not a DNG
-    planned = {f"{a.name}-s{s}": p.budget(a) for a in p.arms for s in p.arm_seeds(a)}
-    loaded = [_as_cut_off(r, planned=planned[r["name"]])
-              if r["summary"]["status"] == "dng" and r["summary"]["budget"] < planned[r["name"]] else r
+    planned = {records.run_name(a.name, s): p.budget(a) for a in p.arms for s in p.arm_seeds(a)}
+    loaded = [_as_cut_off(r, planned=planned[r.name])
+              if r.summary["status"] == "dng" and r.summary["budget"] < planned[r.name] else r
               for r in loaded]
-    loaded = [r for r in loaded if r["summary"]["status"] in (*FINISHED, CUT)]
-    runs = {r["name"]: r for r in loaded}
+    loaded = [r for r in loaded if r.summary["status"] in (*FINISHED, CUT)]
+    runs = {r.name: r for r in loaded}
     if p.target in ("fig4", "fig5"):
         from .spectra import add_spectra
 
@@ -241,11 +244,11 @@ def _report(p: Plan, out: Path, wall: float | None, workers: int, device: str, c
     md = [f"# radgrok reproduce {p.target} ({p.scale} scale)", ""]
     if paper:
         md += [f"Paper: **{paper.title}**. Setting of the published numbers: {paper.setting}.", ""]
-    train_s = sum(r["summary"].get("wall_seconds", 0) for r in runs.values())
-    stacked = sum(r["summary"].get("stacked", 1) > 1 for r in runs.values())
+    train_s = sum(r.summary.get("wall_seconds", 0) for r in runs.values())
+    stacked = sum(r.summary.get("stacked", 1) > 1 for r in runs.values())
     summed = "summed over runs" + (f" ({stacked} runs trained stacked: each counts its stack's shared time)"
                                    if stacked else "")
-    n_cut = sum(r["summary"]["status"] == CUT for r in runs.values())
+    n_cut = sum(r.summary["status"] == CUT for r in runs.values())
     when = (f"wall time {wall:.0f} s (the invocation that trained)" if wall is not None
             else "wall time not recorded (the invocation that trained was cut off; finished runs reported)")
     md += [f"Command: `{command}` — {when} on {device} with "
@@ -279,7 +282,7 @@ def _report(p: Plan, out: Path, wall: float | None, workers: int, device: str, c
             ("DNG" if n.value is None else f"{n.value:,g}" + (f" ± {n.std:g}" if n.std else ""))
             + (f" ({n.metric})" if n and n.metric != "grok_epoch" else "") + (f" — {n.note}" if n and n.note else ""))
         seeds = ", ".join("DNG" if g is None else f"{g:,}" for g in a.grok_steps) or "-"
-        acc = [r["summary"]["final"]["test_acc"] for r in runs.values() if r["name"].rsplit("-s", 1)[0] == name]
+        acc = [r.summary["final"]["test_acc"] for r in runs.values() if r.arm == name]
         ours = _steps_cell(a)
         if n is not None and n.metric != "grok_epoch" and a.metric(n.metric) is not None:
             ours = f"{n.metric} {a.metric(n.metric):.4g} (grok step: {ours})"
@@ -312,18 +315,18 @@ def _report(p: Plan, out: Path, wall: float | None, workers: int, device: str, c
         from ..report.report import group_runs
 
         groups = group_runs(loaded)
-        curves = {a: [r["metrics"] for r in rs] for a, rs in groups.items()}
+        curves = {a: [r.rows for r in rs] for a, rs in groups.items()}
         figs = [plot_accuracy(curves, out / "accuracy.png",
-                              grok_steps={a: [r["summary"]["grok_step"] for r in rs] for a, rs in groups.items()})]
+                              grok_steps={a: [r.summary["grok_step"] for r in rs] for a, rs in groups.items()})]
         figs += sweep_figures(loaded, out)
         if p.pool_by:
             panels: dict[str, dict] = {}
             for arm in p.arms:
-                rs = [runs[f"{arm.name}-s{s}"] for s in p.arm_seeds(arm) if f"{arm.name}-s{s}" in runs]
+                rs = _arm_runs(p, arm, runs)
                 if rs:
                     cell = (arm.overrides["p"], arm.overrides["train_frac"])
                     panels.setdefault(arm.name.split(",")[0], {})[cell] = (
-                        [r["summary"]["grok_step"] for r in rs], max(r["summary"]["budget"] for r in rs))
+                        [r.summary["grok_step"] for r in rs], max(r.summary["budget"] for r in rs))
             figs.append(plot_heatmap(panels, "P", "train fraction", out / "grok_heatmap_p_f.png"))
         for prefix, ylabel, floor, log in (("radius", "mean ||h||", None, True),
                                            ("phi_task", "Φ̃_rad of the task gradient (floor 1)", 1.0, True)):

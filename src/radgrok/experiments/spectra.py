@@ -15,13 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
+from ..report.report import Run
 from ..training import records
 
 __all__ = ["add_spectra"]
 
 
-def add_spectra(p, runs: dict[str, dict], out: Path) -> list[Path]:
-    """Write the target's Fourier figures; store per-run 'selectivity' in run['extra']."""
+def add_spectra(p, runs: dict[str, Run], out: Path) -> list[Path]:
+    """Write the target's Fourier figures; store per-run 'selectivity' in ``run.extra``."""
     from ..diagnostics.fourier import (
         fourier_power,
         mlp_input_embeddings,
@@ -33,30 +34,30 @@ def add_spectra(p, runs: dict[str, dict], out: Path) -> list[Path]:
     from ..training.loop import load_final_model
 
     figs: list[Path] = []
-    seed0 = {a.name: runs.get(f"{a.name}-s{p.seeds[0]}") for a in p.arms}
-    first = {k: r for k, r in seed0.items() if r is not None and (Path(r["dir"]) / records.CHECKPOINT).exists()}
+    seed0 = {a.name: runs.get(records.run_name(a.name, p.seeds[0])) for a in p.arms}
+    first = {k: r for k, r in seed0.items() if r is not None and (r.dir / records.CHECKPOINT).exists()}
     if p.target == "fig4":
         curves = {a.name: [[{"step": row["step"], "fourier/coherence": row.get("fourier_coherence"),
-                             "fourier/fmax": row.get("fourier_fmax")} for row in r["metrics"]
+                             "fourier/fmax": row.get("fourier_fmax")} for row in r.rows
                             if row.get("fourier_coherence") is not None]
-                           for s in p.seeds if (r := runs.get(f"{a.name}-s{s}"))] for a in p.arms}
+                           for s in p.seeds if (r := runs.get(records.run_name(a.name, s)))] for a in p.arms}
         curves = {k: [rows for rows in v if rows] for k, v in curves.items()}
         f = plot_site_metric({k: v for k, v in curves.items() if v}, "fourier", out / "fourier_over_training.png",
                              "top-5 frequency share / |F|max", None, False)
         if f is not None:
             figs.append(f)
         for a in p.arms:  # needs only metrics.jsonl, not the checkpoint
-            r = runs.get(f"{a.name}-s{p.seeds[0]}")
+            r = runs.get(records.run_name(a.name, p.seeds[0]))
             if not r:
                 continue
-            f = plot_fourier_chronology(r["metrics"], out / f"fourier_chronology_{a.name}.png",
+            f = plot_fourier_chronology(r.rows, out / f"fourier_chronology_{a.name}.png",
                                         f"{a.name}, seed {p.seeds[0]}: per-frequency power over training")
             if f:
                 figs.append(f)
         mats = {}
         for name, r in first.items():
-            w_a, _ = mlp_input_embeddings(load_final_model(r["dir"]))
-            power = fourier_power(w_a.double(), r["config"]["task"]["p"]).numpy()[1:]
+            w_a, _ = mlp_input_embeddings(load_final_model(r.dir))
+            power = fourier_power(w_a.double(), r.config["task"]["p"]).numpy()[1:]
             mats[name] = (power / max(power.sum(), 1e-30))[:, None]
         if mats:
             figs.append(plot_matrix(mats, out / "fourier_power_final.png", "", "frequency k",
@@ -65,12 +66,12 @@ def add_spectra(p, runs: dict[str, dict], out: Path) -> list[Path]:
         mats = {}
         for name, r0 in first.items():
             for s in p.seeds:
-                r = runs.get(f"{name}-s{s}")
-                if r is None or not (Path(r["dir"]) / records.CHECKPOINT).exists():
+                r = runs.get(records.run_name(name, s))
+                if r is None or not (r.dir / records.CHECKPOINT).exists():
                     continue
-                w_a, _ = mlp_neuron_input_weights(load_final_model(r["dir"]))
-                sel = neuron_frequency_selectivity(w_a.double(), r["config"]["task"]["p"]).numpy()
-                r.setdefault("extra", {})["selectivity"] = float(np.median(sel.max(axis=1)))
+                w_a, _ = mlp_neuron_input_weights(load_final_model(r.dir))
+                sel = neuron_frequency_selectivity(w_a.double(), r.config["task"]["p"]).numpy()
+                r.extra["selectivity"] = float(np.median(sel.max(axis=1)))
                 if r is r0:
                     mats[name] = sel[selectivity_order(sel)]
         if mats:

@@ -55,7 +55,7 @@ class Trial:
 
     @property
     def name(self) -> str:
-        return f"{self.arm}-s{self.seed}"
+        return records.run_name(self.arm, self.seed)
 
     def config(self):
         extra = {"device": self.device} if self.device else {}

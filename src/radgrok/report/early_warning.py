@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from ..training.grok import first_step_at_or_above, grok_step
-from .report import arm_of, load_runs
+from .report import load_runs
 
 __all__ = ["RULES", "memorised_index", "move_index", "grok_index", "fire_index", "forecast_run",
            "evaluate_dirs", "early_warning_table"]
@@ -146,10 +146,10 @@ def evaluate_dirs(paths: Sequence[str | Path], rules: Sequence[str] = tuple(RULE
     recs = []
     for p in paths:
         for run in load_runs(p):
-            arm = f"{run['dir'].parent.name}/{arm_of(run['name'])}"
+            arm = f"{run.dir.parent.name}/{run.arm}"
             for rule in rules:
-                recs.append({"arm": arm, "run": str(run["dir"]), "rule": rule,
-                             **forecast_run(run["metrics"], rule, horizon)})
+                recs.append({"arm": arm, "run": str(run.dir), "rule": rule,
+                             **forecast_run(run.rows, rule, horizon)})
     return recs
 
 

@@ -2,47 +2,62 @@
 
 from __future__ import annotations
 
-import re
 import statistics
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..training import records
 from ..training.config import read_config, to_dict
 from .plots import plot_accuracy, plot_grok_bars, plot_heatmap, plot_lambda_curve, plot_site_metric
 
-__all__ = ["load_runs", "arm_of", "group_runs", "grok_table", "report_dir", "flat_config", "varying_fields",
+__all__ = ["Run", "load_run", "load_runs", "group_runs", "grok_table", "report_dir", "flat_config", "varying_fields",
            "sweep_figures"]
 
 # Fields that differ between seeds of one arm, or that do not change a run's result.
 _NOT_SWEPT = {"seed", "split_seed", "threads", "device", "checkpoint_every", "early_stop", "patience"}
 
 
-def load_runs(path: str | Path) -> list[dict]:
-    """Every run directory at or below ``path``: {dir, name, config, summary, metrics}."""
+@dataclass
+class Run:
+    """One run directory as its records say: what every report, verdict and forecast reads.
+
+    ``config`` is the recorded RunConfig as nested sections (``read_config``: a field the
+    record predates reads its default); ``arm`` and ``seed`` are fields, so no reader
+    parses a directory name again; ``extra`` holds values a report derives later (e.g. a
+    checkpoint's neuron selectivity).
+    """
+
+    dir: Path
+    name: str
+    arm: str
+    seed: int
+    config: dict
+    summary: dict
+    rows: list[dict]
+    extra: dict = field(default_factory=dict)
+
+
+def load_run(run_dir: str | Path) -> Run:
+    """The records of one run directory (config.json, summary.json, metrics.jsonl)."""
+    d = Path(run_dir)
+    cfg = read_config(d)
+    return Run(dir=d, name=d.name, arm=records.arm_of(d.name), seed=cfg.train.seed, config=to_dict(cfg),
+               summary=records.read_json(d / records.SUMMARY), rows=records.read_jsonl(d / records.METRICS))
+
+
+def load_runs(path: str | Path) -> list[Run]:
+    """Every run directory at or below ``path`` (one with a summary.json), sorted by path."""
     path = Path(path)
     dirs = [path] if (path / records.SUMMARY).exists() else sorted(
         p.parent for p in path.rglob(records.SUMMARY))
-    runs = []
-    for d in dirs:
-        runs.append({
-            "dir": d, "name": d.name,
-            "config": to_dict(read_config(d)),  # a field the record predates reads its default
-            "summary": records.read_json(d / records.SUMMARY),
-            "metrics": records.read_jsonl(d / records.METRICS),
-        })
-    return runs
+    return [load_run(d) for d in dirs]
 
 
-def arm_of(name: str) -> str:
-    """A run directory's arm: its name without the trailing ``-s<seed>`` the sweeps give it."""
-    return re.sub(r"-s\d+$", "", name)
-
-
-def group_runs(runs: list[dict]) -> dict[str, list[dict]]:
-    """Runs grouped by arm (``arm_of`` their directory names)."""
-    groups: dict[str, list[dict]] = {}
+def group_runs(runs: list[Run]) -> dict[str, list[Run]]:
+    """Runs grouped by arm, in the order arms first appear."""
+    groups: dict[str, list[Run]] = {}
     for r in runs:
-        groups.setdefault(arm_of(r["name"]), []).append(r)
+        groups.setdefault(r.arm, []).append(r)
     return groups
 
 
@@ -66,7 +81,7 @@ def format_steps(values: list, budget: int | None = None) -> str:
     return text + (f" ({dng} DNG)" if dng else "")
 
 
-def grok_table(groups: dict[str, list[dict]]) -> str:
+def grok_table(groups: dict[str, list[Run]]) -> str:
     """One row per arm: hyperparameters, grok step per seed, mean ± std, steps to 95%."""
     lines = [
         "| arm | seeds | λ | wd | lr | batch | eval every | budget | grok step per seed | grok step mean ± std "
@@ -74,39 +89,38 @@ def grok_table(groups: dict[str, list[dict]]) -> str:
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for arm, runs in groups.items():
-        runs = sorted(runs, key=lambda r: r["summary"]["seed"])
-        s0, c0 = runs[0]["summary"], runs[0]["config"]
+        runs = sorted(runs, key=lambda r: r.seed)
+        s0, c0 = runs[0].summary, runs[0].config
         per_seed = ", ".join(
-            f"s{r['summary']['seed']}: {r['summary']['grok_step'] if r['summary']['grok_step'] is not None else 'DNG'}"
-            for r in runs)
-        finals = [r["summary"]["final"]["test_acc"] for r in runs]
+            f"s{r.seed}: {r.summary['grok_step'] if r.summary['grok_step'] is not None else 'DNG'}" for r in runs)
+        finals = [r.summary["final"]["test_acc"] for r in runs]
         batch = "full" if s0["batch_size"] == s0["n_train"] else s0["batch_size"]
         lines.append(
             f"| {arm} | {len(runs)} | {c0['penalty']['lam']} | {c0['optim']['weight_decay']} | {c0['optim']['lr']} "
             f"| {batch} | {s0['eval_every']} | {s0['budget']:,} | {per_seed} "
-            f"| {format_steps([r['summary']['grok_step'] for r in runs])} "
-            f"| {format_steps([r['summary']['step_95'] for r in runs])} "
+            f"| {format_steps([r.summary['grok_step'] for r in runs])} "
+            f"| {format_steps([r.summary['step_95'] for r in runs])} "
             f"| {statistics.mean(finals):.3f} |")
     return "\n".join(lines)
 
 
-def flat_config(run: dict) -> dict:
+def flat_config(run: Run) -> dict:
     """The run's config as {field: value} (field names are unique across sections)."""
-    return {k: v for sec in run["config"].values() for k, v in sec.items()}
+    return {k: v for sec in run.config.values() for k, v in sec.items()}
 
 
-def varying_fields(runs: list[dict]) -> list[str]:
+def varying_fields(runs: list[Run]) -> list[str]:
     """Config fields that take more than one value across ``runs`` (seeds excluded), in config order."""
     flats = [flat_config(r) for r in runs]
     keys = list(flats[0]) if flats else []
     return [k for k in keys if k not in _NOT_SWEPT and len({repr(f.get(k)) for f in flats}) > 1]
 
 
-def _steps_budget(runs: list[dict]) -> tuple[list, int]:
-    return [r["summary"]["grok_step"] for r in runs], max(r["summary"]["budget"] for r in runs)
+def _steps_budget(runs: list[Run]) -> tuple[list, int]:
+    return [r.summary["grok_step"] for r in runs], max(r.summary["budget"] for r in runs)
 
 
-def sweep_figures(runs: list[dict], out_dir: str | Path, prefix: str = "") -> list[Path]:
+def sweep_figures(runs: list[Run], out_dir: str | Path, prefix: str = "") -> list[Path]:
     """Grok-step bars per arm; the lambda U-curve when lam varies; a heatmap when two fields vary.
 
     Returns the PNGs written.
@@ -119,7 +133,7 @@ def sweep_figures(runs: list[dict], out_dir: str | Path, prefix: str = "") -> li
         others = [k for k in vary if k != "lam"]
         series: dict[str, list] = {}
         refs: dict[str, tuple] = {}
-        cells: dict[tuple, list[dict]] = {}
+        cells: dict[tuple, list[Run]] = {}
         for r in runs:
             f = flat_config(r)
             cells.setdefault((f["lam"], tuple(f[k] for k in others)), []).append(r)
@@ -132,7 +146,7 @@ def sweep_figures(runs: list[dict], out_dir: str | Path, prefix: str = "") -> li
         if any(len({pt[0] for pt in pts}) > 1 for pts in series.values()):  # a curve needs two lambdas
             figs.append(plot_lambda_curve(series, out_dir / f"{prefix}lambda_curve.png", refs))
     if len(vary) == 2:
-        grid: dict[tuple, list[dict]] = {}
+        grid: dict[tuple, list[Run]] = {}
         for r in runs:
             f = flat_config(r)
             grid.setdefault((f[vary[0]], f[vary[1]]), []).append(r)
@@ -170,9 +184,9 @@ def report_dir(path: str | Path, title: str = "radgrok report") -> str:
         return f"no runs (no {records.SUMMARY}) under {path}"
     groups = group_runs(runs)
     out_dir = path if path.is_dir() else path.parent
-    png = plot_accuracy({a: [r["metrics"] for r in rs] for a, rs in groups.items()}, out_dir / "accuracy.png",
-                        grok_steps={a: [r["summary"]["grok_step"] for r in rs] for a, rs in groups.items()})
-    curves = {a: [r["metrics"] for r in rs] for a, rs in groups.items()}
+    curves = {a: [r.rows for r in rs] for a, rs in groups.items()}
+    png = plot_accuracy(curves, out_dir / "accuracy.png",
+                        grok_steps={a: [r.summary["grok_step"] for r in rs] for a, rs in groups.items()})
     extra = [f"![{f.stem}]({f.name})" for f in sweep_figures(runs, out_dir)] + [""]
     for prefix, ylabel, floor, log in (("radius", "mean ||h||", None, True),
                                        ("phi_task", "Φ̃_rad of the task gradient (floor 1)", 1.0, True),
@@ -180,7 +194,7 @@ def report_dir(path: str | Path, title: str = "radgrok report") -> str:
         fig = plot_site_metric(curves, prefix, out_dir / f"{prefix}.png", ylabel, floor, log)
         if fig is not None:
             extra += [f"![{prefix}]({fig.name})", ""]
-    c = runs[0]["config"]
+    c = runs[0].config
     md = "\n".join([
         f"# {title}", "",
         f"{describe_setting(c)}; "
