@@ -177,3 +177,14 @@ def test_callback_alone_on_a_plain_trainer(tmp_path):
     logged = trainer.state.log_history[0]
     assert f"radgrok/radius/{HOOKED[0]}" in logged and "radgrok/penalty" not in logged
     assert cb.runtime.grokfast is not None and cb.runtime.grokfast.ema  # the filter ran in the optimizer step
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import radgrok.integrations as package
+    from radgrok.integrations import hf, options, runtime
+
+    for module in (package, options, runtime, hf):
+        result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0, module.__name__

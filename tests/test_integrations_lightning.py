@@ -170,3 +170,12 @@ def test_resume_from_a_checkpoint_continues_the_same_run(tmp_path, grokfast):
     forgetful.load_state_dict = lambda state: None  # drop what the checkpoint holds for radgrok
     fit(blank, [forgetful], 4, tmp_path / "b", ckpt_path=str(ckpt), n=8)
     assert any(not torch.allclose(a, b, atol=1e-6) for a, b in zip(straight.parameters(), blank.parameters()))
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    from radgrok.integrations import lightning
+
+    result = doctest.testmod(lightning)
+    assert result.attempted > 0 and result.failed == 0
