@@ -130,6 +130,22 @@ def test_hooks_exist_only_while_training(tmp_path):
         assert float(trainer.compute_loss(model.eval(), batch)) == pytest.approx(float(model(**batch).loss))
 
 
+class Boom(TrainerCallback):
+    def on_step_end(self, args, state, control, **kw):
+        raise KeyboardInterrupt("stop here")
+
+
+def test_hooks_are_removed_when_training_fails(tmp_path):
+    model = tiny_gpt2()
+    trainer = RadgrokTrainer(model=model, args=arguments(tmp_path, max_steps=3), train_dataset=dataset(8),
+                             radgrok=RadgrokOptions(sites=SITES, lam=0.1, orthograd=True), callbacks=[Boom()])
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train()
+    assert not trainer.radgrok.attached
+    assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())
+    assert not trainer.optimizer.optimizer._optimizer_step_pre_hooks
+
+
 @pytest.mark.parametrize("grokfast", ["ema", "ma"])
 def test_resume_from_a_checkpoint_continues_the_same_run(tmp_path, grokfast):
     data = dataset(16)

@@ -118,6 +118,21 @@ def test_penalty_radii_and_phi_rad_are_logged(tmp_path, norm_over, reduce):
     assert float(radgrok_penalty(module)) == 0.0  # detached: the module still trains without radgrok
 
 
+class Failing(Classifier):
+    def training_step(self, batch, batch_idx):
+        super().training_step(batch, batch_idx)
+        raise RuntimeError("boom")
+
+
+def test_hooks_are_removed_when_the_fit_fails(tmp_path):
+    module = Failing()
+    cb = RadgrokLightningCallback(RadgrokOptions(sites=SITES, lam=0.1))
+    with pytest.raises(RuntimeError, match="boom"):
+        fit(module, [cb], 2, tmp_path)
+    assert not cb.runtime.attached
+    assert all(not m._forward_hooks and not m._forward_pre_hooks for m in module.modules())
+
+
 def test_grokfast_and_orthograd_act_before_the_step(tmp_path):
     plain, filtered = GradSpy(), GradSpy()
     fit(Classifier(), [plain], 1, tmp_path)

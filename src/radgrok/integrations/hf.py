@@ -76,6 +76,10 @@ class RadgrokCallback(TrainerCallback):
                        model: nn.Module | None = None, optimizer: Any = None, **kwargs: Any) -> None:
         if model is None:
             raise RuntimeError("RadgrokCallback: the Trainer passed no model to on_train_begin")
+        if args.n_gpu > 1:
+            # DataParallel replicas run the hooks in threads on one shared store of outputs
+            raise ValueError("radgrok does not support torch.nn.DataParallel (n_gpu > 1): launch one process "
+                             "per device (torchrun / accelerate launch) instead")
         self.runtime.attach(model, optimizer)
         if state.global_step > 0:
             # resumed: the mixin says from where; a plain Trainer resumes from output_dir's
@@ -89,6 +93,10 @@ class RadgrokCallback(TrainerCallback):
 
     def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
                      **kwargs: Any) -> None:
+        self.release()
+
+    def release(self) -> None:
+        """Remove every hook (penalty, optimizer, input capture); safe to call twice."""
         self.runtime.detach()
         if self._capture is not None:
             self._capture.remove()
@@ -175,7 +183,11 @@ class RadgrokTrainerMixin:
         if where is True:
             where = get_last_checkpoint(self.args.output_dir)  # type: ignore[attr-defined]
         self.radgrok_callback.resume_from = where if isinstance(where, str) else None
-        return super().train(resume_from_checkpoint, *args, **kwargs)  # type: ignore[misc]
+        try:
+            return super().train(resume_from_checkpoint, *args, **kwargs)  # type: ignore[misc]
+        finally:
+            # on_train_end does not run when training raises: the hooks must not outlive it
+            self.radgrok_callback.release()
 
     def compute_loss(self, model: nn.Module, inputs: dict[str, Any], return_outputs: bool = False,
                      num_items_in_batch: torch.Tensor | int | None = None) -> Any:

@@ -70,6 +70,10 @@ class RadgrokLightningCallback(pl.Callback):
         if stage == "fit":
             self.runtime.detach()
 
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        # a failed fit must not leave the hooks on the module
+        self.runtime.detach()
+
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any,
                              batch_idx: int) -> None:
         # training_step may call a sub-module (self.net(x)) rather than pl_module itself, so the
