@@ -76,6 +76,27 @@ def test_logged_loss_is_the_task_loss_plus_the_penalty(tmp_path, norm_over, redu
     assert all(logged[0.5][f"radgrok/phi_rad/{s}"] >= 0 for s in HOOKED)
 
 
+@pytest.mark.parametrize("reduce", ["mean", "sum"])
+def test_under_gradient_accumulation_the_penalty_is_one_mean_per_micro_batch(tmp_path, reduce):
+    data = dataset(8)  # two micro-batches of 4, one optimizer step
+    logged = {}
+    for lam in (0.0, 0.5):
+        opts = RadgrokOptions(sites=SITES, lam=lam, reduce=reduce, diagnostics_every=0)
+        trainer = RadgrokTrainer(model=tiny_gpt2(), args=arguments(tmp_path / str(lam), max_steps=1,
+                                                                   gradient_accumulation_steps=2),
+                                 train_dataset=data, radgrok=opts)
+        trainer.train()
+        logged[lam] = trainer.state.log_history[0]["loss"]
+
+    reference = tiny_gpt2()
+    with RadialSuppression(reference, HOOKED, 0.5, reduce=reduce) as rs, torch.no_grad():
+        reference(**batch_of(data))
+        whole = float(rs.penalty())
+    # per example, both micro-batches at the initial weights: the mean of the two halves' penalties
+    per_micro_batch = whole if reduce == "mean" else whole / 2
+    assert logged[0.5] == pytest.approx(logged[0.0] + per_micro_batch, rel=1e-5)
+
+
 class GradsBeforeStep(TrainerCallback):
     """Copies the gradients the optimizer is about to use."""
 
