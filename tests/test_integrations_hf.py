@@ -204,6 +204,28 @@ def test_resume_from_a_checkpoint_continues_the_same_run(tmp_path, grokfast):
     assert any(not torch.allclose(a, b, atol=1e-6) for a, b in zip(straight.parameters(), forgetful.parameters()))
 
 
+class Reporter(TrainerCallback):
+    """Stands for TensorBoard/W&B: a callback that receives the logs dict."""
+
+    def __init__(self) -> None:
+        self.seen: list[dict] = []
+
+    def on_log(self, args, state, control, logs=None, **kw):
+        self.seen.append(dict(logs))
+
+
+def test_reporters_receive_the_radgrok_entries(tmp_path):
+    reporter = Reporter()
+    trainer = RadgrokTrainer(model=tiny_gpt2(), args=arguments(tmp_path, max_steps=4, logging_steps=1),
+                             train_dataset=dataset(16), callbacks=[reporter],
+                             radgrok=RadgrokOptions(sites=SITES, lam=0.1, diagnostics_every=2))
+    trainer.train()
+    steps = [r for r in reporter.seen if "loss" in r]
+    assert len(steps) == 4 and all("radgrok/penalty" in r for r in steps)
+    with_radii = [i for i, r in enumerate(steps) if f"radgrok/radius/{HOOKED[0]}" in r]
+    assert with_radii == [0, 2]  # every 2nd logging step
+
+
 def test_callback_alone_on_a_plain_trainer(tmp_path):
     """Gradient methods and diagnostics without the mixin; first in the list, as the docs say."""
     model = tiny_gpt2()
