@@ -97,3 +97,13 @@ def test_mechanism_arms_and_the_cap():
     assert p.budget(p.arms[0]) == 100_000
     with pytest.raises(ConfigError, match="--steps must be >= 1"):
         plan("table2", "cpu", cap=0)
+
+
+def test_every_target_is_an_object_whose_report_parts_exist():
+    from radgrok.experiments.sections import FIGURES, SECTIONS
+
+    for name, spec in targets.TARGETS.items():
+        assert set(spec.sections) <= set(SECTIONS) and set(spec.figures) <= set(FIGURES), name
+    # the parts a report adds are the target's, not switches on its name
+    assert targets.TARGETS["fig4"].figures == ("spectra",) and "table1_layout" in targets.TARGETS["table1"].sections
+    assert not targets.TARGETS["choices"].readings and targets.TARGETS["table2"].readings

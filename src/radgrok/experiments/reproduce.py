@@ -17,8 +17,9 @@ from pathlib import Path
 from ..report.report import Run, last_value
 from ..training import records
 from .paper import PAPER
+from .sections import FIGURES, SECTIONS, steps_cell
 from .sweep import FINISHED, finished_summary, run_sweep
-from .targets import FIRST_READING, READINGS, Arm, Plan, est_seconds, plan
+from .targets import FIRST_READING, READINGS, TARGETS, Plan, est_seconds, plan
 from .verdicts import ArmResult, judge
 
 __all__ = ["reproduce", "dry_run", "arm_results"]
@@ -45,11 +46,6 @@ def dry_run(p: Plan, workers: int = 2, trials: list | None = None) -> str:
     lines.append(f"estimated count {len(trials)} trials; CPU time at full budgets ~{total / 3600:.2f} h, "
                  f"~{total / 60 / max(1, workers):.0f} min with {workers} workers (grokked runs stop sooner)")
     return "\n".join(lines)
-
-
-def _arm_runs(p: Plan, arm: Arm, runs: dict[str, Run]) -> list[Run]:
-    """The loaded runs of an arm's seeds, in seed order (seeds not run are skipped)."""
-    return [runs[n] for s in p.arm_seeds(arm) if (n := records.run_name(arm.name, s)) in runs]
 
 
 def _run_metrics(run: Run) -> dict:
@@ -91,7 +87,7 @@ def arm_results(p: Plan, runs: dict[str, Run], where: dict | None = None) -> dic
             continue
         key = arm.name.split(",")[0] if where else arm.name
         res = out.setdefault(key, ArmResult(key, [], 0))
-        for run in _arm_runs(p, arm, runs):
+        for run in p.runs_of(arm, runs):
             if run.summary["status"] not in (*FINISHED, CUT):
                 continue
             res.grok_steps.append(run.summary["grok_step"])
@@ -103,18 +99,6 @@ def arm_results(p: Plan, runs: dict[str, Run], where: dict | None = None) -> dic
             for k, v in {**_run_metrics(run), **run.extra}.items():
                 res.metrics.setdefault(k, []).append(v)
     return out
-
-
-def _steps_cell(a: ArmResult | None) -> str:
-    if a is None or not a.grok_steps:
-        return "not run"
-    got = [g for g in a.grok_steps if g is not None]
-    txt = "DNG" if not got else f"{statistics.mean(got):,.0f}" + (
-        f" ± {statistics.stdev(got):,.0f}" if len(got) > 1 else "")
-    dng = len(a.grok_steps) - len(got)
-    if a.cut:
-        return txt + f" ({dng}/{len(a.grok_steps)} no grok by step {a.budget:,}: cut off, budget {a.planned:,})"
-    return txt + (f" ({dng}/{len(a.grok_steps)} DNG, budget {a.budget:,})" if dng else "")
 
 
 def _as_cut_off(run: Run, threshold: float = 0.9, planned: int | None = None) -> Run:
@@ -154,7 +138,7 @@ def _setup_table(p: Plan, runs: dict[str, Run]) -> list[str]:
              "| encoding | init scale | depth | penalty site | dropout | arch/LN |", "|" + "---|" * 18]
     for a in p.arms:
         seeds = p.arm_seeds(a)
-        c = next((r.config for r in _arm_runs(p, a, runs)), None)
+        c = next((r.config for r in p.runs_of(a, runs)), None)
         if c is None:
             from ..training.config import to_dict
 
@@ -180,32 +164,6 @@ _CHOICES = ("Unstated choices (the paper does not give them; each arm's values a
             "output); **batch** `full` = one step is one epoch (one secondary account says 256).")
 
 
-def _choices_grid(arms: dict[str, ArmResult]) -> list[str]:
-    """One row per (encoding, depth, init scale) cell: the penalty at each site and strong WD."""
-    cells = dict.fromkeys(n.split(",", 1)[1].rsplit(",site=", 1)[0] for n in arms)
-    lines = ["", "### Grok step per cell (DNG = no grok within the budget)", "",
-             "| encoding, depth, init scale | penalty, site pre | penalty, site post | strong WD |",
-             "|---|---|---|---|"]
-    for c in cells:
-        row = [arms.get(f"penalty,{c},site=pre"), arms.get(f"penalty,{c},site=post"), arms.get(f"strong-wd,{c}")]
-        lines.append(f"| {c} | " + " | ".join(_steps_cell(a) for a in row) + " |")
-    return lines
-
-
-def _table1_section(p: Plan, runs: dict[str, Run]) -> list[str]:
-    """The Table-1 layout of report/table1.py (when it is installed) on each arm's first seed."""
-    try:
-        from ..report.table1 import table1_markdown
-    except ImportError:  # the Table-1 module is optional; the diagnostics table above stands alone
-        return []
-    first = {a.name: runs[n].dir for a in p.arms if (n := records.run_name(a.name, p.arm_seeds(a)[0])) in runs}
-    keys = {"weak-wd": "weak", "strong-wd": "strong", "penalty": "penalty"}
-    if not first:
-        return []
-    return ["", f"### Table 1 layout (seed {p.seeds[0]} of each arm)", "",
-            table1_markdown(first, {k: v for k, v in keys.items() if k in first})]
-
-
 def _device_name(device: str) -> str:
     if device.startswith("cuda"):
         import torch
@@ -217,7 +175,7 @@ def _device_name(device: str) -> str:
 def _report(p: Plan, out: Path, wall: float | None, workers: int, device: str, command: str,
             cut_off: bool = False, note: str = "") -> str:
     from ..report.html import write_html
-    from ..report.plots import plot_accuracy, plot_heatmap, plot_site_metric
+    from ..report.plots import plot_accuracy, plot_site_metric
     from ..report.report import load_runs, sweep_figures
 
     names = {t.name for t in p.trials()}
@@ -233,12 +191,9 @@ def _report(p: Plan, out: Path, wall: float | None, workers: int, device: str, c
               for r in loaded]
     loaded = [r for r in loaded if r.summary["status"] in (*FINISHED, CUT)]
     runs = {r.name: r for r in loaded}
-    if p.target in ("fig4", "fig5"):
-        from .spectra import add_spectra
-
-        figs_extra = add_spectra(p, runs, out)
-    else:
-        figs_extra = []
+    spec = TARGETS[p.target]
+    # the target's own figures first: they may add per-run metrics (Run.extra) the verdicts read
+    figs_extra = [f for name in spec.figures for f in FIGURES[name](p, runs, out)]
     paper = PAPER.get(p.target)
     arms = arm_results(p, runs)
     md = [f"# radgrok reproduce {p.target} ({p.scale} scale)", ""]
@@ -283,7 +238,7 @@ def _report(p: Plan, out: Path, wall: float | None, workers: int, device: str, c
             + (f" ({n.metric})" if n and n.metric != "grok_epoch" else "") + (f" — {n.note}" if n and n.note else ""))
         seeds = ", ".join("DNG" if g is None else f"{g:,}" for g in a.grok_steps) or "-"
         acc = [r.summary["final"]["test_acc"] for r in runs.values() if r.arm == name]
-        ours = _steps_cell(a)
+        ours = steps_cell(a)
         if n is not None and n.metric != "grok_epoch" and a.metric(n.metric) is not None:
             ours = f"{n.metric} {a.metric(n.metric):.4g} (grok step: {ours})"
         md.append(f"| {name} | {ptxt} | {ours} | {seeds} | "
@@ -292,19 +247,9 @@ def _report(p: Plan, out: Path, wall: float | None, workers: int, device: str, c
         if n.arm not in arms:
             md.append(f"| {n.arm} (paper only) | {'DNG' if n.value is None else f'{n.value:,g}'} ({n.metric})"
                       f"{' — ' + n.note if n.note else ''} | - | - | - |")
-    metric_keys = sorted({k for a in arms.values() for k in a.metrics})
-    if metric_keys and p.target in ("table1", "fig3", "fig4", "fig5"):
-        md += ["", "Diagnostics at each arm's last evaluation (mean over seeds; site metrics averaged over layers, "
-               "then phi_task per layer):",
-               "", "| arm | " + " | ".join(metric_keys) + " |", "|---|" + "---|" * len(metric_keys)]
-        for name, a in arms.items():
-            md.append(f"| {name} | " + " | ".join("-" if a.metric(k) is None else f"{a.metric(k):.4g}"
-                                                 for k in metric_keys) + " |")
+    for name in spec.sections:
+        md += SECTIONS[name](p, runs, arms)
     md += _cut_section(runs)
-    if p.target == "table1":
-        md += _table1_section(p, runs)
-    if p.target == "choices":
-        md += _choices_grid(arms)
     md += ["", "## Settings", "", *_setup_table(p, runs), "", _CHOICES, ""]
     if p.notes:
         md += ["Notes:", "", *[f"- {n}" for n in p.notes], ""]
@@ -319,15 +264,6 @@ def _report(p: Plan, out: Path, wall: float | None, workers: int, device: str, c
         figs = [plot_accuracy(curves, out / "accuracy.png",
                               grok_steps={a: [r.summary["grok_step"] for r in rs] for a, rs in groups.items()})]
         figs += sweep_figures(loaded, out)
-        if p.pool_by:
-            panels: dict[str, dict] = {}
-            for arm in p.arms:
-                rs = _arm_runs(p, arm, runs)
-                if rs:
-                    cell = (arm.overrides["p"], arm.overrides["train_frac"])
-                    panels.setdefault(arm.name.split(",")[0], {})[cell] = (
-                        [r.summary["grok_step"] for r in rs], max(r.summary["budget"] for r in rs))
-            figs.append(plot_heatmap(panels, "P", "train fraction", out / "grok_heatmap_p_f.png"))
         for prefix, ylabel, floor, log in (("radius", "mean ||h||", None, True),
                                            ("phi_task", "Φ̃_rad of the task gradient (floor 1)", 1.0, True)):
             f = plot_site_metric(curves, prefix, out / f"{prefix}.png", ylabel, floor, log)

@@ -13,11 +13,14 @@ clearly labelled arm -- the paper's setting is always run as printed. No torch i
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
+from ..training import records
 from ..training.config import ConfigError
 from .sweep import Trial
 
-__all__ = ["Arm", "Plan", "TARGETS", "SCALES", "READINGS", "FIRST_READING", "plan", "gpt_preset", "est_seconds"]
+__all__ = ["Arm", "Plan", "Target", "TARGETS", "SCALES", "READINGS", "FIRST_READING", "plan", "gpt_preset",
+           "est_seconds"]
 
 # The literal readings of the paper's ||h|| (penalty.py) other than radgrok's first one (one norm
 # per example, mean over the batch), as the overrides that select them and the label a report gives.
@@ -27,8 +30,6 @@ READINGS = {
 }
 FIRST_READING = "reading: one norm per example, mean over the batch"
 
-TARGETS = ("table1", "table2", "table3", "table6", "table7", "table9", "table10", "fig1", "fig3", "fig4",
-           "fig5", "choices", "mechanism")
 SCALES = ("cpu", "paper")
 PAPER_SEEDS = 5
 
@@ -74,6 +75,10 @@ class Plan:
 
     def arm_seeds(self, arm: Arm) -> list[int]:
         return list(arm.seeds) if arm.seeds is not None else self.seeds
+
+    def runs_of(self, arm: Arm, runs: dict) -> list:
+        """The loaded runs (name -> run) of the arm's seeds, in seed order; seeds not run are skipped."""
+        return [runs[n] for s in self.arm_seeds(arm) if (n := records.run_name(arm.name, s)) in runs]
 
 
 # -- arms shared by the MLP targets ------------------------------------------------------------
@@ -180,6 +185,152 @@ def _seeds(scale: str, cpu_default: int, seeds: int | None) -> list[int]:
     return list(range(seeds or (PAPER_SEEDS if scale == "paper" else cpu_default)))
 
 
+# -- one builder per target: its arms, seeds, verdict aliases and notes -------------------------
+def _table2_or_fig1(target: str, scale: str, seeds: int | None) -> Plan:
+    cpu = scale == "cpu"
+    names: tuple[str, ...] = ("weak-wd", "strong-wd", "dropout", "penalty", "penalty-small-r")
+    if target == "fig1":
+        names = tuple(n for n in names if n != "dropout")
+    p = Plan(target, scale, _mlp_arms(scale, 4000 if cpu else None, names), _seeds(scale, 3, seeds))
+    p.notes.append("dropout rate 0.1 with weak wd (the paper states neither); 'MAN' is not implemented")
+    return p
+
+
+def _table1(target: str, scale: str, seeds: int | None) -> Plan:
+    cpu = scale == "cpu"
+    # paper scale: every 2nd evaluation (200 steps), so a grok within a few hundred steps (the batch
+    # reading) still has its Fourier-coherence step resolved; 100 probes as in the paper
+    diag = dict(expensive_every=10, hessian_probes=20) if cpu else dict(expensive_every=2, hessian_probes=100)
+    names = ("weak-wd", "strong-wd", "penalty", "penalty-small-r")
+    p = Plan(target, scale, _mlp_arms(scale, 4000 if cpu else None, names, **diag), _seeds(scale, 2, seeds))
+    p.notes.append(f"Hessian and Fourier diagnostics every {diag['expensive_every']} evaluations, "
+                   f"{diag['hessian_probes']} Hutchinson probes; table values are each arm's last evaluation")
+    return p
+
+
+def _figure(target: str, scale: str, seeds: int | None) -> Plan:
+    names = ("weak-wd", "penalty", "penalty-small-r") + (("strong-wd",) if target != "fig3" else ())
+    extra = dict(expensive_every=5) if target == "fig4" else {}
+    return Plan(target, scale, _mlp_arms(scale, None, names, **extra),
+                _seeds(scale, 2 if target == "fig3" else 1, seeds))
+
+
+def _table7(target: str, scale: str, seeds: int | None) -> Plan:
+    cpu = scale == "cpu"
+    lams = (0.001, 0.01, 0.05, 0.1, 0.5, 1.0)
+    base = "cpu-mlp" if cpu else "paper-mlp"
+    # cpu: the paper's own setting is known not to grok at CPU size (docs/results), so one seed
+    # per lam suffices to show it; the calibrated series below gets the seeds
+    one = (0,) if cpu and seeds is None else None
+    arms = [Arm(f"lam={lam}", base, dict(lam=lam), one) for lam in lams]
+    p = Plan(target, scale, arms, _seeds(scale, 2, seeds))
+    if cpu:  # the same sweep where the penalty does act at CPU size: r = 0.1*sqrt(d) on top of wd 1.0
+        arms += [Arm(f"wd1+r0.1,lam={lam}", "cpu-mlp-strong-wd-radial", dict(lam=lam)) for lam in lams]
+        arms.append(Arm("strong-wd", "cpu-mlp-strong-wd"))
+        p.aliases.append(("cpu calibration: r = 0.1·sqrt(d), wd 1.0",
+                          {f"lam={lam}": f"wd1+r0.1,lam={lam}" for lam in lams}))
+    return p
+
+
+def _table6(target: str, scale: str, seeds: int | None) -> Plan:
+    cpu = scale == "cpu"
+    ps, fs = ((59, 97), (0.6, 0.5, 0.4, 0.3)) if cpu else ((97, 137, 211), (0.6, 0.5, 0.4, 0.3))
+    base_arms = _mlp_arms(scale, None, ("strong-wd", "penalty", "penalty-small-r"))
+    arms = [Arm(f"{a.name},p={pp},f={f}", a.preset, dict(a.overrides, p=pp, train_frac=f))
+            for a in base_arms for pp in ps for f in fs]
+    p = Plan(target, scale, arms, _seeds(scale, 1, seeds), pool_by="train_frac")
+    if cpu:
+        p.notes.append("cpu scale: P in {59, 97} (P = 137 and 211 cost 3-9x more per step)")
+    return p
+
+
+def _transformer(target: str, scale: str, seeds: int | None) -> Plan:
+    strong, pen = _transformer_presets(scale)
+    if target == "table3":
+        # Table 3's strong WD / penalty (8,000 / 5,200) equal Table 9's non-affine row: non-affine LN
+        arms = [Arm("strong-wd", strong, dict(ln="nonaffine")), Arm("penalty", pen, dict(ln="nonaffine"))]
+    else:
+        arms = [Arm(ln + suffix, preset, dict(ln=ln))
+                for ln in ("affine", "nonaffine") for suffix, preset in (("", strong), ("+penalty", pen))]
+    p = Plan(target, scale, arms, _seeds(scale, 1, seeds))
+    p.notes.append("transformer arms: presets " + ", ".join(sorted({a.preset for a in arms})) +
+                   " (penalty lam 0.01 on top of the strong wd; the paper states neither); LayerNorm "
+                   "non-affine in table3 (inferred: its numbers equal Table 9's non-affine row)")
+    if target == "table3":
+        gs = tuple(range(seeds or 3)) if scale == "paper" else None  # the paper's nanoGPT row: 3 seeds
+        p.arms += [Arm("nanogpt-strong-wd", gpt_preset("gpt", scale, baseline=True), {}, gs),
+                   Arm("nanogpt-penalty", gpt_preset("gpt", scale), {}, gs)]
+    return p
+
+
+def _table10(target: str, scale: str, seeds: int | None) -> Plan:
+    lm, lm_base = gpt_preset("charlm", scale), gpt_preset("charlm", scale, baseline=True)
+    p = Plan(target, scale, [Arm("baseline", lm_base), Arm("penalty", lm)], _seeds(scale, 3, seeds))
+    p.notes.append(f"presets {lm_base} / {lm}; 'val loss' = the best loss over the evaluations on the "
+                   "held-out last 10% of the text")
+    return p
+
+
+def _mechanism(target: str, scale: str, seeds: int | None) -> Plan:
+    cfg = Trial("paper-mlp" if scale == "paper" else "cpu-mlp", (), 0).config()
+    n_train = int(cfg.task.p ** 2 * cfg.task.train_frac)
+    p = Plan(target, scale, _mechanism_arms(scale, n_train), _seeds(scale, 3, seeds))
+    p.notes.append(f"M = {n_train} training pairs at full batch; the batch reading puts each example near "
+                   f"r/sqrt(M) = {1 / n_train ** 0.5:.4f} sqrt(d) at rest")
+    p.notes.append("wd=X,val and penalty@batch,val hold 10% of the training pairs out as a validation "
+                   "set; the tuned weight decay is the one whose validation accuracy groks first")
+    return p
+
+
+def _choices(target: str, scale: str, seeds: int | None) -> Plan:
+    cpu = scale == "cpu"
+    base = "cpu-mlp" if cpu else "paper-mlp"
+    ref = "cpu-mlp-strong-wd" if cpu else "paper-mlp-strong-wd"
+    arms = []
+    for enc in ("onehot", "embed"):
+        for depth in (1, 2):
+            for init in (1.0, 0.5, 3.0):
+                cell = dict(encoding=enc, depth=depth, init_scale=init)
+                tag = f"{enc},depth={depth},init={init}"
+                arms += [Arm(f"penalty,{tag},site={s}", base, dict(cell, site=s)) for s in ("pre", "post")]
+                arms.append(Arm(f"strong-wd,{tag}", ref, cell))
+    p = Plan(target, scale, arms, _seeds(scale, 1, seeds))
+    p.notes.append("one seed per cell at cpu scale (36 runs, ~45 min with 2 workers): a map, not a result")
+    return p
+
+
+@dataclass(frozen=True)
+class Target:
+    """One ``reproduce`` target: how its arms are built and what its report shows besides the
+    parts every report has (verdicts, per-arm table, settings, accuracy / sweep / radius / Φ̃_rad
+    figures). ``sections`` and ``figures`` name functions of ``experiments.sections``."""
+
+    build: Callable[[str, str, int | None], Plan]  # (target, scale, seeds) -> arms, seeds, aliases, notes
+    sections: tuple[str, ...] = ()  # extra report sections, in order, after the per-arm table
+    figures: tuple[str, ...] = ()  # extra figures (they run before the verdicts: they may add metrics)
+    readings: bool = True  # twin every printed-penalty arm under each other reading of ||h||
+    cpu_mlp: bool = False  # the CPU MLP twins: the calibration note at cpu scale
+    calibrated: bool = False  # ... and a verdict row for the calibrated penalty (penalty-small-r)
+
+
+_DIAG = "diagnostics_table"
+TARGETS: dict[str, Target] = {
+    "table1": Target(_table1, (_DIAG, "table1_layout"), cpu_mlp=True, calibrated=True),
+    "table2": Target(_table2_or_fig1, cpu_mlp=True, calibrated=True),
+    "table3": Target(_transformer),
+    "table6": Target(_table6, figures=("pooled_heatmap",), cpu_mlp=True, calibrated=True),
+    "table7": Target(_table7, cpu_mlp=True),
+    "table9": Target(_transformer),
+    "table10": Target(_table10),
+    "fig1": Target(_table2_or_fig1, cpu_mlp=True, calibrated=True),
+    "fig3": Target(_figure, (_DIAG,), cpu_mlp=True, calibrated=True),
+    "fig4": Target(_figure, (_DIAG,), ("spectra",), cpu_mlp=True, calibrated=True),
+    "fig5": Target(_figure, (_DIAG,), ("spectra",), cpu_mlp=True, calibrated=True),
+    "choices": Target(_choices, ("choices_grid",), readings=False),  # 36 cells already
+    "mechanism": Target(_mechanism, readings=False),  # it names its arms under each reading itself
+}
+
+
 def plan(target: str, scale: str = "cpu", seeds: int | None = None, cap: int | None = None) -> Plan:
     """The trials and report settings of one target; ConfigError on a bad target or scale.
 
@@ -194,95 +345,14 @@ def plan(target: str, scale: str = "cpu", seeds: int | None = None, cap: int | N
         raise ConfigError(f"--seeds must be >= 1, got {seeds}")
     if cap is not None and cap < 1:
         raise ConfigError(f"--steps must be >= 1, got {cap}")
-    cpu = scale == "cpu"
-    if target in ("table2", "fig1"):
-        names: tuple[str, ...] = ("weak-wd", "strong-wd", "dropout", "penalty", "penalty-small-r")
-        if target == "fig1":
-            names = tuple(n for n in names if n != "dropout")
-        p = Plan(target, scale, _mlp_arms(scale, 4000 if cpu else None, names), _seeds(scale, 3, seeds))
-        p.notes.append("dropout rate 0.1 with weak wd (the paper states neither); 'MAN' is not implemented")
-    elif target == "table1":
-        # paper scale: every 2nd evaluation (200 steps), so a grok within a few hundred steps (the batch
-        # reading) still has its Fourier-coherence step resolved; 100 probes as in the paper
-        diag = dict(expensive_every=10, hessian_probes=20) if cpu else dict(expensive_every=2, hessian_probes=100)
-        names = ("weak-wd", "strong-wd", "penalty", "penalty-small-r")
-        p = Plan(target, scale, _mlp_arms(scale, 4000 if cpu else None, names, **diag), _seeds(scale, 2, seeds))
-        p.notes.append(f"Hessian and Fourier diagnostics every {diag['expensive_every']} evaluations, "
-                       f"{diag['hessian_probes']} Hutchinson probes; table values are each arm's last evaluation")
-    elif target in ("fig3", "fig4", "fig5"):
-        names = ("weak-wd", "penalty", "penalty-small-r") + (("strong-wd",) if target != "fig3" else ())
-        extra = dict(expensive_every=5) if target == "fig4" else {}
-        p = Plan(target, scale, _mlp_arms(scale, None, names, **extra),
-                 _seeds(scale, 2 if target == "fig3" else 1, seeds))
-    elif target == "table7":
-        lams = (0.001, 0.01, 0.05, 0.1, 0.5, 1.0)
-        base = "cpu-mlp" if cpu else "paper-mlp"
-        # cpu: the paper's own setting is known not to grok at CPU size (docs/results), so one seed
-        # per lam suffices to show it; the calibrated series below gets the seeds
-        one = (0,) if cpu and seeds is None else None
-        arms = [Arm(f"lam={lam}", base, dict(lam=lam), one) for lam in lams]
-        p = Plan(target, scale, arms, _seeds(scale, 2, seeds))
-        if cpu:  # the same sweep where the penalty does act at CPU size: r = 0.1*sqrt(d) on top of wd 1.0
-            arms += [Arm(f"wd1+r0.1,lam={lam}", "cpu-mlp-strong-wd-radial", dict(lam=lam)) for lam in lams]
-            arms.append(Arm("strong-wd", "cpu-mlp-strong-wd"))
-            p.aliases.append(("cpu calibration: r = 0.1·sqrt(d), wd 1.0",
-                              {f"lam={lam}": f"wd1+r0.1,lam={lam}" for lam in lams}))
-    elif target == "table6":
-        ps, fs = ((59, 97), (0.6, 0.5, 0.4, 0.3)) if cpu else ((97, 137, 211), (0.6, 0.5, 0.4, 0.3))
-        base_arms = _mlp_arms(scale, None, ("strong-wd", "penalty", "penalty-small-r"))
-        arms = [Arm(f"{a.name},p={pp},f={f}", a.preset, dict(a.overrides, p=pp, train_frac=f))
-                for a in base_arms for pp in ps for f in fs]
-        p = Plan(target, scale, arms, _seeds(scale, 1, seeds), pool_by="train_frac")
-        if cpu:
-            p.notes.append("cpu scale: P in {59, 97} (P = 137 and 211 cost 3-9x more per step)")
-    elif target in ("table3", "table9"):
-        strong, pen = _transformer_presets(scale)
-        if target == "table3":
-            # Table 3's strong WD / penalty (8,000 / 5,200) equal Table 9's non-affine row: non-affine LN
-            arms = [Arm("strong-wd", strong, dict(ln="nonaffine")), Arm("penalty", pen, dict(ln="nonaffine"))]
-        else:
-            arms = [Arm(ln + suffix, preset, dict(ln=ln))
-                    for ln in ("affine", "nonaffine") for suffix, preset in (("", strong), ("+penalty", pen))]
-        p = Plan(target, scale, arms, _seeds(scale, 1, seeds))
-        p.notes.append("transformer arms: presets " + ", ".join(sorted({a.preset for a in arms})) +
-                       " (penalty lam 0.01 on top of the strong wd; the paper states neither); LayerNorm "
-                       "non-affine in table3 (inferred: its numbers equal Table 9's non-affine row)")
-        g_pen, g_base = gpt_preset("gpt", scale), gpt_preset("gpt", scale, baseline=True)
-        if target == "table3":
-            gs = tuple(range(seeds or 3)) if scale == "paper" else None  # the paper's nanoGPT row: 3 seeds
-            p.arms += [Arm("nanogpt-strong-wd", g_base, {}, gs), Arm("nanogpt-penalty", g_pen, {}, gs)]
-    elif target == "table10":
-        lm, lm_base = gpt_preset("charlm", scale), gpt_preset("charlm", scale, baseline=True)
-        p = Plan(target, scale, [Arm("baseline", lm_base), Arm("penalty", lm)], _seeds(scale, 3, seeds))
-        p.notes.append(f"presets {lm_base} / {lm}; 'val loss' = the best loss over the evaluations on the "
-                       "held-out last 10% of the text")
-    elif target == "mechanism":
-        cfg = Trial("paper-mlp" if scale == "paper" else "cpu-mlp", (), 0).config()
-        n_train = int(cfg.task.p ** 2 * cfg.task.train_frac)
-        p = Plan(target, scale, _mechanism_arms(scale, n_train), _seeds(scale, 3, seeds))
-        p.notes.append(f"M = {n_train} training pairs at full batch; the batch reading puts each example near "
-                       f"r/sqrt(M) = {1 / n_train ** 0.5:.4f} sqrt(d) at rest")
-        p.notes.append("wd=X,val and penalty@batch,val hold 10% of the training pairs out as a validation "
-                       "set; the tuned weight decay is the one whose validation accuracy groks first")
-    else:  # choices
-        base = "cpu-mlp" if cpu else "paper-mlp"
-        ref = "cpu-mlp-strong-wd" if cpu else "paper-mlp-strong-wd"
-        arms = []
-        for enc in ("onehot", "embed"):
-            for depth in (1, 2):
-                for init in (1.0, 0.5, 3.0):
-                    cell = dict(encoding=enc, depth=depth, init_scale=init)
-                    tag = f"{enc},depth={depth},init={init}"
-                    arms += [Arm(f"penalty,{tag},site={s}", base, dict(cell, site=s)) for s in ("pre", "post")]
-                    arms.append(Arm(f"strong-wd,{tag}", ref, cell))
-        p = Plan(target, scale, arms, _seeds(scale, 1, seeds))
-        p.notes.append("one seed per cell at cpu scale (36 runs, ~45 min with 2 workers): a map, not a result")
-    if target not in ("choices", "mechanism"):  # choices: 36 cells already; mechanism names its arms
+    spec = TARGETS[target]
+    p = spec.build(target, scale, seeds)
+    if spec.readings:
         _add_readings(p)
     p.cap = cap
-    if cpu and target not in ("table3", "table9", "table10", "choices", "mechanism"):
+    if scale == "cpu" and spec.cpu_mlp:
         p.notes.insert(0, _CPU_NOTE)
-        if target in ("table2", "table1", "fig1", "fig3", "fig4", "fig5", "table6"):
+        if spec.calibrated:
             p.aliases.append(_CAL)
     for t in p.trials():  # every config is checked before anything runs or any directory is made
         t.config()

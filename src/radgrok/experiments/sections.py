@@ -1,0 +1,95 @@
+"""The report parts some ``reproduce`` targets add to the parts every report has.
+
+A target (``targets.TARGETS``) names them: ``sections`` return markdown lines placed after
+the per-arm table; ``figures`` return PNGs and run before the verdicts, because they may
+derive per-run metrics from checkpoints (``Run.extra``) that the verdicts read.
+"""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+from typing import Callable
+
+from ..report.report import Run
+from .targets import Plan
+from .verdicts import ArmResult
+
+__all__ = ["SECTIONS", "FIGURES", "steps_cell"]
+
+Runs = dict[str, Run]
+
+
+def steps_cell(a: ArmResult | None) -> str:
+    """An arm's grok steps in one table cell: mean ± std, DNG counts, cut-off bounds."""
+    if a is None or not a.grok_steps:
+        return "not run"
+    got = [g for g in a.grok_steps if g is not None]
+    txt = "DNG" if not got else f"{statistics.mean(got):,.0f}" + (
+        f" ± {statistics.stdev(got):,.0f}" if len(got) > 1 else "")
+    dng = len(a.grok_steps) - len(got)
+    if a.cut:
+        return txt + f" ({dng}/{len(a.grok_steps)} no grok by step {a.budget:,}: cut off, budget {a.planned:,})"
+    return txt + (f" ({dng}/{len(a.grok_steps)} DNG, budget {a.budget:,})" if dng else "")
+
+
+def diagnostics_table(p: Plan, runs: Runs, arms: dict[str, ArmResult]) -> list[str]:
+    """Each arm's diagnostics at its last evaluation (tables 1, figs 3-5)."""
+    keys = sorted({k for a in arms.values() for k in a.metrics})
+    if not keys:
+        return []
+    lines = ["", "Diagnostics at each arm's last evaluation (mean over seeds; site metrics averaged over layers, "
+             "then phi_task per layer):", "", "| arm | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
+    for name, a in arms.items():
+        lines.append(f"| {name} | " + " | ".join("-" if a.metric(k) is None else f"{a.metric(k):.4g}"
+                                                for k in keys) + " |")
+    return lines
+
+
+def table1_layout(p: Plan, runs: Runs, arms: dict[str, ArmResult]) -> list[str]:
+    """The Table-1 layout of report/table1.py on each arm's first seed."""
+    from ..report.table1 import table1_markdown
+
+    first = {a.name: rs[0].dir for a in p.arms if (rs := p.runs_of(a, runs)) and rs[0].seed == p.arm_seeds(a)[0]}
+    keys = {"weak-wd": "weak", "strong-wd": "strong", "penalty": "penalty"}
+    if not first:
+        return []
+    return ["", f"### Table 1 layout (seed {p.seeds[0]} of each arm)", "",
+            table1_markdown(first, {k: v for k, v in keys.items() if k in first})]
+
+
+def choices_grid(p: Plan, runs: Runs, arms: dict[str, ArmResult]) -> list[str]:
+    """One row per (encoding, depth, init scale) cell: the penalty at each site and strong WD."""
+    cells = dict.fromkeys(n.split(",", 1)[1].rsplit(",site=", 1)[0] for n in arms)
+    lines = ["", "### Grok step per cell (DNG = no grok within the budget)", "",
+             "| encoding, depth, init scale | penalty, site pre | penalty, site post | strong WD |",
+             "|---|---|---|---|"]
+    for c in cells:
+        row = [arms.get(f"penalty,{c},site=pre"), arms.get(f"penalty,{c},site=post"), arms.get(f"strong-wd,{c}")]
+        lines.append(f"| {c} | " + " | ".join(steps_cell(a) for a in row) + " |")
+    return lines
+
+
+def spectra(p: Plan, runs: Runs, out: Path) -> list[Path]:
+    """fig4 / fig5: the Fourier figures from the run records and final checkpoints."""
+    from .spectra import add_spectra
+
+    return add_spectra(p, runs, out)
+
+
+def pooled_heatmap(p: Plan, runs: Runs, out: Path) -> list[Path]:
+    """table6: grok step per (P, train fraction) cell, one panel per arm pooled over the cells."""
+    from ..report.plots import plot_heatmap
+
+    panels: dict[str, dict] = {}
+    for arm in p.arms:
+        if rs := p.runs_of(arm, runs):
+            cell = (arm.overrides["p"], arm.overrides["train_frac"])
+            panels.setdefault(arm.name.split(",")[0], {})[cell] = (
+                [r.summary["grok_step"] for r in rs], max(r.summary["budget"] for r in rs))
+    return [plot_heatmap(panels, "P", "train fraction", out / "grok_heatmap_p_f.png")] if panels else []
+
+
+SECTIONS: dict[str, Callable[[Plan, Runs, dict[str, ArmResult]], list[str]]] = {
+    "diagnostics_table": diagnostics_table, "table1_layout": table1_layout, "choices_grid": choices_grid}
+FIGURES: dict[str, Callable[[Plan, Runs, Path], list[Path]]] = {"spectra": spectra, "pooled_heatmap": pooled_heatmap}
