@@ -209,9 +209,18 @@ def _cmd_presets(ns: argparse.Namespace) -> int:
     return 0
 
 
+# Seeds per arm: the demo and reproduce list range(seeds) trials up front, so a huge count
+# (--seeds 99999999999) used up the memory before any check (an OOM kill, not an error line).
+MAX_SEEDS = 1000
+
+
+def _check_seeds(seeds: int | None) -> None:
+    if seeds is not None and not 1 <= seeds <= MAX_SEEDS:
+        raise ConfigError(f"--seeds must be in [1, {MAX_SEEDS}], got {seeds}")
+
+
 def _cmd_demo(ns: argparse.Namespace) -> int:
-    if ns.seeds < 1:
-        raise ConfigError(f"--seeds must be >= 1, got {ns.seeds}")
+    _check_seeds(ns.seeds)
     if ns.workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {ns.workers}")
     from .experiments.demo import run_demo
@@ -220,7 +229,7 @@ def _cmd_demo(ns: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_grid(items: list[str]) -> dict[str, list]:
+def _parse_grid(items: list[str], flag: str = "--grid") -> dict[str, list]:
     """``["lam=0,0.05", "weight_decay=1"]`` -> typed values, checked against the config fields."""
     hints = {f.name: typing.get_type_hints(cls)[f.name] for cls in SECTIONS.values() for f in dataclasses.fields(cls)}
     out = {}
@@ -228,14 +237,14 @@ def _parse_grid(items: list[str]) -> dict[str, list]:
         name, sep, values = item.partition("=")
         name = name.strip().lstrip("-").replace("-", "_")
         if not sep or not values:
-            raise ConfigError(f"--grid must look like FIELD=V1,V2, got {item!r}")
+            raise ConfigError(f"{flag} must look like FIELD=V1,V2, got {item!r}")
         if name not in hints:
-            raise ConfigError(f"--grid field must be a config field (see radgrok train --help), got {name!r}")
+            raise ConfigError(f"{flag} field must be a config field (see radgrok train --help), got {name!r}")
         conv = _converter(name, hints[name])
         try:
             out[name] = [conv(v.strip()) for v in values.split(",")]
         except argparse.ArgumentTypeError as e:
-            raise ConfigError(f"--grid {name}: {e}") from None
+            raise ConfigError(f"{flag} {name}: {e}") from None
     return out
 
 
@@ -259,8 +268,8 @@ def _cmd_compare(ns: argparse.Namespace) -> int:
         raise ConfigError(f"--arms must be among {list(METHOD_ARMS)}, got {unknown}")
     if not 0.0 < ns.val_frac < 1.0:
         raise ConfigError(f"--val-frac must be in (0, 1), got {ns.val_frac}")
-    md = compare(ns.out, ns.preset, {a: METHOD_ARMS[a] for a in names}, ns.seeds, _parse_grid(ns.tune) or None,
-                 ns.tune_seeds, ns.val_frac, ns.workers)
+    md = compare(ns.out, ns.preset, {a: METHOD_ARMS[a] for a in names}, ns.seeds,
+                 _parse_grid(ns.tune, "--tune") or None, ns.tune_seeds, ns.val_frac, ns.workers)
     print(md)
     return 0
 
@@ -291,6 +300,7 @@ def _cmd_plot(ns: argparse.Namespace) -> int:
 def _cmd_reproduce(ns: argparse.Namespace) -> int:
     from .experiments.reproduce import reproduce
 
+    _check_seeds(ns.seeds)
     cmd = "radgrok reproduce " + " ".join(sys.argv[1:][1:]) if sys.argv[1:2] == ["reproduce"] else ""
     print(reproduce(ns.target, ns.scale, ns.seeds, ns.out, ns.workers, ns.backend, ns.dry_run, command=cmd,
                     device=ns.device, batch=ns.batch, report_only=ns.report_only, only=ns.only, steps=ns.steps))
@@ -331,6 +341,12 @@ def _cmd_bench(ns: argparse.Namespace) -> int:
     return run_and_print(ns.quick, ns.json, ns.device)
 
 
+def _one_line(text: str) -> str:
+    """``text`` with every unprintable character escaped: a message quoting a value as given (a path,
+    a target) must not be broken into lines by a newline, or U+0085 and the like, inside the value."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         ns = build_parser().parse_args(argv)
@@ -338,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
                 "compare": _cmd_compare, "report": _cmd_report, "reproduce": _cmd_reproduce, "bench": _cmd_bench,
                 "plot": _cmd_plot, "early-warning": _cmd_early_warning}[ns.command](ns)
     except ConfigError as e:
-        print(f"radgrok: error: {e}", file=sys.stderr)
+        print(f"radgrok: error: {_one_line(str(e))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("radgrok: interrupted; rerun with --resume to continue from the last checkpoint", file=sys.stderr)

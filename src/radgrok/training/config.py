@@ -236,6 +236,10 @@ def validate(cfg: RunConfig) -> RunConfig:
     need(0 <= mt.grokfast_alpha < 1, "grokfast_alpha", "in [0, 1)", mt.grokfast_alpha)
     need(mt.grokfast_lamb >= 0, "grokfast_lamb", ">= 0", mt.grokfast_lamb)
     need(mt.grokfast_window >= 1, "grokfast_window", "an integer >= 1", mt.grokfast_window)
+    # torch seeds a generator with seed * 1_000_003 + step (feeds.py), which must fit in 64 bits
+    need(0 <= tr.seed < 2**32, "seed", "an integer in [0, 2**32)", tr.seed)
+    need(t.split_seed is None or 0 <= t.split_seed < 2**32, "split_seed", "an integer in [0, 2**32) or none",
+         t.split_seed)
     need(tr.steps >= 1, "steps", "an integer >= 1", tr.steps)
     need(tr.eval_every >= 1, "eval_every", "an integer >= 1", tr.eval_every)
     need(tr.threads >= 0, "threads", ">= 0", tr.threads)
