@@ -181,3 +181,21 @@ def test_cuda_sweep_without_cuda_fails_in_one_line_before_any_directory(tmp_path
     assert main(["sweep", "--device", "cuda", "--out", str(tmp_path / "s")]) == 2
     assert main(["reproduce", "table2", "--device", "cuda", "--out", str(tmp_path / "r")]) == 2
     assert not (tmp_path / "s").exists() and not (tmp_path / "r").exists()
+
+
+def test_a_finished_run_left_locked_by_a_killed_writer_is_reused_and_unlocked(tmp_path):
+    """A stacked batch killed after one seed finished leaves that seed's lock behind; the rerun
+    reuses the finished run and releases the stale lock (a live holder would keep it)."""
+    import subprocess
+    import sys
+
+    from radgrok.experiments.sweep import run_trial
+
+    t = Trial("cpu-mlp", (("p", 11), ("width", 16), ("steps", 20), ("eval_every", 10)), 0)
+    first = run_trial(t, str(tmp_path))
+    assert first["status"] in records.FINISHED
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    (tmp_path / t.name / records.LOCK).write_text(dead + "\n")
+    assert run_trial(t, str(tmp_path)) == first
+    assert not (tmp_path / t.name / records.LOCK).exists()

@@ -54,7 +54,7 @@ from torch.nn import functional as F
 from ..tasks.modular import ModularData, make_modular
 from ..training.config import RunConfig
 from ..training.feeds import probe_indices
-from ..training.loop import Built, _batch_indices, build, evaluate, train, train_step
+from ..training.loop import Built, build, evaluate, make_feed, train, train_step
 from ..training.multiseed import train_many
 from ..training.probes import cheap_diagnostics
 from .presets import get_preset
@@ -144,22 +144,16 @@ def _gemm_pass(shapes: list[tuple[str, int, int, int, str]], dtype: torch.dtype,
 # -- the steps being timed -----------------------------------------------------------
 
 def loop_stepper(b: Built, cfg: RunConfig) -> Callable[[], None]:
-    """``training.loop._train``'s per-step operations, op for op, minus the progress bar and
-    the evaluation check (tests/test_experiments_bench.py checks it against ``train``)."""
-    dev = b.device
-    data = cast(ModularData, b.data)  # the benchmarks' presets are modular-task MLPs
-    x_tr, y_tr = data.x_train.to(dev), data.y_train.to(dev)
-    n_train = x_tr.shape[0]
-    batch = cfg.optim.batch_size if 0 < cfg.optim.batch_size < n_train else n_train
+    """``training.loop._train``'s step itself: the task's feed gives the batch of each step and
+    ``train_step`` takes it, minus the progress bar and the evaluation check
+    (tests/test_experiments_bench.py checks it against ``train``)."""
+    feed = make_feed(b, cfg)
     soft = b.rs.active
-    cache: dict = {}
     state = {"step": 0}
     b.model.train()
 
     def step() -> None:
-        idx = _batch_indices(n_train, batch, cfg.train.seed, state["step"], cache)
-        xb, yb = (x_tr, y_tr) if idx is None else (x_tr[idx.to(dev)], y_tr[idx.to(dev)])
-        train_step(b, xb, yb, soft)
+        train_step(b, *feed.train_batch(state["step"]), soft)
         state["step"] += 1
 
     return step

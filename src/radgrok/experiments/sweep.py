@@ -22,6 +22,7 @@ import io
 import itertools
 import os
 import traceback
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -104,6 +105,11 @@ def run_trial(trial: Trial, out: str, threads: int = 1) -> dict:
         torch.set_num_threads(threads)
         done = finished_summary(run_dir)
         if done is not None:
+            if (run_dir / records.LOCK).exists():
+                # a writer killed after it finished this run (e.g. mid-way through a stacked batch) left
+                # its lock: claiming takes a stale lock over and releases it; a live holder keeps it
+                with suppress(ConfigError), records.claim(run_dir):
+                    pass
             return done
         s = train(trial.config(), out_dir=run_dir, resume=True, progress=False)
         (run_dir / ERROR).unlink(missing_ok=True)

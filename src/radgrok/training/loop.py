@@ -37,8 +37,8 @@ from ..tasks.text import TextData, make_text_data
 from . import records
 from .config import ConfigError, RunConfig, read_config, to_dict, validate
 from .feeds import AdditionFeed, ModularFeed, TextFeed, batch_indices, evaluate
-from .grok import GrokTracker
 from .probes import cheap_diagnostics, expensive_diagnostics
+from .recorder import DIVERGED, STOP, Recorder
 
 __all__ = ["train", "build", "Built", "evaluate", "train_step", "make_feed", "load_final_model"]
 
@@ -294,23 +294,13 @@ def _with_threads(cfg: RunConfig, run: Callable[[], dict]) -> dict:
 def _train(cfg: RunConfig, out: Path | None, ckpt: dict | None, progress: bool | None,
            on_eval: Callable[[dict], None] | None, stop_after_steps: int | None) -> dict:
     b = build(cfg)
-    tr = cfg.train
+    tr, dg = cfg.train, cfg.diag
     feed = make_feed(b, cfg)
-    n_train, batch = feed.n_train, feed.batch
-    tracker = GrokTracker(tr.grok_threshold)
-    rows: list[dict] = []
-    start, last_ckpt, elapsed_before = 0, 0, 0.0
-
-    if out is not None and ckpt is None:
-        import radgrok
-
-        records.write_json(out / records.CONFIG, {
-            "config": to_dict(cfg), "radgrok": radgrok.__version__, "torch": torch.__version__})
-        records.write_json(out / records.SPLIT, b.data.split_record(), indent=None)  # 1 line
-        records.write_jsonl(out / records.METRICS, [])  # a fresh start: rows of an earlier attempt go
-        for name in (records.CHECKPOINT, records.PREV_CHECKPOINT):  # and so do its checkpoints
-            (out / name).unlink(missing_ok=True)
-    if ckpt is not None:
+    rec = Recorder(cfg, out, feed.batch, feed.n_train)
+    start = 0
+    if ckpt is None:
+        rec.begin(b.data.split_record())
+    else:
         assert out is not None  # a checkpoint is only read from a run directory
         split = _read_record(out / records.SPLIT, records.read_json)
         if split != json.loads(json.dumps(b.data.split_record())):  # compared as JSON stores it
@@ -324,31 +314,13 @@ def _train(cfg: RunConfig, out: Path | None, ckpt: dict | None, progress: bool |
             torch.cuda.set_rng_state_all(ckpt["cuda_rng"])
         if b.grad_filter is not None:
             b.grad_filter.load_state_dict(ckpt["grad_filter"])
-        tracker = GrokTracker.from_state(ckpt["tracker"])
-        start = last_ckpt = ckpt["step"]
-        elapsed_before = ckpt["elapsed"]
-        records.write_jsonl(out / records.METRICS, rows)  # drop rows past the checkpoint; appends follow
-
-    def summary(status: str, step: int, message: str = "") -> dict:
-        last = rows[-1] if rows else {}
-        s = {
-            "status": status, "message": message, "task": cfg.task.task,
-            "grok_step": tracker.candidate if status == "grokked" else None,
-            "memorised_step": tracker.memorised_at, "step_95": tracker.reached_95,
-            "steps_done": step, "budget": tr.steps, "eval_every": tr.eval_every,
-            "batch_size": batch, "n_train": n_train, "epochs_per_step": batch / n_train,
-            "seed": tr.seed, "lam": cfg.penalty.lam, "weight_decay": cfg.optim.weight_decay,
-            "lr": cfg.optim.lr, "final": {k: last.get(k) for k in ("train_acc", "test_acc", "train_loss", "test_loss")},
-            "wall_seconds": round(elapsed_before + time.perf_counter() - t0, 3),
-        }
-        return s
-
-    dg = cfg.diag
+        rec.restore(ckpt, rows)
+        start = ckpt["step"]
     x_probe, y_probe = feed.probe(dg.probe_size)
 
     def do_eval(step: int) -> dict:
         # "lr" is the rate the next step will use (it differs from the last one only during warmup)
-        row = {"step": step, "epoch": step * batch / n_train, **feed.evaluate(b),
+        row = {"step": step, "epoch": step * feed.batch / feed.n_train, **feed.evaluate(b),
                "lr": b.sched.get_last_lr()[0]}
         healthy = math.isfinite(row["train_loss"]) and math.isfinite(row["weight_norm"])
         if dg.diagnostics and healthy:
@@ -357,36 +329,22 @@ def _train(cfg: RunConfig, out: Path | None, ckpt: dict | None, progress: bool |
             row.update(expensive_diagnostics(b.model, x_probe, y_probe, row["lr"], cfg.task.p,
                                              dg.hessian_probes, dg.eigen_iters, seed=tr.seed,
                                              loss_fn=b.loss_fn))
-        rows.append(row)
-        tracker.update(step, row["train_acc"], row["test_acc"])
-        if out is not None:
-            records.append_jsonl(out / records.METRICS, row)
+        rec.log(row)
         if on_eval is not None:
             on_eval(row)
         return row
 
-    def checkpoint(step: int) -> None:
-        assert out is not None  # called only with a run directory
-        records.save_checkpoint(out / records.CHECKPOINT, {
-            "step": step, "model": b.model.state_dict(), "opt": b.opt.state_dict(),
-            "sched": b.sched.state_dict(), "rng": torch.get_rng_state(), "tracker": tracker.state(),
-            "cuda_rng": torch.cuda.get_rng_state_all() if b.device.type == "cuda" else None,
-            "grad_filter": b.grad_filter.state_dict() if b.grad_filter is not None else None,
-            "elapsed": elapsed_before + time.perf_counter() - t0})
+    def state() -> dict:
+        """What a resume restores besides the recorder's milestones and clock."""
+        return {"model": b.model.state_dict(), "opt": b.opt.state_dict(), "sched": b.sched.state_dict(),
+                "rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if b.device.type == "cuda" else None,
+                "grad_filter": b.grad_filter.state_dict() if b.grad_filter is not None else None}
 
-    def finish(status: str, step: int, message: str = "") -> dict:
-        s = summary(status, step, message)
-        if out is not None:
-            records.write_json(out / records.SUMMARY, s)
-        return s
-
-    t0 = time.perf_counter()
+    rec.t0 = time.perf_counter()  # the clock counts training, not building
     if ckpt is None:  # not "start == 0": a resume from checkpoint 0 has its step-0 row already
         do_eval(0)
-        if out is not None:
-            # summary before checkpoint: a run directory with a checkpoint always has its summary
-            records.write_json(out / records.SUMMARY, summary("running", 0))
-            checkpoint(0)
+        rec.started(state)
     show = sys.stderr.isatty() if progress is None else progress
     from tqdm.auto import tqdm
 
@@ -397,7 +355,7 @@ def _train(cfg: RunConfig, out: Path | None, ckpt: dict | None, progress: bool |
     step = start
     # A checkpoint taken when the run stopped early (the final one, written before the final summary)
     # has nothing left to train: the uninterrupted run broke out of the loop at this very step.
-    stopped = ckpt is not None and tr.early_stop and tracker.held_for(start) >= tr.patience
+    stopped = ckpt is not None and rec.stopped_at(start)
     try:
         while step < tr.steps and not stopped:
             train_step(b, *feed.train_batch(step), soft)
@@ -407,22 +365,15 @@ def _train(cfg: RunConfig, out: Path | None, ckpt: dict | None, progress: bool |
                 continue
             row = do_eval(step)
             bar.set_postfix(train=f"{row['train_acc']:.3f}", test=f"{row['test_acc']:.3f}", refresh=False)
-            if not all(math.isfinite(row[k]) for k in ("train_loss", "test_loss", "weight_norm")):
-                msg = (f"non-finite loss or weights at step {step}; stopped, the last good checkpoint "
-                       f"(step {last_ckpt}) is kept")
-                return finish("diverged", step, msg)
-            if tr.early_stop and tracker.held_for(step) >= tr.patience:
+            verdict = rec.check(step)
+            if verdict == DIVERGED:
+                return rec.diverged(step)
+            if verdict == STOP:
                 break
-            if out is not None and step - last_ckpt >= tr.checkpoint_every:
-                checkpoint(step)
-                last_ckpt = step
+            if rec.checkpoint_due(step):
+                rec.checkpoint(step, state())
             if stop_after_steps is not None and step >= stop_after_steps:
-                return summary("interrupted", step)
+                return rec.summary("interrupted", step)
     finally:
         bar.close()
-    if out is not None and step != last_ckpt:
-        # Before the final summary: a summary that says finished implies checkpoint.pt is of its last
-        # step (after it, a kill between the two left checkpoint.pt older than the finished summary, and
-        # a resume had nothing to redo: load_final_model gave a model the summary does not describe).
-        checkpoint(step)
-    return finish("grokked" if tracker.candidate is not None else "dng", step)
+    return rec.finished(step, state)

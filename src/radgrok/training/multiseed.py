@@ -45,9 +45,9 @@ from ..tasks.modular import ModularData
 from . import records
 from .config import ConfigError, RunConfig, to_dict, validate
 from .feeds import probe_indices
-from .grok import GrokTracker
 from .loop import Built, _batch_indices, build
 from .probes import cheap_diagnostics, expensive_diagnostics
+from .recorder import DIVERGED, STOP, Recorder
 from .stacked import adamw_, make_forward, stacked_onehot_first
 
 __all__ = ["train_many", "stack_key", "PER_SEED_FIELDS"]
@@ -107,17 +107,15 @@ def _check_optimizer(b: Built) -> None:
 
 @dataclass
 class _Seed:
-    """Book-keeping of one seed: what train() keeps in its locals."""
+    """One seed of the stack: its own model (for diagnostics and checkpoints), RNG stream and
+    record; the rows, milestones, summary and stop rules are the recorder's, as in train()."""
 
     cfg: RunConfig
     b: Built
     gen: torch.Generator  # the CPU RNG stream train() would continue after build (dropout)
-    out: Path | None
-    tracker: GrokTracker
+    rec: Recorder
     probe: tuple[Tensor, Tensor]  # the diagnostics' fixed batch (feeds.probe_indices), as train() uses
-    rows: list[dict] = field(default_factory=list)
     cache: dict = field(default_factory=dict)
-    last_ckpt: int = 0
 
     def lr(self, step: int) -> float:
         """LambdaLR's lr after ``step`` optimizer steps: base_lr * lambda(step)."""
@@ -161,10 +159,8 @@ def _diagnose(s: _Seed, row: dict, step: int, params: dict[str, Tensor], pos: in
                                          dg.eigen_iters, seed=s.cfg.train.seed, loss_fn=b.loss_fn))
 
 
-def _checkpoint(s: _Seed, pos: int, step: int, params: dict, exp_avg: dict, exp_avg_sq: dict,
-                elapsed: float) -> None:
-    """Write seed ``pos`` of the stack as train() would: its model, AdamW, LambdaLR, RNG, tracker."""
-    assert s.out is not None  # called only for seeds with a run directory
+def _state(s: _Seed, pos: int, step: int, params: dict, exp_avg: dict, exp_avg_sq: dict) -> dict:
+    """Seed ``pos`` of the stack in train()'s checkpoint format: its model, AdamW, LambdaLR, RNG."""
     b, lr = s.b, s.lr(step)
     _load(s, params, pos)
     b.opt.state.clear()
@@ -177,10 +173,8 @@ def _checkpoint(s: _Seed, pos: int, step: int, params: dict, exp_avg: dict, exp_
     b.opt.param_groups[0]["lr"] = lr
     # build()'s scheduler is still at step 0; advance its record as step() would have.
     sched = {**b.sched.state_dict(), "last_epoch": step, "_step_count": step + 1, "_last_lr": [lr]}
-    records.save_checkpoint(s.out / records.CHECKPOINT, {
-        "step": step, "model": b.model.state_dict(), "opt": b.opt.state_dict(), "sched": sched,
-        "rng": s.gen.get_state(), "tracker": s.tracker.state(), "cuda_rng": None, "grad_filter": None,
-        "elapsed": elapsed})
+    return {"model": b.model.state_dict(), "opt": b.opt.state_dict(), "sched": sched, "rng": s.gen.get_state(),
+            "cuda_rng": None, "grad_filter": None}
 
 
 def train_many(cfgs: list[RunConfig], out_dirs: list[str | Path] | None = None,
@@ -213,36 +207,31 @@ def _train_stacked(cfgs: list[RunConfig], outs: Sequence[Path | None], progress:
     if tr0.threads:
         torch.set_num_threads(tr0.threads)
 
-    seeds: list[_Seed] = []
-    for cfg, out in zip(cfgs, outs):
+    built = []
+    for cfg in cfgs:
         b = build(cfg)
         _check_optimizer(b)
         gen = torch.Generator()
         gen.set_state(torch.get_rng_state())
-        data0 = cast(ModularData, b.data)  # arch "mlp" (_unstackable): a modular task
-        probe_idx = probe_indices(data0.x_train.shape[0], cfg.diag.probe_size)
-        probe = (data0.x_train[probe_idx].to(b.device), data0.y_train[probe_idx].to(b.device))
-        seeds.append(_Seed(cfg, b, gen, out, GrokTracker(cfg.train.grok_threshold), probe))
-    dev, dtype, loss_fn = seeds[0].b.device, seeds[0].b.dtype, seeds[0].b.loss_fn
-    params, _ = stack_module_state([s.b.model for s in seeds])
-    exp_avg = {k: torch.zeros_like(v) for k, v in params.items()}
-    exp_avg_sq = {k: torch.zeros_like(v) for k, v in params.items()}
-    data = [torch.stack([getattr(s.b.data, a) for s in seeds]).to(dev)
+        built.append((b, gen))
+    dev, dtype, loss_fn = built[0][0].device, built[0][0].dtype, built[0][0].loss_fn
+    data = [torch.stack([getattr(b.data, a) for b, _ in built]).to(dev)
             for a in ("x_train", "y_train", "x_test", "y_test")]
     n_train = data[0].shape[1]
     batch = c0.optim.batch_size if 0 < c0.optim.batch_size < n_train else n_train
+    seeds: list[_Seed] = []
+    for cfg, out, (b, gen) in zip(cfgs, outs, built):
+        data0 = cast(ModularData, b.data)  # arch "mlp" (_unstackable): a modular task
+        probe_idx = probe_indices(data0.x_train.shape[0], cfg.diag.probe_size)
+        probe = (data0.x_train[probe_idx].to(b.device), data0.y_train[probe_idx].to(b.device))
+        rec = Recorder(cfg, out, batch, n_train, extra={"stacked": len(cfgs)})  # wall_seconds: the shared time
+        rec.begin(b.data.split_record())
+        seeds.append(_Seed(cfg, b, gen, rec, probe))
+    params, _ = stack_module_state([s.b.model for s in seeds])
+    exp_avg = {k: torch.zeros_like(v) for k, v in params.items()}
+    exp_avg_sq = {k: torch.zeros_like(v) for k, v in params.items()}
     sites = seeds[0].b.rs.names
     soft = pen0.mode == "soft"
-
-    import radgrok
-
-    for s in seeds:
-        if s.out is not None:
-            s.out.mkdir(parents=True, exist_ok=True)
-            records.write_json(s.out / records.CONFIG, {
-                "config": to_dict(s.cfg), "radgrok": radgrok.__version__, "torch": torch.__version__})
-            records.write_json(s.out / records.SPLIT, s.b.data.split_record(), indent=None)
-            records.write_jsonl(s.out / records.METRICS, [])
 
     first_given = m0.encoding == "onehot"
     forward, r = make_forward(c0, first_given)
@@ -268,34 +257,14 @@ def _train_stacked(cfgs: list[RunConfig], outs: Sequence[Path | None], progress:
 
     vloss, vmetrics = vmap(losses), vmap(metrics)
     t0 = time.perf_counter()
+    for s in seeds:
+        s.rec.t0 = t0  # one clock: wall_seconds is the stack's shared time until the seed stopped
 
-    def summary(s: _Seed, status: str, step: int, message: str = "") -> dict:
-        last = s.rows[-1] if s.rows else {}
-        return {
-            "status": status, "message": message, "task": s.cfg.task.task,
-            "grok_step": s.tracker.candidate if status == "grokked" else None,
-            "memorised_step": s.tracker.memorised_at, "step_95": s.tracker.reached_95,
-            "steps_done": step, "budget": s.cfg.train.steps, "eval_every": s.cfg.train.eval_every,
-            "batch_size": batch, "n_train": n_train, "epochs_per_step": batch / n_train,
-            "seed": s.cfg.train.seed, "lam": s.cfg.penalty.lam, "weight_decay": s.cfg.optim.weight_decay,
-            "lr": s.cfg.optim.lr,
-            "final": {k: last.get(k) for k in ("train_acc", "test_acc", "train_loss", "test_loss")},
-            "wall_seconds": round(time.perf_counter() - t0, 3),
-            "stacked": len(seeds),  # trained in one model with this many seeds; wall_seconds is shared
-        }
-
-    def finish(s: _Seed, status: str, step: int, message: str = "") -> dict:
-        out = summary(s, status, step, message)
-        if s.out is not None:
-            records.write_json(s.out / records.SUMMARY, out)
-        return out
-
-    def checkpoint(s: _Seed, pos: int, step: int) -> None:
-        _checkpoint(s, pos, step, params, exp_avg, exp_avg_sq, time.perf_counter() - t0)
-        s.last_ckpt = step
+    def state_of(s: _Seed, pos: int, step: int) -> Callable[[], dict]:
+        return lambda: _state(s, pos, step, params, exp_avg, exp_avg_sq)
 
     def evaluate(ids: list[int], step: int) -> None:
-        """One batched evaluation; appends and writes each active seed's row, as train()'s do_eval."""
+        """One batched evaluation; each active seed's row, diagnosed and logged as train()'s do_eval."""
         with torch.no_grad():
             stats = vmetrics(params, first(params, data[0]), data[1], first(params, data[2]), data[3]).tolist()
             squares = torch.stack([v.double().square().flatten(1).sum(1) for v in params.values()], 1).tolist()
@@ -307,10 +276,7 @@ def _train_stacked(cfgs: list[RunConfig], outs: Sequence[Path | None], progress:
                    "weight_norm": math.sqrt(sum(squares[pos])),
                    **{f"radius/{k}": v for k, v in zip(sites, st[5:])}, "lr": s.lr(step)}
             _diagnose(s, row, step, params, pos)
-            s.rows.append(row)
-            s.tracker.update(step, row["train_acc"], row["test_acc"])
-            if s.out is not None:
-                records.append_jsonl(s.out / records.METRICS, row)
+            s.rec.log(row)
             if on_eval is not None:
                 on_eval(i, row)
 
@@ -318,9 +284,7 @@ def _train_stacked(cfgs: list[RunConfig], outs: Sequence[Path | None], progress:
     ids = list(range(len(seeds)))
     evaluate(ids, 0)
     for pos, s in enumerate(seeds):
-        if s.out is not None:  # summary before checkpoint, as in train(): a checkpoint implies a summary
-            records.write_json(s.out / records.SUMMARY, summary(s, "running", 0))
-            checkpoint(s, pos, 0)
+        s.rec.started(state_of(s, pos, 0))
 
     show = sys.stderr.isatty() if progress is None else progress
     from tqdm.auto import tqdm
@@ -358,22 +322,16 @@ def _train_stacked(cfgs: list[RunConfig], outs: Sequence[Path | None], progress:
                 continue
             evaluate(ids, step)
             stopped = set()
-            for pos, i in enumerate(ids):
-                s, row = seeds[i], seeds[i].rows[-1]
-                if not all(math.isfinite(row[k]) for k in ("train_loss", "test_loss", "weight_norm")):
-                    msg = (f"non-finite loss or weights at step {step}; stopped, the last good checkpoint "
-                           f"(step {s.last_ckpt}) is kept")
-                    results[i] = finish(s, "diverged", step, msg)
-                    stopped.add(i)
-                    continue
-                if s.cfg.train.early_stop and s.tracker.held_for(step) >= s.cfg.train.patience:
-                    stopped.add(i)
-                elif s.out is not None and step - s.last_ckpt >= s.cfg.train.checkpoint_every:
-                    checkpoint(s, pos, step)
-                if i in stopped or step == tr0.steps:
-                    if s.out is not None and step != s.last_ckpt:  # before the summary, as in train()
-                        checkpoint(s, pos, step)
-                    results[i] = finish(s, "grokked" if s.tracker.candidate is not None else "dng", step)
+            for pos, i in enumerate(ids):  # the recorder's rules, per seed, as train() applies them
+                s = seeds[i]
+                verdict = s.rec.check(step)
+                if verdict == DIVERGED:
+                    results[i] = s.rec.diverged(step)
+                elif verdict == STOP or step == tr0.steps:
+                    results[i] = s.rec.finished(step, state_of(s, pos, step))
+                elif s.rec.checkpoint_due(step):
+                    s.rec.checkpoint(step, state_of(s, pos, step)())
+                if results[i] is not None:
                     stopped.add(i)
             if stopped:
                 keep = torch.tensor([p for p, i in enumerate(ids) if i not in stopped], dtype=torch.long, device=dev)
