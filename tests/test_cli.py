@@ -200,3 +200,23 @@ def test_resume_with_a_damaged_or_missing_run_file_is_one_line(interrupted_run, 
     for n in name.split("+"):
         assert str(out / n) in err
     assert not (out / records.LOCK).exists()
+
+
+@pytest.mark.parametrize("argv, err", [
+    # a value quoted as given must not break the one error line (found by tests/test_cli_properties.py)
+    (["report", "a\nb"], "radgrok: error: path: a\\nb does not exist"),
+    (["plot", "x\x85"], "radgrok: error: run_dir: x\\x85 is not a run directory (no metrics.jsonl and config.json)"),
+    # range(seeds) trials were listed before any check: an OOM kill, not an error
+    (["demo", "--seeds", "99999999999"], "radgrok: error: --seeds must be in [1, 1000], got 99999999999"),
+    (["reproduce", "table2", "--dry-run", "--seeds", "99999999999"], "--seeds must be in [1, 1000]"),
+    (["compare", "--tune", "x"], "radgrok: error: --tune must look like FIELD=V1,V2, got 'x'"),
+    # torch seeds generators with seed * 1_000_003 + step: 64 bits at most
+    (["train", "--seed", str(2**50)], f"radgrok: error: seed must be an integer in [0, 2**32), got {2**50}"),
+    (["train", "--split-seed", "-1"], "radgrok: error: split_seed must be an integer in [0, 2**32) or none, got -1"),
+])
+def test_found_by_the_property_tests(tmp_path, monkeypatch, capsys, argv, err):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    line = _one_error_line(capsys)
+    assert line == err if err.startswith("radgrok") else err in line
+    assert list(tmp_path.iterdir()) == []
