@@ -1,9 +1,10 @@
 """SIGKILL a run at every kind of point where it writes its records, resume it, and compare with a run
-never killed: the metrics rows must be equal exactly, the summary equal but for its timing.
+never killed: the metrics rows must be equal exactly, the summary equal but for its timing (a stacked
+batch's seeds resumed alone: to float rounding), and checkpoint.pt must be of the summary's last step.
 
 The points are ``records.fault_point``'s (``RADGROK_KILL_AT="<point>:<n>"``: SIGKILL at the n-th
-arrival). Which arrivals to kill at is drawn (seeded) from a census of one uninterrupted run, so
-every point is hit at least once and a new point is covered without editing this file.
+arrival). Which arrivals to kill at is drawn (seeded) from a census of one uninterrupted run, so in
+the single-run test every point is hit at least once, and a new point is covered without editing this file.
 
 Cost: a fresh process spends seconds importing torch on a shared 2-core machine, so most kills run
 in processes forked from one warm "zygote" (torch imported, and a run done on one thread only, so
