@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..report.report import Run, last_value
 from ..training import records
+from ..training.kinds import kind_of
 from .paper import PAPER
 from .sections import FIGURES, SECTIONS, steps_cell
 from .sweep import FINISHED, finished_summary, run_sweep
@@ -64,7 +65,7 @@ def _run_metrics(run: Run) -> dict:
         v = last_value(rows, k)
         if v is not None:
             out[k] = v
-    if run.config["task"].get("task") == "text":
+    if kind_of(run.config["task"].get("task")).held_out_is_validation:
         # A text's held-out split is its validation set. The best evaluation, not the
         # last: an LM is kept at its best validation loss (nanoGPT checkpoints on it), and
         # a small text over-fits before the budget ends, so the last value mostly measures

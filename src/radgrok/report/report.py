@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..training import records
 from ..training.config import read_config, to_dict
+from ..training.kinds import kind_of
 from .plots import plot_accuracy, plot_grok_bars, plot_heatmap, plot_lambda_curve, plot_site_metric
 
 __all__ = ["Run", "load_run", "load_runs", "group_runs", "grok_table", "report_dir", "flat_config", "varying_fields",
@@ -159,14 +160,8 @@ def sweep_figures(runs: list[Run], out_dir: str | Path, prefix: str = "") -> lis
 def describe_setting(c: dict) -> str:
     """One line naming the task and the model of a run's config dict (older configs lack task/arch)."""
     t, m = c["task"], c["model"]
-    kind, arch = t.get("task", "modular"), m.get("arch", "mlp")
-    if kind == "addition":
-        task = (f"Task: {t['n_digits']}-digit addition, answer {t['fmt']}, {t['train_pairs']:,} training and "
-                f"{t['test_pairs']:,} held-out pairs, accuracy = exact match of the greedy answer")
-    elif kind == "text":
-        task = f"Task: character LM on {t['text_path'] or 'the bundled sample'}, context {t['block_size']}"
-    else:
-        task = f"Task: {t['op']} mod {t['p']}, train fraction {t['train_frac']}"
+    arch = m.get("arch", "mlp")
+    task = kind_of(t.get("task")).describe(t)
     if arch == "mlp":
         model = f"MLP depth {m['depth']} width {m['width']} ({m['encoding']} inputs)"
     elif arch == "transformer":

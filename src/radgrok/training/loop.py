@@ -31,12 +31,13 @@ from ..models.gpt import GPT, lm_loss
 from ..models.mlp import MLP
 from ..models.transformer import Transformer
 from ..penalty import RadialSuppression
-from ..tasks.addition import TOKENIZER, AdditionData, make_addition
-from ..tasks.modular import ModularData, make_modular
-from ..tasks.text import TextData, make_text_data
+from ..tasks.addition import AdditionData
+from ..tasks.modular import ModularData
+from ..tasks.text import TextData
 from . import records
 from .config import ConfigError, RunConfig, read_config, to_dict, validate
 from .feeds import AdditionFeed, ModularFeed, TextFeed, batch_indices, evaluate
+from .kinds import kind_of
 from .probes import cheap_diagnostics, expensive_diagnostics
 from .recorder import DIVERGED, STOP, Recorder
 
@@ -67,29 +68,18 @@ class Built:
     grad_filter: GrokfastEMA | GrokfastMA | None
 
 
-def _make_data(cfg: RunConfig) -> ModularData | AdditionData | TextData:
-    t = cfg.task
-    split_seed = cfg.train.seed if t.split_seed is None else t.split_seed
-    if t.task == "addition":
-        return make_addition(t.n_digits, t.fmt, n_train=t.train_pairs, n_test=t.test_pairs, split_seed=split_seed)
-    if t.task == "text":
-        # A text splits by position (its last 10% is held out); there is nothing to seed.
-        return make_text_data(t.text_path or None, val_frac=0.1)
-    return make_modular(t.op, t.p, t.train_frac, split_seed, t.val_frac)
-
-
 def build(cfg: RunConfig) -> Built:
     """Seeded construction of the dataset, model, penalty hooks and optimizer."""
     t, m, pen, o, tr = cfg.task, cfg.model, cfg.penalty, cfg.optim, cfg.train
-    data = _make_data(cfg)
+    kind = kind_of(t.task)
+    data = kind.data(cfg)
     device, dtype = torch.device(tr.device), _DTYPES[tr.dtype]
     torch.manual_seed(tr.seed)
     model: MLP | Transformer | GPT
     sites: list[str]
     if m.arch == "gpt":
-        # (the casts: _make_data built the data of t.task)
-        vocab, block = ((TOKENIZER.vocab_size, cast(AdditionData, data).block_size) if t.task == "addition"
-                        else (cast(TextData, data).tokenizer.vocab_size, t.block_size))
+        assert kind.gpt_shape is not None  # validate() pairs the GPT with the addition and text tasks
+        vocab, block = kind.gpt_shape(data, cfg)
         model = GPT(vocab_size=vocab, block_size=block, n_layer=m.depth, n_head=m.n_heads, n_embd=m.width,
                     dropout=m.dropout)
         sites = model.default_penalty_sites
@@ -128,14 +118,8 @@ def load_final_model(run_dir: str | Path) -> torch.nn.Module:
 
 
 def make_feed(b: Built, cfg: RunConfig) -> ModularFeed | AdditionFeed | TextFeed:
-    """The batches and evaluations of this run's task (see ``feeds.py``)."""
-    seed, bs = cfg.train.seed, cfg.optim.batch_size
-    # (the casts: build made the data of cfg.task.task)
-    if cfg.task.task == "addition":
-        return AdditionFeed(cast(AdditionData, b.data), b.device, bs, seed)
-    if cfg.task.task == "text":
-        return TextFeed(cast(TextData, b.data), b.device, bs, seed, cfg.task.block_size, cfg.task.eval_windows)
-    return ModularFeed(cast(ModularData, b.data), b.device, bs, seed)
+    """The batches and evaluations of this run's task (its kind's feed, ``feeds.py``)."""
+    return kind_of(cfg.task.task).feed(b.data, cfg, b.device)
 
 
 def train_step(b: Built, xb: torch.Tensor, yb: torch.Tensor, soft: bool) -> None:

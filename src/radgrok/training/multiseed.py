@@ -231,7 +231,6 @@ def _train_stacked(cfgs: list[RunConfig], outs: Sequence[Path | None], progress:
     exp_avg = {k: torch.zeros_like(v) for k, v in params.items()}
     exp_avg_sq = {k: torch.zeros_like(v) for k, v in params.items()}
     sites = seeds[0].b.rs.names
-    soft = pen0.mode == "soft"
 
     first_given = m0.encoding == "onehot"
     forward, r = make_forward(c0, first_given)
@@ -272,7 +271,7 @@ def _train_stacked(cfgs: list[RunConfig], outs: Sequence[Path | None], progress:
             s, st = seeds[i], stats[pos]
             row = {"step": step, "epoch": step * batch / n_train,
                    "train_loss": st[0], "train_acc": st[1], "test_loss": st[2], "test_acc": st[3],
-                   "penalty_raw": st[4], "penalty": float(s.cfg.penalty.lam) * st[4] if soft else 0.0,
+                   "penalty_raw": st[4], "penalty": s.b.rs.lam * st[4] if s.b.rs.active else 0.0,
                    "weight_norm": math.sqrt(sum(squares[pos])),
                    **{f"radius/{k}": v for k, v in zip(sites, st[5:])}, "lr": s.lr(step)}
             _diagnose(s, row, step, params, pos)
@@ -312,7 +311,7 @@ def _train_stacked(cfgs: list[RunConfig], outs: Sequence[Path | None], progress:
                 noise = [torch.stack(layer) for layer in zip(*masks)]
             ce, pen = vloss(params, first(params, xb), yb, noise)
             # lam = 0 seeds gain an exact +0 (value and gradient) whenever others are penalised.
-            loss = ce + lam * pen if soft and any(s.cfg.penalty.lam > 0 for s in act) else ce
+            loss = ce + lam * pen if any(s.b.rs.active for s in act) else ce  # the penalty object says
             loss.sum().backward()  # a sum keeps each seed's gradient its own
             adamw_(params, exp_avg, exp_avg_sq, step + 1, [s.lr(step) for s in act],
                     [s.b.opt.param_groups[0] for s in act])
