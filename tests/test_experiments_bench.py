@@ -94,3 +94,23 @@ def test_timer_and_device_checks():
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="no CUDA device"):
             run_and_print(True, None, device="cuda")
+
+
+def test_penalty_arms_share_one_model_and_switch_the_reading_it_applies():
+    """bench_penalty's arms set rs.lam / norm_over / reduce on one model before each step: the
+    hooks must read them at call time, so each arm applies its own reading (or none)."""
+    import torch
+
+    from radgrok.penalty import radial_penalty
+    from radgrok.training.config import RunConfig
+    from radgrok.training.loop import build, make_feed
+
+    cfg = RunConfig().replace(p=11, width=16, lam=0.05)
+    b = build(cfg)
+    x, y = make_feed(b, cfg).train_batch(0)
+    for lam, over, red in ((0.0, "example", "mean"), (0.05, "example", "sum"), (0.05, "batch", "mean")):
+        b.rs.lam, b.rs.norm_over, b.rs.reduce = lam, over, red
+        b.model(x)
+        want = sum(radial_penalty(h, None, over, red) for hs in b.rs.hidden().values() for h in hs) * lam
+        assert b.rs.active == (lam > 0)
+        torch.testing.assert_close(b.rs.penalty(), torch.as_tensor(want, dtype=torch.float32))
