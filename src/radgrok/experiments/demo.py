@@ -51,7 +51,7 @@ def run_demo(out: str | Path, seeds: int = 2, workers: int = 2) -> list[dict]:
     md += f"\nWall time of the demo: {wall:.0f} s with {workers} worker process(es), one torch thread each.\n"
     # the table is exact here; readers compare it with the README's from another machine
     md += ("\nGrok steps are bit-identical on the same machine and thread count; on another CPU float "
-           "rounding can move one by an evaluation interval (README: Reproducibility).\n")
+           "rounding can move one by an evaluation interval or more (README: Reproducibility).\n")
     records.atomic_write_text(out / "report.md", md.replace("](", "](runs/"))
     print(md)
     print(f"wrote {out / 'report.md'} and {out / 'runs' / 'accuracy.png'} ({wall:.0f} s)")

@@ -20,8 +20,8 @@ from torch.utils.hooks import RemovableHandle
 
 from radgrok.diagnostics.radial import capture_hidden_grads_multi, radial_energies
 from radgrok.integrations.options import RadgrokOptions, resolve_sites
-from radgrok.methods.grokfast import GrokfastEMA, GrokfastMA
-from radgrok.methods.orthograd import orthogonalize_gradients
+from radgrok.methods.grokfast import GrokfastEMA, GrokfastMA, make_filter
+from radgrok.methods.orthograd import orthogonalize_groups
 from radgrok.penalty import RadialSuppression
 
 __all__ = ["RadgrokRuntime", "STATE_FILE", "base_optimizer"]
@@ -96,10 +96,7 @@ class RadgrokRuntime:
             self.sites = resolve_sites(model, o.sites)
             self.rs = RadialSuppression(model, self.sites, o.lam, radius=o.radius, radius_scale=o.radius_scale,
                                         mode=o.mode, norm_over=o.norm_over, reduce=o.reduce)
-        if o.grokfast == "ema":
-            self.grokfast = GrokfastEMA(model, alpha=o.grokfast_alpha, lamb=o.grokfast_lamb)
-        elif o.grokfast == "ma":
-            self.grokfast = GrokfastMA(model, window=o.grokfast_window, lamb=o.grokfast_lamb)
+        self.grokfast = make_filter(model, o.grokfast, o.grokfast_alpha, o.grokfast_lamb, o.grokfast_window)
         if self._pending is not None:
             self._apply(self._pending)
             self._pending = None
@@ -157,9 +154,7 @@ class RadgrokRuntime:
         if self.options.orthograd:
             if optimizer is None:
                 raise ValueError("orthograd needs the optimizer whose parameter groups to orthogonalise")
-            for group in base_optimizer(optimizer).param_groups:
-                if group.get("orthograd", True):
-                    orthogonalize_gradients(group["params"])
+            orthogonalize_groups(base_optimizer(optimizer).param_groups)
 
     def _pre_step(self, opt: Optimizer, args: tuple, kwargs: dict) -> None:
         self.before_optimizer_step(opt)

@@ -21,9 +21,10 @@ from radgrok.methods.grokfast import (
     GrokfastMA,
     gradfilter_ema,
     gradfilter_ma,
+    make_filter,
     scaled_lr,
 )
-from radgrok.methods.orthograd import OrthoGrad, orthogonalize_gradients, orthograd
+from radgrok.methods.orthograd import OrthoGrad, orthogonalize_gradients, orthogonalize_groups, orthograd
 from radgrok.methods.stablemax import (
     StableMaxCrossEntropy,
     log_stablemax,
@@ -36,12 +37,14 @@ __all__ = [
     "gradfilter_ma",
     "GrokfastEMA",
     "GrokfastMA",
+    "make_filter",
     "scaled_lr",
     "stablemax",
     "log_stablemax",
     "stablemax_cross_entropy",
     "StableMaxCrossEntropy",
     "orthogonalize_gradients",
+    "orthogonalize_groups",
     "orthograd",
     "OrthoGrad",
 ]

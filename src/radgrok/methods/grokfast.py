@@ -38,7 +38,7 @@ from typing import Any, Iterable, Iterator, Mapping, Union
 import torch
 from torch import nn
 
-__all__ = ["gradfilter_ema", "gradfilter_ma", "GrokfastEMA", "GrokfastMA", "scaled_lr"]
+__all__ = ["gradfilter_ema", "gradfilter_ma", "GrokfastEMA", "GrokfastMA", "make_filter", "scaled_lr"]
 
 # A model, a {name: parameter} mapping, or (name, parameter) pairs.
 Params = Union[nn.Module, Mapping[str, torch.Tensor], Iterable[tuple[str, torch.Tensor]]]
@@ -250,3 +250,15 @@ class GrokfastMA:
             f"GrokfastMA(window={self.window}, lamb={self.lamb}, "
             f"amplify_before_full={self.amplify_before_full})"
         )
+
+
+def make_filter(model: nn.Module, kind: str | None, alpha: float = 0.98, lamb: float = 2.0,
+                window: int = 100) -> GrokfastEMA | GrokfastMA | None:
+    """The Grokfast filter named ``kind`` ("ema", "ma"; "none" or None: no filter) for ``model``."""
+    if kind in (None, "none"):
+        return None
+    if kind == "ema":
+        return GrokfastEMA(model, alpha=alpha, lamb=lamb)
+    if kind == "ma":
+        return GrokfastMA(model, window=window, lamb=lamb)
+    raise ValueError(f"grokfast must be 'ema', 'ma' or none, got {kind!r}")

@@ -31,7 +31,7 @@ from typing import Any, Callable, Iterable
 import torch
 from torch.optim import Optimizer
 
-__all__ = ["orthogonalize_gradients", "orthograd", "OrthoGrad"]
+__all__ = ["orthogonalize_gradients", "orthogonalize_groups", "orthograd", "OrthoGrad"]
 
 # g_perp is treated as zero when ||g_perp|| <= _NOISE_ULPS * machine-eps * ||g||: a
 # residual that small is rounding error of the projection, and rescaling it to ||g||
@@ -71,7 +71,8 @@ def orthogonalize_gradients(params: Iterable[torch.Tensor], eps: float = 1e-30) 
         g.copy_((g_perp * scale).view_as(g))
 
 
-def _orthogonalize_groups(param_groups: Iterable[dict[str, Any]], eps: float) -> None:
+def orthogonalize_groups(param_groups: Iterable[dict[str, Any]], eps: float = 1e-30) -> None:
+    """``orthogonalize_gradients`` on every parameter group that does not opt out (``orthograd: False``)."""
     for group in param_groups:
         if group.get("orthograd", True):
             orthogonalize_gradients(group["params"], eps)
@@ -99,11 +100,11 @@ def orthograd(optimizer_cls: type[Optimizer], eps: float = 1e-30) -> type[Optimi
         rest = args[len(head):]
         closure = rest[0] if rest else kwargs.get("closure")
         if closure is None:
-            _orthogonalize_groups(opt.param_groups, eps)
+            orthogonalize_groups(opt.param_groups, eps)
             return None
         with torch.enable_grad():
             loss = closure()
-        _orthogonalize_groups(opt.param_groups, eps)
+        orthogonalize_groups(opt.param_groups, eps)
         kwargs = {k: v for k, v in kwargs.items() if k != "closure"}
         kwargs["closure"] = lambda: loss
         return head + rest[1:], kwargs
@@ -138,7 +139,7 @@ class OrthoGrad:
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        _orthogonalize_groups(self.base.param_groups, self.eps)
+        orthogonalize_groups(self.base.param_groups, self.eps)
         self.base.step()
         return loss
 

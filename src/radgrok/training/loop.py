@@ -26,7 +26,7 @@ from typing import Callable, TypeVar, cast
 import torch
 from torch.nn import functional as F
 
-from ..methods import GrokfastEMA, GrokfastMA, orthograd, scaled_lr, stablemax_cross_entropy
+from ..methods import GrokfastEMA, GrokfastMA, make_filter, orthograd, scaled_lr, stablemax_cross_entropy
 from ..models.gpt import GPT, lm_loss
 from ..models.mlp import MLP
 from ..models.transformer import Transformer
@@ -36,14 +36,13 @@ from ..tasks.modular import ModularData
 from ..tasks.text import TextData
 from . import records
 from .config import ConfigError, RunConfig, read_config, to_dict, validate
-from .feeds import AdditionFeed, ModularFeed, TextFeed, batch_indices, evaluate
+from .feeds import AdditionFeed, ModularFeed, TextFeed, evaluate
 from .kinds import kind_of
 from .probes import cheap_diagnostics, expensive_diagnostics
 from .recorder import DIVERGED, STOP, Recorder
 
 __all__ = ["train", "build", "Built", "evaluate", "train_step", "make_feed", "load_final_model"]
 
-_batch_indices = batch_indices  # the name multiseed and the benchmark import
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 # Fields that may differ between a run and its resumption (the budget and stopping rule).
@@ -102,11 +101,8 @@ def build(cfg: RunConfig) -> Built:
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm) if warm else 1.0)
     loss_fn = (lm_loss if m.arch == "gpt" else
                stablemax_cross_entropy if mt.loss == "stablemax" else F.cross_entropy)
-    grad_filter = {"none": None,
-                   "ema": lambda: GrokfastEMA(model, alpha=mt.grokfast_alpha, lamb=mt.grokfast_lamb),
-                   "ma": lambda: GrokfastMA(model, window=mt.grokfast_window, lamb=mt.grokfast_lamb),
-                   }[mt.grokfast]
-    return Built(data, model, rs, opt, sched, device, dtype, loss_fn, grad_filter and grad_filter())
+    grad_filter = make_filter(model, mt.grokfast, mt.grokfast_alpha, mt.grokfast_lamb, mt.grokfast_window)
+    return Built(data, model, rs, opt, sched, device, dtype, loss_fn, grad_filter)
 
 
 def load_final_model(run_dir: str | Path) -> torch.nn.Module:

@@ -11,7 +11,7 @@ lose cache locality: measure with benchmarks/bench_multiseed.py.
 
 Each seed reproduces a sequential ``train(cfg)`` up to float rounding (batched
 kernels reduce in another order): the same init and split (``build`` per config),
-mini-batch order (``_batch_indices``), dropout masks (a per-seed copy of the CPU RNG
+mini-batch order (``feeds.batch_indices``), dropout masks (a per-seed copy of the CPU RNG
 state ``build`` leaves behind), evaluations, milestones, early stop, divergence
 handling and run directory. Diagnostics (``training.probes``) run per seed on a
 real ``MLP`` holding that seed's weights. A seed that stops (early stop or
@@ -44,8 +44,8 @@ from ..penalty import radial_penalty
 from ..tasks.modular import ModularData
 from . import records
 from .config import ConfigError, RunConfig, to_dict, validate
-from .feeds import probe_indices
-from .loop import Built, _batch_indices, build
+from .feeds import batch_indices, probe_indices
+from .loop import Built, build
 from .probes import cheap_diagnostics, expensive_diagnostics
 from .recorder import DIVERGED, STOP, Recorder
 from .stacked import adamw_, make_forward, stacked_onehot_first
@@ -297,7 +297,7 @@ def _train_stacked(cfgs: list[RunConfig], outs: Sequence[Path | None], progress:
     try:
         while step < tr0.steps and ids:
             act = [seeds[i] for i in ids]
-            idx = [_batch_indices(n_train, batch, s.cfg.train.seed, step, s.cache) for s in act]
+            idx = [batch_indices(n_train, batch, s.cfg.train.seed, step, s.cache) for s in act]
             if idx[0] is None:
                 xb, yb = data[0], data[1]
             else:

@@ -49,6 +49,8 @@ def arm_of(name: str) -> str:
     """The arm of a run directory named by ``run_name``; any other name is its own arm."""
     stem, sep, seed = name.rpartition("-s")
     return stem if sep and seed.isdigit() else name
+
+
 KILL_ENV = "RADGROK_KILL_AT"
 
 
@@ -141,16 +143,16 @@ def append_jsonl(path: Path, row: dict) -> None:
     """Append one row as one write: O(1) per evaluation (a rewrite per evaluation is O(n^2)
     over a 100k-step run). A crash can at worst cut the last line, which read_jsonl drops,
     and a resumed run rewrites the file atomically up to its checkpoint."""
-    line = json.dumps(row) + "\n"
-    fault_point(f"{Path(path).name}:row-before")
+    line, name = json.dumps(row) + "\n", Path(path).name
+    fault_point(f"{name}:row-before")
     with open(path, "a") as fh:
         if _KILL_AT is not None and _KILL_AT[0].endswith(":row-half"):  # tests only: a line cut by a kill
             fh.write(line[:len(line) // 2])
             fh.flush()
-            fault_point(f"{Path(path).name}:row-half")
+            fault_point(f"{name}:row-half")
             line = line[len(line) // 2:]
         fh.write(line)
-    fault_point(f"{Path(path).name}:row-after")
+    fault_point(f"{name}:row-after")
 
 
 def read_jsonl(path: Path) -> list[dict]:
