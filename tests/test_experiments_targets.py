@@ -44,7 +44,7 @@ def test_table7_and_table6_grids():
     t6 = plan("table6", "paper").trials()
     assert {(t.config().task.p, t.config().task.train_frac) for t in t6} == {
         (p, f) for p in (97, 137, 211) for f in (0.6, 0.5, 0.4, 0.3)}
-    assert len(plan("choices", "cpu").trials()) == 36
+    assert len(plan("choices", "cpu").trials()) == 36 + 48  # the penalty cells under the two other readings
 
 
 @pytest.mark.parametrize("scale", targets.SCALES)
@@ -81,7 +81,10 @@ def test_every_printed_penalty_arm_gets_a_twin_per_reading_and_a_verdict_alias()
     t6 = plan("table6", "cpu")  # pooled by the first field: the alias maps that too
     alias = dict(t6.aliases)["reading: one norm per example, summed over the batch"]
     assert alias["penalty"] == "penalty@sum" and "penalty@sum,p=59,f=0.6" in {a.name for a in t6.arms}
-    assert len(plan("choices", "cpu").trials()) == 36  # no twins: 36 cells already
+    ch = {a.name: a.config().penalty for a in plan("choices", "cpu").arms}  # 24 penalty cells, twinned twice
+    assert len(ch) == 36 + 48 and ch["penalty@batch,embed,depth=2,init=0.5,site=post"].norm_over == "batch"
+    assert ch["penalty@sum,onehot,depth=1,init=3.0,site=pre"].reduce == "sum"
+    assert not any(n.startswith("strong-wd@") for n in ch)
 
 
 def test_mechanism_arms_and_the_cap():
@@ -106,4 +109,4 @@ def test_every_target_is_an_object_whose_report_parts_exist():
         assert set(spec.sections) <= set(SECTIONS) and set(spec.figures) <= set(FIGURES), name
     # the parts a report adds are the target's, not switches on its name
     assert targets.TARGETS["fig4"].figures == ("spectra",) and "table1_layout" in targets.TARGETS["table1"].sections
-    assert not targets.TARGETS["choices"].readings and targets.TARGETS["table2"].readings
+    assert not targets.TARGETS["mechanism"].readings and targets.TARGETS["choices"].readings

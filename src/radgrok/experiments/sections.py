@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..report.report import Run
-from .targets import Plan
+from .targets import READINGS, Plan
 from .verdicts import ArmResult
 
 __all__ = ["SECTIONS", "FIGURES", "steps_cell"]
@@ -59,13 +59,17 @@ def table1_layout(p: Plan, runs: Runs, arms: dict[str, ArmResult]) -> list[str]:
 
 
 def choices_grid(p: Plan, runs: Runs, arms: dict[str, ArmResult]) -> list[str]:
-    """One row per (encoding, depth, init scale) cell: the penalty at each site and strong WD."""
-    cells = dict.fromkeys(n.split(",", 1)[1].rsplit(",site=", 1)[0] for n in arms)
+    """One row per (encoding, depth, init scale) cell: the penalty at each site under each reading of
+    ||h|| (the first reading, then the twins ``READINGS`` adds), and strong WD."""
+    readings = [("", "mean")] + [(f"@{r}", r) for r in READINGS]
+    cells = dict.fromkeys(n.split(",", 1)[1].rsplit(",site=", 1)[0] for n in arms if "," in n)
+    cols = [(f"penalty{tag},{{c}},site={site}", f"penalty@{r}, site {site}") for tag, r in readings
+            for site in ("pre", "post")]
     lines = ["", "### Grok step per cell (DNG = no grok within the budget)", "",
-             "| encoding, depth, init scale | penalty, site pre | penalty, site post | strong WD |",
-             "|---|---|---|---|"]
+             "| encoding, depth, init scale | " + " | ".join(h for _, h in cols) + " | strong WD |",
+             "|---|" + "---|" * (len(cols) + 1)]
     for c in cells:
-        row = [arms.get(f"penalty,{c},site=pre"), arms.get(f"penalty,{c},site=post"), arms.get(f"strong-wd,{c}")]
+        row = [arms.get(k.format(c=c)) for k, _ in cols] + [arms.get(f"strong-wd,{c}")]
         lines.append(f"| {c} | " + " | ".join(steps_cell(a) for a in row) + " |")
     return lines
 

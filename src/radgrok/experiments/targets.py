@@ -295,7 +295,8 @@ def _choices(target: str, scale: str, seeds: int | None) -> Plan:
                 arms += [Arm(f"penalty,{tag},site={s}", base, dict(cell, site=s)) for s in ("pre", "post")]
                 arms.append(Arm(f"strong-wd,{tag}", ref, cell))
     p = Plan(target, scale, arms, _seeds(scale, 1, seeds))
-    p.notes.append("one seed per cell at cpu scale (36 runs, ~45 min with 2 workers): a map, not a result")
+    p.notes.append("one seed per cell at cpu scale (12 cells x (penalty at 2 sites under 3 readings + strong WD) "
+                   "= 84 runs, ~100 min with 2 workers): a map, not a result")
     return p
 
 
@@ -326,7 +327,7 @@ TARGETS: dict[str, Target] = {
     "fig3": Target(_figure, (_DIAG,), cpu_mlp=True, calibrated=True),
     "fig4": Target(_figure, (_DIAG,), ("spectra",), cpu_mlp=True, calibrated=True),
     "fig5": Target(_figure, (_DIAG,), ("spectra",), cpu_mlp=True, calibrated=True),
-    "choices": Target(_choices, ("choices_grid",), readings=False),  # 36 cells already
+    "choices": Target(_choices, ("choices_grid",)),
     "mechanism": Target(_mechanism, readings=False),  # it names its arms under each reading itself
 }
 

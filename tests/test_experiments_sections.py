@@ -1,0 +1,27 @@
+from radgrok.experiments.sections import choices_grid, steps_cell
+from radgrok.experiments.targets import plan
+from radgrok.experiments.verdicts import ArmResult
+
+
+def test_steps_cell_says_dng_cut_and_not_run():
+    assert steps_cell(None) == "not run"
+    assert steps_cell(ArmResult("a", [400, 600], 1000)) == "500 ± 141"
+    assert steps_cell(ArmResult("a", [None, 300], 1000)) == "300 (1/2 DNG, budget 1,000)"
+    cut = ArmResult("a", [None], 700, cut=1, planned=2500)
+    assert steps_cell(cut) == "DNG (1/1 no grok by step 700: cut off, budget 2,500)"
+
+
+def test_choices_grid_has_a_column_per_site_and_reading():
+    p = plan("choices", "cpu")
+    arms = {a.name: ArmResult(a.name, [None], 2500) for a in p.arms}
+    arms["penalty@batch,embed,depth=2,init=0.5,site=post"] = ArmResult("x", [1200], 2500)
+    del arms["penalty@sum,onehot,depth=1,init=1.0,site=pre"]
+    lines = choices_grid(p, {}, arms)
+    header = lines[3].split(" | ")
+    assert header[1:7] == ["penalty@mean, site pre", "penalty@mean, site post", "penalty@sum, site pre",
+                           "penalty@sum, site post", "penalty@batch, site pre", "penalty@batch, site post"]
+    rows = {r.split(" | ")[0].lstrip("| "): r.split(" | ") for r in lines[5:]}
+    assert len(rows) == 12 and all(len(r) == 8 for r in rows.values())
+    assert rows["embed,depth=2,init=0.5"][6] == "1,200"
+    assert rows["onehot,depth=1,init=1.0"][3] == "not run"
+    assert rows["onehot,depth=1,init=1.0"][7].startswith("DNG (1/1 DNG")
