@@ -331,3 +331,38 @@ def test_bad_readings_are_named(kwargs, match):
     if "mode" not in kwargs:
         with pytest.raises(ValueError, match=match):
             radial_penalty(torch.randn(3, 4), **kwargs)
+
+
+@pytest.mark.parametrize("norm_over,reduce", READINGS)
+def test_gate_reuses_its_gradient_buffer_across_steps_and_stays_exact(norm_over, reduce):
+    m = _mlp()
+    kw = dict(norm_over=norm_over, reduce=reduce)
+    with RadialSuppression(m, ["0", "2"], lam=0.3, **kw) as rs:
+        ptrs = []
+        for _ in range(4):
+            x = torch.randn(9, 5, dtype=torch.float64)
+            g_fused = _grads(m, m(x).square().mean() + rs.penalty())
+            ptrs.append({k: b.data_ptr() for k, b in rs._scratch.items()})
+            h0 = m[0](x)
+            h2 = m[2](m[1](h0))
+            pure = 0.3 * (radial_penalty(h0, None, norm_over, reduce) + radial_penalty(h2, None, norm_over, reduce))
+            for a, b in zip(g_fused, _grads(m, m[4](m[3](h2)).square().mean() + pure)):
+                torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
+    assert set(ptrs[0]) == {("0", 1), ("2", 1)} and ptrs[1:] == ptrs[:-1]  # no allocation after the first step
+    assert rs._scratch == {}  # remove() frees the buffers
+
+
+def test_a_hook_that_keeps_gradients_never_sees_them_overwritten():
+    m = _mlp()
+    kept: list[torch.Tensor] = []
+    # registered before the penalty's hook: sees module 2's raw output, which the gate's gradient reaches
+    m[2].register_forward_hook(lambda mod, args, out: out.register_hook(kept.append) and None)
+    with RadialSuppression(m, ["2"], lam=0.3) as rs:
+        copies = []
+        for _ in range(3):
+            x = torch.randn(9, 5, dtype=torch.float64)
+            (m(x).square().mean() + rs.penalty()).backward()
+            copies.append(kept[-1].clone())
+    for k, c in zip(kept, copies):
+        torch.testing.assert_close(k, c, rtol=0, atol=0)
+    assert len({k.data_ptr() for k in kept}) == 3  # each step got a buffer of its own

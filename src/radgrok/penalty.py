@@ -33,6 +33,7 @@ Two ways to use it:
 from __future__ import annotations
 
 import math
+import sys
 from contextlib import contextmanager
 from typing import Iterable, Literal, cast
 
@@ -109,13 +110,51 @@ def project(h: torch.Tensor, r: float, norm_over: NormOver = "example") -> torch
 
 
 class _GateState:
-    """What one gated output needs in backward: radius, row norms, the penalty's upstream grad."""
+    """What one gated output needs in backward: radius, row norms, the penalty's upstream grad,
+    and where its site keeps the gradient buffer it reuses from step to step."""
 
-    __slots__ = ("r", "norm", "weight", "norm_over", "reduce")
+    __slots__ = ("r", "norm", "weight", "norm_over", "reduce", "pool", "key")
 
-    def __init__(self, r: float, norm: torch.Tensor, norm_over: NormOver, reduce: Reduce) -> None:
+    def __init__(self, r: float, norm: torch.Tensor, norm_over: NormOver, reduce: Reduce,
+                 pool: dict | None = None, key: object = None) -> None:
         self.r, self.norm, self.weight = r, norm, None
         self.norm_over, self.reduce = norm_over, reduce
+        self.pool, self.key = pool, key
+
+
+_storage_uses = getattr(torch._C, "_storage_Use_Count", None)
+
+
+def _uses(t: torch.Tensor) -> tuple[int, int]:
+    """References to t's Python object and to its storage (views, C++ holders)."""
+    return sys.getrefcount(t), _storage_uses(t.untyped_storage()._cdata) if _storage_uses else -1
+
+
+def _alone_baseline() -> tuple[int, int]:
+    t = torch.empty(1)  # held by one local name only, as in _scratch
+    return _uses(t)
+
+
+_ALONE = _alone_baseline()
+
+
+def _scratch(pool: dict | None, key: object, like: torch.Tensor) -> torch.Tensor:
+    """The buffer a gate writes its gradient into: the one its site used at the previous step
+    when nothing else holds it any more, else a new one.
+
+    A fresh (M, d) buffer every step costs more than the addcmul that fills it: the allocator
+    hands large blocks back to the OS, and the next step page-faults them in again. Reuse is
+    safe only if no one kept last step's gradient (a tensor hook, a view, autograd's own
+    accumulation): the same rule autograd applies before it writes into a gradient in place,
+    checked on both the tensor and its storage. Where torch cannot tell (no storage use
+    count), every step allocates."""
+    buf = pool.pop(key, None) if pool is not None else None
+    if (buf is None or _storage_uses is None or _uses(buf) != _ALONE or buf.shape != like.shape
+            or buf.stride() != like.stride() or buf.dtype != like.dtype or buf.device != like.device):
+        buf = torch.empty_like(like)
+    if pool is not None:
+        pool[key] = buf
+    return buf
 
 
 class _RadialGate(torch.autograd.Function):
@@ -124,7 +163,9 @@ class _RadialGate(torch.autograd.Function):
 
     Autograd's plain path computes the penalty's (M, d) gradient in a buffer of its own
     and then adds it to the downstream one: two full passes and a large allocation
-    more, which on the paper MLP cost several times the penalty's arithmetic.
+    more, which on the paper MLP cost several times the penalty's arithmetic. The result
+    goes into the site's buffer of the previous step where that is safe (``_scratch``);
+    the incoming ``grad`` is never written (autograd may share it with other branches).
     """
 
     @staticmethod
@@ -145,7 +186,10 @@ class _RadialGate(torch.autograd.Function):
         d, m = h.shape[-1], _divisor(norm, st.reduce)
         coef = (weight * (2.0 / (d * m))) * (norm - st.r) / norm.clamp_min(torch.finfo(norm.dtype).tiny)
         # one coefficient per row (example reading) or one for the whole site (batch reading)
-        return torch.addcmul(grad, h, coef.unsqueeze(-1) if st.norm_over == "example" else coef), None
+        coef = coef.unsqueeze(-1) if st.norm_over == "example" else coef
+        if torch.is_grad_enabled():  # a graph of its own: no buffer that the next step overwrites
+            return torch.addcmul(grad, h, coef), None
+        return torch.addcmul(grad, h, coef, out=_scratch(st.pool, st.key, grad)), None
 
 
 class _PenaltyNode(torch.autograd.Function):
@@ -208,7 +252,11 @@ class RadialSuppression:
     pass. Parameter gradients are exactly those of the plain formula (tested to
     second order); the one visible difference is that ``autograd.grad(loss, h)`` at
     a hooked output does not contain that site's own penalty term (it is added
-    upstream of the gate). Code that needs it uses ``with rs.unfused(): ...``.
+    upstream of the gate). Code that needs it uses ``with rs.unfused(): ...``. The
+    gradient a gate hands upstream is written into a buffer its site keeps from step
+    to step (one activation's size per hooked output, freed by ``remove()``); it is
+    reused only when nothing else holds it, so a hook that keeps gradients sees them
+    unchanged.
     """
 
     def __init__(
@@ -256,6 +304,7 @@ class RadialSuppression:
         # soft mode: (state, gated output) per hooked call, and the raw outputs left ungated
         self._gated: list[tuple[_GateState, torch.Tensor]] = []
         self._ungated: list[torch.Tensor] = []
+        self._scratch: dict[tuple[str, int], torch.Tensor] = {}  # (name, call) -> last step's gradient buffer
         self._fuse = True
         self._handles = [model.register_forward_pre_hook(self._clear)]
         for n in names:
@@ -281,7 +330,8 @@ class RadialSuppression:
                 new = project(h, r, self.norm_over)
             elif self._fuse and self.lam > 0 and torch.is_grad_enabled() and h.requires_grad:
                 with torch.no_grad():
-                    state = _GateState(r, norms(h, self.norm_over), self.norm_over, self.reduce)
+                    state = _GateState(r, norms(h, self.norm_over), self.norm_over, self.reduce,
+                                       self._scratch, (name, len(self._seen[name])))
                 new = _RadialGate.apply(h, state)
                 self._gated.append((state, new))
             else:
@@ -370,6 +420,7 @@ class RadialSuppression:
             h.remove()
         self._handles = []
         self._clear(None, None)
+        self._scratch.clear()
 
     def __enter__(self) -> "RadialSuppression":
         return self
