@@ -61,7 +61,8 @@ def _tiny_configs() -> dict:
 
 
 def test_bench_cli_writes_the_json_schema(tmp_path, monkeypatch, capsys):
-    tiny = bench.Sizes(reps=2, steps=1, warmup=1, gemm_passes=1, evals=1, seeds=2, multiseed_steps=5, grok_reps=1)
+    tiny = bench.Sizes(reps=2, steps=1, warmup=1, gemm_passes=1, evals=1, seeds=2, multiseed_steps=5, grok_reps=1,
+                        penalty_steps=1)
     monkeypatch.setattr(bench, "QUICK", tiny)
     monkeypatch.setattr(bench, "default_configs", _tiny_configs)
     out = tmp_path / "r.json"
