@@ -82,6 +82,44 @@ def test_killed_sweep_keeps_finished_trials_and_a_rerun_completes_the_rest(tmp_p
     assert (tmp_path / "results.csv").exists()
 
 
+def test_a_sweep_killed_by_its_pid_leaves_no_worker_training(tmp_path):
+    """kill PID of the driver alone (not its group): its worker dies with it instead of
+    finishing the trial in the background."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    arms = {"long": dict(FIXED, diagnostics=False, steps=5000, eval_every=20, checkpoint_every=20, early_stop=False)}
+    code = ("import sys; from radgrok.experiments.sweep import grid, run_sweep; "
+            f"run_sweep(grid('cpu-mlp', arms={arms!r}, seeds=[0]), sys.argv[1], workers=1, verbose=False)")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], start_new_session=True)
+    metrics = tmp_path / "long-s0" / "metrics.jsonl"
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and not (metrics.exists() and metrics.stat().st_size > 0):
+            time.sleep(0.05)
+        assert metrics.exists(), "the worker never started training"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                os.killpg(proc.pid, 0)  # anyone left in the group the driver led?
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("a worker outlived the driver")
+    finally:
+        with __import__("contextlib").suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    size = metrics.stat().st_size
+    time.sleep(0.5)
+    assert metrics.stat().st_size == size  # nothing writes the run any more
+
+
 def test_ray_and_local_backends_give_the_same_results_table(tmp_path, monkeypatch):
     """The same 4 trials through a local 2-CPU Ray instance and the process pool: one table."""
     import shutil

@@ -21,6 +21,7 @@ import csv
 import io
 import itertools
 import os
+import sys
 import traceback
 from contextlib import suppress
 from dataclasses import dataclass
@@ -176,13 +177,29 @@ def units(trials: list[Trial], batch: str = "auto") -> list[list[Trial]]:
     return out
 
 
+def _die_with(parent: int) -> None:
+    """A worker's initializer (Linux): the kernel kills the worker when its parent dies, so a
+    sweep or ``reproduce`` killed by its PID leaves no worker training on. The run it was in
+    stops as a SIGKILL stops it, which a re-run resumes (tests/test_faults.py)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    with suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before the request was in place
+        os._exit(1)
+
+
 def _local(work: list[list[Trial]], out: str, workers: int, on_done) -> list[list[dict]]:
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from multiprocessing import get_context
 
     results: list[list[dict] | None] = [None] * len(work)
     # spawn, not fork: a forked child of a process that already ran torch can deadlock in OpenMP
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_die_with,
+                             initargs=(os.getpid(),)) as pool:
         futures = {pool.submit(run_unit, u, out): i for i, u in enumerate(work)}
         for fut in as_completed(futures):
             i = futures[fut]
