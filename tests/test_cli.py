@@ -47,6 +47,12 @@ def test_presets_lists_each_with_description(capsys):
     (["--op", "div", "--p", "91"], "prime"),
     (["--encoding", "bits"], "--encoding"),
     (["--weight-decay", "x"], "--weight-decay"),
+    # sizes no machine holds: refused before anything is built (they used to end in a traceback, a
+    # segfault or an hour of building layers)
+    (["--width", "2000000"], "width 2000000"),
+    (["--p", "100003"], "p 100003"),
+    (["--depth", "100000"], "depth 100000"),
+    (["--threads", "100000"], "threads"),
 ])
 def test_bad_input_is_one_line_no_run_dir(tmp_path, capsys, args, field):
     out = tmp_path / "run"

@@ -185,6 +185,38 @@ def _hints(cls) -> dict:
     return typing.get_type_hints(cls)
 
 
+MAX_THREADS = 1024  # OpenMP crashes (SIGSEGV) when asked for ~10^5 threads
+
+
+def min_bytes(cfg: RunConfig) -> int:
+    """A lower bound on the memory a run needs: float32 weights with their gradient and two
+    AdamW moments (16 bytes per parameter), the modular dataset (every pair as int64 a, b and
+    label) and one batch's hidden activations. Only sizes far beyond any machine can fail it."""
+    t, m = cfg.task, cfg.model
+    w, depth = m.width, m.depth
+    if m.arch == "mlp":
+        d_in = 2 * (t.p if m.encoding == "onehot" else m.embed_dim)
+        params = (t.p * m.embed_dim if m.encoding == "embed" else 0) + d_in * w + (depth - 1) * w * w + w * t.p
+    else:  # a transformer block holds at least its attention and 4x MLP matrices (12 w^2)
+        params = 12 * w * w * depth + (t.p + 2 + t.block_size) * w
+    data = 24 * t.p * t.p if t.task == "modular" else 0
+    rows = int(t.p * t.p * t.train_frac) if t.task == "modular" else 1
+    batch = cfg.optim.batch_size or rows
+    return 16 * params + data + 4 * min(batch, rows) * w * depth
+
+
+def _available_bytes() -> int | None:
+    """MemAvailable of /proc/meminfo (Linux), else None: then nothing is checked."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
 def validate(cfg: RunConfig) -> RunConfig:
     """Raise ``ConfigError`` (one line: field, allowed values, got) on the first bad field."""
 
@@ -242,7 +274,7 @@ def validate(cfg: RunConfig) -> RunConfig:
          t.split_seed)
     need(tr.steps >= 1, "steps", "an integer >= 1", tr.steps)
     need(tr.eval_every >= 1, "eval_every", "an integer >= 1", tr.eval_every)
-    need(tr.threads >= 0, "threads", ">= 0", tr.threads)
+    need(0 <= tr.threads <= MAX_THREADS, "threads", f"in [0, {MAX_THREADS}] (0 = torch's default)", tr.threads)
     need(0 < tr.grok_threshold < 1, "grok_threshold", "in (0, 1)", tr.grok_threshold)
     need(tr.patience >= 0, "patience", ">= 0", tr.patience)
     need(tr.checkpoint_every >= 1, "checkpoint_every", "an integer >= 1", tr.checkpoint_every)
@@ -252,4 +284,8 @@ def validate(cfg: RunConfig) -> RunConfig:
     need(dg.hessian_probes >= 1, "hessian_probes", "an integer >= 1", dg.hessian_probes)
     need(dg.eigen_iters >= 1, "eigen_iters", "an integer >= 1", dg.eigen_iters)
     need(tr.device == "cpu" or tr.device.startswith(("cuda", "mps")), "device", "cpu, cuda[:N] or mps", tr.device)
+    if tr.device == "cpu" and (avail := _available_bytes()) is not None and (need_b := min_bytes(cfg)) > avail:
+        raise ConfigError(f"p {t.p}, width {m.width}, depth {m.depth}: the run needs at least "
+                          f"{need_b / 2**30:,.1f} GiB (weights, AdamW state, data, one batch's activations), "
+                          f"more than the {avail / 2**30:,.1f} GiB this machine has free")
     return cfg
