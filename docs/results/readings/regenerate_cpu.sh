@@ -13,7 +13,8 @@
 # copied with its figures and a new runs.tgz (no checkpoints) over the committed one.
 # Used: twins table2, table7, fig3, table1, table10, fig1 (each with the earlier report's --seeds, if any);
 # fresh fig4 fig5; twins table3; twins table6 --seeds 3 --only '*@sum*-s0' '*@batch*-s0';
-# twins table9 --seeds 3 --only '*@batch-s0'.
+# twins table9 --seeds 3 --only '*@batch-s0'; later the same day (all seeds, the choices twins):
+# twins table3 --seeds 3; twins table6 --seeds 3; twins table9 --seeds 3; twins choices.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 mode=$1 t=$2; shift 2
