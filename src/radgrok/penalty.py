@@ -116,7 +116,7 @@ class _GateState:
     __slots__ = ("r", "norm", "weight", "norm_over", "reduce", "pool", "key")
 
     def __init__(self, r: float, norm: torch.Tensor, norm_over: NormOver, reduce: Reduce,
-                 pool: dict | None = None, key: object = None) -> None:
+                 pool: dict[tuple[str, int], torch.Tensor], key: tuple[str, int]) -> None:
         self.r, self.norm, self.weight = r, norm, None
         self.norm_over, self.reduce = norm_over, reduce
         self.pool, self.key = pool, key
@@ -127,18 +127,23 @@ _storage_uses = getattr(torch._C, "_storage_Use_Count", None)
 
 def _uses(t: torch.Tensor) -> tuple[int, int]:
     """References to t's Python object and to its storage (views, C++ holders)."""
-    return sys.getrefcount(t), _storage_uses(t.untyped_storage()._cdata) if _storage_uses else -1
+    # called only where _storage_uses exists (else _ALONE is None and nothing is reused)
+    return sys.getrefcount(t), _storage_uses(t.untyped_storage()._cdata)  # type: ignore[misc]
 
 
-def _alone_baseline() -> tuple[int, int]:
-    t = torch.empty(1)  # held by one local name only, as in _scratch
+def _alone_baseline() -> tuple[int, int] | None:
+    """``_uses`` of a tensor held by one local name only, as in ``_scratch``; None where torch
+    cannot count a storage's users (then nothing is reused)."""
+    if _storage_uses is None:
+        return None
+    t = torch.empty(1)
     return _uses(t)
 
 
 _ALONE = _alone_baseline()
 
 
-def _scratch(pool: dict | None, key: object, like: torch.Tensor) -> torch.Tensor:
+def _scratch(pool: dict[tuple[str, int], torch.Tensor], key: tuple[str, int], like: torch.Tensor) -> torch.Tensor:
     """The buffer a gate writes its gradient into: the one its site used at the previous step
     when nothing else holds it any more, else a new one.
 
@@ -148,12 +153,11 @@ def _scratch(pool: dict | None, key: object, like: torch.Tensor) -> torch.Tensor
     accumulation): the same rule autograd applies before it writes into a gradient in place,
     checked on both the tensor and its storage. Where torch cannot tell (no storage use
     count), every step allocates."""
-    buf = pool.pop(key, None) if pool is not None else None
-    if (buf is None or _storage_uses is None or _uses(buf) != _ALONE or buf.shape != like.shape
+    buf = pool.pop(key, None)
+    if (buf is None or _ALONE is None or _uses(buf) != _ALONE or buf.shape != like.shape
             or buf.stride() != like.stride() or buf.dtype != like.dtype or buf.device != like.device):
         buf = torch.empty_like(like)
-    if pool is not None:
-        pool[key] = buf
+    pool[key] = buf
     return buf
 
 
@@ -181,13 +185,14 @@ class _RadialGate(torch.autograd.Function):
         if weight is None:  # the penalty was not part of this backward pass
             return grad, None
         (h,) = ctx.saved_tensors
+        create_graph = torch.is_grad_enabled()
         # under create_graph, rebuild the norm from h so that second derivatives are exact
-        norm = norms(h, st.norm_over) if torch.is_grad_enabled() else st.norm
+        norm = norms(h, st.norm_over) if create_graph else st.norm
         d, m = h.shape[-1], _divisor(norm, st.reduce)
         coef = (weight * (2.0 / (d * m))) * (norm - st.r) / norm.clamp_min(torch.finfo(norm.dtype).tiny)
         # one coefficient per row (example reading) or one for the whole site (batch reading)
         coef = coef.unsqueeze(-1) if st.norm_over == "example" else coef
-        if torch.is_grad_enabled():  # a graph of its own: no buffer that the next step overwrites
+        if create_graph:  # a graph of its own: no buffer that the next step overwrites
             return torch.addcmul(grad, h, coef), None
         return torch.addcmul(grad, h, coef, out=_scratch(st.pool, st.key, grad)), None
 

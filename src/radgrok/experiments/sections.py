@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..report.report import Run
-from .targets import READINGS, Plan
+from .targets import READINGS, Plan, reading_name
 from .verdicts import ArmResult
 
 __all__ = ["SECTIONS", "FIGURES", "steps_cell"]
@@ -61,16 +61,15 @@ def table1_layout(p: Plan, runs: Runs, arms: dict[str, ArmResult]) -> list[str]:
 def choices_grid(p: Plan, runs: Runs, arms: dict[str, ArmResult]) -> list[str]:
     """One row per (encoding, depth, init scale) cell: the penalty at each site under each reading of
     ||h|| (the first reading, then the twins ``READINGS`` adds), and strong WD."""
-    readings = [("", "mean")] + [(f"@{r}", r) for r in READINGS]
-    cells = dict.fromkeys(n.split(",", 1)[1].rsplit(",site=", 1)[0] for n in arms if "," in n)
-    cols = [(f"penalty{tag},{{c}},site={site}", f"penalty@{r}, site {site}") for tag, r in readings
-            for site in ("pre", "post")]
+    cols = [(site, r) for r in ("mean", *READINGS) for site in ("pre", "post")]
+    cells = dict.fromkeys(n.split(",", 1)[1].rsplit(",site=", 1)[0] for n in arms)
     lines = ["", "### Grok step per cell (DNG = no grok within the budget)", "",
-             "| encoding, depth, init scale | " + " | ".join(h for _, h in cols) + " | strong WD |",
-             "|---|" + "---|" * (len(cols) + 1)]
+             "| encoding, depth, init scale | " + " | ".join(f"penalty@{r}, site {site}" for site, r in cols)
+             + " | strong WD |", "|---|" + "---|" * (len(cols) + 1)]
     for c in cells:
-        row = [arms.get(k.format(c=c)) for k, _ in cols] + [arms.get(f"strong-wd,{c}")]
-        lines.append(f"| {c} | " + " | ".join(steps_cell(a) for a in row) + " |")
+        names = [f"penalty,{c},site={site}" for site, _ in cols]
+        row = [arms.get(n if r == "mean" else reading_name(n, r)) for n, (_, r) in zip(names, cols)]
+        lines.append(f"| {c} | " + " | ".join(steps_cell(a) for a in [*row, arms.get(f"strong-wd,{c}")]) + " |")
     return lines
 
 
