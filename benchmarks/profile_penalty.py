@@ -7,7 +7,22 @@ site of N x d activations: the forward row norms read h once, and the backward's
 ``addcmul`` reads the incoming gradient and h and writes the result, so 4 * N * d * 4 bytes
 in float32, divided by the copy bandwidth measured in the same run.
 
-    python benchmarks/profile_penalty.py [--steps 20] [--reps 3] [--json PATH]
+The floor above is a model (bytes / copy bandwidth). ``bounds`` measures it instead, on one
+shared model, optimizer and batch order (as ``radgrok bench`` does), with arms alternating:
+
+* ``shipped`` -- the penalty as the library runs it (example reading, mean);
+* ``add_in_place`` -- the same, but the gate adds its term into the incoming gradient in place
+  (no buffer of its own: the fewest bytes any separate add can move). Correct here only because
+  each gated output of the MLP feeds one Linear, whose input gradient nobody else holds; the
+  library cannot know that in general (a residual ``x + f(x)`` hands one gradient tensor to both
+  branches), which is why it does not do it;
+* ``no_add`` -- the forward norms, hooks and gate bookkeeping, with the gate's add skipped (the
+  gradient is wrong: a timing bound only).
+
+``add_in_place`` is what any gate that adds the penalty's gradient as its own operator could reach;
+``no_add`` what is left without the add.
+
+    python benchmarks/profile_penalty.py [--steps 20] [--reps 3] [--bound-steps 30] [--json PATH]
 """
 
 from __future__ import annotations
@@ -20,13 +35,15 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from radgrok.experiments.bench import loop_stepper
+from radgrok import penalty as rp
+from radgrok.experiments.bench import _alternate, loop_stepper
 from radgrok.experiments.presets import get_preset
-from radgrok.training.loop import build
+from radgrok.training.loop import build, make_feed, train_step
 
 
 def profiled_ops(step, n: int) -> tuple[float, dict[str, float]]:
@@ -51,11 +68,58 @@ def copy_bandwidth(nbytes: int, reps: int = 20) -> float:
     return 2 * nbytes / statistics.median(times)
 
 
+def _gate_backward(add: str):
+    """A replacement for ``_RadialGate.backward`` that adds the term in place, or not at all."""
+    def backward(ctx, grad: torch.Tensor):
+        st = ctx.state
+        weight, st.weight = st.weight, None
+        if weight is None:
+            return grad, None
+        (h,) = ctx.saved_tensors
+        d, m = h.shape[-1], rp._divisor(st.norm, st.reduce)
+        coef = ((weight * (2.0 / (d * m))) * (st.norm - st.r) / st.norm.clamp_min(1e-30)).unsqueeze(-1)
+        return (grad.addcmul_(h, coef) if add == "in_place" else grad), None
+    return staticmethod(backward)
+
+
+def bounds(lam: float, steps: int, reps: int) -> dict:
+    """Overheads of the shipped gate, an in-place add and no add, against lam 0, one shared model."""
+    cfg = get_preset("paper-mlp").replace(lam=lam)
+    b = build(cfg)
+    feed, rs, state = make_feed(b, cfg), b.rs, {"step": 0}
+    b.model.train()
+    shipped = rp._RadialGate.backward
+    variants = {"no_penalty": (0.0, shipped), "shipped": (lam, shipped),
+                "add_in_place": (lam, _gate_backward("in_place")), "no_add": (lam, _gate_backward("none"))}
+
+    def arm(strength: float, backward) -> Callable[[], None]:
+        def step() -> None:
+            rs.lam = strength
+            rp._RadialGate.backward = backward
+            try:
+                train_step(b, *feed.train_batch(state["step"]), rs.active)
+            finally:
+                rp._RadialGate.backward = shipped
+            state["step"] += 1
+        return step
+
+    arms = {k: arm(*v) for k, v in variants.items()}
+    for fn in arms.values():
+        for _ in range(2):
+            fn()
+    t = _alternate({k: (fn, steps) for k, fn in arms.items()}, reps, lambda msg: None, "bounds")
+    over = {k: [a / z - 1 for a, z in zip(t[k], t["no_penalty"])] for k in variants if k != "no_penalty"}
+    return {"steps_per_arm_and_rep": steps, "reps": reps, "reading": "example, mean",
+            "step_ms_no_penalty": [x * 1e3 for x in t["no_penalty"]],
+            "overhead": {k: {"median": statistics.median(v), "values": v} for k, v in over.items()}}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--lam", type=float, default=0.05)
+    ap.add_argument("--bound-steps", type=int, default=30, help="steps per arm and repetition of the bounds")
     ap.add_argument("--json", default=None, help="output (default benchmarks/results/<host>-<date>-penalty-profile.json)")
     args = ap.parse_args()
 
@@ -80,6 +144,7 @@ def main() -> None:
     sites, width = base.model.depth, base.model.width
     floor_bytes = sites * 4 * n * width * 4
     bw = copy_bandwidth(64 * 2 ** 20)
+    measured = bounds(args.lam, args.bound_steps, args.reps)
     res = {
         "benchmark": "penalty_profile", "command": "python " + " ".join(sys.argv),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -92,6 +157,7 @@ def main() -> None:
         "floor": {"bytes_per_step": floor_bytes, "copy_bandwidth_gb_s": bw / 1e9,
                   "ms_per_step": floor_bytes / bw * 1e3,
                   "fraction_of_step": floor_bytes / bw / step["no_penalty"]},
+        "bounds": measured,
     }
     out = Path(args.json or f"benchmarks/results/{platform.node() or 'cpu'}-{datetime.date.today()}-penalty-profile.json")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -102,7 +168,9 @@ def main() -> None:
         print(f"  {op:<40} +{d * 1e3:.2f} ms")
     f = res["floor"]
     print(f"floor: {f['bytes_per_step'] / 1e6:.0f} MB per step at {f['copy_bandwidth_gb_s']:.1f} GB/s = "
-          f"{f['ms_per_step']:.2f} ms, {f['fraction_of_step']:.1%} of the step -> {out}")
+          f"{f['ms_per_step']:.2f} ms, {f['fraction_of_step']:.1%} of the step")
+    print("measured on one shared model (median over repetitions, vs lam 0): " + ", ".join(
+        f"{k} {v['median']:+.1%}" for k, v in measured["overhead"].items()) + f" -> {out}")
 
 
 if __name__ == "__main__":
