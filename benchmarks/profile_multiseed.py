@@ -37,6 +37,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from radgrok.experiments.bench import gemm_shapes
 from radgrok.experiments.presets import get_preset
+from radgrok.tasks.sizes import train_count
 from radgrok.training.loop import train
 from radgrok.training.multiseed import train_many
 
@@ -72,7 +73,7 @@ def profiled(fn) -> tuple[float, dict[str, float]]:
 
 def gemm_batched_vs_separate(seeds: int, reps: int) -> dict:
     cfg = get_preset("cpu-mlp")
-    m, n = cfg.model, int(cfg.task.p ** 2 * cfg.task.train_frac)
+    m, n = cfg.model, train_count(cfg.task.op, cfg.task.p, cfg.task.train_frac)
     shapes = gemm_shapes(n, cfg.task.p, m.width, m.depth, m.encoding, m.embed_dim)
     g = torch.Generator().manual_seed(0)
     ops = [(torch.randn(seeds, mm, k, generator=g), torch.randn(seeds, k, c, generator=g)) for _, mm, k, c, _ in shapes]

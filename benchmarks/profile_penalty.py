@@ -43,6 +43,7 @@ from torch.profiler import ProfilerActivity, profile
 from radgrok import penalty as rp
 from radgrok.experiments.bench import _alternate, loop_stepper
 from radgrok.experiments.presets import get_preset
+from radgrok.tasks.sizes import train_count
 from radgrok.training.loop import build, make_feed, train_step
 
 
@@ -140,7 +141,7 @@ def main() -> None:
     extra = {op: ops["penalty"].get(op, 0.0) - ops["no_penalty"].get(op, 0.0) for op in set(ops["penalty"]) | set(ops["no_penalty"])}
     grown = dict(sorted(((op, d) for op, d in extra.items() if d > 1e-5), key=lambda kv: -kv[1])[:10])
 
-    n = int(base.task.p ** 2 * base.task.train_frac)  # full batch: every training pair
+    n = train_count(base.task.op, base.task.p, base.task.train_frac)  # full batch: every training pair
     sites, width = base.model.depth, base.model.width
     floor_bytes = sites * 4 * n * width * 4
     bw = copy_bandwidth(64 * 2 ** 20)

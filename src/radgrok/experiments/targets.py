@@ -15,8 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+from ..tasks.sizes import train_count
 from ..training import records
-from ..training.config import ConfigError
+from ..training.config import ConfigError, mlp_matrix_entries
 from .sweep import Trial
 
 __all__ = ["Arm", "Plan", "Target", "TARGETS", "SCALES", "READINGS", "FIRST_READING", "plan", "gpt_preset",
@@ -273,7 +274,7 @@ def _table10(target: str, scale: str, seeds: int | None) -> Plan:
 
 def _mechanism(target: str, scale: str, seeds: int | None) -> Plan:
     cfg = Trial("paper-mlp" if scale == "paper" else "cpu-mlp", (), 0).config()
-    n_train = int(cfg.task.p ** 2 * cfg.task.train_frac)
+    n_train = train_count(cfg.task.op, cfg.task.p, cfg.task.train_frac)
     p = Plan(target, scale, _mechanism_arms(scale, n_train), _seeds(scale, 3, seeds))
     p.notes.append(f"M = {n_train} training pairs at full batch; the batch reading puts each example near "
                    f"r/sqrt(M) = {1 / n_train ** 0.5:.4f} sqrt(d) at rest")
@@ -369,14 +370,12 @@ def est_seconds(trial: Trial) -> float:
     """
     c = trial.config()
     t, m = c.task, c.model
-    n = int(t.p * t.p * t.train_frac)
+    n = train_count(t.op, t.p, t.train_frac)
     batch = c.optim.batch_size if 0 < c.optim.batch_size < n else n
     if c.task.task != "modular":  # GPT tasks: the transformer anchor, per token of context
         per_step = 0.3 * (m.width / 128) ** 2 * (m.depth / 2) * max(1, c.optim.batch_size or 64) / 512 * 4
     elif m.arch == "mlp":
-        d_in = 2 * (t.p if m.encoding == "onehot" else m.embed_dim)
-        work = batch * (d_in * m.width + (m.depth - 1) * m.width ** 2 + m.width * t.p)
-        per_step = 0.06 * work / (4704 * (194 * 128 + 128 ** 2 + 128 * 97))
+        per_step = 0.06 * batch * mlp_matrix_entries(c) / (4704 * (194 * 128 + 128 ** 2 + 128 * 97))
     else:
         per_step = 0.3 * (batch / 512) * (m.width / 128) ** 2 * (m.depth / 2)
     return per_step * c.train.steps

@@ -12,18 +12,9 @@ from typing import Callable
 
 import torch
 
+from .sizes import DIVISION_OPS, is_prime, train_count
+
 __all__ = ["OPERATIONS", "ModularData", "make_modular", "one_hot_concat", "is_prime"]
-
-
-def is_prime(n: int) -> bool:
-    if n < 2:
-        return False
-    i = 2
-    while i * i <= n:
-        if n % i == 0:
-            return False
-        i += 1
-    return True
 
 
 def _div(a: torch.Tensor, b: torch.Tensor, p: int) -> torch.Tensor:
@@ -32,15 +23,15 @@ def _div(a: torch.Tensor, b: torch.Tensor, p: int) -> torch.Tensor:
     return (a * inv[b]) % p
 
 
-# name -> (function of (a, b, p), needs a prime modulus, excludes b == 0)
-OPERATIONS: dict[str, tuple[Callable, bool, bool]] = {
-    "add": (lambda a, b, p: (a + b) % p, False, False),
-    "sub": (lambda a, b, p: (a - b) % p, False, False),
-    "mul": (lambda a, b, p: (a * b) % p, False, False),
-    "div": (_div, True, True),
-    "x2+y2": (lambda a, b, p: (a * a + b * b) % p, False, False),
-    "x2+xy+y2": (lambda a, b, p: (a * a + a * b + b * b) % p, False, False),
-    "x3+xy": (lambda a, b, p: (a * a * a + a * b) % p, False, False),
+# name -> function of (a, b, p); the ones in DIVISION_OPS need a prime p and exclude b == 0
+OPERATIONS: dict[str, Callable] = {
+    "add": lambda a, b, p: (a + b) % p,
+    "sub": lambda a, b, p: (a - b) % p,
+    "mul": lambda a, b, p: (a * b) % p,
+    "div": _div,
+    "x2+y2": lambda a, b, p: (a * a + b * b) % p,
+    "x2+xy+y2": lambda a, b, p: (a * a + a * b + b * b) % p,
+    "x3+xy": lambda a, b, p: (a * a * a + a * b) % p,
 }
 
 
@@ -102,16 +93,16 @@ def make_modular(op: str, p: int, train_frac: float, split_seed: int, val_frac: 
     the same as with ``val_frac = 0``."""
     if op not in OPERATIONS:
         raise ValueError(f"op must be one of {sorted(OPERATIONS)}, got {op!r}")
-    fn, needs_prime, nonzero_b = OPERATIONS[op]
+    fn, division = OPERATIONS[op], op in DIVISION_OPS
     if p < 2:
         raise ValueError(f"p must be >= 2, got {p}")
-    if needs_prime and not is_prime(p):
+    if division and not is_prime(p):
         raise ValueError(f"p must be prime for op {op!r}, got {p}")
     if not 0.0 < train_frac < 1.0:
         raise ValueError(f"train_frac must be in (0, 1), got {train_frac}")
     a = torch.arange(p).repeat_interleave(p)
     b = torch.arange(p).repeat(p)
-    if nonzero_b:
+    if division:
         keep = b != 0
         a, b = a[keep], b[keep]
     y = fn(a, b, p)
@@ -119,7 +110,7 @@ def make_modular(op: str, p: int, train_frac: float, split_seed: int, val_frac: 
     n = x.shape[0]
     g = torch.Generator().manual_seed(split_seed)
     perm = torch.randperm(n, generator=g)
-    n_train = max(1, min(n - 1, round(train_frac * n)))
+    n_train = train_count(op, p, train_frac)
     if not 0.0 <= val_frac < 1.0:
         raise ValueError(f"val_frac must be in [0, 1), got {val_frac}")
     train, test = perm[:n_train], perm[n_train:]

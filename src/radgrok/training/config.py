@@ -13,6 +13,8 @@ import typing
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
+from ..tasks.sizes import DIVISION_OPS, is_prime, pair_count, train_count
+
 __all__ = [
     "TaskConfig", "ModelConfig", "PenaltyConfig", "OptimConfig", "MethodsConfig", "TrainConfig",
     "DiagnosticsConfig", "RunConfig", "ConfigError", "validate", "to_dict", "from_dict", "SECTIONS",
@@ -171,10 +173,6 @@ def read_config(run_dir) -> RunConfig:
     return from_dict(records.read_json(Path(run_dir) / records.CONFIG)["config"])
 
 
-def _is_prime(n: int) -> bool:
-    return n >= 2 and all(n % i for i in range(2, int(n**0.5) + 1))
-
-
 def _readable(path: str) -> bool:
     import os
 
@@ -195,14 +193,22 @@ def min_bytes(cfg: RunConfig) -> int:
     t, m = cfg.task, cfg.model
     w, depth = m.width, m.depth
     if m.arch == "mlp":
-        d_in = 2 * (t.p if m.encoding == "onehot" else m.embed_dim)
-        params = (t.p * m.embed_dim if m.encoding == "embed" else 0) + d_in * w + (depth - 1) * w * w + w * t.p
+        params = (t.p * m.embed_dim if m.encoding == "embed" else 0) + mlp_matrix_entries(cfg)
     else:  # a transformer block holds at least its attention and 4x MLP matrices (12 w^2)
         params = 12 * w * w * depth + (t.p + 2 + t.block_size) * w
-    data = 24 * t.p * t.p if t.task == "modular" else 0
-    rows = int(t.p * t.p * t.train_frac) if t.task == "modular" else 1
+    modular = t.task == "modular"
+    data = 24 * pair_count(t.op, t.p) if modular else 0
+    rows = train_count(t.op, t.p, t.train_frac) if modular else 1
     batch = cfg.optim.batch_size or rows
     return 16 * params + data + 4 * min(batch, rows) * w * depth
+
+
+def mlp_matrix_entries(cfg: RunConfig) -> int:
+    """Entries of an MLP's weight matrices (input, hidden, output; no embedding, no biases): the
+    multiply-adds one example costs in the forward pass."""
+    t, m = cfg.task, cfg.model
+    d_in = 2 * (t.p if m.encoding == "onehot" else m.embed_dim)
+    return d_in * m.width + (m.depth - 1) * m.width ** 2 + m.width * t.p
 
 
 def _available_bytes() -> int | None:
@@ -245,7 +251,7 @@ def validate(cfg: RunConfig) -> RunConfig:
     need(t.task != "text" or not t.text_path or _readable(t.text_path), "text_path", "a readable UTF-8 file",
          t.text_path)
     need(t.p >= 2, "p", "an integer >= 2", t.p)
-    need(t.op != "div" or _is_prime(t.p), "p", "prime for op 'div' (e.g. 97, 113)", t.p)
+    need(t.op not in DIVISION_OPS or is_prime(t.p), "p", "prime for op 'div' (e.g. 97, 113)", t.p)
     need(0.0 < t.train_frac < 1.0, "train_frac", "in (0, 1)", t.train_frac)
     need(0.0 <= t.val_frac < 1.0, "val_frac", "in [0, 1)", t.val_frac)
     need(m.width >= 1, "width", "an integer >= 1", m.width)

@@ -1,0 +1,33 @@
+"""How big a modular task is, without torch: the config's checks and the estimates need the
+sizes before anything is built, and ``radgrok --help`` must not import torch."""
+
+from __future__ import annotations
+
+__all__ = ["DIVISION_OPS", "is_prime", "pair_count", "train_count"]
+
+# Operations that divide by b: they need a prime modulus (for b's inverse) and leave out b = 0.
+DIVISION_OPS = frozenset({"div"})
+
+
+def is_prime(n: int) -> bool:
+    """Whether n is prime, by trial division (moduli are small).
+
+    >>> [k for k in range(12) if is_prime(k)]
+    [2, 3, 5, 7, 11]
+    """
+    return n >= 2 and all(n % i for i in range(2, int(n**0.5) + 1))
+
+
+def pair_count(op: str, p: int) -> int:
+    """Every (a, b) the task has: p^2, or p(p - 1) where b = 0 is left out."""
+    return p * (p - 1) if op in DIVISION_OPS else p * p
+
+
+def train_count(op: str, p: int, train_frac: float) -> int:
+    """The training pairs of a split: ``round(train_frac * pairs)``, at least one pair on each side.
+
+    >>> train_count("add", 97, 0.5), train_count("div", 97, 0.5)
+    (4704, 4656)
+    """
+    n = pair_count(op, p)
+    return max(1, min(n - 1, round(train_frac * n)))
