@@ -7,20 +7,18 @@ site of N x d activations: the forward row norms read h once, and the backward's
 ``addcmul`` reads the incoming gradient and h and writes the result, so 4 * N * d * 4 bytes
 in float32, divided by the copy bandwidth measured in the same run.
 
-The floor above is a model (bytes / copy bandwidth). ``bounds`` measures it instead, on one
-shared model, optimizer and batch order (as ``radgrok bench`` does), with arms alternating:
+The floor above is a model (bytes / copy bandwidth). ``bounds`` measures instead, on one shared
+model, optimizer and batch order (as ``radgrok bench`` does), with the arms alternating, against
+lam 0:
 
-* ``shipped`` -- the penalty as the library runs it (example reading, mean);
-* ``add_in_place`` -- the same, but the gate adds its term into the incoming gradient in place
-  (no buffer of its own: the fewest bytes any separate add can move). Correct here only because
-  each gated output of the MLP feeds one Linear, whose input gradient nobody else holds; the
-  library cannot know that in general (a residual ``x + f(x)`` hands one gradient tensor to both
-  branches), which is why it does not do it;
+* ``shipped`` -- the penalty as the library runs it (example reading, mean). In this MLP every
+  gated output feeds one layer, so each gate finds the incoming gradient its own and adds its term
+  in place: the fewest bytes any gate that adds the penalty's gradient as an operator of its own
+  can move;
+* ``buffer`` -- the gate as it was before 2026-12-03: the sum always written into its site's buffer
+  (what the library still does where the gradient is shared, e.g. a residual ``x + f(x)``);
 * ``no_add`` -- the forward norms, hooks and gate bookkeeping, with the gate's add skipped (the
   gradient is wrong: a timing bound only).
-
-``add_in_place`` is what any gate that adds the penalty's gradient as its own operator could reach;
-``no_add`` what is left without the add.
 
     python benchmarks/profile_penalty.py [--steps 20] [--reps 3] [--bound-steps 30] [--json PATH]
 """
@@ -70,7 +68,7 @@ def copy_bandwidth(nbytes: int, reps: int = 20) -> float:
 
 
 def _gate_backward(add: str):
-    """A replacement for ``_RadialGate.backward`` that adds the term in place, or not at all."""
+    """A replacement for ``_RadialGate.backward`` that adds the term into the site's buffer, or not at all."""
     def backward(ctx, grad: torch.Tensor):
         st = ctx.state
         weight, st.weight = st.weight, None
@@ -79,19 +77,21 @@ def _gate_backward(add: str):
         (h,) = ctx.saved_tensors
         d, m = h.shape[-1], rp._divisor(st.norm, st.reduce)
         coef = ((weight * (2.0 / (d * m))) * (st.norm - st.r) / st.norm.clamp_min(1e-30)).unsqueeze(-1)
-        return (grad.addcmul_(h, coef) if add == "in_place" else grad), None
+        if add == "buffer":
+            return torch.addcmul(grad, h, coef, out=rp._scratch(st.pool, st.key, grad)), None
+        return grad, None
     return staticmethod(backward)
 
 
 def bounds(lam: float, steps: int, reps: int) -> dict:
-    """Overheads of the shipped gate, an in-place add and no add, against lam 0, one shared model."""
+    """Overheads of the shipped gate, the always-buffered one and no add, against lam 0, one shared model."""
     cfg = get_preset("paper-mlp").replace(lam=lam)
     b = build(cfg)
     feed, rs, state = make_feed(b, cfg), b.rs, {"step": 0}
     b.model.train()
     shipped = rp._RadialGate.backward
     variants = {"no_penalty": (0.0, shipped), "shipped": (lam, shipped),
-                "add_in_place": (lam, _gate_backward("in_place")), "no_add": (lam, _gate_backward("none"))}
+                "buffer": (lam, _gate_backward("buffer")), "no_add": (lam, _gate_backward("none"))}
 
     def arm(strength: float, backward) -> Callable[[], None]:
         def step() -> None:

@@ -333,23 +333,60 @@ def test_bad_readings_are_named(kwargs, match):
             radial_penalty(torch.randn(3, 4), **kwargs)
 
 
+class _Residual(nn.Module):
+    """``out(h + block(h))``: autograd hands block's output and h one and the same gradient."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(2)
+        self.inp, self.block, self.out = nn.Linear(5, 6), nn.Linear(6, 6), nn.Linear(6, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.inp(x)
+        return self.out(h + self.block(h))
+
+
 @pytest.mark.parametrize("norm_over,reduce", READINGS)
-def test_gate_reuses_its_gradient_buffer_across_steps_and_stays_exact(norm_over, reduce):
-    m = _mlp()
+def test_gate_adds_in_place_only_when_it_alone_holds_the_gradient(norm_over, reduce):
     kw = dict(norm_over=norm_over, reduce=reduce)
+    m = _mlp()  # every gated output feeds one layer: its gradient is the gate's alone, written in place
     with RadialSuppression(m, ["0", "2"], lam=0.3, **kw) as rs:
+        x = torch.randn(9, 5, dtype=torch.float64)
+        g_fused = _grads(m, m(x).square().mean() + rs.penalty())
+        assert rs._scratch == {}  # no buffer of its own was needed
+        h0 = m[0](x)
+        h2 = m[2](m[1](h0))
+        pure = 0.3 * (radial_penalty(h0, None, norm_over, reduce) + radial_penalty(h2, None, norm_over, reduce))
+        for a, b in zip(g_fused, _grads(m, m[4](m[3](h2)).square().mean() + pure)):
+            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
+    r = _Residual().double()  # block's gradient is shared with h's branch: it must not be written
+    with RadialSuppression(r, ["block", "inp"], lam=0.3, **kw) as rs:
         ptrs = []
         for _ in range(4):
             x = torch.randn(9, 5, dtype=torch.float64)
-            g_fused = _grads(m, m(x).square().mean() + rs.penalty())
+            g_fused = _grads(r, r(x).square().mean() + rs.penalty())
             ptrs.append({k: b.data_ptr() for k, b in rs._scratch.items()})
-            h0 = m[0](x)
-            h2 = m[2](m[1](h0))
-            pure = 0.3 * (radial_penalty(h0, None, norm_over, reduce) + radial_penalty(h2, None, norm_over, reduce))
-            for a, b in zip(g_fused, _grads(m, m[4](m[3](h2)).square().mean() + pure)):
+            h = r.inp(x)
+            b_out = r.block(h)
+            pure = 0.3 * (radial_penalty(h, None, norm_over, reduce) + radial_penalty(b_out, None, norm_over, reduce))
+            for a, b in zip(g_fused, _grads(r, r.out(h + b_out).square().mean() + pure)):
                 torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
-    assert set(ptrs[0]) == {("0", 1), ("2", 1)} and ptrs[1:] == ptrs[:-1]  # no allocation after the first step
+    # the shared one went into its site's buffer, reused from step to step; h's (accumulated) in place
+    assert set(ptrs[0]) == {("block", 1)} and ptrs[1:] == ptrs[:-1]
     assert rs._scratch == {}  # remove() frees the buffers
+
+
+def test_a_hook_that_keeps_the_incoming_gradient_never_sees_the_penalty_added_to_it():
+    m = _mlp()
+    kept: list[torch.Tensor] = []
+    with RadialSuppression(m, ["2"], lam=0.3) as rs:
+        # registered after the penalty's hook: sees the gated output, whose gradient enters the gate
+        m[2].register_forward_hook(lambda mod, args, out: out.register_hook(kept.append) and None)
+        x = torch.randn(9, 5, dtype=torch.float64)
+        (m(x).square().mean() + rs.penalty()).backward()
+        h2 = m[2](m[1](m[0](x))).detach().requires_grad_()
+        (task_grad,) = torch.autograd.grad(m[4](m[3](h2)).square().mean(), h2)
+    torch.testing.assert_close(kept[0], task_grad, rtol=0, atol=0)
 
 
 def test_a_hook_that_keeps_gradients_never_sees_them_overwritten():

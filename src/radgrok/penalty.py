@@ -143,6 +143,44 @@ def _alone_baseline() -> tuple[int, int] | None:
 _ALONE = _alone_baseline()
 
 
+def _grad_uses(grad: torch.Tensor) -> tuple[int, int, int]:
+    """Holders of an incoming gradient: its Python object, its tensor (autograd's buffers of other
+    branches hold the tensor itself) and its storage (views)."""
+    # called only where both counts exist (else _GRAD_ALONE is None and nothing is written in place)
+    return sys.getrefcount(grad), grad._use_count(), _storage_uses(grad.untyped_storage()._cdata)  # type: ignore[attr-defined,misc]
+
+
+class _Probe(torch.autograd.Function):
+    """Records ``_grad_uses`` of the gradient it receives, called as the gate's backward calls it."""
+
+    seen: list[tuple[int, int, int]] = []
+
+    @staticmethod
+    def forward(ctx, h: torch.Tensor) -> torch.Tensor:
+        return h.view_as(h)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        _Probe.seen.append(_grad_uses(grad))
+        return grad
+
+
+def _grad_alone_baseline() -> tuple[int, int, int] | None:
+    """``_grad_uses`` of a gradient that nobody else holds, as a custom backward sees it: the one a
+    matrix product hands back for its input. None where torch cannot count the users (then the gate
+    never writes into the incoming gradient)."""
+    if _storage_uses is None or not hasattr(torch.Tensor, "_use_count"):
+        return None
+    with torch.enable_grad():
+        h = torch.ones(2, 2, requires_grad=True)
+        (_Probe.apply(h * 1.0) @ torch.ones(2, 2)).sum().backward()
+    seen, _Probe.seen = _Probe.seen, []
+    return seen[0] if len(seen) == 1 else None
+
+
+_GRAD_ALONE = _grad_alone_baseline()
+
+
 def _scratch(pool: dict[tuple[str, int], torch.Tensor], key: tuple[str, int], like: torch.Tensor) -> torch.Tensor:
     """The buffer a gate writes its gradient into: the one its site used at the previous step
     when nothing else holds it any more, else a new one.
@@ -167,9 +205,14 @@ class _RadialGate(torch.autograd.Function):
 
     Autograd's plain path computes the penalty's (M, d) gradient in a buffer of its own
     and then adds it to the downstream one: two full passes and a large allocation
-    more, which on the paper MLP cost several times the penalty's arithmetic. The result
-    goes into the site's buffer of the previous step where that is safe (``_scratch``);
-    the incoming ``grad`` is never written (autograd may share it with other branches).
+    more, which on the paper MLP cost several times the penalty's arithmetic.
+
+    Where the result goes: into the incoming ``grad`` itself when nobody else holds it (autograd's
+    own rule before it accumulates into a gradient in place: one user of the tensor and of its
+    storage, and no Python reference beyond the call's own, compared with a gradient known to be
+    alone, ``_GRAD_ALONE``), which moves the fewest bytes. A gradient can be shared: a residual
+    ``x + f(x)`` hands one tensor to both branches, a hook may keep it. Then the result goes into
+    the site's buffer of the previous step where that is safe (``_scratch``), else a new one.
     """
 
     @staticmethod
@@ -194,6 +237,9 @@ class _RadialGate(torch.autograd.Function):
         coef = coef.unsqueeze(-1) if st.norm_over == "example" else coef
         if create_graph:  # a graph of its own: no buffer that the next step overwrites
             return torch.addcmul(grad, h, coef), None
+        if (_GRAD_ALONE is not None and _grad_uses(grad) == _GRAD_ALONE and type(grad) is torch.Tensor
+                and grad.is_contiguous() and grad.shape == h.shape and grad.dtype == h.dtype):
+            return grad.addcmul_(h, coef), None
         return torch.addcmul(grad, h, coef, out=_scratch(st.pool, st.key, grad)), None
 
 
@@ -258,10 +304,11 @@ class RadialSuppression:
     second order); the one visible difference is that ``autograd.grad(loss, h)`` at
     a hooked output does not contain that site's own penalty term (it is added
     upstream of the gate). Code that needs it uses ``with rs.unfused(): ...``. The
-    gradient a gate hands upstream is written into a buffer its site keeps from step
-    to step (one activation's size per hooked output, freed by ``remove()``); it is
-    reused only when nothing else holds it, so a hook that keeps gradients sees them
-    unchanged.
+    gate adds its term into the incoming gradient in place when nothing else holds that
+    gradient; otherwise into a buffer its site keeps from step to step (one activation's
+    size per hooked output, freed by ``remove()``), itself reused only when nothing else
+    holds it. So a hook that keeps gradients, and a branch that shares one (a residual
+    add), see them unchanged.
     """
 
     def __init__(
