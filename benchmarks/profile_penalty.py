@@ -38,7 +38,8 @@ from typing import Callable
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from radgrok import penalty as rp
+from radgrok.penalty import gate
+from radgrok.penalty.readings import divisor
 from radgrok.experiments.bench import _alternate, loop_stepper
 from radgrok.experiments.presets import get_preset
 from radgrok.tasks.sizes import train_count
@@ -75,10 +76,10 @@ def _gate_backward(add: str):
         if weight is None:
             return grad, None
         (h,) = ctx.saved_tensors
-        d, m = h.shape[-1], rp._divisor(st.norm, st.reduce)
+        d, m = h.shape[-1], divisor(st.norm, st.reduce)
         coef = ((weight * (2.0 / (d * m))) * (st.norm - st.r) / st.norm.clamp_min(1e-30)).unsqueeze(-1)
         if add == "buffer":
-            return torch.addcmul(grad, h, coef, out=rp._scratch(st.pool, st.key, grad)), None
+            return torch.addcmul(grad, h, coef, out=gate.scratch(st.pool, st.key, grad)), None
         return grad, None
     return staticmethod(backward)
 
@@ -89,18 +90,18 @@ def bounds(lam: float, steps: int, reps: int) -> dict:
     b = build(cfg)
     feed, rs, state = make_feed(b, cfg), b.rs, {"step": 0}
     b.model.train()
-    shipped = rp._RadialGate.backward
+    shipped = gate.RadialGate.backward
     variants = {"no_penalty": (0.0, shipped), "shipped": (lam, shipped),
                 "buffer": (lam, _gate_backward("buffer")), "no_add": (lam, _gate_backward("none"))}
 
     def arm(strength: float, backward) -> Callable[[], None]:
         def step() -> None:
             rs.lam = strength
-            rp._RadialGate.backward = backward
+            gate.RadialGate.backward = backward
             try:
                 train_step(b, *feed.train_batch(state["step"]), rs.active)
             finally:
-                rp._RadialGate.backward = shipped
+                gate.RadialGate.backward = shipped
             state["step"] += 1
         return step
 

@@ -84,6 +84,8 @@ def test_mkdocs_build_strict(tmp_path, monkeypatch):
     # the API reference comes from the docstrings
     api = (site / "api/penalty/index.html").read_text(encoding="utf-8")
     assert "RadialSuppression" in api and "radial_penalty" in api
+    # the package re-exports them from its modules: their docstrings, not only their names, are rendered
+    assert "Forward hooks that apply radial suppression" in api and "under one reading of" in api
 
     # every example file with a marked region is on the examples page, its code pulled in by snippets
     examples = (site / "examples/index.html").read_text(encoding="utf-8")

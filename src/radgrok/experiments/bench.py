@@ -264,7 +264,7 @@ def bench_plain_loop(cfg: RunConfig, sz: Sizes, log: Log) -> tuple[list[float], 
             {"radgrok_step_ms": [x * 1e3 for x in t["radgrok_s"]], "plain_step_ms": [x * 1e3 for x in t["plain_s"]]})
 
 
-# The readings of ||h|| the penalty overhead is measured under (penalty.py): name -> overrides.
+# The readings of ||h|| the penalty overhead is measured under (radgrok.penalty.readings): name -> overrides.
 READINGS = {"example-mean": dict(norm_over="example", reduce="mean"),
             "example-sum": dict(norm_over="example", reduce="sum"),
             "batch": dict(norm_over="batch", reduce="mean")}

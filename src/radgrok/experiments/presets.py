@@ -60,7 +60,7 @@ _PAPER_CHARLM = dict(task="text", arch="gpt", width=144, depth=2, n_heads=4, blo
 _CPU_CHARLM = dict(_PAPER_CHARLM, width=64, depth=2, n_heads=2, block_size=64, batch_size=32, steps=600,
                    eval_every=50, eval_windows=32)
 
-# The readings of the paper's ||h|| (penalty.py): what each preset below adds to the penalty arm.
+# The readings of the paper's ||h|| (radgrok.penalty.readings): what each preset below adds to the penalty arm.
 _SUM = dict(reduce="sum")  # one norm per example, summed over the batch
 _BATCH = dict(norm_over="batch")  # one Frobenius norm of the whole (examples x d) batch per site
 _L2 = dict(norm_over="batch", radius_scale=0.0)  # activation L2, sum ||h||^2 / d: the batch reading at r = 0

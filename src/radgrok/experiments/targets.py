@@ -23,7 +23,7 @@ from .sweep import Trial
 __all__ = ["Arm", "Plan", "Target", "TARGETS", "SCALES", "READINGS", "FIRST_READING", "plan", "gpt_preset",
            "est_seconds"]
 
-# The literal readings of the paper's ||h|| (penalty.py) other than radgrok's first one (one norm
+# The literal readings of the paper's ||h|| (radgrok.penalty.readings) other than radgrok's first one (one norm
 # per example, mean over the batch), as the overrides that select them and the label a report gives.
 READINGS = {
     "sum": ({"reduce": "sum"}, "reading: one norm per example, summed over the batch"),

@@ -1,0 +1,167 @@
+"""The fused backward of ``RadialSuppression``'s soft mode.
+
+Each hooked output passes through an identity ``RadialGate``; one ``PenaltyNode`` carries the
+penalty's value and hands its upstream gradient to the gates, whose backward adds the penalty's
+gradient for their h to the one arriving from downstream in a single ``addcmul``: in place when
+nothing else holds the incoming gradient, else into a buffer the site keeps between steps.
+Parameter gradients are those of the plain formula, to second order.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import torch
+
+from .readings import NormOver, Reduce, divisor, norms
+
+__all__ = ["GateState", "RadialGate", "PenaltyNode", "scratch"]
+class GateState:
+    """What one gated output needs in backward: radius, row norms, the penalty's upstream grad,
+    and where its site keeps the gradient buffer it reuses from step to step."""
+
+    __slots__ = ("r", "norm", "weight", "norm_over", "reduce", "pool", "key")
+
+    def __init__(self, r: float, norm: torch.Tensor, norm_over: NormOver, reduce: Reduce,
+                 pool: dict[tuple[str, int], torch.Tensor], key: tuple[str, int]) -> None:
+        self.r, self.norm, self.weight = r, norm, None
+        self.norm_over, self.reduce = norm_over, reduce
+        self.pool, self.key = pool, key
+
+
+_storage_uses = getattr(torch._C, "_storage_Use_Count", None)
+
+
+def _uses(t: torch.Tensor) -> tuple[int, int]:
+    """References to t's Python object and to its storage (views, C++ holders)."""
+    # called only where _storage_uses exists (else _ALONE is None and nothing is reused)
+    return sys.getrefcount(t), _storage_uses(t.untyped_storage()._cdata)  # type: ignore[misc]
+
+
+def _alone_baseline() -> tuple[int, int] | None:
+    """``_uses`` of a tensor held by one local name only, as in ``_scratch``; None where torch
+    cannot count a storage's users (then nothing is reused)."""
+    if _storage_uses is None:
+        return None
+    t = torch.empty(1)
+    return _uses(t)
+
+
+_ALONE = _alone_baseline()
+
+
+def _grad_uses(grad: torch.Tensor) -> tuple[int, int, int]:
+    """Holders of an incoming gradient: its Python object, its tensor (autograd's buffers of other
+    branches hold the tensor itself) and its storage (views)."""
+    # called only where both counts exist (else _GRAD_ALONE is None and nothing is written in place)
+    return sys.getrefcount(grad), grad._use_count(), _storage_uses(grad.untyped_storage()._cdata)  # type: ignore[attr-defined,misc]
+
+
+class _Probe(torch.autograd.Function):
+    """Records ``_grad_uses`` of the gradient it receives, called as the gate's backward calls it."""
+
+    seen: list[tuple[int, int, int]] = []
+
+    @staticmethod
+    def forward(ctx, h: torch.Tensor) -> torch.Tensor:
+        return h.view_as(h)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        _Probe.seen.append(_grad_uses(grad))
+        return grad
+
+
+def _grad_alone_baseline() -> tuple[int, int, int] | None:
+    """``_grad_uses`` of a gradient that nobody else holds, as a custom backward sees it: the one a
+    matrix product hands back for its input. None where torch cannot count the users (then the gate
+    never writes into the incoming gradient)."""
+    if _storage_uses is None or not hasattr(torch.Tensor, "_use_count"):
+        return None
+    with torch.enable_grad():
+        h = torch.ones(2, 2, requires_grad=True)
+        (_Probe.apply(h * 1.0) @ torch.ones(2, 2)).sum().backward()
+    seen, _Probe.seen = _Probe.seen, []
+    return seen[0] if len(seen) == 1 else None
+
+
+_GRAD_ALONE = _grad_alone_baseline()
+
+
+def scratch(pool: dict[tuple[str, int], torch.Tensor], key: tuple[str, int], like: torch.Tensor) -> torch.Tensor:
+    """The buffer a gate writes its gradient into: the one its site used at the previous step
+    when nothing else holds it any more, else a new one.
+
+    A fresh (M, d) buffer every step costs more than the addcmul that fills it: the allocator
+    hands large blocks back to the OS, and the next step page-faults them in again. Reuse is
+    safe only if no one kept last step's gradient (a tensor hook, a view, autograd's own
+    accumulation): the same rule autograd applies before it writes into a gradient in place,
+    checked on both the tensor and its storage. Where torch cannot tell (no storage use
+    count), every step allocates."""
+    buf = pool.pop(key, None)
+    if (buf is None or _ALONE is None or _uses(buf) != _ALONE or buf.shape != like.shape
+            or buf.stride() != like.stride() or buf.dtype != like.dtype or buf.device != like.device):
+        buf = torch.empty_like(like)
+    pool[key] = buf
+    return buf
+
+
+class RadialGate(torch.autograd.Function):
+    """Identity in forward; in backward it adds the penalty's gradient for this h to the
+    gradient arriving from downstream, in one fused ``addcmul``.
+
+    Autograd's plain path computes the penalty's (M, d) gradient in a buffer of its own
+    and then adds it to the downstream one: two full passes and a large allocation
+    more, which on the paper MLP cost several times the penalty's arithmetic.
+
+    Where the result goes: into the incoming ``grad`` itself when nobody else holds it (autograd's
+    own rule before it accumulates into a gradient in place: one user of the tensor and of its
+    storage, and no Python reference beyond the call's own, compared with a gradient known to be
+    alone, ``_GRAD_ALONE``), which moves the fewest bytes. A gradient can be shared: a residual
+    ``x + f(x)`` hands one tensor to both branches, a hook may keep it. Then the result goes into
+    the site's buffer of the previous step where that is safe (``_scratch``), else a new one.
+    """
+
+    @staticmethod
+    def forward(ctx, h: torch.Tensor, state: GateState) -> torch.Tensor:
+        ctx.state = state
+        ctx.save_for_backward(h)
+        return h.view_as(h)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        st = ctx.state
+        weight, st.weight = st.weight, None
+        if weight is None:  # the penalty was not part of this backward pass
+            return grad, None
+        (h,) = ctx.saved_tensors
+        create_graph = torch.is_grad_enabled()
+        # under create_graph, rebuild the norm from h so that second derivatives are exact
+        norm = norms(h, st.norm_over) if create_graph else st.norm
+        d, m = h.shape[-1], divisor(norm, st.reduce)
+        coef = (weight * (2.0 / (d * m))) * (norm - st.r) / norm.clamp_min(torch.finfo(norm.dtype).tiny)
+        # one coefficient per row (example reading) or one for the whole site (batch reading)
+        coef = coef.unsqueeze(-1) if st.norm_over == "example" else coef
+        if create_graph:  # a graph of its own: no buffer that the next step overwrites
+            return torch.addcmul(grad, h, coef), None
+        if (_GRAD_ALONE is not None and _grad_uses(grad) == _GRAD_ALONE and type(grad) is torch.Tensor
+                and grad.is_contiguous() and grad.shape == h.shape and grad.dtype == h.dtype):
+            return grad.addcmul_(h, coef), None
+        return torch.addcmul(grad, h, coef, out=scratch(st.pool, st.key, grad)), None
+
+
+class PenaltyNode(torch.autograd.Function):
+    """The penalty's value. Every gated output is an input, so autograd must run this
+    node's backward -- which hands its upstream gradient to the gates -- before any gate's."""
+
+    @staticmethod
+    def forward(ctx, value: torch.Tensor, states: list, lam: float, *gated: torch.Tensor) -> torch.Tensor:
+        ctx.states, ctx.lam, ctx.n = states, lam, len(gated)
+        return value.clone()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        for st in ctx.states:
+            w = grad * ctx.lam
+            st.weight = w if st.weight is None else st.weight + w
+        return (None, None, None, *([None] * ctx.n))
