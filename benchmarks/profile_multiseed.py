@@ -9,7 +9,7 @@ script says where the time goes, in three measurements made in one process:
    arithmetic in S-times larger batched kernels; if it removed *all* other cost (Python,
    dispatch, small element-wise kernels) and the batched GEMMs ran no slower, the arm
    would speed up by at most 1 / (GEMM share).
-2. **Batched GEMMs.** The step's own matmul shapes (``bench.gemm_shapes``), run as S
+2. **Batched GEMMs.** The step's own matmul shapes (``timing.gemm_shapes``), run as S
    separate ``torch.mm`` calls and as one ``torch.bmm`` over S stacked operands: whether
    batching the arithmetic itself is faster or slower here.
 3. **Where each arm spends its time**, by operator family (self CPU time from the
@@ -35,7 +35,7 @@ from pathlib import Path
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from radgrok.experiments.bench import gemm_shapes
+from radgrok.experiments.timing import gemm_shapes
 from radgrok.experiments.presets import get_preset
 from radgrok.tasks.sizes import train_count
 from radgrok.training.loop import train

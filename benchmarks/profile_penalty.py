@@ -1,6 +1,6 @@
 """Where the penalty's cost goes on this CPU, and its floor: the profile behind ``penalty_overhead``.
 
-Both arms run the loop's own ``paper-mlp`` step (``bench.loop_stepper``; hooks attached in both,
+Both arms run the loop's own ``paper-mlp`` step (``timing.loop_stepper``; hooks attached in both,
 lam 0 vs 0.05) under torch.profiler; the operators whose self time grows with the penalty are
 the penalty's. The floor is the memory traffic the fused penalty cannot avoid, per hooked
 site of N x d activations: the forward row norms read h once, and the backward's single
@@ -40,7 +40,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from radgrok.penalty import gate
 from radgrok.penalty.readings import divisor
-from radgrok.experiments.bench import _alternate, loop_stepper
+from radgrok.experiments.timing import alternate, loop_stepper
 from radgrok.experiments.presets import get_preset
 from radgrok.tasks.sizes import train_count
 from radgrok.training.loop import build, make_feed, train_step
@@ -109,7 +109,7 @@ def bounds(lam: float, steps: int, reps: int) -> dict:
     for fn in arms.values():
         for _ in range(2):
             fn()
-    t = _alternate({k: (fn, steps) for k, fn in arms.items()}, reps, lambda msg: None, "bounds")
+    t = alternate({k: (fn, steps) for k, fn in arms.items()}, reps, lambda msg: None, "bounds")
     over = {k: [a / z - 1 for a, z in zip(t[k], t["no_penalty"])] for k in variants if k != "no_penalty"}
     return {"steps_per_arm_and_rep": steps, "reps": reps, "reading": "example, mean",
             "step_ms_no_penalty": [x * 1e3 for x in t["no_penalty"]],

@@ -6,51 +6,7 @@ import torch
 from radgrok.cli import main
 from radgrok.experiments import bench
 from radgrok.experiments.presets import get_preset
-from radgrok.training import records
-from radgrok.training.loop import build, train
-
-
-def test_paper_mlp_flops_match_a_hand_count():
-    # paper-mlp: N = 4704 train pairs, p = 97, two hidden layers of 512, one-hot input.
-    n, w, p = 4704, 512, 97
-    assert get_preset("paper-mlp").task.train_frac * 97 * 97 == pytest.approx(n, abs=0.5)
-    # hidden.1 (512 -> 512) and out (512 -> 97): forward 2*N*in*out each, backward dX and dW as much again
-    hand = 3 * (2 * n * w * w + 2 * n * w * p)
-    assert hand == 8_800_468_992  # 3 * (2,466,250,752 + 467,238,912)
-    f = bench.step_flops(n, p, w, 2)
-    assert f["gemm"] == hand
-    assert f["first_layer_adds"] == 4 * n * w  # the gathers: no GEMM
-    names = [s[0] for s in bench.gemm_shapes(n, p, w, 2)]
-    assert names == ["hidden.1 fwd", "hidden.1 dX", "hidden.1 dW", "out fwd", "out dX", "out dW"]
-    # an embedding input makes the first layer a GEMM too; a third hidden layer adds 3 * 2*N*w*w
-    assert bench.step_flops(n, p, w, 2, "embed", 8)["gemm"] == hand + 3 * 2 * n * 16 * w
-    assert bench.step_flops(n, p, w, 3)["gemm"] == hand + 3 * 2 * n * w * w
-
-
-def test_gemm_pass_runs_the_step_layouts():
-    shapes = bench.gemm_shapes(10, 5, 8, 2)
-    bench._gemm_pass(shapes, torch.float32)()  # shapes must be mm-compatible
-    assert [(m, k, c) for _, m, k, c, _ in shapes][:3] == [(10, 8, 8), (10, 8, 8), (8, 10, 8)]
-
-
-@pytest.mark.parametrize("batch_size", [0, 7])
-def test_loop_stepper_is_the_training_loop_step(tmp_path, batch_size):
-    cfg = get_preset("cpu-mlp").replace(p=11, width=16, steps=6, eval_every=6, checkpoint_every=6,
-                                        batch_size=batch_size, diagnostics=False, lam=0.05)
-    train(cfg, tmp_path / "run", progress=False)
-    want = records.load_checkpoint(tmp_path / "run" / records.CHECKPOINT)["model"]
-    b = build(cfg)
-    step = bench.loop_stepper(b, cfg)
-    for _ in range(6):
-        step()
-    got = b.model.state_dict()
-    assert all(torch.equal(got[k], want[k]) for k in want)  # bit for bit
-
-
-def test_plain_stepper_trains():
-    step = bench.plain_stepper(get_preset("paper-mlp").replace(p=11, width=16))
-    step()
-    step()
+from radgrok.training.loop import build
 
 
 def _tiny_configs() -> dict:
@@ -85,11 +41,10 @@ def test_bench_cli_writes_the_json_schema(tmp_path, monkeypatch, capsys):
     assert ">= 0.7" in table and "<= 0.03" in table and str(out) in table
 
 
-def test_timer_and_device_checks():
-    from radgrok.experiments.bench import run_and_print, timer
+def test_device_checks():
+    from radgrok.experiments.bench import run_and_print
     from radgrok.training.config import ConfigError
 
-    assert 0.0 <= timer("cpu")(lambda: sum(range(1000))) < 5.0
     with pytest.raises(ConfigError, match="--device"):
         run_and_print(True, None, device="tpu")
     if not torch.cuda.is_available():
@@ -104,7 +59,7 @@ def test_penalty_arms_share_one_model_and_switch_the_reading_it_applies():
 
     from radgrok.penalty import radial_penalty
     from radgrok.training.config import RunConfig
-    from radgrok.training.loop import build, make_feed
+    from radgrok.training.loop import make_feed
 
     cfg = RunConfig().replace(p=11, width=16, lam=0.05)
     b = build(cfg)

@@ -48,22 +48,19 @@ from pathlib import Path
 from typing import Callable, Sequence, cast
 
 import torch
-from torch import nn
-from torch.nn import functional as F
 
 from ..penalty import NormOver, Reduce
-from ..tasks.modular import ModularData, make_modular
+from ..tasks.modular import ModularData
 from ..training.config import RunConfig
 from ..training.feeds import probe_indices
-from ..training.loop import Built, build, evaluate, make_feed, train, train_step
+from ..training.loop import build, evaluate, make_feed, train, train_step
 from ..training.multiseed import train_many
 from ..training.probes import cheap_diagnostics
 from .presets import get_preset
+from .timing import Log, alternate, gemm_pass, gemm_shapes, loop_stepper, plain_stepper, step_flops, warm
 
-__all__ = ["Sizes", "FULL", "QUICK", "TARGETS", "gemm_shapes", "step_flops", "loop_stepper", "plain_stepper",
-           "run_bench", "format_table", "default_configs", "run_and_print", "spread", "main"]
-
-Log = Callable[[str], None]
+__all__ = ["Sizes", "FULL", "QUICK", "TARGETS", "run_bench", "format_table", "default_configs", "run_and_print",
+           "spread", "main"]
 
 
 @dataclass(frozen=True)
@@ -99,140 +96,6 @@ def default_configs() -> dict[str, RunConfig]:
             "grok": get_preset("cpu-mlp-strong-wd")}
 
 
-# -- FLOP counting -------------------------------------------------------------------
-
-def gemm_shapes(n: int, p: int, width: int, depth: int, encoding: str = "onehot",
-                embed_dim: int = 128) -> list[tuple[str, int, int, int, str]]:
-    """The matmuls of one MLP training step on n examples: (name, M, K, N, layout), C = A(MxK) @ B(KxN).
-
-    Layouts follow autograd's F.linear (y = x @ W^T): forward "nt" (B is W^T, a transposed
-    view), dX = dY @ W "nn", dW = dY^T @ x "tn" (A a transposed view). Every layer needs
-    dX because something upstream has weights. One-hot: the first layer is gathers, no GEMM.
-    """
-    layers = [("hidden.0", 2 * embed_dim, width)] if encoding == "embed" else []
-    layers += [(f"hidden.{i}", width, width) for i in range(1, depth)] + [("out", width, p)]
-    shapes = []
-    for name, d_in, d_out in layers:
-        shapes += [(f"{name} fwd", n, d_in, d_out, "nt"), (f"{name} dX", n, d_out, d_in, "nn"),
-                   (f"{name} dW", d_out, n, d_in, "tn")]
-    return shapes
-
-
-def step_flops(n: int, p: int, width: int, depth: int, encoding: str = "onehot", embed_dim: int = 128) -> dict:
-    """GEMM FLOPs of one training step (2*M*K*N per matmul) and, apart, the one-hot first layer's adds."""
-    gemm = sum(2 * m * k * c for _, m, k, c, _ in gemm_shapes(n, p, width, depth, encoding, embed_dim))
-    # forward: W^T[a] + W^T[p + b] + bias (2 adds per output); backward: two scatter-adds of dZ into dW
-    gather_adds = 4 * n * width if encoding == "onehot" else 0
-    return {"gemm": gemm, "first_layer_adds": gather_adds}
-
-
-def _gemm_pass(shapes: list[tuple[str, int, int, int, str]], dtype: torch.dtype,
-               device: torch.device | str = "cpu") -> Callable[[], None]:
-    """One call runs every matmul of the step once with torch.mm, in the step's layouts."""
-    g = torch.Generator().manual_seed(0)
-
-    def rand(rows: int, cols: int, transposed: bool) -> torch.Tensor:
-        if transposed:  # a transposed view, as W.t() and dY.t() are in autograd's linear
-            return torch.randn(cols, rows, generator=g, dtype=dtype).to(device).t()
-        return torch.randn(rows, cols, generator=g, dtype=dtype).to(device)
-
-    pairs = [(rand(m, k, layout == "tn"), rand(k, c, layout == "nt")) for _, m, k, c, layout in shapes]
-
-    def run() -> None:
-        for a, b in pairs:
-            torch.mm(a, b)
-
-    return run
-
-
-# -- the steps being timed -----------------------------------------------------------
-
-def loop_stepper(b: Built, cfg: RunConfig) -> Callable[[], None]:
-    """``training.loop._train``'s step itself: the task's feed gives the batch of each step and
-    ``train_step`` takes it, minus the progress bar and the evaluation check
-    (tests/test_experiments_bench.py checks it against ``train``)."""
-    feed = make_feed(b, cfg)
-    soft = b.rs.active
-    state = {"step": 0}
-    b.model.train()
-
-    def step() -> None:
-        train_step(b, *feed.train_batch(state["step"]), soft)
-        state["step"] += 1
-
-    return step
-
-
-def plain_stepper(cfg: RunConfig) -> Callable[[], None]:
-    """A step as reference grokking repositories write it: nn.Sequential on one-hot float inputs."""
-    t, m, o = cfg.task, cfg.model, cfg.optim
-    dev = torch.device(cfg.train.device)
-    data = make_modular(t.op, t.p, t.train_frac, cfg.train.seed)
-    x = torch.cat([F.one_hot(data.x_train[:, 0], t.p), F.one_hot(data.x_train[:, 1], t.p)], dim=1).float().to(dev)
-    y = data.y_train.to(dev)
-    torch.manual_seed(cfg.train.seed)
-    layers: list[nn.Module] = [nn.Linear(2 * t.p, m.width), nn.ReLU()]
-    for _ in range(m.depth - 1):
-        layers += [nn.Linear(m.width, m.width), nn.ReLU()]
-    model = nn.Sequential(*layers, nn.Linear(m.width, t.p)).to(dev)
-    opt = torch.optim.AdamW(model.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay)
-
-    def step() -> None:
-        loss = F.cross_entropy(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-
-    return step
-
-
-def timer(device: torch.device | str) -> Callable[[Callable[[], object]], float]:
-    """``timed(fn)`` -> seconds fn took. On CUDA: CUDA events around the call, after a
-    synchronize, so the time covers the queued kernels and not only their launch."""
-    if torch.device(device).type != "cuda":
-        def timed(fn: Callable[[], object]) -> float:
-            t0 = time.perf_counter()
-            fn()
-            return time.perf_counter() - t0
-        return timed
-
-    def timed_cuda(fn: Callable[[], object]) -> float:
-        torch.cuda.synchronize()
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        end.synchronize()
-        return start.elapsed_time(end) / 1e3
-    return timed_cuda
-
-
-def _warm(step: Callable[[], None], n: int) -> Callable[[], None]:
-    for _ in range(n):
-        step()
-    return step
-
-
-def _alternate(arms: dict[str, tuple[Callable[[], object], int]], reps: int, log: Log,
-               key: str, device: torch.device | str = "cpu") -> dict[str, list[float]]:
-    """Per repetition, each arm's n calls interleaved with the others' (A B B A A B ...), so
-    that drift on a shared machine hits every arm alike; an arm's time in a repetition is
-    the median of its calls, which also shrugs off the odd call a noisy neighbour slows."""
-    names, timed = list(arms), timer(device)
-    out: dict[str, list[float]] = {k: [] for k in arms}
-    for rep in range(reps):
-        times: dict[str, list[float]] = {k: [] for k in arms}
-        for i in range(max(n for _, n in arms.values())):
-            for name in names if (rep + i) % 2 == 0 else names[::-1]:
-                fn, n = arms[name]
-                if i < n:
-                    times[name].append(timed(fn))
-        for k, v in times.items():
-            out[k].append(statistics.median(v))
-        log(f"{key}: rep {rep + 1}/{reps} " + ", ".join(f"{k} {v[-1]:.4g}" for k, v in out.items()))
-    return out
-
-
 # -- the keys ------------------------------------------------------------------------
 
 def bench_roofline(cfg: RunConfig, sz: Sizes, log: Log) -> tuple[list[float], dict]:
@@ -241,9 +104,9 @@ def bench_roofline(cfg: RunConfig, sz: Sizes, log: Log) -> tuple[list[float], di
     n = cast(ModularData, b.data).x_train.shape[0]  # the benchmarks' presets are modular-task MLPs
     shapes = gemm_shapes(n, cfg.task.p, m.width, m.depth, m.encoding, m.embed_dim)
     flops = step_flops(n, cfg.task.p, m.width, m.depth, m.encoding, m.embed_dim)
-    gemm = _warm(_gemm_pass(shapes, b.dtype, b.device), 1)
-    step = _warm(loop_stepper(b, cfg), sz.warmup)
-    t = _alternate({"step_s": (step, sz.steps), "gemm_s": (gemm, sz.gemm_passes)}, sz.reps, log,
+    gemm = warm(gemm_pass(shapes, b.dtype, b.device), 1)
+    step = warm(loop_stepper(b, cfg), sz.warmup)
+    t = alternate({"step_s": (step, sz.steps), "gemm_s": (gemm, sz.gemm_passes)}, sz.reps, log,
                    "roofline_fraction", b.device)
     # Same FLOPs in both arms, so the FLOP/s ratio is the time ratio.
     ratios = [g / s for g, s in zip(t["gemm_s"], t["step_s"])]
@@ -256,9 +119,9 @@ def bench_roofline(cfg: RunConfig, sz: Sizes, log: Log) -> tuple[list[float], di
 
 def bench_plain_loop(cfg: RunConfig, sz: Sizes, log: Log) -> tuple[list[float], dict]:
     cfg = cfg.replace(lam=0.0)
-    ours = _warm(loop_stepper(build(cfg), cfg), sz.warmup)
-    plain = _warm(plain_stepper(cfg), sz.warmup)
-    t = _alternate({"radgrok_s": (ours, sz.steps), "plain_s": (plain, sz.steps)}, sz.reps, log,
+    ours = warm(loop_stepper(build(cfg), cfg), sz.warmup)
+    plain = warm(plain_stepper(cfg), sz.warmup)
+    t = alternate({"radgrok_s": (ours, sz.steps), "plain_s": (plain, sz.steps)}, sz.reps, log,
                    "plain_loop_ratio", cfg.train.device)
     return ([p / r for p, r in zip(t["plain_s"], t["radgrok_s"])],
             {"radgrok_step_ms": [x * 1e3 for x in t["radgrok_s"]], "plain_step_ms": [x * 1e3 for x in t["plain_s"]]})
@@ -291,8 +154,8 @@ def bench_penalty(cfg: RunConfig, sz: Sizes, log: Log, lam: float | None = None)
 
     arms = {"no_penalty_s": arm(0.0), **{f"{name}_s": arm(lam, **ov) for name, ov in READINGS.items()}}
     for fn in arms.values():  # warm every arm's path (the gate, the readings' norms)
-        _warm(fn, sz.warmup)
-    t = _alternate({k: (fn, sz.penalty_steps) for k, fn in arms.items()}, sz.reps, log, "penalty_overhead",
+        warm(fn, sz.warmup)
+    t = alternate({k: (fn, sz.penalty_steps) for k, fn in arms.items()}, sz.reps, log, "penalty_overhead",
                    cfg.train.device)
     per = {name: [p / q - 1 for p, q in zip(t[f"{name}_s"], t["no_penalty_s"])] for name in READINGS}
     worst = [max(v) for v in zip(*per.values())]
@@ -309,7 +172,7 @@ def bench_diagnostics(cfg: RunConfig, sz: Sizes, log: Log) -> tuple[list[float],
     x_tr, y_tr, x_te, y_te = (getattr(b.data, a).to(dev) for a in ("x_train", "y_train", "x_test", "y_test"))
     idx = probe_indices(x_tr.shape[0], cfg.diag.probe_size).to(dev)
     probe = (x_tr[idx], y_tr[idx])
-    step = _warm(loop_stepper(b, cfg), sz.warmup)
+    step = warm(loop_stepper(b, cfg), sz.warmup)
 
     def eval_off() -> None:  # do_eval's work with diagnostics off (nothing written: out_dir None)
         evaluate(b, x_tr, y_tr, x_te, y_te)
@@ -319,7 +182,7 @@ def bench_diagnostics(cfg: RunConfig, sz: Sizes, log: Log) -> tuple[list[float],
         cheap_diagnostics(b.model, b.rs, *probe, b.loss_fn)
 
     eval_on()
-    t = _alternate({"step_s": (step, sz.steps), "eval_off_s": (eval_off, sz.evals), "eval_on_s": (eval_on, sz.evals)},
+    t = alternate({"step_s": (step, sz.steps), "eval_off_s": (eval_off, sz.evals), "eval_on_s": (eval_on, sz.evals)},
                    sz.reps, log, "diagnostics_overhead", dev)
     ratios = [(every * s + on) / (every * s + off) - 1
               for s, on, off in zip(t["step_s"], t["eval_on_s"], t["eval_off_s"])]
@@ -335,7 +198,7 @@ def bench_multiseed(cfg: RunConfig, sz: Sizes, log: Log) -> tuple[list[float], d
     train_many(warm, None, progress=False)
     for c in warm:
         train(c, None, progress=False)
-    t = _alternate({"train_many_s": (lambda: train_many(cfgs, None, progress=False), 1),
+    t = alternate({"train_many_s": (lambda: train_many(cfgs, None, progress=False), 1),
                     "sequential_s": (lambda: [train(c, None, progress=False) for c in cfgs], 1)},
                    sz.reps, log, "multiseed_speedup", cfg.train.device)
     return ([q / m for q, m in zip(t["sequential_s"], t["train_many_s"])],
