@@ -2,6 +2,7 @@ import math
 
 from radgrok.experiments.compare import compare, val_score
 from radgrok.training import records
+from radgrok.training.config import RunConfig, to_dict
 
 TINY = dict(p=11, width=16, steps=40, eval_every=10)
 
@@ -23,10 +24,14 @@ def test_compare_tunes_on_validation_then_trains_winners_on_all_seeds(tmp_path):
     assert (tmp_path / "report.md").exists()
 
 
-def test_val_score_orders_grokked_before_dng(tmp_path):
-    for name, accs in (("a", [0.1, 0.95, 0.96]), ("b", [0.1, 0.2, 0.3])):
+def test_val_score_orders_grokked_before_dng_under_the_runs_own_threshold(tmp_path):
+    for name, accs, threshold in (("a", [0.1, 0.95, 0.96], 0.9), ("b", [0.1, 0.2, 0.3], 0.9),
+                                  ("c", [0.1, 0.95, 0.96], 0.955)):
         (tmp_path / name).mkdir()
+        records.write_json(tmp_path / name / records.CONFIG,
+                           {"config": to_dict(RunConfig().replace(grok_threshold=threshold))})
         records.write_jsonl(tmp_path / name / records.METRICS,
                             [{"step": 10 * i, "val_acc": a} for i, a in enumerate(accs)])
     assert val_score(tmp_path / "a") == (10, -0.96)
     assert val_score(tmp_path / "b")[0] == math.inf
+    assert val_score(tmp_path / "c") == (20, -0.96)  # 0.95 is not above 0.955

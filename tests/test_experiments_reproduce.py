@@ -123,3 +123,19 @@ def test_a_run_stopped_by_the_steps_cap_is_a_bound_and_each_reading_gets_its_ver
             or r.startswith("| weak-wd ")}
     assert rows["penalty@batch"][4] == "batch, mean" and rows["penalty@sum"][4] == "example, sum"
     assert rows["penalty"][4] == "example, mean" and rows["weak-wd"][4] == "-"
+
+
+def test_a_cut_off_run_groks_only_above_its_own_threshold():
+    from radgrok.report.report import Run
+    from radgrok.training.config import RunConfig, to_dict
+
+    rows = [{"step": 10 * i, "test_acc": a, "train_acc": 1.0, "train_loss": 0.1, "test_loss": 0.2}
+            for i, a in enumerate([0.1, 0.92, 0.93])]
+    summary = {"status": "running", "budget": 100, "grok_step": None}
+
+    def cut(threshold: float) -> dict:
+        cfg = to_dict(RunConfig().replace(grok_threshold=threshold))
+        return rep._as_cut_off(Run(Path("x"), "a-s0", "a", 0, cfg, summary, rows)).summary
+
+    assert cut(0.9)["grok_step"] == 10 and cut(0.95)["grok_step"] is None
+    assert cut(0.95)["status"] == rep.CUT and cut(0.95)["budget"] == 20

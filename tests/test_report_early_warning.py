@@ -78,6 +78,16 @@ def test_directories_table_and_cli(tmp_path, capsys):
     assert out.read_text().strip() in capsys.readouterr().out
 
 
+def test_a_run_is_judged_by_its_own_grok_threshold(tmp_path):
+    d = tmp_path / "runs" / "a-s0"
+    d.mkdir(parents=True)  # GROKS ends at 0.95, 0.97: above 0.9, not above 0.96 throughout
+    records.write_json(d / "config.json", {"config": to_dict(RunConfig().replace(grok_threshold=0.96))})
+    (d / "summary.json").write_text("{}")
+    (d / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in GROKS) + "\n")
+    (rec,) = evaluate_dirs([tmp_path], rules=["wnorm"])
+    assert rec["grok_step"] == 400 and forecast_run(GROKS, "wnorm")["grok_step"] == 350
+
+
 def test_the_rules_count_grok_steps_as_the_trainer_does():
     """grok_index is training.grok.grok_step's step, located among the rows."""
     from radgrok.training.grok import grok_step

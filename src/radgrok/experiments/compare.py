@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..training import records
+from ..training.config import read_config
 from ..training.grok import grok_step
 from .sweep import Trial, run_sweep
 
@@ -33,12 +34,14 @@ METHOD_ARMS: dict[str, dict] = {
 
 
 def val_score(run_dir: Path) -> tuple[float, float]:
-    """(validation grok step, -final validation accuracy): lower is better; DNG = inf."""
+    """(validation grok step, -final validation accuracy): lower is better; DNG = inf. The grok
+    step on the validation curve uses the run's own grok threshold."""
     rows = records.read_jsonl(Path(run_dir) / records.METRICS)
     rows = [r for r in rows if "val_acc" in r]
     if not rows:
         return (math.inf, 0.0)
-    g = grok_step([r["step"] for r in rows], [r["val_acc"] for r in rows])
+    threshold = read_config(run_dir).train.grok_threshold
+    g = grok_step([r["step"] for r in rows], [r["val_acc"] for r in rows], threshold)
     return (math.inf if g is None else g, -rows[-1]["val_acc"])
 
 

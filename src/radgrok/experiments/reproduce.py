@@ -102,15 +102,15 @@ def arm_results(p: Plan, runs: dict[str, Run], where: dict | None = None) -> dic
     return out
 
 
-def _as_cut_off(run: Run, threshold: float = 0.9, planned: int | None = None) -> Run:
+def _as_cut_off(run: Run, planned: int | None = None) -> Run:
     """A run that stopped before its budget (status still 'running', or a DNG under a ``--steps``
     cap below the ``planned`` budget), as a bound at the last step it logged, or grokked if its
-    curve already holds above the threshold to that step."""
+    curve already holds above the run's own grok threshold to that step."""
     from ..training.grok import grok_step
 
     rows = run.rows
     last = rows[-1]["step"]
-    g = grok_step([r["step"] for r in rows], [r["test_acc"] for r in rows], threshold)
+    g = grok_step([r["step"] for r in rows], [r["test_acc"] for r in rows], run.config["train"]["grok_threshold"])
     s = dict(run.summary, status=CUT, grok_step=g, budget=last, planned_budget=planned or run.summary["budget"],
              steps_done=last, final={k: rows[-1].get(k) for k in ("train_acc", "test_acc", "train_loss", "test_loss")})
     return dataclasses.replace(run, summary=s)

@@ -121,9 +121,10 @@ def fire_index(rows: Sequence[Row], rule: str = "wnorm") -> int | None:
     return None if m is None else RULES[rule](rows, m)
 
 
-def forecast_run(rows: Sequence[Row], rule: str = "wnorm", horizon: int = 20) -> dict:
-    """Outcome of one run under one rule; leads are in evaluations (positive = before)."""
-    g, mv, f = grok_index(rows), move_index(rows), fire_index(rows, rule)
+def forecast_run(rows: Sequence[Row], rule: str = "wnorm", horizon: int = 20, threshold: float = 0.9) -> dict:
+    """Outcome of one run under one rule; leads are in evaluations (positive = before).
+    ``threshold``: the run's grok threshold (its config's ``grok_threshold``)."""
+    g, mv, f = grok_index(rows, threshold), move_index(rows), fire_index(rows, rule)
     if f is None:
         outcome = "quiet" if g is None else "miss"
     elif g is not None and f < g:
@@ -149,7 +150,7 @@ def evaluate_dirs(paths: Sequence[str | Path], rules: Sequence[str] = tuple(RULE
             arm = f"{run.dir.parent.name}/{run.arm}"
             for rule in rules:
                 recs.append({"arm": arm, "run": str(run.dir), "rule": rule,
-                             **forecast_run(run.rows, rule, horizon)})
+                             **forecast_run(run.rows, rule, horizon, run.config["train"]["grok_threshold"])})
     return recs
 
 

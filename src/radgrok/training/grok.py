@@ -9,18 +9,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["GrokTracker", "grok_step", "first_step_at_or_above"]
+__all__ = ["GrokTracker", "grok_step", "next_candidate", "first_step_at_or_above"]
+
+
+def next_candidate(candidate: int | None, step: int, acc: float, threshold: float) -> int | None:
+    """The grok-step candidate after one more evaluation: kept (or begun at ``step``) while the
+    accuracy is above the threshold, reset when it is not. The one rule ``grok_step`` and
+    ``GrokTracker`` both apply."""
+    if acc > threshold:
+        return step if candidate is None else candidate
+    return None
 
 
 def grok_step(steps: list[int], accs: list[float], threshold: float = 0.9) -> int | None:
     """First step whose accuracy, and every later one, is > threshold; None if none."""
     candidate = None
     for s, a in zip(steps, accs):
-        if a > threshold:
-            if candidate is None:
-                candidate = s
-        else:
-            candidate = None
+        candidate = next_candidate(candidate, s, a, threshold)
     return candidate
 
 
@@ -43,11 +48,7 @@ class GrokTracker:
     def update(self, step: int, train_acc: float, test_acc: float) -> None:
         if self.memorised_at is None and train_acc >= 0.99:
             self.memorised_at = step
-        if test_acc > self.threshold:
-            if self.candidate is None:
-                self.candidate = step
-        else:
-            self.candidate = None
+        self.candidate = next_candidate(self.candidate, step, test_acc, self.threshold)
         if self.reached_95 is None and test_acc >= 0.95:
             self.reached_95 = step
 
