@@ -40,6 +40,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..penalty.readings import radial_penalty
+
 __all__ = [
     "second_moment",
     "predicted_penalty",
@@ -68,11 +70,10 @@ def predicted_penalty(W: torch.Tensor, sigma_x: torch.Tensor) -> float:
 
 
 def measured_penalty(h: torch.Tensor, radius: float | None = None) -> float:
-    """Mean ``(1/d)(||h|| - r)^2`` over the rows of h; r defaults to sqrt(d)."""
-    H = h.detach().reshape(-1, h.shape[-1]).to(torch.float64)
-    d = H.shape[-1]
-    r = math.sqrt(d) if radius is None else radius
-    return float((H.norm(dim=-1) - r).square().mean() / d)
+    """Mean ``(1/d)(||h|| - r)^2`` over the rows of h (r defaults to sqrt(d)), in float64: the
+    per-example, mean reading, whatever reading a run trains with, because that is the
+    quantity Proposition 1 predicts (``(1/d) E||W x||^2`` is a mean over examples)."""
+    return float(radial_penalty(h.detach().to(torch.float64), radius, "example", "mean"))
 
 
 def second_moment_eigenvalues(x: torch.Tensor) -> torch.Tensor:

@@ -28,6 +28,9 @@ from typing import Callable, Iterable, Mapping
 import torch
 from torch import nn
 
+from ..penalty.hooks import first_tensor
+from ..penalty.readings import norms
+
 __all__ = [
     "radii",
     "radius_summary",
@@ -47,7 +50,7 @@ def _rows(x: torch.Tensor) -> torch.Tensor:
 
 def radii(h: torch.Tensor) -> torch.Tensor:
     """``||h||_2`` of every hidden vector: shape ``h.shape[:-1]``, detached."""
-    return torch.linalg.vector_norm(h.detach(), dim=-1)
+    return norms(h.detach())
 
 
 def radius_summary(h: torch.Tensor) -> dict[str, float]:
@@ -56,7 +59,7 @@ def radius_summary(h: torch.Tensor) -> dict[str, float]:
     ``mean_over_sqrt_d`` is the number to compare with 1: the penalty's target radius
     is sqrt(d), so it says how far the layer sits from that sphere.
     """
-    r = _rows(h).norm(dim=-1)
+    r = norms(_rows(h))
     d = h.shape[-1]
     return {
         "mean": float(r.mean()),
@@ -87,15 +90,6 @@ def radial_energy(h: torch.Tensor, g: torch.Tensor) -> float:
     # ||P_r g||^2 = (h.g)^2 / ||h||^2, so the ratio is the squared cosine.
     cos2 = (hr * gr).sum(-1)[keep].square() / (h2[keep] * g2[keep])
     return float(h.shape[-1] * cos2.mean())
-
-
-def _hidden_of(out) -> torch.Tensor:
-    """The tensor a module output stands for: itself, or the first element of a tuple."""
-    if isinstance(out, torch.Tensor):
-        return out
-    if isinstance(out, (tuple, list)) and out and isinstance(out[0], torch.Tensor):
-        return out[0]
-    raise TypeError(f"a hooked module returned {type(out).__name__}; expected a Tensor or a tuple of them")
 
 
 def capture_hidden_grads_multi(
@@ -130,7 +124,7 @@ def capture_hidden_grads_multi(
 
     def make_hook(name: str):
         def hook(module, args, out):
-            seen[name].append(_hidden_of(out))
+            seen[name].append(first_tensor(out))
 
         return hook
 

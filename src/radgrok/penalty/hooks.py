@@ -12,16 +12,16 @@ from torch import nn
 from .gate import GateState, PenaltyNode, RadialGate
 from .readings import Mode, NormOver, Reduce, check_reading, norms, penalty_value, project, radial_penalty
 
-__all__ = ["RadialSuppression"]
-def _first_tensor(out):
-    """The tensor a hook acts on: the output itself, or the first element of a tuple."""
+__all__ = ["RadialSuppression", "first_tensor"]
+def first_tensor(out) -> torch.Tensor:
+    """The hidden vectors a module's output stands for: the output itself, or the first element of
+    a tuple (as attention modules return). Every hook in radgrok reads outputs through this."""
     if isinstance(out, torch.Tensor):
         return out
     if isinstance(out, (tuple, list)) and out and isinstance(out[0], torch.Tensor):
         return out[0]
     raise TypeError(
-        f"RadialSuppression: a hooked module returned {type(out).__name__}; "
-        "expected a Tensor or a tuple whose first element is a Tensor"
+        f"a hooked module returned {type(out).__name__}; expected a Tensor or a tuple whose first element is a Tensor"
     )
 
 
@@ -128,7 +128,7 @@ class RadialSuppression:
 
     def _make_hook(self, name: str):
         def hook(module, args, out):
-            h = _first_tensor(out)
+            h = first_tensor(out)
             self._seen[name].append(h)
             r = self.radius_for(h.shape[-1])
             if self.mode == "project":
