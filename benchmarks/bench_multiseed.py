@@ -32,6 +32,7 @@ from pathlib import Path
 
 import torch
 
+from radgrok.experiments.bench import spread
 from radgrok.experiments.presets import get_preset
 from radgrok.training import records
 from radgrok.training.config import RunConfig
@@ -91,10 +92,6 @@ def row_difference(a_dirs: list[Path], b_dirs: list[Path], atol: float = 1e-6) -
                     if d > worst:
                         worst, where = d, f"{k} at step {y['step']}"
     return worst, where, n
-
-
-def spread(xs: list[float]) -> dict:
-    return {"median": statistics.median(xs), "min": min(xs), "max": max(xs)}
 
 
 def main() -> None:

@@ -38,9 +38,9 @@ from typing import cast
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from ..penalty.readings import radial_penalty
+from ..tasks.modular import one_hot_concat
 
 __all__ = [
     "second_moment",
@@ -165,7 +165,7 @@ def mlp_layer_inputs(model: nn.Module, x: torch.Tensor) -> dict[int, torch.Tenso
     if model.encoding == "onehot":
         p = cast(int, model.p)
         dtype = _hidden_linears(model)[0].weight.dtype
-        seen[0] = torch.cat([F.one_hot(x[:, 0], p), F.one_hot(x[:, 1], p)], dim=1).to(dtype)
+        seen[0] = one_hot_concat(x, p, dtype)
     return seen
 
 

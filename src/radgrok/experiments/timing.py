@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..tasks.modular import make_modular
+from ..tasks.modular import make_modular, one_hot_concat
 from ..training.config import RunConfig
 from ..training.loop import Built, make_feed, train_step
 
@@ -91,7 +91,7 @@ def plain_stepper(cfg: RunConfig) -> Callable[[], None]:
     t, m, o = cfg.task, cfg.model, cfg.optim
     dev = torch.device(cfg.train.device)
     data = make_modular(t.op, t.p, t.train_frac, cfg.train.seed)
-    x = torch.cat([F.one_hot(data.x_train[:, 0], t.p), F.one_hot(data.x_train[:, 1], t.p)], dim=1).float().to(dev)
+    x = one_hot_concat(data.x_train, t.p).to(dev)
     y = data.y_train.to(dev)
     torch.manual_seed(cfg.train.seed)
     layers: list[nn.Module] = [nn.Linear(2 * t.p, m.width), nn.ReLU()]
