@@ -4,7 +4,7 @@ import pytest
 
 from radgrok.tasks import sizes
 from radgrok.tasks.modular import OPERATIONS, make_modular
-from radgrok.tasks.sizes import is_prime, pair_count, train_count
+from radgrok.tasks.sizes import is_prime, pair_count, train_count, trained_count, val_count
 
 
 @pytest.mark.parametrize("op", sorted(OPERATIONS))
@@ -13,6 +13,14 @@ def test_counts_are_the_split_make_modular_draws(op, p, frac):
     data = make_modular(op, p, frac, split_seed=0)
     assert pair_count(op, p) == data.x.shape[0]
     assert train_count(op, p, frac) == data.train_idx.numel()
+
+
+@pytest.mark.parametrize("val_frac", [0.0, 0.1, 0.33])
+def test_trained_count_is_the_rows_a_run_trains_on(val_frac):
+    for op, p, frac in (("add", 97, 0.5), ("div", 13, 0.37)):
+        data = make_modular(op, p, frac, split_seed=1, val_frac=val_frac)
+        assert trained_count(op, p, frac, val_frac) == data.train_idx.numel()
+        assert val_count(train_count(op, p, frac), val_frac) == (0 if data.val_idx is None else data.val_idx.numel())
 
 
 def test_is_prime_against_trial_division():

@@ -12,7 +12,7 @@ from typing import Callable
 
 import torch
 
-from .sizes import DIVISION_OPS, is_prime, train_count
+from .sizes import DIVISION_OPS, is_prime, train_count, val_count
 
 __all__ = ["OPERATIONS", "ModularData", "make_modular", "one_hot_concat", "is_prime"]
 
@@ -114,7 +114,7 @@ def make_modular(op: str, p: int, train_frac: float, split_seed: int, val_frac: 
     if not 0.0 <= val_frac < 1.0:
         raise ValueError(f"val_frac must be in [0, 1), got {val_frac}")
     train, test = perm[:n_train], perm[n_train:]
-    n_val = round(val_frac * n_train)
+    n_val = val_count(n_train, val_frac)
     val = train[:n_val].sort().values if n_val else None
     return ModularData(op, p, x, y, train[n_val:].sort().values, test.sort().values, val)
 

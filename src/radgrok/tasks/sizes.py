@@ -3,7 +3,7 @@ sizes before anything is built, and ``radgrok --help`` must not import torch."""
 
 from __future__ import annotations
 
-__all__ = ["DIVISION_OPS", "is_prime", "pair_count", "train_count"]
+__all__ = ["DIVISION_OPS", "is_prime", "pair_count", "train_count", "val_count", "trained_count"]
 
 # Operations that divide by b: they need a prime modulus (for b's inverse) and leave out b = 0.
 DIVISION_OPS = frozenset({"div"})
@@ -31,3 +31,18 @@ def train_count(op: str, p: int, train_frac: float) -> int:
     """
     n = pair_count(op, p)
     return max(1, min(n - 1, round(train_frac * n)))
+
+
+def val_count(n_train: int, val_frac: float) -> int:
+    """How many of the n_train training pairs a validation split of ``val_frac`` holds out."""
+    return round(val_frac * n_train)
+
+
+def trained_count(op: str, p: int, train_frac: float, val_frac: float = 0.0) -> int:
+    """The pairs a run actually trains on: the training pairs less its validation split.
+
+    >>> trained_count("add", 97, 0.5), trained_count("add", 97, 0.5, 0.1)
+    (4704, 4234)
+    """
+    n = train_count(op, p, train_frac)
+    return n - val_count(n, val_frac)

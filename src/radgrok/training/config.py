@@ -13,7 +13,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
-from ..tasks.sizes import DIVISION_OPS, is_prime, pair_count, train_count
+from ..tasks.sizes import DIVISION_OPS, is_prime, pair_count, trained_count
 
 __all__ = [
     "TaskConfig", "ModelConfig", "PenaltyConfig", "OptimConfig", "MethodsConfig", "TrainConfig",
@@ -198,7 +198,7 @@ def min_bytes(cfg: RunConfig) -> int:
         params = 12 * w * w * depth + (t.p + 2 + t.block_size) * w
     modular = t.task == "modular"
     data = 24 * pair_count(t.op, t.p) if modular else 0
-    rows = train_count(t.op, t.p, t.train_frac) if modular else 1
+    rows = trained_count(t.op, t.p, t.train_frac, t.val_frac) if modular else 1
     batch = cfg.optim.batch_size or rows
     return 16 * params + data + 4 * min(batch, rows) * w * depth
 
