@@ -31,3 +31,9 @@ def test_threads_are_bounded():
     validate(cfg.replace(threads=config.MAX_THREADS))
     with pytest.raises(ConfigError, match=r"threads must be in \[0, 1024\]"):
         validate(cfg.replace(threads=config.MAX_THREADS + 1))
+
+
+def test_batch_rows_is_full_batch_at_zero_or_beyond_the_data():
+    from radgrok.training.config import batch_rows
+
+    assert [batch_rows(b, 100) for b in (0, 1, 64, 99, 100, 512)] == [100, 1, 64, 99, 100, 100]

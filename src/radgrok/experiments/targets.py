@@ -17,7 +17,7 @@ from typing import Callable
 
 from ..tasks.sizes import train_count, trained_count
 from ..training import records
-from ..training.config import ConfigError, mlp_matrix_entries
+from ..training.config import ConfigError, batch_rows, mlp_matrix_entries
 from .sweep import Trial
 
 __all__ = ["Arm", "Plan", "Target", "TARGETS", "SCALES", "READINGS", "FIRST_READING", "plan", "gpt_preset",
@@ -371,7 +371,7 @@ def est_seconds(trial: Trial) -> float:
     c = trial.config()
     t, m = c.task, c.model
     n = trained_count(t.op, t.p, t.train_frac, t.val_frac)
-    batch = c.optim.batch_size if 0 < c.optim.batch_size < n else n
+    batch = batch_rows(c.optim.batch_size, n)
     if c.task.task != "modular":  # GPT tasks: the transformer anchor, per token of context
         per_step = 0.3 * (m.width / 128) ** 2 * (m.depth / 2) * max(1, c.optim.batch_size or 64) / 512 * 4
     elif m.arch == "mlp":

@@ -199,8 +199,12 @@ def min_bytes(cfg: RunConfig) -> int:
     modular = t.task == "modular"
     data = 24 * pair_count(t.op, t.p) if modular else 0
     rows = trained_count(t.op, t.p, t.train_frac, t.val_frac) if modular else 1
-    batch = cfg.optim.batch_size or rows
-    return 16 * params + data + 4 * min(batch, rows) * w * depth
+    return 16 * params + data + 4 * batch_rows(cfg.optim.batch_size, rows) * w * depth
+
+
+def batch_rows(batch_size: int, n: int) -> int:
+    """Rows per step: ``batch_size``, or all n when it is 0 (full batch) or not below n."""
+    return batch_size if 0 < batch_size < n else n
 
 
 def mlp_matrix_entries(cfg: RunConfig) -> int:

@@ -27,6 +27,7 @@ from ..models.gpt import lm_loss
 from ..tasks.addition import AdditionData
 from ..tasks.modular import ModularData
 from ..tasks.text import TextData
+from .config import batch_rows
 
 __all__ = ["ModularFeed", "AdditionFeed", "TextFeed", "batch_indices", "model_stats", "probe_indices", "evaluate"]
 
@@ -99,7 +100,7 @@ class ModularFeed:
         x_va, y_va = data.x_val, data.y_val  # None without a validation split
         self.val = (x_va.to(device), y_va.to(device)) if x_va is not None and y_va is not None else ()
         self.n_train = self.x_tr.shape[0]
-        self.batch = batch_size if 0 < batch_size < self.n_train else self.n_train
+        self.batch = batch_rows(batch_size, self.n_train)
         self.seed, self.device = seed, device
         self._cache: dict = {}
 
@@ -127,7 +128,7 @@ class AdditionFeed:
         self.train = data.lm_tensors("train").to(device)
         self.test = data.lm_tensors("test").to(device)
         self.n_train = len(self.train)
-        self.batch = batch_size if 0 < batch_size < self.n_train else self.n_train
+        self.batch = batch_rows(batch_size, self.n_train)
         # Exact match over every test pair, and over a fixed uniform sample of the
         # training pairs (memorisation only needs an estimate). A uniform sample, not
         # the first pairs: those are sorted by (a, b) and hold only small a.

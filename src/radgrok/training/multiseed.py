@@ -43,7 +43,7 @@ from torch.func import stack_module_state, vmap
 from ..penalty import radial_penalty
 from ..tasks.modular import ModularData
 from . import records
-from .config import ConfigError, RunConfig, to_dict, validate
+from .config import ConfigError, RunConfig, batch_rows, to_dict, validate
 from .feeds import batch_indices, probe_indices
 from .loop import Built, build
 from .probes import cheap_diagnostics, expensive_diagnostics
@@ -218,7 +218,7 @@ def _train_stacked(cfgs: list[RunConfig], outs: Sequence[Path | None], progress:
     data = [torch.stack([getattr(b.data, a) for b, _ in built]).to(dev)
             for a in ("x_train", "y_train", "x_test", "y_test")]
     n_train = data[0].shape[1]
-    batch = c0.optim.batch_size if 0 < c0.optim.batch_size < n_train else n_train
+    batch = batch_rows(c0.optim.batch_size, n_train)
     seeds: list[_Seed] = []
     for cfg, out, (b, gen) in zip(cfgs, outs, built):
         data0 = cast(ModularData, b.data)  # arch "mlp" (_unstackable): a modular task
