@@ -70,3 +70,17 @@ def test_penalty_arms_share_one_model_and_switch_the_reading_it_applies():
         want = sum(radial_penalty(h, None, over, red) for hs in b.rs.hidden().values() for h in hs) * lam
         assert b.rs.active == (lam > 0)
         torch.testing.assert_close(b.rs.penalty(), torch.as_tensor(want, dtype=torch.float32))
+
+
+def test_the_penalty_benchmark_script_runs_and_records_every_reading(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_penalty.py"
+    out = tmp_path / "p.json"
+    subprocess.run([sys.executable, str(script), "--preset", "cpu-mlp", "--reps", "1", "--steps", "1",
+                    "--json", str(out)], check=True, capture_output=True, text=True, timeout=300)
+    res = json.loads(out.read_text())
+    assert set(res["overhead_per_reading"]) == set(bench.READINGS)
+    assert res["penalty_overhead"]["reps"] == 1 and res["steps_per_rep"] == 1
