@@ -182,7 +182,9 @@ def config_from_args(ns: argparse.Namespace) -> RunConfig:
 
 def _cmd_train(ns: argparse.Namespace) -> int:
     cfg = config_from_args(ns)
-    out = ns.out or f"runs/{ns.preset}-s{cfg.train.seed}"
+    from .training.records import run_name
+
+    out = ns.out or f"runs/{run_name(ns.preset, cfg.train.seed)}"
     from .training.loop import train
     from .training.trackers import make_tracker
 

@@ -45,6 +45,11 @@ def val_score(run_dir: Path) -> tuple[float, float]:
     return (math.inf if g is None else g, -rows[-1]["val_acc"])
 
 
+def _candidate(arm: str, combo: dict) -> str:
+    """The label of one tuning candidate: ``<arm>,<key>=<value>,...``."""
+    return f"{arm}," + ",".join(f"{k}={v}" for k, v in combo.items())
+
+
 def _combos(tune: dict[str, list] | None) -> list[dict]:
     tune = tune or {}
     keys = list(tune)
@@ -61,8 +66,7 @@ def compare(out: str | Path, preset: str = "cpu-mlp-strong-wd", arms: dict[str, 
     tune_lines: list[str] = []
     combos = _combos(tune)
     if tune and len(combos) > 1:
-        trials = [Trial(preset, tuple({**ov, **c, "val_frac": val_frac}.items()), s,
-                        label=f"{arm}," + ",".join(f"{k}={v}" for k, v in c.items()))
+        trials = [Trial(preset, tuple({**ov, **c, "val_frac": val_frac}.items()), s, label=_candidate(arm, c))
                   for arm, ov in arms.items() for c in combos for s in tune_seeds]
         for t in trials:
             t.config()  # every config checked before anything runs
@@ -72,8 +76,7 @@ def compare(out: str | Path, preset: str = "cpu-mlp-strong-wd", arms: dict[str, 
         for arm in arms:
             scored = []
             for c in combos:
-                label = f"{arm}," + ",".join(f"{k}={v}" for k, v in c.items())
-                s = [val_score(out / "tune" / f"{label}-s{seed}") for seed in tune_seeds]
+                s = [val_score(out / "tune" / records.run_name(_candidate(arm, c), seed)) for seed in tune_seeds]
                 mean = (statistics.mean(x[0] for x in s), statistics.mean(x[1] for x in s))
                 scored.append((mean, c, s))
             best = min(scored, key=lambda t: t[0])

@@ -20,7 +20,7 @@ from ..training.kinds import kind_of
 from .paper import PAPER
 from .sections import FIGURES, SECTIONS, steps_cell
 from .sweep import FINISHED, finished_summary, run_sweep
-from .targets import FIRST_READING, READINGS, TARGETS, Plan, est_seconds, plan
+from .targets import FIRST_READING, READINGS, TARGETS, Plan, arm_head, est_seconds, plan
 from .verdicts import ArmResult, judge
 
 __all__ = ["reproduce", "dry_run", "arm_results"]
@@ -86,7 +86,7 @@ def arm_results(p: Plan, runs: dict[str, Run], where: dict | None = None) -> dic
     for arm in p.arms:
         if where and any(arm.overrides.get(k) != v for k, v in where.items()):
             continue
-        key = arm.name.split(",")[0] if where else arm.name
+        key = arm_head(arm.name) if where else arm.name
         res = out.setdefault(key, ArmResult(key, [], 0))
         for run in p.runs_of(arm, runs):
             if run.summary["status"] not in (*FINISHED, CUT):

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..report.report import Run
-from .targets import READINGS, Plan, reading_name
+from .targets import READINGS, Plan, arm_head, reading_name
 from .verdicts import ArmResult
 
 __all__ = ["SECTIONS", "FIGURES", "steps_cell"]
@@ -88,7 +88,7 @@ def pooled_heatmap(p: Plan, runs: Runs, out: Path) -> list[Path]:
     for arm in p.arms:
         if rs := p.runs_of(arm, runs):
             cell = (arm.overrides["p"], arm.overrides["train_frac"])
-            panels.setdefault(arm.name.split(",")[0], {})[cell] = (
+            panels.setdefault(arm_head(arm.name), {})[cell] = (
                 [r.summary["grok_step"] for r in rs], max(r.summary["budget"] for r in rs))
     return [plot_heatmap(panels, "P", "train fraction", out / "grok_heatmap_p_f.png")] if panels else []
 

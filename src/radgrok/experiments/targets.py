@@ -129,6 +129,11 @@ def _is_printed_penalty(arm: Arm) -> bool:
             and pen.reduce == "mean")
 
 
+def arm_head(arm_name: str) -> str:
+    """An arm's first comma-separated field: what pooled targets (table6's P and f cells) group by."""
+    return arm_name.partition(",")[0]
+
+
 def reading_name(arm_name: str, reading: str) -> str:
     """'penalty' -> 'penalty@batch'; 'penalty,p=59,f=0.6' -> 'penalty@batch,p=59,f=0.6' (pooling
     by the first comma-separated field then keeps each reading apart)."""
@@ -148,7 +153,7 @@ def _add_readings(p: Plan) -> None:
         twins = {a.name: reading_name(a.name, reading) for a in printed}
         p.arms += [Arm(twins[a.name], a.preset, dict(a.overrides, **ov), a.seeds) for a in printed]
         # pooled targets (table6) judge the arm by its first field: map that name too
-        twins.update({n.split(",")[0]: reading_name(n.split(",")[0], reading) for n in list(twins)})
+        twins.update({arm_head(n): reading_name(arm_head(n), reading) for n in list(twins)})
         p.aliases.append((label, twins))
 
 
