@@ -7,11 +7,10 @@ derive per-run metrics from checkpoints (``Run.extra``) that the verdicts read.
 
 from __future__ import annotations
 
-import statistics
 from pathlib import Path
 from typing import Callable
 
-from ..report.report import Run
+from ..report.report import Run, mean_std
 from .targets import READINGS, Plan, arm_head, reading_name
 from .verdicts import ArmResult
 
@@ -25,8 +24,7 @@ def steps_cell(a: ArmResult | None) -> str:
     if a is None or not a.grok_steps:
         return "not run"
     got = [g for g in a.grok_steps if g is not None]
-    txt = "DNG" if not got else f"{statistics.mean(got):,.0f}" + (
-        f" ± {statistics.stdev(got):,.0f}" if len(got) > 1 else "")
+    txt = mean_std(got) if got else "DNG"
     dng = len(a.grok_steps) - len(got)
     if a.cut:
         return txt + f" ({dng}/{len(a.grok_steps)} no grok by step {a.budget:,}: cut off, budget {a.planned:,})"

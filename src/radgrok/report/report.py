@@ -70,16 +70,19 @@ def last_value(rows: list[dict], key: str):
     return None
 
 
+def mean_std(values: list) -> str:
+    """Steps over seeds as "mean ± std" ("mean" for one value), thousands separated."""
+    text = f"{statistics.mean(values):,.0f}"
+    return text + (f" ± {statistics.stdev(values):,.0f}" if len(values) > 1 else "")
+
+
 def format_steps(values: list, budget: int | None = None) -> str:
     """Grok steps over seeds as "mean ± std (k DNG)"; None is a seed that did not grok."""
     got = [v for v in values if v is not None]
     dng = len(values) - len(got)
     if not got:
         return f"DNG ({dng}/{len(values)}" + (f", budget {budget:,})" if budget is not None else ")")
-    text = f"{statistics.mean(got):,.0f}"
-    if len(got) > 1:
-        text += f" ± {statistics.stdev(got):,.0f}"
-    return text + (f" ({dng} DNG)" if dng else "")
+    return mean_std(got) + (f" ({dng} DNG)" if dng else "")
 
 
 def grok_table(groups: dict[str, list[Run]]) -> str:
