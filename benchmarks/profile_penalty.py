@@ -38,10 +38,9 @@ from typing import Callable
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from radgrok.penalty import gate
-from radgrok.penalty.readings import divisor
-from radgrok.experiments.timing import alternate, loop_stepper
 from radgrok.experiments.presets import get_preset
+from radgrok.experiments.timing import alternate, loop_stepper
+from radgrok.penalty import gate
 from radgrok.tasks.sizes import train_count
 from radgrok.training.loop import build, make_feed, train_step
 
@@ -68,40 +67,26 @@ def copy_bandwidth(nbytes: int, reps: int = 20) -> float:
     return 2 * nbytes / statistics.median(times)
 
 
-def _gate_backward(add: str):
-    """A replacement for ``_RadialGate.backward`` that adds the term into the site's buffer, or not at all."""
-    def backward(ctx, grad: torch.Tensor):
-        st = ctx.state
-        weight, st.weight = st.weight, None
-        if weight is None:
-            return grad, None
-        (h,) = ctx.saved_tensors
-        d, m = h.shape[-1], divisor(st.norm, st.reduce)
-        coef = ((weight * (2.0 / (d * m))) * (st.norm - st.r) / st.norm.clamp_min(1e-30)).unsqueeze(-1)
-        if add == "buffer":
-            return torch.addcmul(grad, h, coef, out=gate.scratch(st.pool, st.key, grad)), None
-        return grad, None
-    return staticmethod(backward)
-
-
 def bounds(lam: float, steps: int, reps: int) -> dict:
     """Overheads of the shipped gate, the always-buffered one and no add, against lam 0, one shared model."""
     cfg = get_preset("paper-mlp").replace(lam=lam)
     b = build(cfg)
     feed, rs, state = make_feed(b, cfg), b.rs, {"step": 0}
     b.model.train()
-    shipped = gate.RadialGate.backward
-    variants = {"no_penalty": (0.0, shipped), "shipped": (lam, shipped),
-                "buffer": (lam, _gate_backward("buffer")), "no_add": (lam, _gate_backward("none"))}
+    shipped, alone = gate.add_term, gate._GRAD_ALONE
+    # what each arm sets before its step: lam, where the gate's sum goes, the in-place switch
+    variants = {"no_penalty": (0.0, shipped, alone), "shipped": (lam, shipped, alone),
+                "buffer": (lam, shipped, None),  # the gate's own switch: never write in place
+                "no_add": (lam, lambda grad, h, coef, st: grad, alone)}
 
-    def arm(strength: float, backward) -> Callable[[], None]:
+    def arm(strength: float, add_term, grad_alone) -> Callable[[], None]:
         def step() -> None:
             rs.lam = strength
-            gate.RadialGate.backward = backward
+            gate.add_term, gate._GRAD_ALONE = add_term, grad_alone
             try:
                 train_step(b, *feed.train_batch(state["step"]), rs.active)
             finally:
-                gate.RadialGate.backward = shipped
+                gate.add_term, gate._GRAD_ALONE = shipped, alone
             state["step"] += 1
         return step
 

@@ -182,11 +182,11 @@ def config_from_args(ns: argparse.Namespace) -> RunConfig:
 
 def _cmd_train(ns: argparse.Namespace) -> int:
     cfg = config_from_args(ns)
+    from .training.loop import train
     from .training.records import run_name
+    from .training.trackers import make_tracker
 
     out = ns.out or f"runs/{run_name(ns.preset, cfg.train.seed)}"
-    from .training.loop import train
-    from .training.trackers import make_tracker
 
     on_eval, close = make_tracker(ns.tracker, out, to_dict(cfg))
     try:

@@ -15,7 +15,9 @@ import torch
 
 from .readings import NormOver, Reduce, divisor, norms
 
-__all__ = ["GateState", "RadialGate", "PenaltyNode", "scratch"]
+__all__ = ["GateState", "RadialGate", "PenaltyNode", "scratch", "add_term"]
+
+
 class GateState:
     """What one gated output needs in backward: radius, row norms, the penalty's upstream grad,
     and where its site keeps the gradient buffer it reuses from step to step."""
@@ -30,61 +32,52 @@ class GateState:
 
 
 _storage_uses = getattr(torch._C, "_storage_Use_Count", None)
+_COUNTABLE = _storage_uses is not None and hasattr(torch.Tensor, "_use_count")
 
 
-def _uses(t: torch.Tensor) -> tuple[int, int]:
-    """References to t's Python object and to its storage (views, C++ holders)."""
-    # called only where _storage_uses exists (else _ALONE is None and nothing is reused)
-    return sys.getrefcount(t), _storage_uses(t.untyped_storage()._cdata)  # type: ignore[misc]
+def _holders(t: torch.Tensor) -> tuple[int, int, int]:
+    """Holders of t: its Python object, its tensor (autograd's buffers of other branches hold the
+    tensor itself) and its storage (views). Compared only with a baseline taken by a caller at the
+    same depth, since the Python count includes the caller's own references."""
+    # called only where _COUNTABLE (else both baselines are None and nothing is reused or written)
+    return sys.getrefcount(t), t._use_count(), _storage_uses(t.untyped_storage()._cdata)  # type: ignore[attr-defined,misc]
 
 
-def _alone_baseline() -> tuple[int, int] | None:
-    """``_uses`` of a tensor held by one local name only, as in ``_scratch``; None where torch
-    cannot count a storage's users (then nothing is reused)."""
-    if _storage_uses is None:
+def _alone_baseline() -> tuple[int, int, int] | None:
+    """``_holders`` of a tensor held by one local name only, as ``scratch`` holds a buffer."""
+    if not _COUNTABLE:
         return None
     t = torch.empty(1)
-    return _uses(t)
-
-
-_ALONE = _alone_baseline()
-
-
-def _grad_uses(grad: torch.Tensor) -> tuple[int, int, int]:
-    """Holders of an incoming gradient: its Python object, its tensor (autograd's buffers of other
-    branches hold the tensor itself) and its storage (views)."""
-    # called only where both counts exist (else _GRAD_ALONE is None and nothing is written in place)
-    return sys.getrefcount(grad), grad._use_count(), _storage_uses(grad.untyped_storage()._cdata)  # type: ignore[attr-defined,misc]
-
-
-class _Probe(torch.autograd.Function):
-    """Records ``_grad_uses`` of the gradient it receives, called as the gate's backward calls it."""
-
-    seen: list[tuple[int, int, int]] = []
-
-    @staticmethod
-    def forward(ctx, h: torch.Tensor) -> torch.Tensor:
-        return h.view_as(h)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        _Probe.seen.append(_grad_uses(grad))
-        return grad
+    return _holders(t)
 
 
 def _grad_alone_baseline() -> tuple[int, int, int] | None:
-    """``_grad_uses`` of a gradient that nobody else holds, as a custom backward sees it: the one a
-    matrix product hands back for its input. None where torch cannot count the users (then the gate
-    never writes into the incoming gradient)."""
-    if _storage_uses is None or not hasattr(torch.Tensor, "_use_count"):
+    """``_holders`` of a gradient that nobody else holds, as a custom backward sees it (the one a
+    matrix product hands back for its input), taken at the depth ``add_term`` takes it."""
+    if not _COUNTABLE:
         return None
+    seen: list[tuple[int, int, int]] = []
+
+    def probe(grad: torch.Tensor) -> torch.Tensor:
+        seen.append(_holders(grad))
+        return grad
+
+    class Probe(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, h: torch.Tensor) -> torch.Tensor:
+            return h.view_as(h)
+
+        @staticmethod
+        def backward(ctx, grad: torch.Tensor):
+            return probe(grad)
+
     with torch.enable_grad():
         h = torch.ones(2, 2, requires_grad=True)
-        (_Probe.apply(h * 1.0) @ torch.ones(2, 2)).sum().backward()
-    seen, _Probe.seen = _Probe.seen, []
+        (Probe.apply(h * 1.0) @ torch.ones(2, 2)).sum().backward()
     return seen[0] if len(seen) == 1 else None
 
 
+_ALONE = _alone_baseline()
 _GRAD_ALONE = _grad_alone_baseline()
 
 
@@ -96,10 +89,10 @@ def scratch(pool: dict[tuple[str, int], torch.Tensor], key: tuple[str, int], lik
     hands large blocks back to the OS, and the next step page-faults them in again. Reuse is
     safe only if no one kept last step's gradient (a tensor hook, a view, autograd's own
     accumulation): the same rule autograd applies before it writes into a gradient in place,
-    checked on both the tensor and its storage. Where torch cannot tell (no storage use
-    count), every step allocates."""
+    checked on the tensor and its storage. Where torch cannot tell (no use counts), every step
+    allocates."""
     buf = pool.pop(key, None)
-    if (buf is None or _ALONE is None or _uses(buf) != _ALONE or buf.shape != like.shape
+    if (buf is None or _ALONE is None or _holders(buf) != _ALONE or buf.shape != like.shape
             or buf.stride() != like.stride() or buf.dtype != like.dtype or buf.device != like.device):
         buf = torch.empty_like(like)
     pool[key] = buf
@@ -114,12 +107,7 @@ class RadialGate(torch.autograd.Function):
     and then adds it to the downstream one: two full passes and a large allocation
     more, which on the paper MLP cost several times the penalty's arithmetic.
 
-    Where the result goes: into the incoming ``grad`` itself when nobody else holds it (autograd's
-    own rule before it accumulates into a gradient in place: one user of the tensor and of its
-    storage, and no Python reference beyond the call's own, compared with a gradient known to be
-    alone, ``_GRAD_ALONE``), which moves the fewest bytes. A gradient can be shared: a residual
-    ``x + f(x)`` hands one tensor to both branches, a hook may keep it. Then the result goes into
-    the site's buffer of the previous step where that is safe (``_scratch``), else a new one.
+    Where the sum goes is ``add_term``'s decision.
     """
 
     @staticmethod
@@ -144,10 +132,23 @@ class RadialGate(torch.autograd.Function):
         coef = coef.unsqueeze(-1) if st.norm_over == "example" else coef
         if create_graph:  # a graph of its own: no buffer that the next step overwrites
             return torch.addcmul(grad, h, coef), None
-        if (_GRAD_ALONE is not None and _grad_uses(grad) == _GRAD_ALONE and type(grad) is torch.Tensor
-                and grad.is_contiguous() and grad.shape == h.shape and grad.dtype == h.dtype):
-            return grad.addcmul_(h, coef), None
-        return torch.addcmul(grad, h, coef, out=scratch(st.pool, st.key, grad)), None
+        return add_term(grad, h, coef, st), None
+
+
+def add_term(grad: torch.Tensor, h: torch.Tensor, coef: torch.Tensor, st: GateState) -> torch.Tensor:
+    """``grad + coef * h``, written where it moves the fewest bytes that are safe.
+
+    Into the incoming ``grad`` itself when nobody else holds it (autograd's own rule before it
+    accumulates into a gradient in place: one user of the tensor and of its storage, and no Python
+    reference beyond the call's own, compared with a gradient known to be alone, ``_GRAD_ALONE``).
+    A gradient can be shared: a residual ``x + f(x)`` hands one tensor to both branches, a hook may
+    keep it. Then into the site's buffer of the previous step where that is safe (``scratch``),
+    else a new one.
+    """
+    if (_GRAD_ALONE is not None and _holders(grad) == _GRAD_ALONE and type(grad) is torch.Tensor
+            and grad.is_contiguous() and grad.shape == h.shape and grad.dtype == h.dtype):
+        return grad.addcmul_(h, coef)
+    return torch.addcmul(grad, h, coef, out=scratch(st.pool, st.key, grad))
 
 
 class PenaltyNode(torch.autograd.Function):

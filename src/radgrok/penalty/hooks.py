@@ -13,6 +13,8 @@ from .gate import GateState, PenaltyNode, RadialGate
 from .readings import Mode, NormOver, Reduce, check_reading, norms, penalty_value, project, radial_penalty
 
 __all__ = ["RadialSuppression", "first_tensor"]
+
+
 def first_tensor(out) -> torch.Tensor:
     """The hidden vectors a module's output stands for: the output itself, or the first element of
     a tuple (as attention modules return). Every hook in radgrok reads outputs through this."""

@@ -41,6 +41,7 @@ def divisor(norm: torch.Tensor, reduce: Reduce) -> int:
 
 
 def penalty_value(norm: torch.Tensor, r: float, d: int, reduce: Reduce) -> torch.Tensor:
+    """The penalty from its norms: ``sum (norm - r)^2 / (d * divisor)``."""
     return (norm - r).square().sum() / (d * divisor(norm, reduce))
 
 
