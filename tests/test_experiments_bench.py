@@ -34,6 +34,11 @@ def test_bench_cli_writes_the_json_schema(tmp_path, monkeypatch, capsys):
         r = res[key]
         assert r["reps"] == 2 and r["min"] <= r["median"] <= r["max"]
     assert res["roofline_fraction"]["median"] > 0 and res["multiseed_speedup"]["median"] > 0
+    # the penalty's figure is its worst reading's median, not a median of per-repetition maxima
+    pen = res["details"]["penalty_overhead"]
+    per = pen["overhead_per_reading"]
+    assert set(per) == set(bench.READINGS) and res["penalty_overhead"]["median"] == per[pen["worst_reading"]]["median"]
+    assert per[pen["worst_reading"]]["median"] == max(v["median"] for v in per.values())
     assert res["seconds_to_grok"]["reps"] == 1 and "--quick" in res["seconds_to_grok"]["note"]
     table = capsys.readouterr().out
     for key in bench.TARGETS:

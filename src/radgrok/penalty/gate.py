@@ -15,7 +15,7 @@ import torch
 
 from .readings import NormOver, Reduce, divisor, norms
 
-__all__ = ["GateState", "RadialGate", "PenaltyNode", "scratch", "add_term"]
+__all__ = ["GateState", "gate_norms", "RadialGate", "PenaltyNode", "scratch", "add_term"]
 
 
 class GateState:
@@ -29,6 +29,19 @@ class GateState:
         self.r, self.norm, self.weight = r, norm, None
         self.norm_over, self.reduce = norm_over, reduce
         self.pool, self.key = pool, key
+
+
+def gate_norms(h: torch.Tensor, norm_over: NormOver) -> torch.Tensor:
+    """``readings.norms(h, norm_over)`` for a gate's forward, where no gradient flows through it.
+
+    The batch reading's Frobenius norm is taken as the norm of the row norms: on this CPU's two
+    threads a reduction of a whole (M, d) block ran at half the speed of the row reduction (0.58
+    vs 0.35 ms at 4,704 x 512, ``benchmarks/profile_penalty.py``). Equal up to rounding; not
+    differentiable at an all-zero row, hence not the definition ``readings.norms`` gives autograd.
+    """
+    with torch.no_grad():
+        rows = torch.linalg.vector_norm(h, dim=-1)
+        return rows if norm_over == "example" else torch.linalg.vector_norm(rows)
 
 
 _storage_uses = getattr(torch._C, "_storage_Use_Count", None)

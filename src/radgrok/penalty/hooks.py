@@ -9,7 +9,7 @@ from typing import Iterable, cast
 import torch
 from torch import nn
 
-from .gate import GateState, PenaltyNode, RadialGate
+from .gate import GateState, PenaltyNode, RadialGate, gate_norms
 from .readings import Mode, NormOver, Reduce, check_reading, norms, penalty_value, project, radial_penalty
 
 __all__ = ["RadialSuppression", "first_tensor"]
@@ -136,9 +136,8 @@ class RadialSuppression:
             if self.mode == "project":
                 new = project(h, r, self.norm_over)
             elif self._fuse and self.lam > 0 and torch.is_grad_enabled() and h.requires_grad:
-                with torch.no_grad():
-                    state = GateState(r, norms(h, self.norm_over), self.norm_over, self.reduce,
-                                       self._scratch, (name, len(self._seen[name])))
+                state = GateState(r, gate_norms(h, self.norm_over), self.norm_over, self.reduce,
+                                  self._scratch, (name, len(self._seen[name])))
                 new = RadialGate.apply(h, state)
                 self._gated.append((state, new))
             else:
