@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(BIN)/radgrok demo --out demo-out
 
 test: $(STAMP)
-	$(BIN)/ruff check src tests examples
+	$(BIN)/ruff check src tests examples benchmarks docs/hooks.py
 	$(BIN)/mypy src/radgrok
 	MPLCONFIGDIR=$$(mktemp -d) $(BIN)/python -m pytest
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import platform
 import statistics
 import sys
@@ -32,7 +31,7 @@ from pathlib import Path
 
 import torch
 
-from radgrok.experiments.bench import spread
+from radgrok.experiments.bench import spread, write_result
 from radgrok.experiments.presets import get_preset
 from radgrok.training import records
 from radgrok.training.config import RunConfig
@@ -125,7 +124,7 @@ def main() -> None:
         for name, fn in arms if rep % 2 == 0 else arms[::-1]:
             # Both arms write their run records (as a user's runs would), to compare them after.
             dirs[name] = [Path(tmp.name) / f"r{rep}-{name}-s{i}" for i in range(len(cfgs))]
-            times[name], results[name] = timed(lambda: fn(cfgs, dirs[name]))
+            times[name], results[name] = timed(lambda fn=fn, out=dirs[name]: fn(cfgs, out))
         t_many.append(times["batched"])
         t_seq.append(times["sequential"])
         speedup.append(times["sequential"] / times["batched"])
@@ -161,9 +160,7 @@ def main() -> None:
         "max_rel_diff_metric_rows": rows_diff, "max_rel_diff_metric": rows_where, "metric_rows_compared": rows_n,
         "command": "python " + " ".join(sys.argv),
     }
-    out = Path(args.json or f"benchmarks/results/{platform.node() or 'cpu'}-{datetime.date.today()}-multiseed.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(res, indent=2) + "\n")
+    out = write_result(res, args.json, "multiseed")
     print(f"grok steps batched {grok['batched']} / sequential {grok['sequential']}; largest relative "
           f"difference over {rows_n} metric rows {rows_diff:.2e} ({rows_where})")
     print(f"{args.seeds} seeds x {args.steps} steps: batched {res['seed_steps_per_s_batched']:.0f} seed-steps/s, "

@@ -14,13 +14,11 @@ import argparse
 import datetime
 import platform
 import sys
-from pathlib import Path
 
 import torch
 
-from radgrok.experiments.bench import Sizes, bench_penalty, spread
+from radgrok.experiments.bench import Sizes, bench_penalty, spread, write_result
 from radgrok.experiments.presets import get_preset
-from radgrok.training import records
 
 
 def main() -> None:
@@ -51,9 +49,7 @@ def main() -> None:
         "overhead_per_reading": {k: spread(v["values"]) for k, v in extra["overhead_per_reading"].items()},
         "command": "python " + " ".join(sys.argv),
     }
-    out = Path(args.json or f"benchmarks/results/{platform.node() or 'cpu'}-{datetime.date.today()}-penalty.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    records.write_json(out, res)
+    out = write_result(res, args.json, "penalty")
     o = res["penalty_overhead"]
     per = ", ".join(f"{k} {v['median']:+.2%}" for k, v in res["overhead_per_reading"].items())
     print(f"overhead of the worst reading ({extra['worst_reading']}) {o['median']:+.2%} (min {o['min']:+.2%}, "

@@ -22,13 +22,12 @@ import platform
 import statistics
 import sys
 import time
-from pathlib import Path
 from typing import Callable
 
 import torch
 
+from radgrok.experiments.bench import write_result
 from radgrok.experiments.presets import get_preset
-from radgrok.training import records
 from radgrok.training.loop import build, make_feed, train_step
 
 
@@ -94,9 +93,8 @@ def main() -> None:
         "penalty_overhead": {"eager": e1 / e0 - 1, "compiled": c1 / c0 - 1},
         "compiled_over_eager_step": {"lam0": c0 / e0, "with_penalty": c1 / e1},
     }
-    out = Path(args.json or f"benchmarks/results/{platform.node() or 'cpu'}-{datetime.date.today()}-compile-penalty.json")
-    records.write_json(out, res)
-    print(f"step ms: " + ", ".join(f"{k} {v:.1f}" for k, v in ms.items()))
+    out = write_result(res, args.json, "compile-penalty")
+    print("step ms: " + ", ".join(f"{k} {v:.1f}" for k, v in ms.items()))
     print(f"penalty overhead: eager {e1 / e0 - 1:+.1%}, compiled {c1 / c0 - 1:+.1%}; compiled step / eager step: "
           f"{c0 / e0:.2f} (lam 0), {c1 / e1:.2f} (with the penalty) -> {out}")
 

@@ -25,18 +25,17 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import platform
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from radgrok.experiments.timing import gemm_shapes
+from radgrok.experiments.bench import write_result
 from radgrok.experiments.presets import get_preset
+from radgrok.experiments.timing import gemm_shapes
 from radgrok.tasks.sizes import train_count
 from radgrok.training.loop import train
 from radgrok.training.multiseed import train_many
@@ -109,7 +108,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=50, help="steps per seed (radgrok bench --quick uses 50)")
     ap.add_argument("--reps", type=int, default=3, help="profiled repetitions of each arm")
     ap.add_argument("--gemm-reps", type=int, default=9)
-    ap.add_argument("--json", default=None, help="output (default benchmarks/results/<host>-<date>-multiseed-profile.json)")
+    ap.add_argument("--json", default=None, help="default benchmarks/results/<host>-<date>-multiseed-profile.json")
     args = ap.parse_args()
 
     base = get_preset("cpu-mlp").replace(steps=args.steps, early_stop=False)
@@ -149,10 +148,7 @@ def main() -> None:
         "amdahl_bound": 1 / share,
         "gemm_batched_vs_separate": gemm,
     }
-    out = Path(args.json or f"benchmarks/results/{platform.node() or 'cpu'}-{datetime.date.today()}"
-                            "-multiseed-profile.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(res, indent=2) + "\n")
+    out = write_result(res, args.json, "multiseed-profile")
 
     print(f"{args.seeds} seeds x {args.steps} steps of cpu-mlp, {torch.get_num_threads()} threads, under the profiler")
     print(f"{'operator family':<50}{'sequential s':>14}{'train_many s':>14}")

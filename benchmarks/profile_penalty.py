@@ -27,17 +27,16 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import platform
 import statistics
 import sys
 import time
-from pathlib import Path
 from typing import Callable
 
 import torch
 from torch.profiler import ProfilerActivity, profile
 
+from radgrok.experiments.bench import write_result
 from radgrok.experiments.presets import get_preset
 from radgrok.experiments.timing import alternate, loop_stepper
 from radgrok.penalty import gate
@@ -107,7 +106,7 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--lam", type=float, default=0.05)
     ap.add_argument("--bound-steps", type=int, default=30, help="steps per arm and repetition of the bounds")
-    ap.add_argument("--json", default=None, help="output (default benchmarks/results/<host>-<date>-penalty-profile.json)")
+    ap.add_argument("--json", default=None, help="default benchmarks/results/<host>-<date>-penalty-profile.json")
     args = ap.parse_args()
 
     base = get_preset("paper-mlp")
@@ -124,7 +123,8 @@ def main() -> None:
     step = {k: statistics.median(w for w, _ in v) for k, v in runs.items()}
     ops = {k: {op: statistics.median(o.get(op, 0.0) for _, o in v) for op in {op for _, o in v for op in o}}
            for k, v in runs.items()}
-    extra = {op: ops["penalty"].get(op, 0.0) - ops["no_penalty"].get(op, 0.0) for op in set(ops["penalty"]) | set(ops["no_penalty"])}
+    extra = {op: ops["penalty"].get(op, 0.0) - ops["no_penalty"].get(op, 0.0)
+             for op in set(ops["penalty"]) | set(ops["no_penalty"])}
     grown = dict(sorted(((op, d) for op, d in extra.items() if d > 1e-5), key=lambda kv: -kv[1])[:10])
 
     n = train_count(base.task.op, base.task.p, base.task.train_frac)  # full batch: every training pair
@@ -146,9 +146,7 @@ def main() -> None:
                   "fraction_of_step": floor_bytes / bw / step["no_penalty"]},
         "bounds": measured,
     }
-    out = Path(args.json or f"benchmarks/results/{platform.node() or 'cpu'}-{datetime.date.today()}-penalty-profile.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(res, indent=2) + "\n")
+    out = write_result(res, args.json, "penalty-profile")
     print(f"paper-mlp step: {step['no_penalty'] * 1e3:.1f} ms without the penalty, {step['penalty'] * 1e3:.1f} ms with "
           f"({res['overhead_under_profiler']:+.1%} under the profiler)")
     for op, d in grown.items():

@@ -1,4 +1,5 @@
 import json
+import os
 import re
 
 import pytest
@@ -157,3 +158,18 @@ def test_claim_deletes_the_temp_files_a_killed_writer_left(tmp_path):
         (tmp_path / name).write_text("x")
     with records.claim(tmp_path):
         assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*keep, records.LOCK])
+
+
+def test_records_get_the_mode_an_ordinary_write_gives(tmp_path):
+    # mkstemp creates its file 0o600; a run record shared with colleagues must follow the umask
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    rec = tmp_path / "rec.json"
+    records.write_json(rec, {"a": 1})
+    assert rec.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
+    old = os.umask(0o077)
+    try:
+        records.write_json(rec, {"a": 2})
+        assert rec.stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(old)

@@ -39,7 +39,6 @@ figure is the median of the per-repetition ratios.
 from __future__ import annotations
 
 import datetime
-import json
 import os
 import platform
 import statistics
@@ -54,16 +53,17 @@ import torch
 
 from ..penalty import NormOver, Reduce
 from ..tasks.modular import ModularData
+from ..training import records
 from ..training.config import RunConfig
 from ..training.feeds import probe_indices
 from ..training.loop import build, evaluate, make_feed, train, train_step
 from ..training.multiseed import train_many
 from ..training.probes import cheap_diagnostics
 from .presets import get_preset
-from .timing import Log, alternate, gemm_pass, gemm_shapes, loop_stepper, plain_stepper, step_flops, warm
+from .timing import Log, alternate, device_name, gemm_pass, gemm_shapes, loop_stepper, plain_stepper, step_flops, warm
 
 __all__ = ["Sizes", "FULL", "QUICK", "TARGETS", "run_bench", "format_table", "default_configs", "run_and_print",
-           "spread", "main"]
+           "spread", "write_result", "default_json_path", "main"]
 
 
 @dataclass(frozen=True)
@@ -249,17 +249,21 @@ def _meets(key: str, median: float | None) -> bool | None:
     return median >= v if op == ">=" else median <= v
 
 
-def device_name(device: str) -> str:
-    """"cpu", or the GPU's name ("NVIDIA H100 80GB HBM3")."""
-    return torch.cuda.get_device_name(torch.device(device)) if device.startswith("cuda") else "cpu"
-
-
-def default_json_path(device: str = "cpu") -> Path:
+def default_json_path(device: str = "cpu", kind: str = "") -> Path:
+    """``benchmarks/results/<machine>-<date>[-<kind>].json``: the name every benchmark's result gets."""
     if device.startswith("cuda"):  # results are named after the card ("h100"), not the (ephemeral) host
         host = (device_name(device).lower().replace("nvidia", "").split() or ["cuda"])[0]
     else:
         host = platform.node() or "cpu"
-    return Path("benchmarks/results") / f"{host}-{datetime.date.today().isoformat()}.json"
+    return Path("benchmarks/results") / f"{host}-{datetime.date.today().isoformat()}{'-' + kind if kind else ''}.json"
+
+
+def write_result(res: dict, json_path: str | Path | None, kind: str = "", device: str = "cpu") -> Path:
+    """Write a benchmark's result atomically to ``json_path`` (default ``default_json_path``); the path."""
+    out = Path(json_path) if json_path is not None else default_json_path(device, kind)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    records.write_json(out, res)
+    return out
 
 
 def run_bench(sizes: Sizes, json_path: str | Path | None = None, configs: dict[str, RunConfig] | None = None,
@@ -298,9 +302,7 @@ def run_bench(sizes: Sizes, json_path: str | Path | None = None, configs: dict[s
         res["seconds_to_grok"]["note"] = f"{sizes.grok_reps} repetition(s) under --quick (one run to the grok step)"
     res["details"] = details
     res["wall_seconds"] = round(time.perf_counter() - t_start, 1)
-    out = Path(json_path) if json_path is not None else default_json_path(device)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(res, indent=2) + "\n")
+    out = write_result(res, json_path, device=device)
     res["json_path"] = str(out)
     return res
 

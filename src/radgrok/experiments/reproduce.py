@@ -167,9 +167,9 @@ _CHOICES = ("Unstated choices (the paper does not give them; each arm's values a
 
 def _device_name(device: str) -> str:
     if device.startswith("cuda"):
-        import torch
+        from .timing import device_name  # torch only where a GPU is named
 
-        return f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
+        return f"{device} ({device_name(device)})"
     return device or "cpu"
 
 

@@ -16,8 +16,8 @@ from ..tasks.modular import make_modular, one_hot_concat
 from ..training.config import RunConfig
 from ..training.loop import Built, make_feed, train_step
 
-__all__ = ["Log", "gemm_shapes", "step_flops", "gemm_pass", "loop_stepper", "plain_stepper", "timer", "warm",
-           "alternate"]
+__all__ = ["Log", "device_name", "gemm_shapes", "step_flops", "gemm_pass", "loop_stepper", "plain_stepper", "timer",
+           "warm", "alternate"]
 
 Log = Callable[[str], None]
 
@@ -107,6 +107,11 @@ def plain_stepper(cfg: RunConfig) -> Callable[[], None]:
         opt.step()
 
     return step
+
+
+def device_name(device: str) -> str:
+    """"cpu", or the GPU's name ("NVIDIA H100 80GB HBM3"): what a result records as its machine."""
+    return torch.cuda.get_device_name(torch.device(device)) if device.startswith("cuda") else "cpu"
 
 
 def timer(device: torch.device | str) -> Callable[[Callable[[], object]], float]:

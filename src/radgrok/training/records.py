@@ -90,6 +90,18 @@ def fault_point(name: str) -> None:
 _TMP_SUFFIX = ".tmp"  # _atomic_write's temporary siblings: .<name>.<random>.tmp
 
 
+def _file_mode() -> int:
+    """The mode ``open(path, "w")`` gives a new file: 0o666 less the process's umask. Linux shows
+    the umask in /proc; elsewhere the only way to read it is to set it (and put it back)."""
+    try:
+        with open("/proc/self/status") as fh:
+            umask = next(int(line.split()[1], 8) for line in fh if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        umask = os.umask(0o022)
+        os.umask(umask)
+    return 0o666 & ~umask
+
+
 def _atomic_write(path: Path, write, keep_previous: Path | None = None) -> None:
     """``keep_previous``: the file ``path`` held is renamed there just before the new one
     replaces it (two renames, each atomic: a kill between them leaves only ``keep_previous``)."""
@@ -97,6 +109,7 @@ def _atomic_write(path: Path, write, keep_previous: Path | None = None) -> None:
     fault_point(f"{path.name}:before")
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_TMP_SUFFIX)
     try:
+        os.fchmod(fd, _file_mode())  # mkstemp makes it private (0o600); a record is an ordinary file
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()
