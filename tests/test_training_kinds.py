@@ -28,3 +28,16 @@ def test_each_kind_makes_its_data_feed_and_report_line(name):
     assert kind.describe(to_dict(cfg)["task"]).startswith("Task: ")
     assert (kind.gpt_shape is None) == (name == "modular")
     assert kind.held_out_is_validation == (name == "text")
+
+
+@pytest.mark.parametrize("batch_size", [0, 8, 10**6])
+@pytest.mark.parametrize("name", sorted(TASK_KINDS))
+def test_rows_per_step_from_the_config_are_what_the_feed_takes(name, batch_size):
+    # estimates (reproduce's est_seconds) read kind.rows without building data; the feed must agree
+    import torch
+
+    cfg = RunConfig().replace(**SMALL[name], batch_size=batch_size)
+    kind = kind_of(cfg.task.task)
+    feed = kind.feed(kind.data(cfg), cfg, torch.device("cpu"))
+    x, _ = feed.train_batch(0)
+    assert kind.rows(cfg) == feed.batch == x.shape[0]

@@ -15,9 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..tasks.sizes import train_count, trained_count
+from ..tasks.sizes import train_count
 from ..training import records
-from ..training.config import ConfigError, batch_rows, mlp_matrix_entries
+from ..training.config import ConfigError, mlp_matrix_entries
+from ..training.kinds import kind_of
 from .sweep import Trial
 
 __all__ = ["Arm", "Plan", "Target", "TARGETS", "SCALES", "READINGS", "FIRST_READING", "plan", "gpt_preset",
@@ -375,10 +376,9 @@ def est_seconds(trial: Trial) -> float:
     """
     c = trial.config()
     t, m = c.task, c.model
-    n = trained_count(t.op, t.p, t.train_frac, t.val_frac)
-    batch = batch_rows(c.optim.batch_size, n)
-    if c.task.task != "modular":  # GPT tasks: the transformer anchor, per token of context
-        per_step = 0.3 * (m.width / 128) ** 2 * (m.depth / 2) * max(1, c.optim.batch_size or 64) / 512 * 4
+    batch = kind_of(t.task).rows(c)  # full batch where the feed takes every row
+    if t.task != "modular":  # GPT tasks: the transformer anchor, per token of context
+        per_step = 0.3 * (m.width / 128) ** 2 * (m.depth / 2) * batch / 512 * 4
     elif m.arch == "mlp":
         per_step = 0.06 * batch * mlp_matrix_entries(c) / (4704 * (194 * 128 + 128 ** 2 + 128 * 97))
     else:

@@ -207,6 +207,14 @@ def batch_rows(batch_size: int, n: int) -> int:
     return batch_size if 0 < batch_size < n else n
 
 
+TEXT_WINDOWS = 64  # windows per step of a character LM when batch_size is 0 (a text has no "full batch")
+
+
+def window_rows(batch_size: int) -> int:
+    """Windows per step of a character LM: ``batch_size``, or ``TEXT_WINDOWS`` when it is 0."""
+    return batch_size if batch_size > 0 else TEXT_WINDOWS
+
+
 def mlp_matrix_entries(cfg: RunConfig) -> int:
     """Entries of an MLP's weight matrices (input, hidden, output; no embedding, no biases): the
     multiply-adds one example costs in the forward pass."""

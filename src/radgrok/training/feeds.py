@@ -27,7 +27,7 @@ from ..models.gpt import lm_loss
 from ..tasks.addition import AdditionData
 from ..tasks.modular import ModularData
 from ..tasks.text import TextData
-from .config import batch_rows
+from .config import batch_rows, window_rows
 
 __all__ = ["ModularFeed", "AdditionFeed", "TextFeed", "batch_indices", "model_stats", "probe_indices", "evaluate"]
 
@@ -192,7 +192,7 @@ class TextFeed:
         # "Examples" are non-overlapping windows, so that epoch = step * batch / n_train
         # counts passes over the training text as for the other tasks.
         self.n_train = max(1, len(data.train) // block_size)
-        self.batch = batch_size if batch_size > 0 else 64
+        self.batch = window_rows(batch_size)
         # The evaluation windows are the same at every evaluation and for every seed
         # (generator 0), so curves and arms are compared on identical text.
         g = torch.Generator().manual_seed(0)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .config import RunConfig
+from .config import RunConfig, batch_rows, window_rows
 
 __all__ = ["TaskKind", "TASK_KINDS", "kind_of"]
 
@@ -27,6 +27,8 @@ class TaskKind:
     describe: Callable[[dict], str]  # one report line from a recorded config's task section
     gpt_shape: Callable[[Any, RunConfig], tuple[int, int]] | None = None  # (vocab, block) of a GPT on it
     held_out_is_validation: bool = False  # reports take the best held-out loss, as an LM is kept at it
+    # rows (examples, sequences or windows) of one training step, from the config alone, as the feed takes them
+    rows: Callable[[RunConfig], int] = lambda cfg: 0
 
 
 def _split_seed(cfg: RunConfig) -> int:
@@ -44,6 +46,13 @@ def _modular_feed(data: Any, cfg: RunConfig, device: Any) -> Any:
     from .feeds import ModularFeed
 
     return ModularFeed(data, device, cfg.optim.batch_size, cfg.train.seed)
+
+
+def _modular_rows(cfg: RunConfig) -> int:
+    from ..tasks.sizes import trained_count
+
+    t = cfg.task
+    return batch_rows(cfg.optim.batch_size, trained_count(t.op, t.p, t.train_frac, t.val_frac))
 
 
 def _addition_data(cfg: RunConfig) -> Any:
@@ -81,17 +90,18 @@ def _text_feed(data: Any, cfg: RunConfig, device: Any) -> Any:
 TASK_KINDS: dict[str, TaskKind] = {
     "modular": TaskKind(
         _modular_data, _modular_feed,
-        lambda t: f"Task: {t['op']} mod {t['p']}, train fraction {t['train_frac']}"),
+        lambda t: f"Task: {t['op']} mod {t['p']}, train fraction {t['train_frac']}",
+        rows=_modular_rows),
     "addition": TaskKind(
         _addition_data, _addition_feed,
         lambda t: (f"Task: {t['n_digits']}-digit addition, answer {t['fmt']}, {t['train_pairs']:,} training and "
                    f"{t['test_pairs']:,} held-out pairs, accuracy = exact match of the greedy answer"),
-        gpt_shape=_addition_shape),
+        gpt_shape=_addition_shape, rows=lambda cfg: batch_rows(cfg.optim.batch_size, cfg.task.train_pairs)),
     "text": TaskKind(
         _text_data, _text_feed,
         lambda t: f"Task: character LM on {t['text_path'] or 'the bundled sample'}, context {t['block_size']}",
         gpt_shape=lambda data, cfg: (data.tokenizer.vocab_size, cfg.task.block_size),
-        held_out_is_validation=True),
+        held_out_is_validation=True, rows=lambda cfg: window_rows(cfg.optim.batch_size)),
 }
 
 
