@@ -61,11 +61,15 @@ def model_stats(b) -> dict:
     ``penalty_raw`` is the unweighted sum over the sites; ``penalty`` is the term the
     loss actually carried (0 in projection mode).
     """
-    raw = float(b.rs.penalty_sum())
-    row = {"penalty_raw": raw, "penalty": b.rs.lam * raw if b.rs.active else 0.0,
-           "weight_norm": math.sqrt(sum(float(p.detach().double().square().sum()) for p in b.model.parameters()))}
-    row.update({f"radius/{k}": v for k, v in b.rs.radii().items()})
-    return row
+    weight_norm = math.sqrt(sum(float(p.detach().double().square().sum()) for p in b.model.parameters()))
+    return stats_row(b.rs, float(b.rs.penalty_sum()), weight_norm, b.rs.radii())
+
+
+def stats_row(rs, penalty_raw: float, weight_norm: float, radii: dict[str, float]) -> dict:
+    """The model's part of a metric row, in the order rows are logged, from its numbers however they
+    were computed (one model's forward here, a stack of seeds' vmapped one in ``train_many``)."""
+    return {"penalty_raw": penalty_raw, "penalty": rs.lam * penalty_raw if rs.active else 0.0,
+            "weight_norm": weight_norm, **{f"radius/{k}": v for k, v in radii.items()}}
 
 
 @torch.no_grad()

@@ -44,7 +44,7 @@ from ..penalty import radial_penalty
 from ..tasks.modular import ModularData
 from . import records
 from .config import ConfigError, RunConfig, batch_rows, to_dict, validate
-from .feeds import batch_indices, probe_indices
+from .feeds import batch_indices, probe_indices, stats_row
 from .loop import Built, build
 from .probes import cheap_diagnostics, expensive_diagnostics
 from .recorder import DIVERGED, STOP, Recorder
@@ -271,9 +271,8 @@ def _train_stacked(cfgs: list[RunConfig], outs: Sequence[Path | None], progress:
             s, st = seeds[i], stats[pos]
             row = {"step": step, "epoch": step * batch / n_train,
                    "train_loss": st[0], "train_acc": st[1], "test_loss": st[2], "test_acc": st[3],
-                   "penalty_raw": st[4], "penalty": s.b.rs.lam * st[4] if s.b.rs.active else 0.0,
-                   "weight_norm": math.sqrt(sum(squares[pos])),
-                   **{f"radius/{k}": v for k, v in zip(sites, st[5:])}, "lr": s.lr(step)}
+                   **stats_row(s.b.rs, st[4], math.sqrt(sum(squares[pos])), dict(zip(sites, st[5:]))),
+                   "lr": s.lr(step)}
             _diagnose(s, row, step, params, pos)
             s.rec.log(row)
             if on_eval is not None:
