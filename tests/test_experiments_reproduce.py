@@ -113,7 +113,7 @@ def test_a_run_stopped_by_the_steps_cap_is_a_bound_and_each_reading_gets_its_ver
     assert not (tmp_path / "runs" / "strong-wd-s0").exists()  # --only: not trained, reported as not run
     assert rep.records.read_json(tmp_path / "runs" / "weak-wd-s0" / "config.json")["config"]["train"]["steps"] == 20
     # the tiny weak-wd run does not grok in 20 steps: a bound against its budget of 40, never a DNG
-    assert "| weak-wd-s0 | 20 | 40 |" in md and "no grok by step 20: cut off, budget 40" in md
+    assert "| weak-wd-s0 | 20 | 40 |" in md and "no grok by step 20 (1/1 cut off before the budget 40)" in md
     for label in ("as in the paper; reading: one norm per example, mean over the batch",
                   "reading: one norm per example, summed over the batch",
                   "reading: one Frobenius norm of the batch matrix (torch.norm(h))"):

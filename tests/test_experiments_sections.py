@@ -1,14 +1,6 @@
-from radgrok.experiments.sections import choices_grid, steps_cell
+from radgrok.experiments.sections import choices_grid
 from radgrok.experiments.targets import plan
 from radgrok.experiments.verdicts import ArmResult
-
-
-def test_steps_cell_says_dng_cut_and_not_run():
-    assert steps_cell(None) == "not run"
-    assert steps_cell(ArmResult("a", [400, 600], 1000)) == "500 ± 141"
-    assert steps_cell(ArmResult("a", [None, 300], 1000)) == "300 (1/2 DNG, budget 1,000)"
-    cut = ArmResult("a", [None], 700, cut=1, planned=2500)
-    assert steps_cell(cut) == "DNG (1/1 no grok by step 700: cut off, budget 2,500)"
 
 
 def test_choices_grid_has_a_column_per_site_and_reading():
@@ -24,4 +16,4 @@ def test_choices_grid_has_a_column_per_site_and_reading():
     assert len(rows) == 12 and all(len(r) == 8 for r in rows.values())
     assert rows["embed,depth=2,init=0.5"][6] == "1,200"
     assert rows["onehot,depth=1,init=1.0"][3] == "not run"
-    assert rows["onehot,depth=1,init=1.0"][7].startswith("DNG (1/1 DNG")
+    assert rows["onehot,depth=1,init=1.0"][7] == "DNG (1/1, budget 2,500) |"

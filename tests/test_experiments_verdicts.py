@@ -1,5 +1,5 @@
 from radgrok.experiments.paper import Claim
-from radgrok.experiments.verdicts import ArmResult, capped_mean, judge, speedup_ratio
+from radgrok.experiments.verdicts import ArmResult, capped_mean, judge, seed_steps, speedup_ratio, steps_text
 
 SPEED = Claim("penalty 6.3x", "speedup", arm="penalty", ref="strong-wd", ratio=6.3)
 
@@ -80,11 +80,29 @@ def test_cut_off_runs_are_lower_bounds():
     from radgrok.experiments.paper import Claim
     from radgrok.experiments.verdicts import ArmResult, judge
 
-    weak = ArmResult("weak-wd", [None, None], 39_700, cut=2, planned=100_000)
+    weak = ArmResult("weak-wd", [None, None], 39_700, planned=100_000, reached=[39_700, 39_700])
     v = judge(Claim("weak WD never groks", "dng", arm="weak-wd"), {"weak-wd": weak})
-    assert v.verdict == "partly" and "no grok by step 39,700 of 100,000" in v.ours
+    assert v.verdict == "partly" and "no grok by step 39,700 (2/2 cut off before the budget 100,000)" in v.ours
+    assert "DNG" not in v.ours
     strong = ArmResult("strong-wd", [16_100, 23_100, 24_700], 100_000)
-    pen = ArmResult("penalty", [None, None, None], 39_700, cut=3, planned=100_000)
+    pen = ArmResult("penalty", [None, None, None], 39_700, planned=100_000, reached=[39_700] * 3)
     v = judge(Claim("penalty 6.3x sooner", "speedup", arm="penalty", ref="strong-wd", ratio=6.3),
               {"strong-wd": strong, "penalty": pen})
     assert v.verdict == "not" and v.ratio == "< 0.54×"
+
+
+def test_steps_text_never_calls_a_cut_off_run_a_dng():
+    assert steps_text(None) == "not run" and steps_text(ArmResult("a", [], 10)) == "not run"
+    assert steps_text(ArmResult("a", [400, 600], 1000)) == "500 ± 141"
+    assert steps_text(ArmResult("a", [None, 300], 1000)) == "300 (1/2 DNG, budget 1,000)"
+    assert steps_text(ArmResult("a", [None, None], 1000)) == "DNG (2/2, budget 1,000)"
+    cut = ArmResult("a", [None, None], 700, planned=2500, reached=[700, 900])
+    assert steps_text(cut) == "no grok by step 700 (2/2 cut off before the budget 2,500)"
+    assert seed_steps(cut) == "none by 700 (cut), none by 900 (cut)"
+    # a seed cut off after it grokked is a grok step; one cut off before is a bound; one that ran out is a DNG
+    mixed = ArmResult("a", [300, None, None], 700, planned=2500, reached=[700, 800, None])
+    assert steps_text(mixed) == ("300 (1/3 DNG, budget 2,500; "
+                                 "1/3 no grok by step 800: cut off before the budget 2,500)")
+    assert seed_steps(mixed) == "300, none by 800 (cut), DNG"
+    assert mixed.cut == 2 and mixed.bound_steps == [800]
+    assert "DNG" not in steps_text(ArmResult("a", [None], 700, planned=2500, reached=[700]))

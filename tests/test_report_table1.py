@@ -5,10 +5,11 @@ import pytest
 from radgrok.report.table1 import PAPER_TABLE1, table1_markdown, table1_quantities, write_table1
 
 
-def _run(d, rows, grok=None):
+def _run(d, rows, grok=None, status=None):
     d.mkdir(parents=True)
     (d / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    (d / "summary.json").write_text(json.dumps({"grok_step": grok, "steps_done": rows[-1]["step"],
+    status = status or ("grokked" if grok else "dng")
+    (d / "summary.json").write_text(json.dumps({"grok_step": grok, "steps_done": rows[-1]["step"], "status": status,
                                                 "final": {"test_acc": 0.95 if grok else 0.01}}))
     return d
 
@@ -47,6 +48,13 @@ def test_markdown_has_ours_and_the_papers_columns(tmp_path):
     rows = [line for line in md.splitlines() if line.startswith("|")]
     assert len({line.replace("\\|", "").count("|") for line in rows}) == 1
     assert set(PAPER_TABLE1["Hessian trace"]) == {"weak", "strong", "penalty"}
+
+
+def test_a_run_stopped_before_its_budget_is_a_bound_not_a_dng(tmp_path):
+    cut = _run(tmp_path / "c", _rows([1.0, 0.9, 0.8]), status="running")
+    gone = _run(tmp_path / "d", _rows([1.0, 0.9]), status="diverged")
+    md = table1_markdown({"cut": cut, "gone": gone})
+    assert "| grok step | none by 200 (cut) (test 0.010) | diverged (test 0.010) |" in md
 
 
 def test_missing_expensive_diagnostics_show_dashes(tmp_path):

@@ -18,10 +18,10 @@ from ..report.report import Run, last_value
 from ..training import records
 from ..training.kinds import kind_of
 from .paper import PAPER
-from .sections import FIGURES, SECTIONS, steps_cell
+from .sections import FIGURES, SECTIONS
 from .sweep import FINISHED, finished_summary, run_sweep
 from .targets import FIRST_READING, READINGS, TARGETS, Plan, arm_head, est_seconds, plan
-from .verdicts import ArmResult, judge
+from .verdicts import ArmResult, judge, seed_steps, steps_text
 
 __all__ = ["reproduce", "dry_run", "arm_results"]
 
@@ -92,8 +92,8 @@ def arm_results(p: Plan, runs: dict[str, Run], where: dict | None = None) -> dic
             if run.summary["status"] not in (*FINISHED, CUT):
                 continue
             res.grok_steps.append(run.summary["grok_step"])
+            res.reached.append(run.summary["budget"] if run.summary["status"] == CUT else None)
             if run.summary["status"] == CUT:
-                res.cut += 1
                 res.planned = max(res.planned, run.summary["planned_budget"])
             budgets = [run.summary["budget"]] + ([res.budget] if res.budget else [])
             res.budget = min(budgets) if res.cut else max(budgets)
@@ -237,9 +237,9 @@ def _report(p: Plan, out: Path, wall: float | None, workers: int, device: str, c
         ptxt = "-" if n is None else (
             ("DNG" if n.value is None else f"{n.value:,g}" + (f" ± {n.std:g}" if n.std else ""))
             + (f" ({n.metric})" if n and n.metric != "grok_epoch" else "") + (f" — {n.note}" if n and n.note else ""))
-        seeds = ", ".join("DNG" if g is None else f"{g:,}" for g in a.grok_steps) or "-"
+        seeds = seed_steps(a)
         acc = [r.summary["final"]["test_acc"] for r in runs.values() if r.arm == name]
-        ours = steps_cell(a)
+        ours = steps_text(a)
         if n is not None and n.metric != "grok_epoch" and a.metric(n.metric) is not None:
             ours = f"{n.metric} {a.metric(n.metric):.4g} (grok step: {ours})"
         md.append(f"| {name} | {ptxt} | {ours} | {seeds} | "

@@ -10,25 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from ..report.report import Run, mean_std
+from ..report.report import Run
 from .targets import READINGS, Plan, arm_head, reading_name
-from .verdicts import ArmResult
+from .verdicts import ArmResult, steps_text
 
-__all__ = ["SECTIONS", "FIGURES", "steps_cell"]
+__all__ = ["SECTIONS", "FIGURES"]
 
 Runs = dict[str, Run]
 
-
-def steps_cell(a: ArmResult | None) -> str:
-    """An arm's grok steps in one table cell: mean ± std, DNG counts, cut-off bounds."""
-    if a is None or not a.grok_steps:
-        return "not run"
-    got = [g for g in a.grok_steps if g is not None]
-    txt = mean_std(got) if got else "DNG"
-    dng = len(a.grok_steps) - len(got)
-    if a.cut:
-        return txt + f" ({dng}/{len(a.grok_steps)} no grok by step {a.budget:,}: cut off, budget {a.planned:,})"
-    return txt + (f" ({dng}/{len(a.grok_steps)} DNG, budget {a.budget:,})" if dng else "")
 
 
 def diagnostics_table(p: Plan, runs: Runs, arms: dict[str, ArmResult]) -> list[str]:
@@ -67,7 +56,7 @@ def choices_grid(p: Plan, runs: Runs, arms: dict[str, ArmResult]) -> list[str]:
     for c in cells:
         names = [f"penalty,{c},site={site}" for site, _ in cols]
         row = [arms.get(n if r == "mean" else reading_name(n, r)) for n, (_, r) in zip(names, cols)]
-        lines.append(f"| {c} | " + " | ".join(steps_cell(a) for a in [*row, arms.get(f"strong-wd,{c}")]) + " |")
+        lines.append(f"| {c} | " + " | ".join(steps_text(a) for a in [*row, arms.get(f"strong-wd,{c}")]) + " |")
     return lines
 
 

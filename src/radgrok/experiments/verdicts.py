@@ -37,10 +37,10 @@ import statistics
 from dataclasses import dataclass, field
 
 from ..report.plots import capped_steps
-from ..report.report import format_steps
+from ..report.report import mean_std
 from .paper import Claim
 
-__all__ = ["ArmResult", "Verdict", "judge", "speedup_ratio", "capped_mean", "fmt_ratio"]
+__all__ = ["ArmResult", "Verdict", "judge", "speedup_ratio", "capped_mean", "fmt_ratio", "steps_text", "seed_steps"]
 
 NOISE = 1.1
 BAR = 0.75
@@ -48,14 +48,30 @@ BAR = 0.75
 
 @dataclass
 class ArmResult:
-    """What one arm measured: grok step per seed (None = DNG), the budget, final diagnostics."""
+    """What one arm measured: grok step per seed (None = no grok), the budget, final diagnostics.
+
+    A seed without a grok step is a DNG when it ran its whole budget, and a bound ("no grok by
+    step N") when it was cut off before it (``reached`` holds its last step): never the same."""
 
     name: str
     grok_steps: list
-    budget: int
+    budget: int  # the budget; when a seed was cut off, the fewest steps such a seed reached
     metrics: dict = field(default_factory=dict)  # metric -> list of per-seed values
-    cut: int = 0  # seeds cut off before their budget (budget is then the fewest steps such a seed reached)
     planned: int = 0  # the budget the arm was meant to run (when cut)
+    reached: list = field(default_factory=list)  # per seed: last step of a run cut off before its budget, else None
+
+    def _reached(self) -> list:
+        return self.reached if len(self.reached) == len(self.grok_steps) else [None] * len(self.grok_steps)
+
+    @property
+    def cut(self) -> int:
+        """Seeds cut off before their budget (grokked or not)."""
+        return sum(r is not None for r in self._reached())
+
+    @property
+    def bound_steps(self) -> list[int]:
+        """The last step of each seed cut off without grokking: "no grok by step N"."""
+        return [r for g, r in zip(self.grok_steps, self._reached()) if g is None and r is not None]
 
     @property
     def n_grok(self) -> int:
@@ -98,12 +114,28 @@ def fmt_ratio(r: float | None, bound: str = "=") -> str:
     return f"{prefix}{r:.2f}×"
 
 
-def _steps_text(a: ArmResult) -> str:
-    if not a.grok_steps:
+def steps_text(a: ArmResult | None) -> str:
+    """An arm's grok steps in one phrase: mean ± std over the seeds that grokked, then those that
+    did not, DNGs (their whole budget run) and bounds (cut off before it) counted apart."""
+    if a is None or not a.grok_steps:
         return "not run"
-    if a.cut:
-        return format_steps(a.grok_steps) + f" [{a.cut} cut off: no grok by step {a.budget:,} of {a.planned:,}]"
-    return format_steps(a.grok_steps, a.budget)
+    n, got, bounds = len(a.grok_steps), [g for g in a.grok_steps if g is not None], a.bound_steps
+    dng = n - len(got) - len(bounds)
+    full = a.planned if a.cut else a.budget
+    by = f"no grok by step {min(bounds):,}" if bounds else ""
+    if not got and not bounds:
+        return f"DNG ({dng}/{n}, budget {full:,})"
+    if not got and not dng:
+        return f"{by} ({len(bounds)}/{n} cut off before the budget {a.planned:,})"
+    notes = ([f"{dng}/{n} DNG, budget {full:,}"] if dng else []) + (
+        [f"{len(bounds)}/{n} {by}: cut off before the budget {a.planned:,}"] if bounds else [])
+    return (mean_std(got) if got else "no grok") + (f" ({'; '.join(notes)})" if notes else "")
+
+
+def seed_steps(a: ArmResult) -> str:
+    """Per seed: its grok step, DNG, or the step it was cut off at ("none by N, cut")."""
+    return ", ".join(f"{g:,}" if g is not None else "DNG" if r is None else f"none by {r:,} (cut)"
+                     for g, r in zip(a.grok_steps, a._reached())) or "-"
 
 
 def _missing(claim: Claim, paper: str, names: list[str], alias: dict | None = None) -> Verdict:
@@ -140,7 +172,7 @@ def judge(claim: Claim, arms: dict[str, ArmResult], alias: dict[str, str] | None
         if not ref or not arm or not ref.grok_steps or not arm.grok_steps:
             return _missing(claim, paper, [claim.ref, claim.arm], alias)
         r, bound = speedup_ratio(ref, arm)
-        ours = f"{ref.name} {_steps_text(ref)} vs {arm.name} {_steps_text(arm)}"
+        ours = f"{ref.name} {steps_text(ref)} vs {arm.name} {steps_text(arm)}"
         if r is None or bound == "?" or arm.n_grok == 0:
             return Verdict(claim.name, paper, ours, fmt_ratio(r, bound), "not")
         if bound == "<" or r <= NOISE:
@@ -158,7 +190,7 @@ def judge(claim: Claim, arms: dict[str, ArmResult], alias: dict[str, str] | None
         v = "reproduced" if agree == len(arm.grok_steps) else "partly" if agree else "not"
         if k == "dng" and arm.cut and v == "reproduced":
             v = "partly"  # no grok so far; the rest of the budget was not run
-        return Verdict(claim.name, paper, f"{arm.name}: {_steps_text(arm)}", f"{agree}/{len(arm.grok_steps)} seeds", v)
+        return Verdict(claim.name, paper, f"{arm.name}: {steps_text(arm)}", f"{agree}/{len(arm.grok_steps)} seeds", v)
     if k in ("all_grok", "u_shape"):
         ran = [a for a in (get(n) for n in claim.arms) if a and a.grok_steps]
         if not ran:
@@ -170,7 +202,8 @@ def judge(claim: Claim, arms: dict[str, ArmResult], alias: dict[str, str] | None
             return Verdict(claim.name, "all grok", f"{n}/{runs} runs grok", f"{n}/{runs}", v)
         means = [capped_mean(a.grok_steps, a.budget) for a in ran]
         i = min(range(len(means)), key=means.__getitem__)
-        ours = " / ".join("DNG" if a.n_grok == 0 else f"{m:,.0f}" for a, m in zip(ran, means))
+        ours = " / ".join(f"{m:,.0f}" if a.n_grok else f"none by {min(a.bound_steps):,}" if a.bound_steps else "DNG"
+                          for a, m in zip(ran, means))
         interior_min = 0 < i < len(means) - 1 and means[i] < means[0] and means[i] < means[-1]
         v = "reproduced" if any(a.n_grok for a in ran) and interior_min else "not"
         where = f"min at {ran[i].name}" if any(a.n_grok for a in ran) else "n/a (nothing grokked)"

@@ -10,7 +10,8 @@ Reads only ``metrics.jsonl`` and ``summary.json``; no torch. Our quantities:
   evaluation; |F|max of the input embedding there;
 * Fourier-coherence step: the first evaluation with coherence > 0.9 (expensive
   evaluations only, so it is known to within ``expensive_every`` evaluations);
-* grok step (summary.json; DNG when none).
+* grok step (summary.json): DNG when the run ran its budget without one, "none by N (cut)" when
+  it stopped before its budget (a bound, never a DNG), "diverged" when it did.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ def table1_quantities(run_dir: str | Path, coherence_threshold: float = 0.9) -> 
     summary = records.read_json(run_dir / records.SUMMARY)
     sites = sorted({k.split("/", 1)[1] for r in rows for k in r if k.startswith("phi_task/")})
     q: dict = {"grok_step": summary.get("grok_step"), "steps_done": summary.get("steps_done"),
+               "status": summary.get("status"), "last_step": rows[-1]["step"] if rows else 0,
                "final_test_acc": (summary.get("final") or {}).get("test_acc"), "sites": sites}
     for site in sites:
         for key in ("phi_task", "phi_total"):
@@ -62,6 +64,14 @@ def table1_quantities(run_dir: str | Path, coherence_threshold: float = 0.9) -> 
                                 and r["fourier_coherence"] > coherence_threshold), None)
     q["final_coherence"] = last_value(rows, "fourier_coherence")
     return q
+
+
+def _grok_cell(q: dict) -> str:
+    if q["grok_step"] is not None:
+        return f"{q['grok_step']:,}"
+    if q["status"] in ("dng", "diverged"):
+        return "DNG" if q["status"] == "dng" else "diverged"
+    return f"none by {q['last_step']:,} (cut)"  # stopped before its budget: a bound
 
 
 def _num(v, digits: int = 3) -> str:
@@ -89,8 +99,7 @@ def table1_markdown(arms: Mapping[str, str | Path], paper_keys: Mapping[str, str
         lines.append("| " + " | ".join([label, *vals, *[p.get(k) or "–" for k in ("weak", "strong", "penalty")]])
                      + " |")
 
-    row("grok step", [("DNG" if q["grok_step"] is None else f"{q['grok_step']:,}") +
-                      f" (test {q['final_test_acc']:.3f})" for q in qs.values()], "grok step")
+    row("grok step", [_grok_cell(q) + f" (test {q['final_test_acc']:.3f})" for q in qs.values()], "grok step")
     row("Fourier-coherence step (> 0.9)", [_num(q["coherence_step"]) for q in qs.values()],
         "Fourier-coherence step (R² > 0.9)")
     row("final Fourier coherence", [_num(q["final_coherence"]) for q in qs.values()])
