@@ -1,7 +1,7 @@
 import numpy as np
 
-from radgrok.report.plots import align_curves
-from radgrok.report.report import format_steps, group_runs, report_dir
+from radgrok.report.plots import align_curves, no_grok_label, plot_grok_bars
+from radgrok.report.report import Run, format_steps, group_runs, report_dir, steps_budget
 from radgrok.training.config import RunConfig
 from radgrok.training.loop import train
 
@@ -65,3 +65,16 @@ def test_sweep_figures_bars_lambda_curve_and_heatmap(tmp_path):
     assert all((tmp_path / n).stat().st_size > 5000 for n in names)
     one = [_fake_run("a-s0", 10), _fake_run("a-s1", None)]  # nothing swept: bars only
     assert [f.name for f in sweep_figures(one, tmp_path / "..", prefix="x_")] == ["x_grok_steps.png"]
+
+
+def test_figures_tell_a_cut_off_seed_from_a_dng(tmp_path):
+    def run(seed, grok, status, budget):
+        return Run(dir=tmp_path, name=f"a-s{seed}", arm="a", seed=seed, config={}, rows=[],
+                   summary={"grok_step": grok, "status": status, "budget": budget})
+    runs = [run(0, 300, "grokked", 1000), run(1, None, "dng", 1000), run(2, None, "cut off", 700)]
+    steps, budget, cut = steps_budget(runs)
+    assert steps == [300, None, None] and budget == 1000 and cut == 1
+    assert no_grok_label(steps, cut) == "1/3 DNG, 1/3 cut off"
+    assert no_grok_label([None, None], 2) == "2/2 cut off" and no_grok_label([None, 5]) == "1/2 DNG"
+    assert no_grok_label([1, 2]) == ""
+    assert plot_grok_bars({"a": (steps, budget, cut), "b": ([200], 1000)}, tmp_path / "g.png").stat().st_size > 0

@@ -70,13 +70,13 @@ def spectra(p: Plan, runs: Runs, out: Path) -> list[Path]:
 def pooled_heatmap(p: Plan, runs: Runs, out: Path) -> list[Path]:
     """table6: grok step per (P, train fraction) cell, one panel per arm pooled over the cells."""
     from ..report.plots import plot_heatmap
+    from ..report.report import steps_budget
 
     panels: dict[str, dict] = {}
     for arm in p.arms:
         if rs := p.runs_of(arm, runs):
             cell = (arm.overrides["p"], arm.overrides["train_frac"])
-            panels.setdefault(arm_head(arm.name), {})[cell] = (
-                [r.summary["grok_step"] for r in rs], max(r.summary["budget"] for r in rs))
+            panels.setdefault(arm_head(arm.name), {})[cell] = steps_budget(rs)
     return [plot_heatmap(panels, "P", "train fraction", out / "grok_heatmap_p_f.png")] if panels else []
 
 

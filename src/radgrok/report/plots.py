@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["align_curves", "capped_steps", "plot_accuracy", "plot_site_metric", "plot_grok_bars",
+__all__ = ["align_curves", "capped_steps", "no_grok_label", "plot_accuracy", "plot_site_metric", "plot_grok_bars",
            "plot_lambda_curve", "plot_heatmap", "plot_matrix"]
 
 
@@ -125,79 +125,91 @@ def capped_steps(steps: list, budget: int) -> tuple[float, float, int]:
     return float(vals.mean()), float(vals.std(ddof=1)) if len(vals) > 1 else 0.0, sum(g is None for g in steps)
 
 
-def plot_grok_bars(arms: dict[str, tuple[list, int]], path: str | Path, title: str = "") -> Path:
-    """Mean ± std grok step per arm; arm -> (grok steps per seed with None = DNG, budget).
+def no_grok_label(steps: list, *cut: int, sep: str = ", ") -> str:
+    """"k/n DNG" and "j/n cut off" for the seeds without a grok step, of which ``cut`` (the optional
+    third element of a figure's (steps, budget, cut)) were cut off before their budget: bounds,
+    never DNGs. "" when every seed grokked."""
+    c = cut[0] if cut else 0
+    n, dng = len(steps), sum(g is None for g in steps) - c
+    return sep.join(([f"{dng}/{n} DNG"] if dng else []) + ([f"{c}/{n} cut off"] if c else []))
 
-    A DNG seed counts as the budget, so a bar with DNG is a lower bound: it is hatched
-    and labelled "k/n DNG", and the budget is drawn as a dashed line.
+
+def plot_grok_bars(arms: dict[str, tuple], path: str | Path, title: str = "") -> Path:
+    """Mean ± std grok step per arm; arm -> (grok steps per seed with None = no grok, budget[, cut]).
+
+    A seed without a grok step counts as the budget (``cut`` of them were cut off before it, at
+    most the budget), so such a bar is a lower bound: it is hatched and labelled "k/n DNG" or
+    "j/n cut off", and the budget is drawn as a dashed line.
     """
     plt = _plt()
     names = list(arms)
     fig, ax = plt.subplots(figsize=(max(4.5, 0.9 * len(names) + 2), 3.6))
     for i, name in enumerate(names):
-        steps, budget = arms[name]
+        steps, budget, *cut = arms[name]
         mean, sd, dng = capped_steps(steps, budget)
         ax.bar(i, mean, yerr=sd if dng < len(steps) else 0, color=f"C{i % 10}", capsize=4,
                hatch="//" if dng else None, alpha=0.5 if dng else 0.9, edgecolor="k")
-        ax.text(i, mean, f"{dng}/{len(steps)} DNG" if dng else f"{mean:,.0f}", ha="center", va="bottom", fontsize=8)
+        ax.text(i, mean, no_grok_label(steps, *cut, sep="\n") if dng else f"{mean:,.0f}", ha="center", va="bottom",
+                fontsize=8)
         ax.scatter([i] * len(steps), [budget if g is None else g for g in steps], color="k", s=8, zorder=3)
-    budgets = {b for _, b in arms.values()}
+    budgets = {v[1] for v in arms.values()}
     for b in budgets:
         ax.axhline(b, color="grey", ls="--", lw=0.8)
     ax.set_xticks(range(len(names)), names, rotation=25, ha="right", fontsize=8)
-    ax.set_ylabel("grok step (DNG = budget, hatched)")
+    ax.set_ylabel("grok step (no grok = budget, hatched)")
     ax.set_title(title or "grok step per arm: mean ± std, dots = seeds, dashed = budget", fontsize=9)
     return _save(fig, path)
 
 
-def plot_lambda_curve(series: dict[str, list[tuple[float, list, int]]], path: str | Path,
-                      refs: dict[str, tuple[list, int]] | None = None, title: str = "") -> Path:
-    """The lambda U-curve: grok step (mean ± std, DNG = budget, marked x) vs lambda on a log axis.
+def plot_lambda_curve(series: dict[str, list[tuple]], path: str | Path,
+                      refs: dict[str, tuple] | None = None, title: str = "") -> Path:
+    """The lambda U-curve: grok step (mean ± std, no grok = budget, marked x) vs lambda on a log axis.
 
-    ``series``: label -> [(lam, grok steps per seed, budget), ...] for lam > 0; ``refs``:
-    label -> (steps, budget) of lam = 0 arms, drawn as horizontal dashed lines.
+    ``series``: label -> [(lam, grok steps per seed, budget[, cut]), ...] for lam > 0; ``refs``:
+    label -> (steps, budget[, cut]) of lam = 0 arms, drawn as horizontal dashed lines.
     """
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 3.8))
     for i, (label, pts) in enumerate(series.items()):
         pts = sorted(pts, key=lambda t: t[0])
-        stats = [capped_steps(s, b) for _, s, b in pts]
+        stats = [capped_steps(pt[1], pt[2]) for pt in pts]
         lams = [p[0] for p in pts]
         ax.errorbar(lams, [m for m, _, _ in stats], yerr=[sd for _, sd, _ in stats], color=f"C{i}", marker="o",
                     capsize=3, label=label)
-        for lam, (m, _, dng), (_, s, _) in zip(lams, stats, pts):
+        for lam, (m, _, dng), (_, s, _, *cut) in zip(lams, stats, pts):
             if dng:
                 ax.scatter([lam], [m], marker="x", s=80, color=f"C{i}", zorder=4)
-                ax.annotate(f"{dng}/{len(s)} DNG", (lam, m), fontsize=7, xytext=(3, 3), textcoords="offset points")
-    for j, (label, (steps, budget)) in enumerate((refs or {}).items()):
+                ax.annotate(no_grok_label(s, *cut), (lam, m), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    for j, (label, (steps, budget, *cut)) in enumerate((refs or {}).items()):
         m, _, dng = capped_steps(steps, budget)
-        ax.axhline(m, color=f"C{len(series) + j}", ls="--", lw=1, label=f"{label} (lam 0){' DNG' if dng else ''}")
+        ax.axhline(m, color=f"C{len(series) + j}", ls="--", lw=1,
+                   label=f"{label} (lam 0)" + (f" {no_grok_label(steps, *cut)}" if dng else ""))
     ax.set_xscale("log")
     ax.set_xlabel("lambda")
-    ax.set_ylabel("grok step (x = DNG, plotted at the budget)")
+    ax.set_ylabel("grok step (x = no grok, plotted at the budget)")
     ax.set_title(title or "grok step vs lambda (mean ± std over seeds)", fontsize=9)
     ax.legend(fontsize=7)
     return _save(fig, path)
 
 
-def plot_heatmap(panels: dict[str, dict[tuple, tuple[list, int]]], xname: str, yname: str,
+def plot_heatmap(panels: dict[str, dict[tuple, tuple]], xname: str, yname: str,
                  path: str | Path, title: str = "") -> Path:
     """Mean grok step over two swept fields; one panel per value of everything else.
 
-    ``panels``: label -> {(x, y): (grok steps per seed, budget)}. DNG cells show "DNG"
-    (or "k/n DNG") and use the budget as their colour.
+    ``panels``: label -> {(x, y): (grok steps per seed, budget[, cut])}. Cells with seeds that did
+    not grok say "k/n DNG" or "j/n cut off" and use the budget as their colour.
     """
     plt = _plt()
     fig, axes = plt.subplots(1, len(panels), figsize=(3.8 * len(panels) + 0.8, 3.4), squeeze=False)
-    vmax = max(b for cells in panels.values() for _, b in cells.values())
+    vmax = max(v[1] for cells in panels.values() for v in cells.values())
     for ax, (label, cells) in zip(axes[0], panels.items()):
         xs = sorted({k[0] for k in cells}, key=str)
         ys = sorted({k[1] for k in cells}, key=str)
         grid = np.full((len(ys), len(xs)), np.nan)
-        for (x, y), (steps, budget) in cells.items():
+        for (x, y), (steps, budget, *cut) in cells.items():
             m, _, dng = capped_steps(steps, budget)
             grid[ys.index(y), xs.index(x)] = m
-            txt = (f"{dng}/{len(steps)}\nDNG" if dng < len(steps) else "DNG") if dng else f"{m:,.0f}"
+            txt = no_grok_label(steps, *cut, sep="\n") if dng else f"{m:,.0f}"
             ax.text(xs.index(x), ys.index(y), txt, ha="center", va="center", fontsize=7)
         im = ax.imshow(grid, cmap="viridis_r", vmin=0, vmax=vmax, aspect="auto", origin="lower")
         ax.set_xticks(range(len(xs)), [str(x) for x in xs], fontsize=8)
@@ -205,7 +217,7 @@ def plot_heatmap(panels: dict[str, dict[tuple, tuple[list, int]]], xname: str, y
         ax.set_xlabel(xname)
         ax.set_ylabel(yname)
         ax.set_title(label, fontsize=8)
-    fig.colorbar(im, ax=axes[0].tolist(), label="mean grok step (DNG = budget)")
+    fig.colorbar(im, ax=axes[0].tolist(), label="mean grok step (no grok = budget)")
     fig.suptitle(title or f"grok step over {xname} x {yname}", fontsize=9)
     return _save(fig, path, tight=False)
 

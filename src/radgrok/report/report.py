@@ -120,8 +120,12 @@ def varying_fields(runs: list[Run]) -> list[str]:
     return [k for k in keys if k not in _NOT_SWEPT and len({repr(f.get(k)) for f in flats}) > 1]
 
 
-def _steps_budget(runs: list[Run]) -> tuple[list, int]:
-    return [r.summary["grok_step"] for r in runs], max(r.summary["budget"] for r in runs)
+def steps_budget(runs: list[Run]) -> tuple[list, int, int]:
+    """What a grok-step figure plots for a group of runs: grok step per seed (None = no grok), the
+    largest budget, and how many of the seeds without a grok step were cut off before their budget
+    (bounds, labelled apart from DNGs)."""
+    cut = sum(r.summary["grok_step"] is None and r.summary.get("status", "dng") not in records.FINISHED for r in runs)
+    return [r.summary["grok_step"] for r in runs], max(r.summary["budget"] for r in runs), cut
 
 
 def sweep_figures(runs: list[Run], out_dir: str | Path, prefix: str = "") -> list[Path]:
@@ -131,7 +135,7 @@ def sweep_figures(runs: list[Run], out_dir: str | Path, prefix: str = "") -> lis
     """
     out_dir = Path(out_dir)
     groups = group_runs(runs)
-    figs = [plot_grok_bars({a: _steps_budget(rs) for a, rs in groups.items()}, out_dir / f"{prefix}grok_steps.png")]
+    figs = [plot_grok_bars({a: steps_budget(rs) for a, rs in groups.items()}, out_dir / f"{prefix}grok_steps.png")]
     vary = varying_fields(runs)
     if "lam" in vary:
         others = [k for k in vary if k != "lam"]
@@ -144,9 +148,9 @@ def sweep_figures(runs: list[Run], out_dir: str | Path, prefix: str = "") -> lis
         for (lam, rest), rs in cells.items():
             label = ",".join(f"{k}={v}" for k, v in zip(others, rest)) or "lam sweep"
             if lam > 0:
-                series.setdefault(label, []).append((lam, *_steps_budget(rs)))
+                series.setdefault(label, []).append((lam, *steps_budget(rs)))
             else:
-                refs[label] = _steps_budget(rs)
+                refs[label] = steps_budget(rs)
         if any(len({pt[0] for pt in pts}) > 1 for pts in series.values()):  # a curve needs two lambdas
             figs.append(plot_lambda_curve(series, out_dir / f"{prefix}lambda_curve.png", refs))
     if len(vary) == 2:
@@ -155,7 +159,7 @@ def sweep_figures(runs: list[Run], out_dir: str | Path, prefix: str = "") -> lis
             f = flat_config(r)
             grid.setdefault((f[vary[0]], f[vary[1]]), []).append(r)
         if len(grid) > 1:
-            figs.append(plot_heatmap({"all runs": {k: _steps_budget(rs) for k, rs in grid.items()}},
+            figs.append(plot_heatmap({"all runs": {k: steps_budget(rs) for k, rs in grid.items()}},
                                      vary[0], vary[1], out_dir / f"{prefix}grok_heatmap.png"))
     return figs
 
