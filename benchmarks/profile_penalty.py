@@ -2,23 +2,21 @@
 
 Both arms run the loop's own ``paper-mlp`` step (``timing.loop_stepper``; hooks attached in both,
 lam 0 vs 0.05) under torch.profiler; the operators whose self time grows with the penalty are
-the penalty's. The floor is the memory traffic the fused penalty cannot avoid, per hooked
-site of N x d activations: the forward row norms read h once, and the backward's single
-``addcmul`` reads the incoming gradient and h and writes the result, so 4 * N * d * 4 bytes
-in float32, divided by the copy bandwidth measured in the same run.
+the penalty's. The floor is the memory traffic the penalty cannot avoid, per hooked site of
+N x d activations: since 2026-12-03 the backward adds the penalty's term inside the pass the
+ReLU's backward makes anyway (``radgrok.penalty.relu_kernel``), so what is left is the forward's
+row norms, one read of h: N * d * 4 bytes in float32, divided by the copy bandwidth measured in
+the same run (a copy reads and writes, so this is a rough model, not a bound).
 
-The floor above is a model (bytes / copy bandwidth). ``bounds`` measures instead, on one shared
-model, optimizer and batch order (as ``radgrok bench`` does), with the arms alternating, against
-lam 0:
+``bounds`` measures instead, on one shared model, optimizer and batch order (as ``radgrok bench``
+does), with the arms alternating, against lam 0 (example reading, mean):
 
-* ``shipped`` -- the penalty as the library runs it (example reading, mean). In this MLP every
-  gated output feeds one layer, so each gate finds the incoming gradient its own and adds its term
-  in place: the fewest bytes any gate that adds the penalty's gradient as an operator of its own
-  can move;
-* ``buffer`` -- the gate as it was before 2026-12-03: the sum always written into its site's buffer
-  (what the library still does where the gradient is shared, e.g. a residual ``x + f(x)``);
-* ``no_add`` -- the forward norms, hooks and gate bookkeeping, with the gate's add skipped (the
-  gradient is wrong: a timing bound only).
+* ``shipped`` -- the penalty as the library runs it: each site feeds an ``nn.ReLU``, whose backward
+  and the penalty's term are one compiled pass (``ReluGate``);
+* ``torch_fallback`` -- the same graph with the kernel off (no C compiler, or
+  ``RADGROK_RELU_KERNEL=0``): torch's threshold_backward, then an in-place addcmul;
+* ``unfused_relu`` -- the path before 2026-12-03 (and still the one for a site that no ``nn.ReLU``
+  takes): the gate's in-place addcmul, then torch's own ReLU backward.
 
     python benchmarks/profile_penalty.py [--steps 20] [--reps 3] [--bound-steps 30] [--json PATH]
 """
@@ -39,7 +37,7 @@ from torch.profiler import ProfilerActivity, profile
 from radgrok.experiments.bench import write_result
 from radgrok.experiments.presets import get_preset
 from radgrok.experiments.timing import alternate, loop_stepper
-from radgrok.penalty import gate
+from radgrok.penalty import relu_kernel
 from radgrok.tasks.sizes import train_count
 from radgrok.training.loop import build, make_feed, train_step
 
@@ -66,26 +64,39 @@ def copy_bandwidth(nbytes: int, reps: int = 20) -> float:
     return 2 * nbytes / statistics.median(times)
 
 
+class _TorchRelu(torch.nn.Module):
+    """A ReLU the penalty's hooks do not recognise: the site keeps its RadialGate."""
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.relu(z)
+
+
 def bounds(lam: float, steps: int, reps: int) -> dict:
-    """Overheads of the shipped gate, the always-buffered one and no add, against lam 0, one shared model."""
+    """Overheads of the shipped path and of the two it replaced, against lam 0, one shared model."""
     cfg = get_preset("paper-mlp").replace(lam=lam)
     b = build(cfg)
     feed, rs, state = make_feed(b, cfg), b.rs, {"step": 0}
     b.model.train()
-    shipped, alone = gate.add_term, gate._GRAD_ALONE
-    # what each arm sets before its step: lam, where the gate's sum goes, the in-place switch
-    variants = {"no_penalty": (0.0, shipped, alone), "shipped": (lam, shipped, alone),
-                "buffer": (lam, shipped, None),  # the gate's own switch: never write in place
-                "no_add": (lam, lambda grad, h, coef, st: grad, alone)}
+    layers = list(b.model.hidden)
+    relus = [layer.act for layer in layers]
+    lib, tried = relu_kernel._kernel(), relu_kernel._tried
+    # what each arm sets before its step: lam, whether the sites' ReLUs are the hooks' nn.ReLU, the kernel
+    variants = {"no_penalty": (0.0, True, True), "shipped": (lam, True, True),
+                "torch_fallback": (lam, True, False),  # ReluGate with torch's two passes
+                "unfused_relu": (lam, False, True)}  # before 2026-12-03: RadialGate's addcmul, then torch's ReLU
 
-    def arm(strength: float, add_term, grad_alone) -> Callable[[], None]:
+    def arm(strength: float, fuse: bool, kernel: bool) -> Callable[[], None]:
         def step() -> None:
             rs.lam = strength
-            gate.add_term, gate._GRAD_ALONE = add_term, grad_alone
+            for layer, relu in zip(layers, relus):
+                layer.act = relu if fuse else _TorchRelu()
+            relu_kernel._lib = lib if kernel else None
             try:
                 train_step(b, *feed.train_batch(state["step"]), rs.active)
             finally:
-                gate.add_term, gate._GRAD_ALONE = shipped, alone
+                for layer, relu in zip(layers, relus):
+                    layer.act = relu
+                relu_kernel._lib, relu_kernel._tried = lib, tried
             state["step"] += 1
         return step
 
@@ -96,6 +107,7 @@ def bounds(lam: float, steps: int, reps: int) -> dict:
     t = alternate({k: (fn, steps) for k, fn in arms.items()}, reps, lambda msg: None, "bounds")
     over = {k: [a / z - 1 for a, z in zip(t[k], t["no_penalty"])] for k in variants if k != "no_penalty"}
     return {"steps_per_arm_and_rep": steps, "reps": reps, "reading": "example, mean",
+            "kernel": relu_kernel.status(),
             "step_ms_no_penalty": [x * 1e3 for x in t["no_penalty"]],
             "overhead": {k: {"median": statistics.median(v), "values": v} for k, v in over.items()}}
 
@@ -129,7 +141,7 @@ def main() -> None:
 
     n = train_count(base.task.op, base.task.p, base.task.train_frac)  # full batch: every training pair
     sites, width = base.model.depth, base.model.width
-    floor_bytes = sites * 4 * n * width * 4
+    floor_bytes = sites * n * width * 4  # the forward's one read of h per site
     bw = copy_bandwidth(64 * 2 ** 20)
     measured = bounds(args.lam, args.bound_steps, args.reps)
     res = {

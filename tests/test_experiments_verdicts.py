@@ -1,3 +1,5 @@
+import pytest
+
 from radgrok.experiments.paper import Claim
 from radgrok.experiments.verdicts import ArmResult, capped_mean, judge, seed_steps, speedup_ratio, steps_text
 
@@ -97,7 +99,7 @@ def test_steps_text_never_calls_a_cut_off_run_a_dng():
     assert steps_text(ArmResult("a", [None, 300], 1000)) == "300 (1/2 DNG, budget 1,000)"
     assert steps_text(ArmResult("a", [None, None], 1000)) == "DNG (2/2, budget 1,000)"
     cut = ArmResult("a", [None, None], 700, planned=2500, reached=[700, 900])
-    assert steps_text(cut) == "no grok by step 700 (2/2 cut off before the budget 2,500)"
+    assert steps_text(cut) == "no grok by step 700–900 (2/2 cut off before the budget 2,500)"
     assert seed_steps(cut) == "none by 700 (cut), none by 900 (cut)"
     # a seed cut off after it grokked is a grok step; one cut off before is a bound; one that ran out is a DNG
     mixed = ArmResult("a", [300, None, None], 700, planned=2500, reached=[700, 800, None])
@@ -106,3 +108,20 @@ def test_steps_text_never_calls_a_cut_off_run_a_dng():
     assert seed_steps(mixed) == "300, none by 800 (cut), DNG"
     assert mixed.cut == 2 and mixed.bound_steps == [800]
     assert "DNG" not in steps_text(ArmResult("a", [None], 700, planned=2500, reached=[700]))
+
+
+def test_each_cut_off_seed_bounds_the_mean_at_its_own_step():
+    from radgrok.experiments.paper import Claim
+
+    # seeds cut at 39,700 (x3) and 3,000 (x2): the mean grok step is at least 25,020, not 3,000
+    pen = ArmResult("penalty", [None] * 5, 3_000, planned=100_000, reached=[39_700] * 3 + [3_000] * 2)
+    assert pen.floors() == [39_700] * 3 + [3_000] * 2
+    strong = ArmResult("strong-wd", [16_100, 23_100, 24_700], 100_000)
+    r, bound = speedup_ratio(strong, pen)
+    assert bound == "<" and r == pytest.approx(21_300 / 25_020)
+    v = judge(Claim("penalty 6.3x sooner", "speedup", arm="penalty", ref="strong-wd", ratio=6.3),
+              {"strong-wd": strong, "penalty": pen})
+    assert v.ratio == "< 0.85×" and "no grok by step 3,000–39,700 (5/5 cut off" in v.ours
+    # a DNG seed counts its whole budget, a grokked seed its step, a cut one the step it reached
+    mixed = ArmResult("a", [300, None, None], 700, planned=2500, reached=[700, 800, None])
+    assert mixed.floors() == [300, 800, 2500]

@@ -170,3 +170,57 @@ def test_a_hook_that_keeps_gradients_never_sees_them_overwritten():
     for k, c in zip(kept, copies):
         torch.testing.assert_close(k, c, rtol=0, atol=0)
     assert len({k.data_ptr() for k in kept}) == 3  # each step got a buffer of its own
+
+
+class _Relu(torch.nn.Module):
+    """A ReLU the hooks do not recognise: the output goes through RadialGate and torch's own ReLU."""
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.relu(z)
+
+
+@pytest.mark.parametrize("norm_over,reduce", READINGS)
+def test_a_site_feeding_an_nn_relu_fuses_with_it_and_gives_the_same_gradients_bit_for_bit(norm_over, reduce):
+    from radgrok.models.mlp import MLP
+
+    torch.manual_seed(3)
+    fused_model = MLP(13, width=48, depth=2)
+    plain_model = MLP(13, width=48, depth=2)
+    plain_model.load_state_dict(fused_model.state_dict())
+    for layer in plain_model.hidden:
+        layer.act = _Relu()
+    x, y = torch.randint(0, 13, (80, 2)), torch.randint(0, 13, (80,))
+    got = []
+    for model in (fused_model, plain_model):
+        with RadialSuppression(model, model.pre_activation_sites, 0.05, norm_over=norm_over, reduce=reduce) as rs:
+            for _ in range(2):  # the second step reuses what the first left (buffers, the in-place path)
+                loss = torch.nn.functional.cross_entropy(model(x), y) + rs.penalty()
+                kinds = {type(g.grad_fn).__name__ for _, g in rs._gated}
+                g = grads(model, loss)
+            got.append((kinds, g))
+    assert got[0][0] == {"ReluGateBackward"} and got[1][0] == {"RadialGateBackward"}
+    for a, b in zip(got[0][1], got[1][1]):
+        assert torch.equal(a, b)
+
+
+def test_a_site_feeding_a_relu_and_another_branch_is_penalised_once():
+    class TwoUses(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            torch.manual_seed(4)
+            self.lin, self.act, self.a, self.b = (torch.nn.Linear(5, 6), torch.nn.ReLU(), torch.nn.Linear(6, 2),
+                                                  torch.nn.Linear(6, 2))
+
+        def forward(self, x):
+            z = self.lin(x)
+            return self.a(self.act(z)) + self.b(z) + self.a(self.act(z))  # the second ReLU of z is not fused
+
+    m = TwoUses().double()
+    x = torch.randn(7, 5, dtype=torch.float64)
+    with RadialSuppression(m, ["lin"], lam=0.3) as rs:
+        g_fused = grads(m, m(x).square().mean() + rs.penalty())
+        assert [type(g.grad_fn).__name__ for _, g in rs._gated] == ["ReluGateBackward"]
+    z = m.lin(x)
+    pure = (m.a(torch.relu(z)) * 2 + m.b(z)).square().mean() + 0.3 * radial_penalty(z)
+    for a, b in zip(g_fused, grads(m, pure)):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)

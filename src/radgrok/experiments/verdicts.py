@@ -13,8 +13,10 @@ Rules (stated once, applied to every target):
   grokked, or when neither arm grokked (nothing measured).
 * ``dng`` / ``groks``: reproduced when every seed agrees, partly when some do.
 * A run cut off before its budget (``reproduce --report-only`` over an invocation
-  that was stopped) counts as DNG at the step it reached: a lower bound on its grok
-  step, so ratios stay bounds; "never groks" is then at most partly.
+  that was stopped, or a ``--steps`` cap) counts in a mean at the step it reached,
+  each seed at its own (``ArmResult.floors``): a lower bound on its grok step, so
+  ratios stay bounds; it is reported as "no grok by step N", never as a DNG, and
+  "never groks" is then at most partly.
 * ``all_grok``: reproduced when every arm groks on every seed, partly when some do.
 * ``u_shape``: grok step vs lam (DNG = budget) has a minimum strictly inside the
   range, lower than both ends: reproduced; otherwise not (a curve whose minimum is
@@ -40,7 +42,8 @@ from ..report.plots import capped_steps
 from ..report.report import mean_std
 from .paper import Claim
 
-__all__ = ["ArmResult", "Verdict", "judge", "speedup_ratio", "capped_mean", "fmt_ratio", "steps_text", "seed_steps"]
+__all__ = ["ArmResult", "Verdict", "judge", "speedup_ratio", "capped_mean", "fmt_ratio", "steps_text", "by_steps",
+           "seed_steps"]
 
 NOISE = 1.1
 BAR = 0.75
@@ -73,6 +76,13 @@ class ArmResult:
         """The last step of each seed cut off without grokking: "no grok by step N"."""
         return [r for g, r in zip(self.grok_steps, self._reached()) if g is None and r is not None]
 
+    def floors(self) -> list[int]:
+        """Per seed, what its grok step is known to be at least: the step itself, the last step of
+        a seed cut off without grokking, or the whole budget of a DNG. Their mean bounds the arm's
+        mean grok step from below, and is the tightest such bound the runs give."""
+        full = self.planned if self.cut else self.budget
+        return [g if g is not None else r if r is not None else full for g, r in zip(self.grok_steps, self._reached())]
+
     @property
     def n_grok(self) -> int:
         return sum(g is not None for g in self.grok_steps)
@@ -100,7 +110,7 @@ def speedup_ratio(ref: ArmResult, arm: ArmResult) -> tuple[float | None, str]:
     """(ratio, bound): bound is '=' (exact), '>' (lower bound), '<' (upper bound), '?' (nothing grokked)."""
     if not ref.grok_steps or not arm.grok_steps or (ref.n_grok == 0 and arm.n_grok == 0):
         return None, "?"
-    r = capped_mean(ref.grok_steps, ref.budget) / capped_mean(arm.grok_steps, arm.budget)
+    r = statistics.mean(ref.floors()) / statistics.mean(arm.floors())
     ref_dng, arm_dng = ref.n_grok < len(ref.grok_steps), arm.n_grok < len(arm.grok_steps)
     if ref_dng and arm_dng:
         return r, "?"  # both bounded from below: the ratio can be anything
@@ -122,7 +132,7 @@ def steps_text(a: ArmResult | None) -> str:
     n, got, bounds = len(a.grok_steps), [g for g in a.grok_steps if g is not None], a.bound_steps
     dng = n - len(got) - len(bounds)
     full = a.planned if a.cut else a.budget
-    by = f"no grok by step {min(bounds):,}" if bounds else ""
+    by = f"no grok by step {by_steps(bounds)}" if bounds else ""
     if not got and not bounds:
         return f"DNG ({dng}/{n}, budget {full:,})"
     if not got and not dng:
@@ -130,6 +140,12 @@ def steps_text(a: ArmResult | None) -> str:
     notes = ([f"{dng}/{n} DNG, budget {full:,}"] if dng else []) + (
         [f"{len(bounds)}/{n} {by}: cut off before the budget {a.planned:,}"] if bounds else [])
     return (mean_std(got) if got else "no grok") + (f" ({'; '.join(notes)})" if notes else "")
+
+
+def by_steps(bounds: list[int]) -> str:
+    """The steps seeds cut off without grokking reached: one step, or the range when they differ."""
+    lo, hi = min(bounds), max(bounds)
+    return f"{lo:,}" if lo == hi else f"{lo:,}–{hi:,}"
 
 
 def seed_steps(a: ArmResult) -> str:
@@ -200,9 +216,9 @@ def judge(claim: Claim, arms: dict[str, ArmResult], alias: dict[str, str] | None
             n = sum(a.n_grok for a in ran)
             v = "reproduced" if n == runs else "partly" if n else "not"
             return Verdict(claim.name, "all grok", f"{n}/{runs} runs grok", f"{n}/{runs}", v)
-        means = [capped_mean(a.grok_steps, a.budget) for a in ran]
+        means = [statistics.mean(a.floors()) for a in ran]
         i = min(range(len(means)), key=means.__getitem__)
-        ours = " / ".join(f"{m:,.0f}" if a.n_grok else f"none by {min(a.bound_steps):,}" if a.bound_steps else "DNG"
+        ours = " / ".join(f"{m:,.0f}" if a.n_grok else f"none by {by_steps(a.bound_steps)}" if a.bound_steps else "DNG"
                           for a, m in zip(ran, means))
         interior_min = 0 < i < len(means) - 1 and means[i] < means[0] and means[i] < means[-1]
         v = "reproduced" if any(a.n_grok for a in ran) and interior_min else "not"

@@ -11,7 +11,6 @@ from typing import Iterable, Literal, cast
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 __all__ = ["MLP", "HookPoint", "onehot_linear"]
 
@@ -39,6 +38,8 @@ class _Hidden(nn.Module):
         super().__init__()
         self.linear = nn.Linear(d_in, width)
         self.pre = HookPoint()
+        # a module, not F.relu: a penalty on ``pre`` then fuses its backward with this one's
+        self.act = nn.ReLU()
         self.post = HookPoint()
         self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
 
@@ -107,5 +108,5 @@ class MLP(nn.Module):
         for i, layer in enumerate(cast("Iterable[_Hidden]", self.hidden)):
             z = self._first(x) if i == 0 else layer.linear(h)
             z = layer.pre(z)
-            h = layer.drop(layer.post(F.relu(z)))
+            h = layer.drop(layer.post(layer.act(z)))
         return self.out(h)

@@ -30,7 +30,8 @@ Two ways to use it:
   the model changes.
 
 The package, one concept per module: ``readings`` (the norms, the value, the pure function,
-the projection), ``gate`` (the fused backward the hooks use in soft mode) and ``hooks``
+the projection), ``gate`` (the fused backward the hooks use in soft mode), ``relu_kernel`` (the
+compiled pass that folds the penalty into an ``nn.ReLU``'s backward) and ``hooks``
 (``RadialSuppression``).
 """
 

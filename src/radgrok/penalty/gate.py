@@ -14,8 +14,10 @@ import sys
 import torch
 
 from .readings import NormOver, Reduce, divisor, norms
+from .relu_kernel import relu_gate
 
-__all__ = ["GateState", "gate_norms", "RadialGate", "PenaltyNode", "scratch", "add_term"]
+__all__ = ["GateState", "gate_norms", "RadialGate", "ReluGate", "PenaltyNode", "scratch", "add_term", "alone",
+           "coefficient"]
 
 
 class GateState:
@@ -29,6 +31,12 @@ class GateState:
         self.r, self.norm, self.weight = r, norm, None
         self.norm_over, self.reduce = norm_over, reduce
         self.pool, self.key = pool, key
+
+    def take_weight(self) -> torch.Tensor | None:
+        """The penalty's upstream gradient for this backward pass, once (None: the penalty was
+        not part of it); a gate's backward calls this first."""
+        weight, self.weight = self.weight, None
+        return weight
 
 
 def gate_norms(h: torch.Tensor, norm_over: NormOver) -> torch.Tensor:
@@ -132,36 +140,76 @@ class RadialGate(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         st = ctx.state
-        weight, st.weight = st.weight, None
+        weight = st.take_weight()
         if weight is None:  # the penalty was not part of this backward pass
             return grad, None
         (h,) = ctx.saved_tensors
         create_graph = torch.is_grad_enabled()
-        # under create_graph, rebuild the norm from h so that second derivatives are exact
-        norm = norms(h, st.norm_over) if create_graph else st.norm
-        d, m = h.shape[-1], divisor(norm, st.reduce)
-        coef = (weight * (2.0 / (d * m))) * (norm - st.r) / norm.clamp_min(torch.finfo(norm.dtype).tiny)
+        coef = coefficient(st, weight, h, create_graph)
         # one coefficient per row (example reading) or one for the whole site (batch reading)
         coef = coef.unsqueeze(-1) if st.norm_over == "example" else coef
         if create_graph:  # a graph of its own: no buffer that the next step overwrites
             return torch.addcmul(grad, h, coef), None
-        return add_term(grad, h, coef, st), None
+        # into grad itself when nobody else holds it; else the site's buffer (see add_term)
+        dst = grad if alone(grad, h) else scratch(st.pool, st.key, grad)
+        return add_term(grad, h, coef, dst), None
 
 
-def add_term(grad: torch.Tensor, h: torch.Tensor, coef: torch.Tensor, st: GateState) -> torch.Tensor:
-    """``grad + coef * h``, written where it moves the fewest bytes that are safe.
+class ReluGate(torch.autograd.Function):
+    """``RadialGate`` for a site whose output goes straight into an ``nn.ReLU``: it stands in
+    for the ReLU's own node, and its backward computes the ReLU's input gradient and the
+    penalty's term in the one pass the ReLU's backward makes anyway (``relu_kernel``).
 
-    Into the incoming ``grad`` itself when nobody else holds it (autograd's own rule before it
-    accumulates into a gradient in place: one user of the tensor and of its storage, and no Python
-    reference beyond the call's own, compared with a gradient known to be alone, ``_GRAD_ALONE``).
-    A gradient can be shared: a residual ``x + f(x)`` hands one tensor to both branches, a hook may
-    keep it. Then into the site's buffer of the previous step where that is safe (``scratch``),
-    else a new one.
+    ``apply(z, out, state)``: z is the penalised site output (the ReLU's input), out the
+    ReLU's output, detached; the result is out, with a gradient path to z through this node.
     """
-    if (_GRAD_ALONE is not None and _holders(grad) == _GRAD_ALONE and type(grad) is torch.Tensor
-            and grad.is_contiguous() and grad.shape == h.shape and grad.dtype == h.dtype):
-        return grad.addcmul_(h, coef)
-    return torch.addcmul(grad, h, coef, out=scratch(st.pool, st.key, grad))
+
+    @staticmethod
+    def forward(ctx, z: torch.Tensor, out: torch.Tensor, state: GateState) -> torch.Tensor:
+        ctx.state = state
+        ctx.save_for_backward(z)
+        return out.view_as(out)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        st, (z,) = ctx.state, ctx.saved_tensors
+        weight = st.take_weight()
+        if weight is None:  # the penalty was not part of this backward pass: the ReLU's alone
+            return torch.ops.aten.threshold_backward(grad, z, 0), None, None
+        create_graph = torch.is_grad_enabled()
+        coef = coefficient(st, weight, z, create_graph)
+        if create_graph:  # differentiable ops, as RadialGate
+            keep = coef.unsqueeze(-1) if st.norm_over == "example" else coef
+            return torch.where(z > 0, grad, torch.zeros_like(grad)) + z * keep, None, None
+        dst = grad if alone(grad, z) else scratch(st.pool, st.key, grad)
+        return relu_gate(grad, z, coef, dst), None, None
+
+
+def coefficient(st: GateState, weight: torch.Tensor, h: torch.Tensor, create_graph: bool) -> torch.Tensor:
+    """The penalty's gradient is ``coef * h``: ``coef = weight * 2 (||h|| - r) / (d m ||h||)``, one per
+    row or one per site (shaped as the norms). Under create_graph the norm is rebuilt from h so
+    that second derivatives are exact."""
+    norm = norms(h, st.norm_over) if create_graph else st.norm
+    d, m = h.shape[-1], divisor(norm, st.reduce)
+    return (weight * (2.0 / (d * m))) * (norm - st.r) / norm.clamp_min(torch.finfo(norm.dtype).tiny)
+
+
+def alone(grad: torch.Tensor, h: torch.Tensor) -> bool:
+    """Whether a backward may write into ``grad`` in place: nobody else holds it (autograd's own
+    rule before it accumulates into a gradient in place: one user of the tensor and of its
+    storage, and no Python reference beyond the call's own, compared with a gradient known to be
+    alone, ``_GRAD_ALONE``), and it is laid out as h. Call it from the backward itself: the
+    Python count is compared at that depth."""
+    return (_GRAD_ALONE is not None and _holders(grad) == _GRAD_ALONE and type(grad) is torch.Tensor
+            and grad.is_contiguous() and grad.shape == h.shape and grad.dtype == h.dtype)
+
+
+def add_term(grad: torch.Tensor, h: torch.Tensor, coef: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
+    """``grad + coef * h`` written into ``dst``: ``grad`` itself when nobody else holds it
+    (``alone``), else the site's buffer of the previous step where that is safe (``scratch``),
+    else a new one. A gradient can be shared: a residual ``x + f(x)`` hands one tensor to both
+    branches, a hook may keep it; then it is left as it came."""
+    return grad.addcmul_(h, coef) if dst is grad else torch.addcmul(grad, h, coef, out=dst)
 
 
 class PenaltyNode(torch.autograd.Function):

@@ -9,7 +9,7 @@ from typing import Iterable, cast
 import torch
 from torch import nn
 
-from .gate import GateState, PenaltyNode, RadialGate, gate_norms
+from .gate import GateState, PenaltyNode, RadialGate, ReluGate, gate_norms
 from .readings import Mode, NormOver, Reduce, check_reading, norms, penalty_value, project, radial_penalty
 
 __all__ = ["RadialSuppression", "first_tensor"]
@@ -63,7 +63,9 @@ class RadialSuppression:
     gradient; otherwise into a buffer its site keeps from step to step (one activation's
     size per hooked output, freed by ``remove()``), itself reused only when nothing else
     holds it. So a hook that keeps gradients, and a branch that shares one (a residual
-    add), see them unchanged.
+    add), see them unchanged. A hooked output that goes straight into an ``nn.ReLU``
+    module skips even that add: its ReLU's backward and the penalty's term are one
+    compiled pass (``gate.ReluGate``, ``relu_kernel``), bit for bit the same gradients.
     """
 
     def __init__(
@@ -112,10 +114,16 @@ class RadialSuppression:
         self._gated: list[tuple[GateState, torch.Tensor]] = []
         self._ungated: list[torch.Tensor] = []
         self._scratch: dict[tuple[str, int], torch.Tensor] = {}  # (name, call) -> last step's gradient buffer
+        # soft mode, by id of the gated output: (gated output, raw output, state), for _relu_hook
+        self._relu_inputs: dict[int, tuple[torch.Tensor, torch.Tensor, GateState]] = {}
         self._fuse = True
         self._handles = [model.register_forward_pre_hook(self._clear)]
         for n in names:
             self._handles.append(available[n].register_forward_hook(self._make_hook(n)))
+        if mode == "soft":  # every (not in-place) ReLU may take a hooked output straight in: see _relu_hook
+            for m in model.modules():
+                if type(m) is nn.ReLU and not m.inplace:
+                    self._handles.append(m.register_forward_hook(self._relu_hook))
 
     # -- hooks ---------------------------------------------------------------
     def _clear(self, module, args) -> None:
@@ -123,6 +131,7 @@ class RadialSuppression:
             lst.clear()
         self._gated.clear()
         self._ungated.clear()
+        self._relu_inputs.clear()
 
     def radius_for(self, d: int) -> float:
         """The target radius for a hidden size d: ``radius``, else ``radius_scale * sqrt(d)``."""
@@ -140,6 +149,7 @@ class RadialSuppression:
                                   self._scratch, (name, len(self._seen[name])))
                 new = RadialGate.apply(h, state)
                 self._gated.append((state, new))
+                self._relu_inputs[id(new)] = (new, h, state)
             else:
                 self._ungated.append(h)
                 return None
@@ -148,6 +158,26 @@ class RadialSuppression:
             return type(out)([new, *out[1:]]) if isinstance(out, list) else (new, *out[1:])
 
         return hook
+
+    def _relu_hook(self, module, args, out):
+        """An ``nn.ReLU`` that takes a gated output: its result passes through a ``ReluGate`` on
+        the raw output instead, whose backward does the ReLU's and the penalty's work in one pass.
+
+        The ``ReluGate`` gets the penalty's weight in place of that output's ``RadialGate``, which
+        stays in the graph for any other use of the output and passes gradients through
+        unchanged; the ReLU's own node is left out. Value and gradient are those of the plain
+        formula whichever path is taken. Not taken when a tensor hook or ``retain_grad`` watches
+        the gated output: its gradient would no longer pass through it."""
+        entry = self._relu_inputs.pop(id(args[0]), None) if args else None
+        if entry is None or entry[0] is not args[0] or not isinstance(out, torch.Tensor):
+            return None
+        gated, raw, st = entry
+        if gated.retains_grad or getattr(gated, "_backward_hooks", None):
+            return None  # someone watches the gated output's gradient: keep the path through it
+        fresh = GateState(st.r, st.norm, st.norm_over, st.reduce, st.pool, st.key)
+        new = ReluGate.apply(raw, out.detach(), fresh)
+        self._gated = [(fresh, new) if g is gated else (old, g) for old, g in self._gated]
+        return new
 
     # -- queries -------------------------------------------------------------
     @property
