@@ -208,6 +208,26 @@ def test_resume_with_a_damaged_or_missing_run_file_is_one_line(interrupted_run, 
     assert not (out / records.LOCK).exists()
 
 
+def test_resume_takes_the_recorded_config_when_no_preset_is_named(interrupted_run, tmp_path, capsys):
+    import json
+    import shutil
+
+    out = tmp_path / "run"
+    shutil.copytree(interrupted_run, out)
+    # the run was made from TINY's flags (p 11, width 16); the preset's defaults differ, and no flag is restated
+    assert main(["train", "--out", str(out), "--resume", "--quiet"]) == 0
+    rows = [json.loads(line) for line in (out / records.METRICS).read_text().splitlines()]
+    assert [r["step"] for r in rows] == [0, 10, 20, 30, 40]
+    recorded = json.loads((out / records.CONFIG).read_text())["config"]
+    assert recorded["task"]["p"] == 11 and recorded["model"]["width"] == 16
+    # naming a preset still means that preset: its config differs from the record, and says so in one line
+    shutil.rmtree(out)
+    shutil.copytree(interrupted_run, out)
+    capsys.readouterr()
+    assert main(["train", "--preset", "cpu-mlp", "--out", str(out), "--resume", "--quiet"]) == 2
+    assert _one_error_line(capsys).startswith("radgrok: error: resume: config differs")
+
+
 @pytest.mark.parametrize("argv, err", [
     # a value quoted as given must not break the one error line (found by tests/test_cli_properties.py)
     (["report", "a\nb"], "radgrok: error: path: a\\nb does not exist"),

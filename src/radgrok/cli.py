@@ -79,6 +79,8 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
                                    default=None, metavar=metavar, help=text)
 
 
+TRAIN_PRESET = "cpu-mlp"  # what `radgrok train` starts from when no --preset is given
+
 _BATCH_HELP = ("stack MLP trials that differ only in seed/lam/lr/wd into one model (train_many): "
                "auto = on CUDA only, where it is faster")
 
@@ -89,9 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     t = sub.add_parser("train", help="train one run from a preset plus overrides")
-    t.add_argument("--preset", default="cpu-mlp", help="preset name (see `radgrok presets`)")
+    t.add_argument("--preset", default=None,
+                   help="preset name (see `radgrok presets`; default cpu-mlp, or under --resume the config the "
+                        "run in --out recorded)")
     t.add_argument("--out", default=None, help="run directory (default runs/<preset>-s<seed>)")
-    t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    t.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last checkpoint, with its recorded config (flags "
+                        "such as --steps still apply)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--tracker", default="none",
                    help="none, tensorboard or wandb (extras; wandb honours WANDB_MODE=offline)")
@@ -171,13 +177,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(ns: argparse.Namespace) -> RunConfig:
-    """Preset first, then every flag the user gave; validated."""
+    """Preset first (under ``--resume`` without ``--preset``: the config the run in ``--out``
+    recorded), then every flag the user gave; validated."""
     from .experiments.presets import get_preset
 
-    cfg = get_preset(ns.preset)
+    cfg = _recorded_config(ns) or get_preset(ns.preset or TRAIN_PRESET)
     names = {f.name for cls in SECTIONS.values() for f in dataclasses.fields(cls)}
     given = {k: v for k, v in vars(ns).items() if k in names and v is not None}
     return validate(cfg.replace(**given))
+
+
+def _recorded_config(ns: argparse.Namespace) -> RunConfig | None:
+    """The config a resumed run recorded, when the user names no preset. None where there is
+    nothing readable to take it from: train's own checks then name the missing or damaged file."""
+    if not getattr(ns, "resume", False) or ns.preset is not None or not ns.out:
+        return None
+    from .training.config import read_config
+
+    try:
+        return read_config(ns.out)
+    except Exception:  # any unreadable record: train reports it in one line
+        return None
 
 
 def _cmd_train(ns: argparse.Namespace) -> int:
@@ -186,7 +206,7 @@ def _cmd_train(ns: argparse.Namespace) -> int:
     from .training.records import run_name
     from .training.trackers import make_tracker
 
-    out = ns.out or f"runs/{run_name(ns.preset, cfg.train.seed)}"
+    out = ns.out or f"runs/{run_name(ns.preset or TRAIN_PRESET, cfg.train.seed)}"
 
     on_eval, close = make_tracker(ns.tracker, out, to_dict(cfg))
     try:
