@@ -79,7 +79,7 @@ def bounds(lam: float, steps: int, reps: int) -> dict:
     b.model.train()
     layers = list(b.model.hidden)
     relus = [layer.act for layer in layers]
-    lib, tried = relu_kernel._kernel(), relu_kernel._tried
+    lib = relu_kernel._kernel()
     # what each arm sets before its step: lam, whether the sites' ReLUs are the hooks' nn.ReLU, the kernel
     variants = {"no_penalty": (0.0, True, True), "shipped": (lam, True, True),
                 "torch_fallback": (lam, True, False),  # ReluGate with torch's two passes
@@ -96,7 +96,7 @@ def bounds(lam: float, steps: int, reps: int) -> dict:
             finally:
                 for layer, relu in zip(layers, relus):
                     layer.act = relu
-                relu_kernel._lib, relu_kernel._tried = lib, tried
+                relu_kernel._lib = lib
             state["step"] += 1
         return step
 

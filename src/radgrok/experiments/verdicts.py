@@ -76,12 +76,18 @@ class ArmResult:
         """The last step of each seed cut off without grokking: "no grok by step N"."""
         return [r for g, r in zip(self.grok_steps, self._reached()) if g is None and r is not None]
 
+    @property
+    def full_budget(self) -> int:
+        """The budget a seed that did not grok ran to the end of (a DNG's): the planned one when
+        some seed was cut off (``budget`` then holds the fewest steps such a seed reached)."""
+        return self.planned if self.cut else self.budget
+
     def floors(self) -> list[int]:
         """Per seed, what its grok step is known to be at least: the step itself, the last step of
         a seed cut off without grokking, or the whole budget of a DNG. Their mean bounds the arm's
         mean grok step from below, and is the tightest such bound the runs give."""
-        full = self.planned if self.cut else self.budget
-        return [g if g is not None else r if r is not None else full for g, r in zip(self.grok_steps, self._reached())]
+        return [g if g is not None else r if r is not None else self.full_budget
+                for g, r in zip(self.grok_steps, self._reached())]
 
     @property
     def n_grok(self) -> int:
@@ -130,8 +136,7 @@ def steps_text(a: ArmResult | None) -> str:
     if a is None or not a.grok_steps:
         return "not run"
     n, got, bounds = len(a.grok_steps), [g for g in a.grok_steps if g is not None], a.bound_steps
-    dng = n - len(got) - len(bounds)
-    full = a.planned if a.cut else a.budget
+    dng, full = n - len(got) - len(bounds), a.full_budget
     by = f"no grok by step {by_steps(bounds)}" if bounds else ""
     if not got and not bounds:
         return f"DNG ({dng}/{n}, budget {full:,})"

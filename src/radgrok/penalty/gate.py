@@ -146,8 +146,6 @@ class RadialGate(torch.autograd.Function):
         (h,) = ctx.saved_tensors
         create_graph = torch.is_grad_enabled()
         coef = coefficient(st, weight, h, create_graph)
-        # one coefficient per row (example reading) or one for the whole site (batch reading)
-        coef = coef.unsqueeze(-1) if st.norm_over == "example" else coef
         if create_graph:  # a graph of its own: no buffer that the next step overwrites
             return torch.addcmul(grad, h, coef), None
         # into grad itself when nobody else holds it; else the site's buffer (see add_term)
@@ -179,19 +177,20 @@ class ReluGate(torch.autograd.Function):
         create_graph = torch.is_grad_enabled()
         coef = coefficient(st, weight, z, create_graph)
         if create_graph:  # differentiable ops, as RadialGate
-            keep = coef.unsqueeze(-1) if st.norm_over == "example" else coef
-            return torch.where(z > 0, grad, torch.zeros_like(grad)) + z * keep, None, None
+            return torch.where(z > 0, grad, torch.zeros_like(grad)) + z * coef, None, None
         dst = grad if alone(grad, z) else scratch(st.pool, st.key, grad)
         return relu_gate(grad, z, coef, dst), None, None
 
 
 def coefficient(st: GateState, weight: torch.Tensor, h: torch.Tensor, create_graph: bool) -> torch.Tensor:
     """The penalty's gradient is ``coef * h``: ``coef = weight * 2 (||h|| - r) / (d m ||h||)``, one per
-    row or one per site (shaped as the norms). Under create_graph the norm is rebuilt from h so
-    that second derivatives are exact."""
+    row (example reading; shaped ``h.shape[:-1] + (1,)``, so that it broadcasts over h) or one for
+    the whole site (batch reading; 0-d). Under create_graph the norm is rebuilt from h so that
+    second derivatives are exact."""
     norm = norms(h, st.norm_over) if create_graph else st.norm
     d, m = h.shape[-1], divisor(norm, st.reduce)
-    return (weight * (2.0 / (d * m))) * (norm - st.r) / norm.clamp_min(torch.finfo(norm.dtype).tiny)
+    coef = (weight * (2.0 / (d * m))) * (norm - st.r) / norm.clamp_min(torch.finfo(norm.dtype).tiny)
+    return coef.unsqueeze(-1) if st.norm_over == "example" else coef
 
 
 def alone(grad: torch.Tensor, h: torch.Tensor) -> bool:

@@ -168,8 +168,9 @@ class RadialSuppression:
         unchanged; the ReLU's own node is left out. Value and gradient are those of the plain
         formula whichever path is taken. Not taken when a tensor hook or ``retain_grad`` watches
         the gated output: its gradient would no longer pass through it."""
+        # an entry holds its tensor, so no other live tensor can share its id
         entry = self._relu_inputs.pop(id(args[0]), None) if args else None
-        if entry is None or entry[0] is not args[0] or not isinstance(out, torch.Tensor):
+        if entry is None or not isinstance(out, torch.Tensor):
             return None
         gated, raw, st = entry
         if gated.retains_grad or getattr(gated, "_backward_hooks", None):

@@ -114,7 +114,7 @@ def status() -> str:
 
 def relu_gate(grad: torch.Tensor, z: torch.Tensor, coef: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     """``out = relu'(z) * grad + coef * z``, returned; ``coef`` has one value per row of z
-    (shape ``z.shape[:-1]``) or is 0-d.
+    (shape ``z.shape[:-1]``, or that with a trailing 1 as ``gate.coefficient`` gives it) or is 0-d.
 
     ``out`` may be ``grad`` itself. The compiled kernel takes contiguous CPU float32/float64
     tensors; anything else goes through torch ops.
@@ -128,7 +128,7 @@ def relu_gate(grad: torch.Tensor, z: torch.Tensor, coef: torch.Tensor, out: torc
             or grad.shape != z.shape or out.shape != z.shape or rows == 0):
         # two passes, both into out (which may be grad: each is elementwise)
         torch.ops.aten.threshold_backward.grad_input(grad, z, 0, grad_input=out)
-        return out.addcmul_(z, coef.unsqueeze(-1) if coef.dim() else coef)
+        return out.addcmul_(z, coef.reshape(z.shape[:-1] + (1,)) if coef.dim() else coef)
     assert lib is not None
     getattr(lib, fn)(grad.data_ptr(), z.data_ptr(), coef.data_ptr(), 0 if coef.numel() == 1 else 1,
                      out.data_ptr(), rows, z.shape[-1], torch.get_num_threads())
