@@ -67,8 +67,7 @@ def main(argv: list[str] | None = None) -> None:
         task = F.cross_entropy(model(pairs[train]), labels[train])
         return {"task": task, "total": task + rs.penalty()}
 
-    with rs.unfused():                                 # the total must include each site's own term
-        caught = capture_hidden_grads_multi(model, sites, losses)
+    caught = capture_hidden_grads_multi(model, sites, losses)  # gradients at h include the penalty's
     print("phi_rad (task):", radial_energies(caught["task"]))
     print("radius / sqrt(d):", {s: radius_summary(h)["mean_over_sqrt_d"] for s, (h, _) in caught["task"].items()})
     rs.remove()                                        # the model is exactly as before

@@ -5,8 +5,7 @@ import tempfile
 
 _TMP = tempfile.mkdtemp(prefix="radgrok-tests-")
 for var, sub in (("MPLCONFIGDIR", "mpl"), ("HOME", "home"), ("WANDB_DIR", "wandb"), ("TMPDIR", "tmp"),
-                 ("HYPOTHESIS_STORAGE_DIRECTORY", "hypothesis"),  # not .hypothesis/ in the checkout
-                 ("RADGROK_CACHE", "cache")):  # the compiled ReLU kernel
+                 ("HYPOTHESIS_STORAGE_DIRECTORY", "hypothesis")):  # not .hypothesis/ in the checkout
     path = os.path.join(_TMP, sub)
     os.makedirs(path, exist_ok=True)
     os.environ[var] = path

@@ -12,6 +12,7 @@ from radgrok.training.loop import build
 def _tiny_configs() -> dict:
     small = dict(p=11, width=16)
     return {"paper": get_preset("paper-mlp").replace(**small, eval_every=10),
+            "cpu": get_preset("cpu-mlp").replace(**small, eval_every=5),
             "multiseed": get_preset("cpu-mlp").replace(**small, eval_every=5),
             "grok": get_preset("cpu-mlp-strong-wd").replace(**small, steps=60, eval_every=10, patience=10)}
 
@@ -39,11 +40,17 @@ def test_bench_cli_writes_the_json_schema(tmp_path, monkeypatch, capsys):
     per = pen["overhead_per_reading"]
     assert set(per) == set(bench.READINGS) and res["penalty_overhead"]["median"] == per[pen["worst_reading"]]["median"]
     assert per[pen["worst_reading"]]["median"] == max(v["median"] for v in per.values())
+    # every reading on both presets, each a spread over the repetitions; no target for the penalty
+    assert set(pen["per_preset"]) == {"paper-mlp", "cpu-mlp"}
+    for readings in pen["per_preset"].values():
+        assert all(readings[r]["reps"] == 2 for r in bench.READINGS)
+    assert res["penalty_overhead"]["target"] is None and res["penalty_overhead"]["meets_target"] is None
     assert res["seconds_to_grok"]["reps"] == 1 and "--quick" in res["seconds_to_grok"]["note"]
     table = capsys.readouterr().out
     for key in bench.TARGETS:
         assert key in table
-    assert ">= 0.7" in table and "<= 0.03" in table and str(out) in table
+    assert ">= 0.7" in table and "<= 0.03" not in table and str(out) in table
+    assert "cpu-mlp activation-l2" in table and "paper-mlp batch" in table
 
 
 def test_device_checks():
@@ -69,10 +76,11 @@ def test_penalty_arms_share_one_model_and_switch_the_reading_it_applies():
     cfg = RunConfig().replace(p=11, width=16, lam=0.05)
     b = build(cfg)
     x, y = make_feed(b, cfg).train_batch(0)
-    for lam, over, red in ((0.0, "example", "mean"), (0.05, "example", "sum"), (0.05, "batch", "mean")):
-        b.rs.lam, b.rs.norm_over, b.rs.reduce = lam, over, red
+    for lam, over, red, radius in ((0.0, "example", "mean", None), (0.05, "example", "sum", None),
+                                   (0.05, "batch", "mean", None), (0.05, "example", "mean", 0.0)):
+        b.rs.lam, b.rs.norm_over, b.rs.reduce, b.rs.radius = lam, over, red, radius
         b.model(x)
-        want = sum(radial_penalty(h, None, over, red) for hs in b.rs.hidden().values() for h in hs) * lam
+        want = sum(radial_penalty(h, radius, over, red) for hs in b.rs.hidden().values() for h in hs) * lam
         assert b.rs.active == (lam > 0)
         torch.testing.assert_close(b.rs.penalty(), torch.as_tensor(want, dtype=torch.float32))
 

@@ -18,12 +18,12 @@ figure is the median of the per-repetition ratios.
   per-step operations, hooks attached, lam 0) over a plain PyTorch loop as reference
   repositories write it (``nn.Sequential`` on one-hot float inputs, F.cross_entropy,
   AdamW), both on the paper-mlp shapes.
-* ``penalty_overhead`` -- (step time with lam 0.05 - with lam 0) / with lam 0, paper-mlp, under
-  every reading of ||h|| (per example with mean or sum, one norm of the batch). Each reading's
-  overhead is the median over repetitions; the key's repetitions are those of the reading whose
-  median is the largest, so the target holds for every reading. (Up to 2026-12-03 it took the
-  worst reading in each repetition: a maximum of noisy values, biased upwards by about the
-  step-to-step noise; that figure is still in the details, ``worst_per_repetition``.)
+* ``penalty_overhead`` -- (step time with lam 0.05 - with lam 0) / with lam 0 under every reading
+  of ||h|| (per example with mean or sum, one norm of the batch, activation L2), on ``paper-mlp``
+  and on ``cpu-mlp``, the lam-0 arm alternated with the others in one run. Reported, with no
+  target: the key's repetitions are those of the paper-mlp reading whose median is the largest;
+  every preset's and reading's median and spread are in ``details.penalty_overhead.per_preset``
+  and printed below the table.
 * ``diagnostics_overhead`` -- (E steps + one evaluation with the cheap diagnostics) /
   (E steps + one evaluation without) - 1 at the preset's cadence E = eval_every. The E
   steps are identical in both arms (diagnostics never touch parameters), so each
@@ -62,7 +62,7 @@ from ..training.probes import cheap_diagnostics
 from .presets import get_preset
 from .timing import Log, alternate, device_name, gemm_pass, gemm_shapes, loop_stepper, plain_stepper, step_flops, warm
 
-__all__ = ["Sizes", "FULL", "QUICK", "TARGETS", "run_bench", "format_table", "default_configs", "run_and_print",
+__all__ = ["Sizes", "FULL", "QUICK", "TARGETS", "READINGS", "bench_penalty", "bench_penalty_presets", "run_bench", "format_table", "default_configs", "run_and_print",
            "spread", "write_result", "default_json_path", "main"]
 
 
@@ -87,15 +87,16 @@ FULL = Sizes()
 # Under 3 minutes on 2 cores: fewer steps, 5 repetitions, one timed run to the grok step.
 QUICK = Sizes(reps=5, steps=8, gemm_passes=3, evals=2, seeds=4, multiseed_steps=50, grok_reps=1, penalty_steps=24)
 
-# key -> (comparison, threshold); seconds_to_grok is reported without a target.
+# key -> (comparison, threshold); seconds_to_grok and penalty_overhead are reported without one (the
+# penalty is plain autograd: what it costs is measured, not engineered down to a CPU figure).
 TARGETS: dict[str, tuple[str, float] | None] = {
-    "roofline_fraction": (">=", 0.70), "plain_loop_ratio": (">=", 0.95), "penalty_overhead": ("<=", 0.03),
+    "roofline_fraction": (">=", 0.70), "plain_loop_ratio": (">=", 0.95), "penalty_overhead": None,
     "diagnostics_overhead": ("<=", 0.10), "multiseed_speedup": (">=", 1.5), "seconds_to_grok": None}
 
 
 def default_configs() -> dict[str, RunConfig]:
     """The preset behind each role (tests swap in tiny ones)."""
-    return {"paper": get_preset("paper-mlp"), "multiseed": get_preset("cpu-mlp"),
+    return {"paper": get_preset("paper-mlp"), "cpu": get_preset("cpu-mlp"), "multiseed": get_preset("cpu-mlp"),
             "grok": get_preset("cpu-mlp-strong-wd")}
 
 
@@ -131,14 +132,15 @@ def bench_plain_loop(cfg: RunConfig, sz: Sizes, log: Log) -> tuple[list[float], 
 
 
 # The readings of ||h|| the penalty overhead is measured under (radgrok.penalty.readings): name -> overrides.
-READINGS = {"example-mean": dict(norm_over="example", reduce="mean"),
-            "example-sum": dict(norm_over="example", reduce="sum"),
-            "batch": dict(norm_over="batch", reduce="mean")}
+READINGS: dict[str, dict] = {"example-mean": dict(norm_over="example", reduce="mean"),
+                              "example-sum": dict(norm_over="example", reduce="sum"),
+                              "batch": dict(norm_over="batch", reduce="mean"),
+                              "activation-l2": dict(norm_over="example", reduce="mean", radius=0.0)}
 
 
 def bench_penalty(cfg: RunConfig, sz: Sizes, log: Log, lam: float | None = None) -> tuple[list[float], dict]:
-    """The repetitions of the reading with the largest median overhead (the target holds for every
-    reading); each reading's own overheads are in the details.
+    """The repetitions of the reading with the largest median overhead; each reading's own overheads
+    are in the details.
 
     Every arm steps one and the same model, optimizer and batches (``train_step`` on one ``Built``):
     an arm only sets the penalty's strength and reading before its step. Separate models per arm
@@ -148,15 +150,17 @@ def bench_penalty(cfg: RunConfig, sz: Sizes, log: Log, lam: float | None = None)
     feed, rs, state = make_feed(b, cfg), b.rs, {"step": 0}
     b.model.train()
 
-    def arm(strength: float, norm_over: str = "example", reduce: str = "mean") -> Callable[[], None]:
+    def arm(strength: float, norm_over: str = "example", reduce: str = "mean",
+            radius: float | None = None) -> Callable[[], None]:
         def step() -> None:
             rs.lam, rs.norm_over, rs.reduce = strength, cast(NormOver, norm_over), cast(Reduce, reduce)
+            rs.radius = radius
             train_step(b, *feed.train_batch(state["step"]), rs.active)
             state["step"] += 1
         return step
 
     arms = {"no_penalty_s": arm(0.0), **{f"{name}_s": arm(lam, **ov) for name, ov in READINGS.items()}}
-    for fn in arms.values():  # warm every arm's path (the gate, the readings' norms)
+    for fn in arms.values():  # warm every arm's path (the readings' norms)
         warm(fn, sz.warmup)
     t = alternate({k: (fn, sz.penalty_steps) for k, fn in arms.items()}, sz.reps, log, "penalty_overhead",
                    cfg.train.device)
@@ -169,6 +173,16 @@ def bench_penalty(cfg: RunConfig, sz: Sizes, log: Log, lam: float | None = None)
                          **{f"step_ms_{name}": [x * 1e3 for x in t[f"{name}_s"]] for name in READINGS},
                          "overhead_per_reading": {name: {"values": v, "median": statistics.median(v)}
                                                   for name, v in per.items()}})
+
+
+def bench_penalty_presets(cfgs: dict[str, RunConfig], sz: Sizes, log: Log) -> tuple[list[float], dict]:
+    """``bench_penalty`` on each named preset; the key's values are the first preset's."""
+    runs = {name: bench_penalty(cfg, sz, log) for name, cfg in cfgs.items()}
+    first_values, first_extra = next(iter(runs.values()))
+    per_preset = {name: {"lam": extra["lam"], "step_ms_no_penalty": spread(extra["step_ms_no_penalty"]),
+                         **{reading: spread(v["values"]) for reading, v in extra["overhead_per_reading"].items()}}
+                  for name, (_, extra) in runs.items()}
+    return first_values, {**first_extra, "preset": next(iter(cfgs)), "per_preset": per_preset}
 
 
 def bench_diagnostics(cfg: RunConfig, sz: Sizes, log: Log) -> tuple[list[float], dict]:
@@ -286,7 +300,8 @@ def run_bench(sizes: Sizes, json_path: str | Path | None = None, configs: dict[s
     jobs: list[tuple[str, Callable[[], tuple[Sequence[float | None], dict]]]] = [
         ("roofline_fraction", lambda: bench_roofline(cfgs["paper"], sizes, log)),
         ("plain_loop_ratio", lambda: bench_plain_loop(cfgs["paper"], sizes, log)),
-        ("penalty_overhead", lambda: bench_penalty(cfgs["paper"], sizes, log)),
+        ("penalty_overhead", lambda: bench_penalty_presets({"paper-mlp": cfgs["paper"], "cpu-mlp": cfgs["cpu"]},
+                                                           sizes, log)),
         ("diagnostics_overhead", lambda: bench_diagnostics(cfgs["paper"], sizes, log)),
         ("multiseed_speedup", lambda: bench_multiseed(cfgs["multiseed"], sizes, log)),
         ("seconds_to_grok", lambda: bench_grok(cfgs["grok"], sizes.grok_reps, log))]
@@ -318,6 +333,14 @@ def format_table(res: dict) -> str:
         met = {True: "yes", False: "NO", None: "-"}[r["meets_target"]]
         lines.append(f"{key:<22}{num(r['median']):>9}{num(r['min']):>9}{num(r['max']):>9}"
                      f"{r['reps']:>6}  {r['target'] or '-':<9}{met}")
+    per_preset = res.get("details", {}).get("penalty_overhead", {}).get("per_preset", {})
+    if per_preset:
+        lines.append("penalty overhead per reading (median, min, max over repetitions):")
+    for preset, readings in per_preset.items():
+        for reading in READINGS:
+            r = readings[reading]
+            lines.append(f"  {preset + ' ' + reading:<30}{r['median']:>+8.1%}{r['min']:>+8.1%}{r['max']:>+8.1%}"
+                         f"{r['reps']:>6}")
     return "\n".join(lines)
 
 

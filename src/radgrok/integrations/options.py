@@ -35,6 +35,7 @@ class RadgrokOptions:
         mode: as for ``RadialSuppression``.
         norm_over: as for ``RadialSuppression``.
         reduce: as for ``RadialSuppression``.
+        global_batch: as for ``RadialSuppression``: under DDP, the penalty of the global batch.
         grokfast: ``"ema"`` or ``"ma"`` to amplify the slow part of the gradient, or None.
         grokfast_alpha: the EMA filter's ``alpha``.
         grokfast_lamb: the amplification ``lamb`` (EMA and MA).
@@ -56,6 +57,7 @@ class RadgrokOptions:
     mode: Mode = "soft"
     norm_over: NormOver = "example"
     reduce: Reduce = "mean"
+    global_batch: bool = True
     grokfast: GradFilter | None = None
     grokfast_alpha: float = 0.98
     grokfast_lamb: float = 2.0

@@ -95,7 +95,8 @@ class RadgrokRuntime:
         if o.sites:
             self.sites = resolve_sites(model, o.sites)
             self.rs = RadialSuppression(model, self.sites, o.lam, radius=o.radius, radius_scale=o.radius_scale,
-                                        mode=o.mode, norm_over=o.norm_over, reduce=o.reduce)
+                                        mode=o.mode, norm_over=o.norm_over, reduce=o.reduce,
+                                        global_batch=o.global_batch)
         self.grokfast = make_filter(model, o.grokfast, o.grokfast_alpha, o.grokfast_lamb, o.grokfast_window)
         if self._pending is not None:
             self._apply(self._pending)
@@ -185,8 +186,7 @@ class RadgrokRuntime:
         was_training = model.training
         model.eval()
         try:
-            # unfused: the total gradient at a site must include that site's own penalty term
-            with torch.enable_grad(), rs.unfused():
+            with torch.enable_grad():
                 caught = capture_hidden_grads_multi(model, self.sites, losses)
         finally:
             model.train(was_training)

@@ -30,13 +30,12 @@ Two ways to use it:
   the model changes.
 
 The package, one concept per module: ``readings`` (the norms, the value, the pure function,
-the projection), ``gate`` (the fused backward the hooks use in soft mode), ``relu_kernel`` (the
-compiled pass that folds the penalty into an ``nn.ReLU``'s backward) and ``hooks``
-(``RadialSuppression``).
+the projection) and ``hooks`` (``RadialSuppression``). Plain autograd only: no custom backward,
+no compiled code, nothing private to torch.
 """
 
-from .hooks import RadialSuppression
+from .hooks import RadialSuppression, rank_sum
 from .readings import NORM_OVER, REDUCE, Mode, NormOver, Reduce, check_reading, norms, project, radial_penalty
 
-__all__ = ["radial_penalty", "RadialSuppression", "NORM_OVER", "REDUCE", "Mode", "NormOver", "Reduce",
+__all__ = ["radial_penalty", "RadialSuppression", "rank_sum", "NORM_OVER", "REDUCE", "Mode", "NormOver", "Reduce",
            "check_reading", "norms", "project"]

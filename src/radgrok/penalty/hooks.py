@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 from typing import Iterable, cast
 
 import torch
 from torch import nn
 
-from .gate import GateState, PenaltyNode, RadialGate, ReluGate, gate_norms
-from .readings import Mode, NormOver, Reduce, check_reading, norms, penalty_value, project, radial_penalty
+from .readings import Mode, NormOver, Reduce, SumRanks, check_reading, norms, project, radial_penalty
 
-__all__ = ["RadialSuppression", "first_tensor"]
+__all__ = ["RadialSuppression", "first_tensor", "rank_sum"]
 
 
 def first_tensor(out) -> torch.Tensor:
@@ -25,6 +23,18 @@ def first_tensor(out) -> torch.Tensor:
     raise TypeError(
         f"a hooked module returned {type(out).__name__}; expected a Tensor or a tuple whose first element is a Tensor"
     )
+
+
+def rank_sum() -> SumRanks | None:
+    """A differentiable sum over the default process group when one with more than one process is
+    initialised (``torch.distributed.nn.functional.all_reduce``), else None."""
+    if not torch.distributed.is_available() or not torch.distributed.is_initialized():
+        return None
+    if torch.distributed.get_world_size() < 2:
+        return None
+    from torch.distributed.nn.functional import all_reduce  # imported only where a group exists
+
+    return all_reduce
 
 
 class RadialSuppression:
@@ -48,24 +58,29 @@ class RadialSuppression:
             ``||H||_F = r``.
         reduce: under ``norm_over="example"``, the ``mean`` or the ``sum`` of the
             per-row terms over the batch.
+        global_batch: when a ``torch.distributed`` process group of more than one
+            process is initialised (DDP), the penalty is that of the global batch: every
+            process gets the same value, and after DDP's gradient averaging the same
+            gradients as one process holding the whole batch (the batch reading's norm
+            runs over every process's rows). ``False`` takes each process's own rows
+            only, so the batch reading's strength then depends on the number of
+            processes. With it on, every process must call ``penalty()`` (and, under
+            ``norm_over="batch"``, project-mode forwards) together, as DDP's backward
+            already requires.
 
-    The hooks keep only the latest forward's outputs (a pre-hook on ``model``
-    clears them when a new forward starts), so no graph survives into the next
-    step; outputs produced under ``torch.no_grad()`` carry no graph at all.
+    Plain autograd throughout: the hooks never change a soft-mode forward, and the
+    penalty is ``radial_penalty`` on each hooked output, so a gradient read at a hooked
+    output (a tensor hook, ``autograd.grad``) includes the penalty's term, and the
+    penalty works under ``torch.func``, ``torch.compile``, autocast, activation
+    checkpointing and double backward (the contract, ``tests/test_penalty_contract.py``).
 
-    Speed: in soft mode each hooked output passes through an identity "gate" whose
-    backward adds the penalty's gradient to the downstream one in a single fused
-    pass. Parameter gradients are exactly those of the plain formula (tested to
-    second order); the one visible difference is that ``autograd.grad(loss, h)`` at
-    a hooked output does not contain that site's own penalty term (it is added
-    upstream of the gate). Code that needs it uses ``with rs.unfused(): ...``. The
-    gate adds its term into the incoming gradient in place when nothing else holds that
-    gradient; otherwise into a buffer its site keeps from step to step (one activation's
-    size per hooked output, freed by ``remove()``), itself reused only when nothing else
-    holds it. So a hook that keeps gradients, and a branch that shares one (a residual
-    add), see them unchanged. A hooked output that goes straight into an ``nn.ReLU``
-    module skips even that add: its ReLU's backward and the penalty's term are one
-    compiled pass (``gate.ReluGate``, ``relu_kernel``), bit for bit the same gradients.
+    Lifetime: the hooks keep only the latest forward's outputs (a pre-hook on ``model``
+    clears them when a new forward starts), so no graph survives into the next step. In
+    soft mode each output is kept as a copy (``clone``): a later in-place op on the
+    output (``nn.ReLU(inplace=True)``) then changes neither the value penalised nor what
+    the penalty's backward reads, at the cost of one copy of each hooked output per
+    forward. Outputs produced after ``penalty()`` within the same forward (activation
+    checkpointing recomputes them during the backward) are not kept.
     """
 
     def __init__(
@@ -78,6 +93,7 @@ class RadialSuppression:
         mode: Mode = "soft",
         norm_over: NormOver = "example",
         reduce: Reduce = "mean",
+        global_batch: bool = True,
     ) -> None:
         names = list(modules)
         if mode not in ("soft", "project"):
@@ -107,78 +123,43 @@ class RadialSuppression:
         self.mode: Mode = mode
         self.norm_over: NormOver = norm_over
         self.reduce: Reduce = reduce
-        # name -> list of hidden tensors seen in the latest forward (a module may
-        # be called more than once per forward, e.g. with shared weights).
+        self.global_batch = bool(global_batch)
+        # name -> the hidden tensors seen in the latest forward (a module may be called more
+        # than once per forward, e.g. with shared weights: each call is its own term).
         self._seen: dict[str, list[torch.Tensor]] = {n: [] for n in names}
-        # soft mode: (state, gated output) per hooked call, and the raw outputs left ungated
-        self._gated: list[tuple[GateState, torch.Tensor]] = []
-        self._ungated: list[torch.Tensor] = []
-        self._scratch: dict[tuple[str, int], torch.Tensor] = {}  # (name, call) -> last step's gradient buffer
-        # soft mode, by id of the gated output: (gated output, raw output, state), for _relu_hook
-        self._relu_inputs: dict[int, tuple[torch.Tensor, torch.Tensor, GateState]] = {}
-        self._fuse = True
+        self._sealed = False  # set by penalty(): later outputs of this forward are recomputations
         self._handles = [model.register_forward_pre_hook(self._clear)]
         for n in names:
             self._handles.append(available[n].register_forward_hook(self._make_hook(n)))
-        if mode == "soft":  # every (not in-place) ReLU may take a hooked output straight in: see _relu_hook
-            for m in model.modules():
-                if type(m) is nn.ReLU and not m.inplace:
-                    self._handles.append(m.register_forward_hook(self._relu_hook))
 
     # -- hooks ---------------------------------------------------------------
     def _clear(self, module, args) -> None:
         for lst in self._seen.values():
             lst.clear()
-        self._gated.clear()
-        self._ungated.clear()
-        self._relu_inputs.clear()
+        self._sealed = False
 
     def radius_for(self, d: int) -> float:
         """The target radius for a hidden size d: ``radius``, else ``radius_scale * sqrt(d)``."""
         return self.radius if self.radius is not None else self.radius_scale * math.sqrt(d)
 
+    def _sum_ranks(self) -> SumRanks | None:
+        return rank_sum() if self.global_batch else None
+
     def _make_hook(self, name: str):
         def hook(module, args, out):
             h = first_tensor(out)
-            self._seen[name].append(h)
-            r = self.radius_for(h.shape[-1])
-            if self.mode == "project":
-                new = project(h, r, self.norm_over)
-            elif self._fuse and self.lam > 0 and torch.is_grad_enabled() and h.requires_grad:
-                state = GateState(r, gate_norms(h, self.norm_over), self.norm_over, self.reduce,
-                                  self._scratch, (name, len(self._seen[name])))
-                new = RadialGate.apply(h, state)
-                self._gated.append((state, new))
-                self._relu_inputs[id(new)] = (new, h, state)
-            else:
-                self._ungated.append(h)
+            if self.mode == "soft":
+                if not self._sealed:
+                    self._seen[name].append(h.clone())
                 return None
+            if not self._sealed:
+                self._seen[name].append(h)
+            new = project(h, self.radius_for(h.shape[-1]), self.norm_over, self._sum_ranks())
             if isinstance(out, torch.Tensor):
                 return new
             return type(out)([new, *out[1:]]) if isinstance(out, list) else (new, *out[1:])
 
         return hook
-
-    def _relu_hook(self, module, args, out):
-        """An ``nn.ReLU`` that takes a gated output: its result passes through a ``ReluGate`` on
-        the raw output instead, whose backward does the ReLU's and the penalty's work in one pass.
-
-        The ``ReluGate`` gets the penalty's weight in place of that output's ``RadialGate``, which
-        stays in the graph for any other use of the output and passes gradients through
-        unchanged; the ReLU's own node is left out. Value and gradient are those of the plain
-        formula whichever path is taken. Not taken when a tensor hook or ``retain_grad`` watches
-        the gated output: its gradient would no longer pass through it."""
-        # an entry holds its tensor, so no other live tensor can share its id
-        entry = self._relu_inputs.pop(id(args[0]), None) if args else None
-        if entry is None or not isinstance(out, torch.Tensor):
-            return None
-        gated, raw, st = entry
-        if gated.retains_grad or getattr(gated, "_backward_hooks", None):
-            return None  # someone watches the gated output's gradient: keep the path through it
-        fresh = GateState(st.r, st.norm, st.norm_over, st.reduce, st.pool, st.key)
-        new = ReluGate.apply(raw, out.detach(), fresh)
-        self._gated = [(fresh, new) if g is gated else (old, g) for old, g in self._gated]
-        return new
 
     # -- queries -------------------------------------------------------------
     @property
@@ -194,41 +175,21 @@ class RadialSuppression:
 
     def penalty_sum(self) -> torch.Tensor:
         """Unweighted ``sum of radial_penalty`` over the hooked outputs of the latest forward."""
-        # _tensors() is never empty, so the sum is a tensor (never sum()'s start value 0)
-        return cast(torch.Tensor, sum(self._one(h) for h in self._tensors()))
-
-    def _one(self, h: torch.Tensor) -> torch.Tensor:
-        return radial_penalty(h, self.radius_for(h.shape[-1]), self.norm_over, self.reduce)
+        tensors = self._tensors()
+        self._sealed = True
+        sum_ranks = self._sum_ranks()
+        terms = [radial_penalty(h, self.radius_for(h.shape[-1]), self.norm_over, self.reduce, sum_ranks)
+                 for h in tensors]
+        # never empty, so the sum is a tensor (never sum()'s start value 0)
+        return cast(torch.Tensor, sum(terms))
 
     def penalty(self) -> torch.Tensor:
-        """``lam * penalty_sum()``: the term to add to the loss (zero in project mode).
-
-        Its value and gradient are those of ``lam * sum of radial_penalty(h)``; outputs
-        hooked with autograd on are differentiated through their fused gates.
-        """
-        first = self._tensors()[0]
+        """``lam * penalty_sum()``: the term to add to the loss (zero in project mode or at lam 0)."""
         if not self.active:
-            return first.new_zeros(())
-        total = first.new_zeros(())
-        if self._gated:
-            states = [st for st, _ in self._gated]
-            with torch.no_grad():
-                value = self.lam * sum(penalty_value(st.norm, st.r, g.shape[-1], st.reduce) for st, g in self._gated)
-            total = PenaltyNode.apply(value, states, self.lam, *(g for _, g in self._gated))
-        for h in self._ungated:
-            total = total + self.lam * self._one(h)
-        return total
-
-    @contextmanager
-    def unfused(self):
-        """Inside, hooked outputs are not gated: ``penalty()`` is plain autograd on the raw
-        outputs, so a gradient taken at a hooked output includes the penalty's own term
-        (the diagnostics need that; training does not)."""
-        before, self._fuse = self._fuse, False
-        try:
-            yield self
-        finally:
-            self._fuse = before
+            zero = self._tensors()[0].new_zeros(())
+            self._sealed = True
+            return zero
+        return self.lam * self.penalty_sum()
 
     def radii(self) -> dict[str, float]:
         """Mean ``||h||`` per hooked module in the latest forward (before any projection)."""
@@ -236,7 +197,7 @@ class RadialSuppression:
         with torch.no_grad():
             for name, lst in self._seen.items():
                 if lst:
-                    out[name] = float(torch.stack([norms(h.detach()).mean() for h in lst]).mean())
+                    out[name] = float(torch.stack([norms(h.detach()).float().mean() for h in lst]).mean())
         return out
 
     def hidden(self) -> dict[str, list[torch.Tensor]]:
@@ -256,7 +217,6 @@ class RadialSuppression:
             h.remove()
         self._handles = []
         self._clear(None, None)
-        self._scratch.clear()
 
     def __enter__(self) -> "RadialSuppression":
         return self
@@ -267,4 +227,4 @@ class RadialSuppression:
     def __repr__(self) -> str:
         r = self.radius if self.radius is not None else f"{self.radius_scale}*sqrt(d)"
         return (f"RadialSuppression(modules={self.names}, lam={self.lam}, radius={r}, mode={self.mode!r}, "
-                f"norm_over={self.norm_over!r}, reduce={self.reduce!r})")
+                f"norm_over={self.norm_over!r}, reduce={self.reduce!r}, global_batch={self.global_batch})")
