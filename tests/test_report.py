@@ -70,8 +70,8 @@ def test_sweep_figures_bars_lambda_curve_and_heatmap(tmp_path):
 def test_figures_tell_a_cut_off_seed_from_a_dng(tmp_path):
     def run(seed, grok, status, budget):
         return Run(dir=tmp_path, name=f"a-s{seed}", arm="a", seed=seed, config={}, rows=[],
-                   summary={"grok_step": grok, "status": status, "budget": budget})
-    runs = [run(0, 300, "grokked", 1000), run(1, None, "dng", 1000), run(2, None, "cut off", 700)]
+                   summary={"grok_step": grok, "status": status, "budget": budget, "steps_done": min(budget, 700)})
+    runs = [run(0, 300, "grokked", 1000), run(1, None, "dng", 1000), run(2, None, "cut", 5000)]
     steps, budget, cut = steps_budget(runs)
     assert steps == [300, None, None] and budget == 1000 and cut == 1
     assert no_grok_label(steps, cut) == "1/3 DNG, 1/3 cut off"

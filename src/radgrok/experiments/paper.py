@@ -42,10 +42,13 @@ class Claim:
     * ``dng``: ``arm`` does not grok within the budget;
     * ``groks``: ``arm`` groks within the budget;
     * ``all_grok``: every arm in ``arms`` groks;
-    * ``u_shape``: grok step vs lam over ``arms`` (in lam order) has an interior minimum;
+    * ``u_shape``: grok step vs lam over ``arms`` (in lam order) has an interior minimum, at ``ref``;
     * ``direction``: diagnostic ``metric`` moves from ``ref`` to ``arm`` in the sign of ``ratio - 1``;
     * ``below`` / ``above``: diagnostic ``metric`` of ``arm`` is at most / at least ``value``;
-    * ``no_speedup``: ``metric`` (lower = better) of ``arm`` is not better than ``ref``'s.
+    * ``no_speedup``: ``metric`` (lower = better) of ``arm`` is not better than ``ref``'s; the paper's
+      ratio arm / ref is ``ratio``.
+
+    The size of a ratio agrees when ours is within ``factor`` of ``ratio`` (of ``size`` for below / above).
     """
 
     name: str
@@ -57,7 +60,8 @@ class Claim:
     metric: str = "grok_epoch"
     value: float | None = None
     text: str = ""
-
+    factor: float = 2.0  # the size agrees when our ratio (or value) is within this factor of the paper's
+    size: float | None = None  # below / above: the paper's own value, when it prints one
 
 @dataclass(frozen=True)
 class PaperTarget:
@@ -129,7 +133,8 @@ PAPER: dict[str, PaperTarget] = {
         "Table 7: lambda sweep, MLP P=97 f=0.5 (weak wd)", MLP_SETTING,
         tuple(Published(f"lam={lam}", "grok_epoch", s) for lam, s in zip(_LAMS, _LAM_STEPS)),
         (Claim("every lam groks", "all_grok", arms=tuple(f"lam={lam}" for lam in _LAMS)),
-         Claim("U-shaped in lam (minimum inside the range)", "u_shape", arms=tuple(f"lam={lam}" for lam in _LAMS)))),
+         Claim("U-shaped in lam (minimum inside the range)", "u_shape", ref="lam=0.05",
+               arms=tuple(f"lam={lam}" for lam in _LAMS)))),
     "table9": PaperTarget(
         "Table 9: LayerNorm variants in the transformer, without -> with penalty", TRANSFORMER_SETTING,
         (Published("affine", "grok_epoch", 7500), Published("affine+penalty", "grok_epoch", 4200),
@@ -140,7 +145,8 @@ PAPER: dict[str, PaperTarget] = {
     "table10": PaperTarget(
         "Table 10: char-level LM (~500K params, Tiny Shakespeare)", "char-level LM, ~500K parameters",
         (Published("baseline", "val_loss", 1.585), Published("penalty", "val_loss", 1.608)),
-        (Claim("no gain on language modelling", "no_speedup", arm="penalty", ref="baseline", metric="val_loss"),)),
+        (Claim("no gain on language modelling", "no_speedup", arm="penalty", ref="baseline", metric="val_loss",
+               ratio=1.608 / 1.585, factor=1.05),)),
     "fig1": PaperTarget(
         "Figure: test accuracy vs epoch, mean ± std over seeds", MLP_SETTING,
         (Published("strong-wd", "grok_epoch", 15540), Published("penalty", "grok_epoch", 2460, 136),
@@ -160,9 +166,9 @@ PAPER: dict[str, PaperTarget] = {
         "Figure: radial gradient energy Φ̃_rad over training (isotropic floor 1)", MLP_SETTING,
         (Published("penalty", "phi_task", 0.15),),
         (Claim("Φ̃_rad under the penalty falls below the floor in every penalised layer (paper ≈0.15)", "below",
-               arm="penalty", metric="phi_task/*", value=1.0),
+               arm="penalty", metric="phi_task/*", value=1.0, size=0.15),
          Claim("Φ̃_rad under the penalty, mean over layers, below the floor", "below", arm="penalty",
-               metric="phi_task", value=1.0),
+               metric="phi_task", value=1.0, size=0.15),
          Claim("the penalty lowers Φ̃_rad from weak WD's level (paper ≈0.15 against the floor of 1)", "direction",
                arm="penalty", ref="weak-wd", metric="phi_task", ratio=0.15))),
     "fig4": PaperTarget(

@@ -2,7 +2,7 @@
 
 A target is a list of trials (targets.py) run through the sweep engine into
 ``out/runs`` (a re-run reuses finished runs), then a report in ``out``: report.md,
-PNG figures and a self-contained report.html, with the paper's numbers
+PNG figures and a report.html that shows them, with the paper's numbers
 (paper.py), our numbers, the settings, the unstated choices each arm used and a
 verdict per claim (verdicts.py).
 """
@@ -21,11 +21,11 @@ from .paper import PAPER
 from .sections import FIGURES, SECTIONS
 from .sweep import FINISHED, finished_summary, run_sweep
 from .targets import FIRST_READING, READINGS, TARGETS, Plan, arm_head, est_seconds, plan
-from .verdicts import ArmResult, judge, seed_steps, steps_text
+from .verdicts import RULE, ArmResult, judge, seed_steps, steps_text
 
 __all__ = ["reproduce", "dry_run", "arm_results"]
 
-CUT = "cut off"  # a run stopped before its budget, reported by --report-only
+CUT = records.Status.CUT  # a run stopped before its budget (a cap, or an invocation stopped from outside)
 READING_LABELS = {label for _, label in READINGS.values()}
 _SITE_METRICS = ("stable_rank", "sigma_max", "phi_task", "phi_total", "eff_rank")
 _GLOBAL_METRICS = ("hessian_trace", "hessian_top", "sharpness_norm", "fourier_coherence", "fourier_fmax",
@@ -89,17 +89,36 @@ def arm_results(p: Plan, runs: dict[str, Run], where: dict | None = None) -> dic
         key = arm_head(arm.name) if where else arm.name
         res = out.setdefault(key, ArmResult(key, [], 0))
         for run in p.runs_of(arm, runs):
-            if run.summary["status"] not in (*FINISHED, CUT):
+            s = run.summary
+            if s["status"] not in FINISHED:
                 continue
-            res.grok_steps.append(run.summary["grok_step"])
-            res.reached.append(run.summary["budget"] if run.summary["status"] == CUT else None)
-            if run.summary["status"] == CUT:
-                res.planned = max(res.planned, run.summary["planned_budget"])
-            budgets = [run.summary["budget"]] + ([res.budget] if res.budget else [])
+            res.grok_steps.append(s["grok_step"])
+            # the step a run stopped at when a cap (or a stop from outside) ended it: a bound if it had
+            # not grokked, an unconfirmed grok if it crossed only there
+            cap = s.get("cap")
+            stopped = s["status"] == CUT or (cap is not None and s["steps_done"] >= cap)
+            res.reached.append(s["steps_done"] if stopped else None)
+            if stopped:
+                res.planned = max(res.planned, s["budget"])
+            budgets = [s["steps_done"] if stopped else s["budget"]] + ([res.budget] if res.budget else [])
             res.budget = min(budgets) if res.cut else max(budgets)
             for k, v in {**_run_metrics(run), **run.extra}.items():
                 res.metrics.setdefault(k, []).append(v)
     return out
+
+
+def _pooled_p(p: Plan, value) -> list:
+    """The moduli a pooled (table6) claim at ``p.pool_by`` = ``value`` pools over."""
+    return sorted({a.overrides["p"] for a in p.arms if a.overrides.get(p.pool_by) == value and "p" in a.overrides})
+
+
+def _per_p(p: Plan, runs: dict[str, Run], c, alias: dict) -> str:
+    """A pooled claim's measured ratio at each P alone, so a pooled ratio never hides its parts."""
+    parts = []
+    for q in _pooled_p(p, c.value):
+        v = judge(c, arm_results(p, runs, {p.pool_by: c.value, "p": q}), alias)
+        parts.append(f"P {q}: {v.ratio}")
+    return f"; per P: {', '.join(parts)}" if parts else ""
 
 
 def _as_cut_off(run: Run, planned: int | None = None) -> Run:
@@ -111,8 +130,10 @@ def _as_cut_off(run: Run, planned: int | None = None) -> Run:
     rows = run.rows
     last = rows[-1]["step"]
     g = grok_step([r["step"] for r in rows], [r["test_acc"] for r in rows], run.config["train"]["grok_threshold"])
-    s = dict(run.summary, status=CUT, grok_step=g, budget=last, planned_budget=planned or run.summary["budget"],
-             steps_done=last, final={k: rows[-1].get(k) for k in ("train_acc", "test_acc", "train_loss", "test_loss")})
+    s = dict(run.summary, status=CUT, grok_step=g, budget=planned or run.summary["budget"], steps_done=last,
+             final={k: rows[-1].get(k) for k in ("train_acc", "test_acc", "train_loss", "test_loss")})
+    if planned and planned > run.summary["budget"]:
+        s["cap"] = run.summary["budget"]
     return dataclasses.replace(run, summary=s)
 
 
@@ -128,7 +149,7 @@ def _cut_section(runs: dict[str, Run]) -> list[str]:
              "|---|---|---|---|---|---|"]
     for r in cut:
         rows, s = r.rows, r.summary
-        lines.append(f"| {r.name} | {s['budget']:,} | {s['planned_budget']:,} | "
+        lines.append(f"| {r.name} | {s['steps_done']:,} | {s['budget']:,} | "
                      f"{max(x['test_acc'] for x in rows):.4f} | {rows[-1]['test_acc']:.4f} | "
                      f"{rows[-1]['train_acc']:.4f} |")
     return lines
@@ -184,13 +205,13 @@ def _report(p: Plan, out: Path, wall: float | None, workers: int, device: str, c
     # only finished runs count; a run still in progress (another invocation) is left out, unless
     # ``cut_off`` says its invocation was stopped: then it counts at the step it reached
     if cut_off:
-        loaded = [_as_cut_off(r) if r.summary["status"] == "running" and r.rows else r for r in loaded]
+        loaded = [_as_cut_off(r) if r.summary["status"] == records.Status.RUNNING and r.rows else r for r in loaded]
     # a run that ended without grokking at a --steps cap below its arm's budget is a bound, not a DNG
     planned = {records.run_name(a.name, s): p.budget(a) for a in p.arms for s in p.arm_seeds(a)}
     loaded = [_as_cut_off(r, planned=planned[r.name])
-              if r.summary["status"] == "dng" and r.summary["budget"] < planned[r.name] else r
+              if r.summary["status"] == records.Status.DNG and r.summary["budget"] < planned[r.name] else r
               for r in loaded]
-    loaded = [r for r in loaded if r.summary["status"] in (*FINISHED, CUT)]
+    loaded = [r for r in loaded if r.summary["status"] in FINISHED]
     runs = {r.name: r for r in loaded}
     spec = TARGETS[p.target]
     # the target's own figures first: they may add per-run metrics (Run.extra) the verdicts read
@@ -200,7 +221,7 @@ def _report(p: Plan, out: Path, wall: float | None, workers: int, device: str, c
     md = [f"# radgrok reproduce {p.target} ({p.scale} scale)", ""]
     if paper:
         md += [f"Paper: **{paper.title}**. Setting of the published numbers: {paper.setting}.", ""]
-    train_s = sum(r.summary.get("wall_seconds", 0) for r in runs.values())
+    train_s = sum(r.summary.get("wall_seconds") or 0 for r in runs.values())  # null: never written
     stacked = sum(r.summary.get("stacked", 1) > 1 for r in runs.values())
     summed = "summed over runs" + (f" ({stacked} runs trained stacked: each counts its stack's shared time)"
                                    if stacked else "")
@@ -215,8 +236,8 @@ def _report(p: Plan, out: Path, wall: float | None, workers: int, device: str, c
            "run; DNG = did not grok within the budget (counted as the budget in ratios, which makes them "
            "bounds). Ratios: mean grok step of the reference / mean grok step of the arm.", ""]
     if paper and paper.claims:
-        md += ["## Verdicts", "", "| claim | setting | paper | ours | measured ratio | verdict |",
-               "|---|---|---|---|---|---|"]
+        md += ["## Verdicts", "", RULE, "", "| claim | setting | baseline | paper | ours | measured ratio | verdict |",
+               "|---|---|---|---|---|---|---|"]
         # arms that have reading twins: their claims in the paper's setting name the first reading
         twinned = {k for lbl, alias in p.aliases if lbl in READING_LABELS for k in alias}
         for label, alias in p.aliases:
@@ -227,7 +248,12 @@ def _report(p: Plan, out: Path, wall: float | None, workers: int, device: str, c
                     continue
                 setting = label or "as in the paper" + (f"; {FIRST_READING}" if twinned & set(involved) else "")
                 v = judge(c, pool, alias)
-                md.append(f"| {v.claim} | {setting} | {v.paper} | {v.ours} | {v.ratio} | **{v.verdict}** |")
+                if pool is not arms:
+                    setting += f"; pooled over P {', '.join(str(q) for q in _pooled_p(p, c.value))}"
+                    v.ours += _per_p(p, runs, c, alias)
+                why = f" ({v.why})" if v.why else ""
+                md.append(f"| {v.claim} | {setting} | {v.baseline or '-'} | {v.paper} | {v.ours} | {v.ratio} "
+                          f"| **{v.verdict}**{why} |")
         md.append("")
     md += ["## Paper vs ours, per arm", "", "| arm | paper | ours: grok step mean ± std | per seed | final test acc |",
            "|---|---|---|---|---|"]

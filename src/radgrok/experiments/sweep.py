@@ -80,7 +80,8 @@ def grid(preset: str, fields: dict[str, list] | None = None, seeds: Sequence[int
 
 
 def finished_summary(run_dir: Path) -> dict | None:
-    """The summary of a run that finished (grokked, DNG or diverged); None if absent or still running."""
+    """The summary of a run that finished (grokked, DNG, cut at a cap, or diverged); None if absent or
+    still running."""
     if (run_dir / records.SUMMARY).exists():
         s = records.read_json(run_dir / records.SUMMARY)
         if s["status"] in FINISHED:
@@ -105,6 +106,8 @@ def run_trial(trial: Trial, out: str, threads: int = 1) -> dict:
 
         torch.set_num_threads(threads)
         done = finished_summary(run_dir)
+        if done is not None and done.get("cap") not in (None, trial.config().train.steps):
+            done = None  # cut at another cap: resume it under this trial's steps
         if done is not None:
             if (run_dir / records.LOCK).exists():
                 # a writer killed after it finished this run (e.g. mid-way through a stacked batch) left

@@ -69,7 +69,7 @@ class Plan:
         """The arm's overrides with the budget lowered to ``cap`` where the arm's own is larger."""
         if self.cap is None or self.budget(arm) <= self.cap:
             return arm.overrides
-        return dict(arm.overrides, steps=self.cap)
+        return dict(arm.overrides, steps=self.cap, budget=self.budget(arm))
 
     def budget(self, arm: Arm) -> int:
         """The budget the arm is meant to run without a cap (its preset's, or its own override)."""

@@ -1,35 +1,25 @@
 """Verdicts: does what we measured support a claim of the paper? Pure functions, no torch.
 
-Rules (stated once, applied to every target):
+One grading rule for every target (``RULE``, printed in every report). A verdict is
 
-* A DNG run counts as its budget in a mean ("> budget"), so a ratio involving
-  a DNG arm is a bound: ``>`` when the reference did not grok, ``<`` when the
-  tested arm did not.
-* ``speedup``: ratio = mean grok step of the reference / mean grok step of the arm.
-  reproduced when ratio >= 3/4 of the paper's ratio (a lower bound counts if it
-  clears that bar); partly when ratio > 1.1 (a real speedup, smaller than the
-  paper's -- 1.1 is about one evaluation interval at our grok steps) or when it
-  is a lower bound below the bar; not when ratio <= 1.1, when the arm never
-  grokked, or when neither arm grokked (nothing measured).
-* ``dng`` / ``groks``: reproduced when every seed agrees, partly when some do.
-* A run cut off before its budget (``reproduce --report-only`` over an invocation
-  that was stopped, or a ``--steps`` cap) counts in a mean at the step it reached,
-  each seed at its own (``ArmResult.floors``): a lower bound on its grok step, so
-  ratios stay bounds; it is reported as "no grok by step N", never as a DNG, and
-  "never groks" is then at most partly.
-* ``all_grok``: reproduced when every arm groks on every seed, partly when some do.
-* ``u_shape``: grok step vs lam (DNG = budget) has a minimum strictly inside the
-  range, lower than both ends: reproduced; otherwise not (a curve whose minimum is
-  at an end of the range is not U-shaped, however many arms grok; "every lam
-  groks" is its own claim).
-* ``direction``: the metric moves from ref to arm the way the paper says:
-  reproduced when our ratio is on the same side of 1 and at least halfway there
-  in log terms, partly when on the same side but smaller, not otherwise.
-* ``below`` / ``above``: the arm's mean metric is on the stated side of ``value``.
-  A metric ending in ``/*`` is judged per site (``phi_task/*``: every logged layer):
-  reproduced when every site is on the stated side, partly when some are, not when none.
-* ``no_speedup``: the arm's metric (lower = better) is not better than ref's by
-  more than 1%.
+* **reproduced** when the direction holds and the size agrees: a ratio within a factor of
+  ``Claim.factor`` (2 unless stated) of the paper's, a minimum where the paper puts it, every seed
+  agreeing for a count;
+* **direction only** when the sign holds and the size does not (or cannot: our reference never
+  grokked where the paper's did, so the ratio is only a bound);
+* **not reproduced** when the sign does not hold (a ratio <= ``NOISE`` for a speedup: 1.1 is about
+  one evaluation interval at our grok steps), or a seed that ran its whole budget contradicts it;
+* **open** when runs were cut before deciding: a seed stopped before its budget without grokking
+  (or crossing 90% only at the last evaluation before the cut) leaves the answer undecided;
+* **not run** when an arm the claim needs has no runs.
+
+Every verdict names its baseline: the reference arm of a ratio, the budget of a count, the
+threshold of a below/above claim, the ends of the lambda range for a U-shape.
+
+How runs count: a DNG (no grok in the whole budget) counts as its budget in a mean; a run cut off
+before its budget counts at the step it reached, each seed at its own (``ArmResult.floors``), and
+is "no grok by step N", never a DNG. A ratio involving either is a bound: ``>`` when the reference
+did not grok, ``<`` when the arm did not.
 """
 
 from __future__ import annotations
@@ -43,10 +33,18 @@ from ..report.report import mean_std
 from .paper import Claim
 
 __all__ = ["ArmResult", "Verdict", "judge", "speedup_ratio", "capped_mean", "fmt_ratio", "steps_text", "by_steps",
-           "seed_steps"]
+           "seed_steps", "RULE", "GRADES", "REPRODUCED", "DIRECTION", "NOT", "OPEN", "NOT_RUN"]
 
 NOISE = 1.1
-BAR = 0.75
+REPRODUCED, DIRECTION, NOT, OPEN, NOT_RUN = "reproduced", "direction only", "not reproduced", "open", "not run"
+GRADES = (REPRODUCED, DIRECTION, NOT, OPEN, NOT_RUN)
+RULE = ("Grading rule (one for every target): **reproduced** = the direction holds and the size agrees (a ratio "
+        "within the stated factor of the paper's, 2× unless the row says otherwise; the minimum where the paper "
+        "puts it; every seed for a count); **direction only** = the sign holds, the size does not (or is only a "
+        "bound because our baseline never grokked); **not reproduced** = the sign does not hold (a speedup of "
+        f"at most {NOISE}×, about one evaluation), or a seed that ran its whole budget contradicts the claim; "
+        "**open** = runs were cut before deciding (no grok by step N, or 90% crossed only at the cut). The "
+        "baseline column names what each verdict is measured against.")
 
 
 @dataclass
@@ -77,6 +75,16 @@ class ArmResult:
         return [r for g, r in zip(self.grok_steps, self._reached()) if g is None and r is not None]
 
     @property
+    def unconfirmed(self) -> int:
+        """Seeds cut off at the very evaluation where they crossed the threshold: a grok not yet held."""
+        return sum(g is not None and r is not None and g >= r for g, r in zip(self.grok_steps, self._reached()))
+
+    @property
+    def undecided(self) -> int:
+        """Seeds whose grokking the runs leave open: cut off without a grok, or crossing only at the cut."""
+        return len(self.bound_steps) + self.unconfirmed
+
+    @property
     def full_budget(self) -> int:
         """The budget a seed that did not grok ran to the end of (a DNG's): the planned one when
         some seed was cut off (``budget`` then holds the fewest steps such a seed reached)."""
@@ -104,7 +112,9 @@ class Verdict:
     paper: str
     ours: str
     ratio: str
-    verdict: str  # reproduced | partly | not | not run
+    verdict: str  # one of GRADES
+    baseline: str = ""  # what the verdict is measured against
+    why: str = ""  # the reason for a grade other than reproduced / not run, in a few words
 
 
 def capped_mean(steps: list, budget: int) -> float:
@@ -159,9 +169,102 @@ def seed_steps(a: ArmResult) -> str:
                      for g, r in zip(a.grok_steps, a._reached())) or "-"
 
 
-def _missing(claim: Claim, paper: str, names: list[str], alias: dict | None = None) -> Verdict:
+def _missing(claim: Claim, paper: str, names: list[str], alias: dict | None = None, baseline: str = "") -> Verdict:
     names = [(alias or {}).get(n, n) for n in names]
-    return Verdict(claim.name, paper, f"not run ({', '.join(names)})", "n/a", "not run")
+    return Verdict(claim.name, paper, f"not run ({', '.join(names)})", "n/a", NOT_RUN, baseline)
+
+
+def _size(r: float, want: float, factor: float) -> bool:
+    """Whether ratio ``r`` agrees in size with the paper's ``want``: within a factor of ``factor``."""
+    return want / factor <= r <= want * factor
+
+
+def _graded(r: float, want: float, factor: float, what: str = "") -> tuple[str, str]:
+    """(grade, why) of a ratio whose direction holds: reproduced when its size agrees."""
+    if _size(r, want, factor):
+        return REPRODUCED, ""
+    return DIRECTION, f"{what or f'{r:.3g}×'} is outside {want:.4g}× ×/÷ {factor:g}"
+
+
+def _speedup(claim: Claim, ref: ArmResult, arm: ArmResult) -> Verdict:
+    assert claim.ratio is not None  # a speedup claim states its ratio
+    want, paper = claim.ratio, f"{claim.ratio:.1f}×"
+    r, bound = speedup_ratio(ref, arm)
+    ours = f"{ref.name} {steps_text(ref)} vs {arm.name} {steps_text(arm)}"
+
+    def v(grade: str, why: str = "") -> Verdict:
+        return Verdict(claim.name, paper, ours, fmt_ratio(r, bound), grade, ref.name, why)
+
+    if r is None or bound == "?":
+        return v(OPEN, "cut before either arm grokked") if ref.undecided or arm.undecided else \
+            v(NOT, "neither arm grokked")
+    if bound == "<":  # the arm has seeds without a grok: the ratio is at most r
+        if r <= NOISE:
+            return v(NOT, f"at most {r:.2f}×")
+        return v(OPEN, f"{arm.name} cut before grokking") if arm.bound_steps else \
+            v(NOT, f"{arm.name} did not grok on every seed")
+    if arm.unconfirmed:
+        return v(OPEN, f"{arm.name} crossed 90% only at the cut")
+    if bound == ">":  # the reference has seeds without a grok: the ratio is at least r
+        if r > want * claim.factor:
+            return v(DIRECTION, f"already above {want:.3g}× ×{claim.factor:g}")
+        if ref.bound_steps:
+            return v(OPEN, f"{ref.name} cut before grokking")
+        return v(DIRECTION, f"{ref.name} never grokked (the paper's did): the size is only a bound")
+    if r <= NOISE:
+        return v(NOT, f"{r:.2f}× is not above {NOISE}×")
+    return v(*_graded(r, want, claim.factor))
+
+
+def _count(claim: Claim, arm: ArmResult) -> Verdict:
+    """``dng`` / ``groks``: every seed must agree; a seed cut before deciding leaves it open."""
+    n, k = len(arm.grok_steps), claim.kind
+    done = arm.n_grok - arm.unconfirmed  # seeds whose grok held to the end of their run
+    agree = (n - arm.n_grok) if k == "dng" else done
+    against = done if k == "dng" else n - arm.n_grok - len(arm.bound_steps)  # grokked / DNG over the budget
+    baseline = f"budget {arm.full_budget:,}"
+    ours, ratio = f"{arm.name}: {steps_text(arm)}", f"{agree}/{n} seeds"
+    paper = "DNG" if k == "dng" else "groks"
+    if against:
+        what = "grok" if k == "dng" else "DNG"
+        return Verdict(claim.name, paper, ours, ratio, NOT, baseline, f"{against}/{n} seeds {what}")
+    if arm.undecided:
+        return Verdict(claim.name, paper, ours, ratio, OPEN, baseline,
+                       f"{arm.undecided}/{n} seeds cut before deciding")
+    return Verdict(claim.name, paper, ours, ratio, REPRODUCED, baseline)
+
+
+def _lambda_curve(claim: Claim, ran: list[ArmResult], alias: dict) -> Verdict:
+    """``all_grok`` and ``u_shape`` over the lambda arms (in lambda order)."""
+    runs = sum(len(a.grok_steps) for a in ran)
+    if claim.kind == "all_grok":
+        held = sum(a.n_grok - a.unconfirmed for a in ran)
+        dng = sum(len(a.grok_steps) - a.n_grok - len(a.bound_steps) for a in ran)
+        open_ = sum(a.undecided for a in ran)
+        ours = f"{held}/{runs} runs grok" + (f", {open_} cut before deciding" if open_ else "")
+        v, why = (NOT, f"{dng} run(s) DNG") if dng else (OPEN, f"{open_} run(s) cut before deciding") if open_ else \
+            (REPRODUCED, "")
+        return Verdict(claim.name, "all grok", ours, f"{held}/{runs}", v, "budget of each arm", why)
+    means = [statistics.mean(a.floors()) for a in ran]
+    i = min(range(len(means)), key=means.__getitem__)
+    ours = " / ".join(f"{m:,.0f}" if a.n_grok else f"none by {by_steps(a.bound_steps)}" if a.bound_steps else "DNG"
+                      for a, m in zip(ran, means))
+    paper_min = alias.get(claim.ref, claim.ref)
+    paper, base = f"U-shaped, min at {claim.ref}", "the two ends of the λ range"
+    if not any(a.n_grok for a in ran):
+        open_ = any(a.bound_steps for a in ran)
+        return Verdict(claim.name, paper, ours, "n/a (nothing grokked)", OPEN if open_ else NOT, base,
+                       "cut before any λ grokked" if open_ else "nothing grokked")
+    where = f"min at {ran[i].name}"
+    if not (0 < i < len(means) - 1 and means[i] < means[0] and means[i] < means[-1]):
+        return Verdict(claim.name, paper, ours, where, NOT, base, "the minimum is at an end of the range")
+    if ran[i].undecided:
+        return Verdict(claim.name, paper, ours, where, OPEN, base, f"{ran[i].name} was cut before deciding")
+    if ran[i].name == paper_min:
+        return Verdict(claim.name, paper, ours, where, REPRODUCED, base)
+    at = next((m for a, m in zip(ran, means) if a.name == paper_min), None)
+    return Verdict(claim.name, paper, ours, where, DIRECTION, base,
+                   f"min at {ran[i].name} ({means[i]:,.0f})" + (f", not {paper_min} ({at:,.0f})" if at else ""))
 
 
 def _per_site(claim: Claim, arm: ArmResult | None, alias: dict) -> Verdict:
@@ -169,18 +272,27 @@ def _per_site(claim: Claim, arm: ArmResult | None, alias: dict) -> Verdict:
     fam = claim.metric[:-1]
     per_site = {key[len(fam):]: arm.metric(key) for key in sorted(arm.metrics) if key.startswith(fam)} if arm else {}
     vals = {site: v for site, v in per_site.items() if v is not None}
+    base = f"threshold {claim.value:g}"
     if not vals:
-        return _missing(claim, claim.metric, [claim.arm], alias)
+        return _missing(claim, claim.metric, [claim.arm], alias, base)
     value = claim.value
     assert arm is not None and value is not None  # vals came from arm; a below/above claim states its value
     ok = sum(v <= value if claim.kind == "below" else v >= value for v in vals.values())
     ours = f"{arm.name}: " + ", ".join(f"{site} {v:.3g}" for site, v in vals.items())
-    v = "reproduced" if ok == len(vals) else "partly" if ok else "not"
-    return Verdict(claim.name, f"{claim.kind} {claim.value:g} in every layer", ours, f"{ok}/{len(vals)} layers", v)
+    paper = f"{claim.kind} {claim.value:g} in every layer" + (f" (≈{claim.size:g})" if claim.size else "")
+    ratio = f"{ok}/{len(vals)} layers"
+    if ok < len(vals):
+        return Verdict(claim.name, paper, ours, ratio, NOT, base,
+                       f"{len(vals) - ok}/{len(vals)} layers on the other side")
+    off = [s for s, v in vals.items() if claim.size and not _size(v, claim.size, claim.factor)]
+    if off:
+        return Verdict(claim.name, paper, ours, ratio, DIRECTION, base,
+                       f"{', '.join(off)} outside {claim.size:g} ×/÷ {claim.factor:g}")
+    return Verdict(claim.name, paper, ours, ratio, REPRODUCED, base)
 
 
 def judge(claim: Claim, arms: dict[str, ArmResult], alias: dict[str, str] | None = None) -> Verdict:
-    """The verdict on ``claim`` from our ``arms``; ``alias`` maps the paper's arm names to ours."""
+    """The graded verdict on ``claim`` from our ``arms``; ``alias`` maps the paper's arm names to ours."""
     alias = alias or {}
 
     def get(n: str) -> ArmResult | None:
@@ -189,76 +301,63 @@ def judge(claim: Claim, arms: dict[str, ArmResult], alias: dict[str, str] | None
     k = claim.kind
     if k == "speedup":
         ref, arm = get(claim.ref), get(claim.arm)
-        paper = f"{claim.ratio:.1f}×"
         if not ref or not arm or not ref.grok_steps or not arm.grok_steps:
-            return _missing(claim, paper, [claim.ref, claim.arm], alias)
-        r, bound = speedup_ratio(ref, arm)
-        ours = f"{ref.name} {steps_text(ref)} vs {arm.name} {steps_text(arm)}"
-        if r is None or bound == "?" or arm.n_grok == 0:
-            return Verdict(claim.name, paper, ours, fmt_ratio(r, bound), "not")
-        if bound == "<" or r <= NOISE:
-            v = "not" if r <= NOISE else "partly"
-        else:
-            assert claim.ratio is not None  # a speedup claim states its ratio (formatted above)
-            v = "reproduced" if r >= BAR * claim.ratio else "partly"
-        return Verdict(claim.name, paper, ours, fmt_ratio(r, bound), v)
+            return _missing(claim, f"{claim.ratio:.1f}×", [claim.ref, claim.arm], alias,
+                            alias.get(claim.ref, claim.ref))
+        return _speedup(claim, ref, arm)
     if k in ("dng", "groks"):
         arm = get(claim.arm)
-        paper = "DNG" if k == "dng" else "groks"
         if not arm or not arm.grok_steps:
-            return _missing(claim, paper, [claim.arm], alias)
-        agree = (len(arm.grok_steps) - arm.n_grok) if k == "dng" else arm.n_grok
-        v = "reproduced" if agree == len(arm.grok_steps) else "partly" if agree else "not"
-        if k == "dng" and arm.cut and v == "reproduced":
-            v = "partly"  # no grok so far; the rest of the budget was not run
-        return Verdict(claim.name, paper, f"{arm.name}: {steps_text(arm)}", f"{agree}/{len(arm.grok_steps)} seeds", v)
+            return _missing(claim, "DNG" if k == "dng" else "groks", [claim.arm], alias)
+        return _count(claim, arm)
     if k in ("all_grok", "u_shape"):
         ran = [a for a in (get(n) for n in claim.arms) if a and a.grok_steps]
         if not ran:
             return _missing(claim, "all grok" if k == "all_grok" else "U-shaped", list(claim.arms), alias)
-        if k == "all_grok":
-            runs = sum(len(a.grok_steps) for a in ran)
-            n = sum(a.n_grok for a in ran)
-            v = "reproduced" if n == runs else "partly" if n else "not"
-            return Verdict(claim.name, "all grok", f"{n}/{runs} runs grok", f"{n}/{runs}", v)
-        means = [statistics.mean(a.floors()) for a in ran]
-        i = min(range(len(means)), key=means.__getitem__)
-        ours = " / ".join(f"{m:,.0f}" if a.n_grok else f"none by {by_steps(a.bound_steps)}" if a.bound_steps else "DNG"
-                          for a, m in zip(ran, means))
-        interior_min = 0 < i < len(means) - 1 and means[i] < means[0] and means[i] < means[-1]
-        v = "reproduced" if any(a.n_grok for a in ran) and interior_min else "not"
-        where = f"min at {ran[i].name}" if any(a.n_grok for a in ran) else "n/a (nothing grokked)"
-        return Verdict(claim.name, "U-shaped, min at lam 0.05", ours, where, v)
+        return _lambda_curve(claim, ran, alias)
     if k in ("below", "above") and claim.metric.endswith("/*"):
         return _per_site(claim, get(claim.arm), alias)
     if k in ("direction", "below", "above", "no_speedup"):
-        arm = get(claim.arm)
-        ref = get(claim.ref) if claim.ref else None
-        a = arm.metric(claim.metric) if arm else None
-        if a is None or (claim.ref and (ref is None or ref.metric(claim.metric) is None)):
-            return _missing(claim, claim.metric, [n for n in (claim.ref, claim.arm) if n], alias)
-        assert arm is not None  # a is its metric
-        if k in ("below", "above"):
-            assert claim.value is not None  # a below/above claim states its value
-            ok = a <= claim.value if k == "below" else a >= claim.value
-            return Verdict(claim.name, f"{k} {claim.value:g}", f"{arm.name}: {claim.metric} {a:.3g}",
-                           f"{a:.3g}", "reproduced" if ok else "not")
-        assert ref is not None  # direction and no_speedup claims name a ref arm
-        b = ref.metric(claim.metric)
-        assert b is not None  # checked above
-        ours = f"{ref.name} {b:.3g} → {arm.name} {a:.3g}"
-        if k == "no_speedup":
-            return Verdict(claim.name, "no gain", ours, f"{a / b:.3f}×" if b else "n/a",
-                           "reproduced" if a >= 0.99 * b else "not")
-        if b == 0 or a == 0 or (a > 0) != (b > 0):
-            return Verdict(claim.name, f"{claim.ratio:.3g}×", ours, "n/a", "not")
-        r = a / b
-        assert claim.ratio is not None  # a direction claim states its ratio (formatted above)
-        want, got = math.log(claim.ratio), math.log(r)
-        if want * got <= 0:
-            v = "not"
-        else:
-            v = "reproduced" if abs(got) >= 0.5 * abs(want) else "partly"
-        return Verdict(claim.name, f"{claim.ratio:.3g}×", ours, f"{r:.3g}×", v)
+        return _metric_claim(claim, get(claim.arm), get(claim.ref) if claim.ref else None, alias)
     raise ValueError(f"claim kind must be one of speedup, dng, groks, all_grok, u_shape, direction, below, "
                      f"above, no_speedup; got {k!r}")
+
+
+def _metric_claim(claim: Claim, arm: ArmResult | None, ref: ArmResult | None, alias: dict) -> Verdict:
+    """``direction``, ``below`` / ``above`` (one value) and ``no_speedup``: a diagnostic's mean over seeds."""
+    k = claim.kind
+    a = arm.metric(claim.metric) if arm else None
+    b = ref.metric(claim.metric) if ref else None
+    base = f"threshold {claim.value:g}" if k in ("below", "above") else alias.get(claim.ref, claim.ref)
+    if a is None or (claim.ref and b is None):
+        return _missing(claim, claim.metric, [n for n in (claim.ref, claim.arm) if n], alias, base)
+    assert arm is not None  # a is its metric
+    if k in ("below", "above"):
+        assert claim.value is not None  # a below/above claim states its value
+        paper = f"{k} {claim.value:g}" + (f" (≈{claim.size:g})" if claim.size else "")
+        ours = f"{arm.name}: {claim.metric} {a:.3g}"
+        if not (a <= claim.value if k == "below" else a >= claim.value):
+            return Verdict(claim.name, paper, ours, f"{a:.3g}", NOT, base, f"{a:.3g} is not {k} {claim.value:g}")
+        grade, why = _graded(a, claim.size, claim.factor, f"{a:.3g}") if claim.size else (REPRODUCED, "")
+        why = why.replace(f"{claim.size:.3g}×", f"{claim.size:g}") if claim.size else why
+        return Verdict(claim.name, paper, ours, f"{a:.3g}", grade, base, why)
+    assert ref is not None and b is not None  # direction and no_speedup claims name a ref arm (checked above)
+    ours = f"{ref.name} {b:.3g} → {arm.name} {a:.3g}"
+    if k == "no_speedup":
+        r = a / b if b else None
+        want = claim.ratio or 1.0
+        paper = f"no gain ({want:.3f}×)"
+        if r is None:
+            return Verdict(claim.name, paper, ours, "n/a", NOT, base, "reference metric is 0")
+        if a < 0.99 * b:
+            return Verdict(claim.name, paper, ours, f"{r:.3f}×", NOT, base, f"{(1 - r) * 100:.0f}% better")
+        grade, why = _graded(r, want, claim.factor)
+        return Verdict(claim.name, paper, ours, f"{r:.3f}×", grade, base, why)
+    assert claim.ratio is not None  # a direction claim states its ratio
+    if b == 0 or a == 0 or (a > 0) != (b > 0):
+        return Verdict(claim.name, f"{claim.ratio:.3g}×", ours, "n/a", NOT, base, "no ratio")
+    r = a / b
+    if math.log(claim.ratio) * math.log(r) <= 0:
+        return Verdict(claim.name, f"{claim.ratio:.3g}×", ours, f"{r:.3g}×", NOT, base, "the other direction")
+    grade, why = _graded(r, claim.ratio, claim.factor)
+    return Verdict(claim.name, f"{claim.ratio:.3g}×", ours, f"{r:.3g}×", grade, base, why)

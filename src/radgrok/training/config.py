@@ -98,7 +98,9 @@ class MethodsConfig:
 
 @dataclass
 class TrainConfig:
-    steps: int = _f(100_000, "optimizer-step budget")
+    steps: int = _f(100_000, "optimizer-step budget (or a cap below `budget`)")
+    budget: int = _f(0, "the budget the run is meant for when `steps` caps it below; 0 = steps. A run the "
+                        "cap stops without grokking is recorded as cut, not DNG")
     eval_every: int = _f(100, "evaluate on the full train and test sets every k steps")
     seed: int = _f(0, "seed of the init, the batches and (unless split_seed is set) the split")
     dtype: Literal["float32", "float64"] = _f("float32", "working precision")

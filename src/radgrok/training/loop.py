@@ -46,7 +46,8 @@ __all__ = ["train", "build", "Built", "evaluate", "train_step", "make_feed", "lo
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 # Fields that may differ between a run and its resumption (the budget and stopping rule).
-_RESUMABLE_CHANGES = {("train", "steps"), ("train", "early_stop"), ("train", "patience"), ("train", "threads")}
+_RESUMABLE_CHANGES = {("train", "steps"), ("train", "budget"), ("train", "early_stop"), ("train", "patience"),
+                      ("train", "threads")}
 _RESUMABLE_SECTIONS = {"diag"}  # diagnostics observe the run; changing them changes no step
 _T = TypeVar("_T")
 _CHECKPOINT_KEYS = {"step", "model", "opt", "sched", "rng", "tracker", "elapsed"}  # what a resume restores
@@ -229,7 +230,7 @@ def _resume_point(cfg: RunConfig, out: Path) -> tuple[dict | None, dict | None]:
         return None, None
     _check_resume(cfg, _read_record(out / records.CONFIG, lambda p: read_config(p.parent)))
     done = _read_record(out / records.SUMMARY, _read_summary)
-    if done["status"] in records.FINISHED and done["budget"] == cfg.train.steps:
+    if done["status"] in records.FINISHED and done.get("cap", done["budget"]) == cfg.train.steps:
         return done, None  # finished under this budget: resuming has nothing to add
     return None, _load_resume_checkpoint(out)
 
@@ -296,6 +297,8 @@ def _train(cfg: RunConfig, out: Path | None, ckpt: dict | None, progress: bool |
             b.grad_filter.load_state_dict(ckpt["grad_filter"])
         rec.restore(ckpt, rows)
         start = ckpt["step"]
+        if read_config(out).train != cfg.train:  # a resume under new steps / budget records them
+            rec.write_config()
     x_probe, y_probe = feed.probe(dg.probe_size)
 
     def do_eval(step: int) -> dict:

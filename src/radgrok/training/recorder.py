@@ -53,16 +53,23 @@ class Recorder:
         """A fresh start: the header, an empty metrics file, no checkpoint of an earlier attempt."""
         if self.out is None:
             return
+        self.write_config()
+        records.write_json(self.out / records.SPLIT, split_record, indent=None)  # 1 line
+        records.write_jsonl(self.out / records.METRICS, [])
+        for name in (records.CHECKPOINT, records.PREV_CHECKPOINT):
+            (self.out / name).unlink(missing_ok=True)
+
+    def write_config(self) -> None:
+        """config.json: the resolved config with the versions (also after a resume that changed the
+        steps or budget, so the record says what the run was last trained under)."""
+        if self.out is None:
+            return
         import torch
 
         import radgrok
 
         records.write_json(self.out / records.CONFIG, {
             "config": to_dict(self.cfg), "radgrok": radgrok.__version__, "torch": torch.__version__})
-        records.write_json(self.out / records.SPLIT, split_record, indent=None)  # 1 line
-        records.write_jsonl(self.out / records.METRICS, [])
-        for name in (records.CHECKPOINT, records.PREV_CHECKPOINT):
-            (self.out / name).unlink(missing_ok=True)
 
     def restore(self, ckpt: dict, rows: list[dict]) -> None:
         """Continue from a checkpoint: its milestones, clock and step, and the rows up to it (the
@@ -115,7 +122,9 @@ class Recorder:
             "status": status, "message": message, "task": cfg.task.task,
             "grok_step": self.tracker.candidate if status == "grokked" else None,
             "memorised_step": self.tracker.memorised_at, "step_95": self.tracker.reached_95,
-            "steps_done": step, "budget": cfg.train.steps, "eval_every": cfg.train.eval_every,
+            "steps_done": step, "budget": max(cfg.train.budget, cfg.train.steps),
+            **({"cap": cfg.train.steps} if cfg.train.budget > cfg.train.steps else {}),
+            "eval_every": cfg.train.eval_every,
             "batch_size": self.batch, "n_train": self.n_train, "epochs_per_step": self.batch / self.n_train,
             "seed": cfg.train.seed, "lam": cfg.penalty.lam, "weight_decay": cfg.optim.weight_decay,
             "lr": cfg.optim.lr, "final": {k: last.get(k) for k in ("train_acc", "test_acc", "train_loss", "test_loss")},
@@ -131,7 +140,7 @@ class Recorder:
     def started(self, state: Callable[[], dict]) -> None:
         """After the step-0 row of a fresh start: a "running" summary, then checkpoint 0."""
         if self.out is not None:
-            self.write_summary("running", 0)
+            self.write_summary(records.Status.RUNNING, 0)
             self.checkpoint(0, state())
 
     def diverged(self, step: int) -> dict:
@@ -142,4 +151,6 @@ class Recorder:
         """The end of the budget or an early stop: the final checkpoint, then grokked or dng."""
         if self.out is not None and step != self.last_ckpt:
             self.checkpoint(step, state())
-        return self.write_summary("grokked" if self.tracker.candidate is not None else "dng", step)
+        S = records.Status
+        capped = self.cfg.train.budget > self.cfg.train.steps
+        return self.write_summary(S.GROKKED if self.tracker.candidate is not None else S.CUT if capped else S.DNG, step)

@@ -7,7 +7,7 @@ Layout of a run directory::
     config.json      the resolved RunConfig (plus radgrok and torch versions)
     split.json       the train indices of the modular split
     metrics.jsonl    one JSON object per evaluation
-    summary.json     milestones and status (running / grokked / dng / diverged)
+    summary.json     milestones and status (``Status``: running / grokked / dng / cut / diverged)
     checkpoint.pt    model, optimizer, RNG and tracker state at the last checkpoint
     checkpoint.prev.pt  the checkpoint before it (a resume falls back to it if the last does not load)
     run.lock         the PID of the process writing the directory, while it writes (see ``claim``)
@@ -31,13 +31,28 @@ from typing import Any, Iterable, Iterator
 
 from .config import ConfigError
 
-__all__ = ["atomic_write_text", "write_json", "read_json", "write_jsonl", "append_jsonl", "read_jsonl",
+__all__ = ["atomic_write_text", "atomic_write_bytes",
+           "write_json", "read_json", "write_jsonl", "append_jsonl", "read_jsonl",
            "save_checkpoint", "load_checkpoint", "claim", "CONFIG", "METRICS", "SUMMARY", "CHECKPOINT",
-           "PREV_CHECKPOINT", "SPLIT", "LOCK", "FINISHED", "fault_point", "KILL_ENV"]
+           "PREV_CHECKPOINT", "SPLIT", "LOCK", "FINISHED", "Status", "fault_point", "KILL_ENV"]
 
 CONFIG, METRICS, SUMMARY, CHECKPOINT, PREV_CHECKPOINT, SPLIT, LOCK = (
     "config.json", "metrics.jsonl", "summary.json", "checkpoint.pt", "checkpoint.prev.pt", "split.json", "run.lock")
-FINISHED = ("grokked", "dng", "diverged")  # a summary status after which the run has nothing left to do
+
+
+class Status:
+    """The one set of statuses a ``summary.json`` holds. A run that ends without grokking is a DNG
+    only when it ran its whole budget; stopped earlier by a cap (``train.steps`` below
+    ``train.budget``) it is CUT, "no grok by step N", and its summary keeps both the cap and the
+    budget. A run stopped from outside stays RUNNING (a report may count it as cut)."""
+
+    RUNNING, GROKKED, DNG, CUT, DIVERGED = "running", "grokked", "dng", "cut", "diverged"
+    ALL = (RUNNING, GROKKED, DNG, CUT, DIVERGED)
+
+
+# a summary status after which the run has nothing left to do under its steps (a CUT run resumes
+# under a larger cap)
+FINISHED = (Status.GROKKED, Status.DNG, Status.CUT, Status.DIVERGED)
 
 
 def run_name(arm: str, seed: int) -> str:
@@ -138,6 +153,11 @@ def _remove_stale_temp_files(run_dir: Path) -> None:
 
 def atomic_write_text(path: Path, text: str) -> None:
     _atomic_write(path, lambda fh: fh.write(text.encode()))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> Path:
+    _atomic_write(path, lambda fh: fh.write(data))
+    return path
 
 
 def write_json(path: Path, obj: Any, indent: int | None = 2) -> None:
