@@ -104,3 +104,54 @@ def test_docs_results_stay_small():
     for tgz in RESULTS.rglob("runs.tgz"):
         with tarfile.open(tgz) as tf:
             assert not [n for n in tf.getnames() if n.endswith(("split.json", ".pt"))], tgz
+
+
+def _runs(target: str, prefix: str) -> dict[str, tuple[dict, list[dict]]]:
+    """name -> (summary, metrics rows) of the runs of docs/results/reproduce/TARGET whose name starts with prefix."""
+    out = {}
+    with tarfile.open(RESULTS / "reproduce" / target / "runs.tgz") as tf:
+        files = {m.name: tf.extractfile(m).read().decode() for m in tf.getmembers() if m.isfile()}
+    for name, text in files.items():
+        run = name.split("/")[-2] if name.endswith("/summary.json") else ""
+        if run.startswith(prefix):
+            d = name[: -len("summary.json")]
+            out[run] = (json.loads(text), [json.loads(x) for x in files[d + "metrics.jsonl"].splitlines() if x])
+    return out
+
+
+def _span(vals, fmt="{:.2f}") -> str:
+    return f"{fmt.format(min(vals))}–{fmt.format(max(vals))}"
+
+
+def sigma1_at_400() -> str:
+    runs = _runs("table1-paper", "penalty@batch-s")
+    return _span([next(r for r in rows if r["step"] == 400)["sigma_max/hidden.0.pre"] for _, rows in runs.values()])
+
+
+def table7_speedups() -> str:
+    paper = {0.001: 8200, 0.01: 4100, 0.05: 2460, 0.1: 3800, 0.5: 6400, 1.0: 9900}
+    runs = _runs("table7-paper", "lam=")
+    ratios = [p / (sum(g) / len(g)) for lam, p in paper.items()
+              if (g := [s["grok_step"] for n, (s, _) in runs.items() if n.startswith(f"lam={lam}@batch-s")])]
+    return _span(ratios, "{:.1f}")
+
+
+def final_radius_table2() -> str:
+    runs = _runs("table2-paper", "penalty@batch-s")
+    return _span([v for _, rows in runs.values() for k, v in rows[-1].items() if k.startswith("radius/")])
+
+
+# claim as quoted -> (page that quotes it, the text around the value, how the records give the value)
+CLAIMS = [
+    ("docs/results/readings/README.md", "| 36.5 | {} / 9.92–9.95 |", sigma1_at_400),
+    ("docs/results/readings/README.md", "while every step is {}× sooner than the paper's", table7_speedups),
+    ("README.md", "{}× sooner", table7_speedups),
+    ("README.md", "({} over Table 2's five seeds)", final_radius_table2),
+]
+
+
+@pytest.mark.parametrize("page,template,value", CLAIMS, ids=[f"{c[0]}:{c[2].__name__}" for c in CLAIMS])
+def test_quoted_numbers_match_the_committed_records(page, template, value):
+    text = (RESULTS.parents[1] / page).read_text()
+    quoted = template.format(value())
+    assert quoted in " ".join(text.split()), f"{page} should quote {quoted!r} (recomputed from the records)"
