@@ -639,3 +639,13 @@ def test_contract_on_random_models(embed, kinds, data, reading, seed):
     torch.testing.assert_close(value, ref_value, **tol)
     for a, b in zip(got, ref_grads):
         torch.testing.assert_close(a, b, **tol)
+
+
+def test_the_compatibility_page_lists_exactly_the_tested_settings():
+    """docs/site-src/compatibility.md's table is the contract's settings, no more and no fewer."""
+    import re
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "site-src" / "compatibility.md").read_text()
+    listed = re.findall(r"^\| `([^`]+)` \|", page, flags=re.M)
+    assert listed == list(SETTINGS)

@@ -62,8 +62,8 @@ from ..training.probes import cheap_diagnostics
 from .presets import get_preset
 from .timing import Log, alternate, device_name, gemm_pass, gemm_shapes, loop_stepper, plain_stepper, step_flops, warm
 
-__all__ = ["Sizes", "FULL", "QUICK", "TARGETS", "READINGS", "bench_penalty", "bench_penalty_presets", "run_bench", "format_table", "default_configs", "run_and_print",
-           "spread", "write_result", "default_json_path", "main"]
+__all__ = ["Sizes", "FULL", "QUICK", "TARGETS", "READINGS", "bench_penalty", "bench_penalty_presets", "run_bench",
+           "format_table", "default_configs", "run_and_print", "spread", "write_result", "default_json_path", "main"]
 
 
 @dataclass(frozen=True)
