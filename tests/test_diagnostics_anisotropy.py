@@ -8,7 +8,6 @@ from radgrok.diagnostics import (
     layer_anisotropy,
     measured_penalty,
     mlp_anisotropy,
-    mlp_layer_inputs,
     predicted_penalty,
     second_moment,
     second_moment_eigenvalues,
@@ -77,25 +76,6 @@ def test_gram_path_equals_direct_eigenvalues_when_rows_are_few():
     assert layer_anisotropy(torch.ones(3, 20), x)["null"] == pytest.approx(13 / 20)
 
 
-@pytest.mark.parametrize("encoding", ["onehot", "embed"])
-def test_mlp_layer_inputs_reproduce_the_pre_activations(encoding):
-    torch.manual_seed(0)
-    m = MLP(11, width=16, depth=2, encoding=encoding, embed_dim=4).double()
-    x = torch.stack([torch.arange(11), (3 * torch.arange(11)) % 11], 1)
-    seen = {}
-    hooks = [m.hidden[i].pre.register_forward_hook(lambda mod, a, out, i=i: seen.__setitem__(i, out))
-             for i in range(2)]
-    m(x)
-    for hd in hooks:
-        hd.remove()
-    inputs = mlp_layer_inputs(m, x)
-    assert inputs[0].shape == (11, 22 if encoding == "onehot" else 8)
-    for i in range(2):
-        lin = m.hidden[i].linear
-        assert torch.allclose(inputs[i] @ lin.weight.T + lin.bias, seen[i], atol=1e-12)
-    assert torch.allclose(inputs[1], torch.relu(seen[0]))
-
-
 def test_onehot_first_layer_has_the_closed_form_spectrum():
     # all P^2 pairs: Sigma = [[I/P, J/P^2], [J/P^2, I/P]] -> eigenvalues 2/P, 1/P (x 2P-2), 0
     p = 7
@@ -110,6 +90,6 @@ def test_onehot_first_layer_has_the_closed_form_spectrum():
     assert row["aniso_bottom/hidden.0.pre"] == pytest.approx((1 / p) / mean)
     assert row["aniso_null/hidden.0.pre"] == pytest.approx(1 / (2 * p))
     W = m.hidden[0].linear.weight.detach().double()
-    sigma = second_moment(mlp_layer_inputs(m, x)[0])
+    sigma = second_moment(m.linear_inputs(x)["hidden.0.pre"])
     assert row["aniso_pred/hidden.0.pre"] == pytest.approx(predicted_penalty(W, sigma), rel=1e-6)
     assert mlp_anisotropy(m, x, ["hidden.0.post"]) == {}

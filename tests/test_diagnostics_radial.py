@@ -14,9 +14,9 @@ from radgrok.diagnostics import (
     radii,
     radius_summary,
 )
-from radgrok.models.mlp import MLP
+from radgrok.models.mlp import MLP, one_hot_concat
 from radgrok.penalty import RadialSuppression
-from radgrok.tasks.modular import make_modular, one_hot_concat
+from radgrok.tasks.modular import make_modular
 
 
 def _gen(seed=0):

@@ -1,10 +1,10 @@
-"""The nanoGPT-style GPT: causality, weight tying, sizes, hooks, generation, loss."""
+"""The nanoGPT-style GPT: causality, weight tying, sizes, hooks (generation and the loss: test_tasks_lm)."""
 
 import pytest
 import torch
 from torch import nn
 
-from radgrok.models.gpt import GPT, IGNORE_INDEX, GPTConfig, generate_tokens, lm_loss
+from radgrok.models.gpt import GPT, GPTConfig
 from radgrok.models.mlp import HookPoint
 from radgrok.penalty import RadialSuppression
 
@@ -84,43 +84,3 @@ def test_dropout_only_in_train_mode():
     torch.testing.assert_close(m(idx), m(idx))  # eval: deterministic
     m.train()
     assert not torch.allclose(m(idx), m(idx))
-
-
-def test_generate_greedy_batched():
-    m = tiny()
-    prompt = tokens(b=4, t=5)
-    out = m.generate(prompt, 6)
-    assert out.shape == (4, 11) and torch.equal(out[:, :5], prompt)
-    # Greedy: each new token is the argmax of the model on the prefix before it.
-    for t in range(5, 11):
-        assert torch.equal(out[:, t], m(out[:, :t])[:, -1].argmax(-1))
-    # Batched == one row at a time.
-    for r in range(4):
-        assert torch.equal(m.generate(prompt[r:r + 1], 6)[0], out[r])
-    # Past block_size the context is cropped rather than failing.
-    assert m.generate(prompt, BLOCK).shape == (4, 5 + BLOCK)
-    # Sampling is reproducible from a generator.
-    s1 = m.generate(prompt, 6, temperature=1.0, generator=torch.Generator().manual_seed(0))
-    s2 = m.generate(prompt, 6, temperature=1.0, generator=torch.Generator().manual_seed(0))
-    assert torch.equal(s1, s2)
-
-
-def test_generate_tokens_with_any_callable():
-    # A "model" that always predicts (last token + 1) mod V.
-    def succ(idx):
-        return torch.nn.functional.one_hot((idx + 1) % V, V).float()
-
-    out = generate_tokens(succ, torch.tensor([[3], [14]]), 3)
-    assert out.tolist() == [[3, 4, 5, 6], [14, 0, 1, 2]]
-
-
-def test_lm_loss_ignores_masked_targets():
-    logits = torch.randn(2, 4, V)
-    y = torch.randint(0, V, (2, 4))
-    y_masked = y.clone()
-    y_masked[:, :2] = IGNORE_INDEX
-    full = lm_loss(logits, y)
-    part = lm_loss(logits, y_masked)
-    expected = torch.nn.functional.cross_entropy(logits[:, 2:].reshape(-1, V), y[:, 2:].reshape(-1))
-    torch.testing.assert_close(part, expected)
-    assert not torch.allclose(full, part)

@@ -1,8 +1,8 @@
+import pytest
 import torch
 
-from radgrok.models.mlp import MLP
+from radgrok.models.mlp import MLP, one_hot_concat
 from radgrok.penalty import RadialSuppression
-from radgrok.tasks.modular import one_hot_concat
 
 
 def test_onehot_path_equals_linear_on_one_hot_inputs():
@@ -41,3 +41,32 @@ def test_init_scale_multiplies_weights():
     torch.manual_seed(0)
     b = MLP(7, width=10, init_scale=3.0)
     torch.testing.assert_close(b.out.weight, 3 * a.out.weight)
+
+
+def test_one_hot_concat():
+    x = torch.tensor([[0, 2], [3, 1]])
+    oh = one_hot_concat(x, 4)
+    assert oh.shape == (2, 8)
+    assert oh[0].nonzero().flatten().tolist() == [0, 6]
+    assert oh[1].nonzero().flatten().tolist() == [3, 5]
+
+
+@pytest.mark.parametrize("encoding", ["onehot", "embed"])
+def test_linear_inputs_reproduce_the_pre_activations(encoding):
+    torch.manual_seed(0)
+    m = MLP(11, width=16, depth=2, encoding=encoding, embed_dim=4).double()
+    x = torch.stack([torch.arange(11), (3 * torch.arange(11)) % 11], 1)
+    seen = {}
+    hooks = [m.hidden[i].pre.register_forward_hook(lambda mod, a, out, i=i: seen.__setitem__(i, out))
+             for i in range(2)]
+    m(x)
+    for hd in hooks:
+        hd.remove()
+    inputs = m.linear_inputs(x)
+    assert list(inputs) == list(m.linear_sites) == ["hidden.0.pre", "hidden.1.pre"]
+    assert inputs["hidden.0.pre"].shape == (11, 22 if encoding == "onehot" else 8)
+    for i in range(2):
+        lin = m.linear_sites[f"hidden.{i}.pre"]
+        assert lin is m.hidden[i].linear
+        assert torch.allclose(inputs[f"hidden.{i}.pre"] @ lin.weight.T + lin.bias, seen[i], atol=1e-12)
+    assert torch.allclose(inputs["hidden.1.pre"], torch.relu(seen[0]))

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from radgrok.models.gpt import GPT, IGNORE_INDEX, GPTConfig, lm_loss
+from radgrok.models.gpt import GPT, GPTConfig
 from radgrok.tasks.addition import (
     END,
     TOKENIZER,
@@ -11,6 +11,7 @@ from radgrok.tasks.addition import (
     exact_match_accuracy,
     make_addition,
 )
+from radgrok.tasks.lm import IGNORE_INDEX, lm_loss
 
 PLAIN, REVERSED = AdditionFormat(fmt="plain"), AdditionFormat(fmt="reversed")
 

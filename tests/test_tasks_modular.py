@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from radgrok.tasks.modular import OPERATIONS, make_modular, one_hot_concat
+from radgrok.tasks.modular import OPERATIONS, make_modular
 
 P = 7
 
@@ -50,14 +50,6 @@ def test_bad_input(kwargs, match):
     args = dict(train_frac=0.5, split_seed=0) | kwargs
     with pytest.raises(ValueError, match=match):
         make_modular(**args)
-
-
-def test_one_hot_concat():
-    x = torch.tensor([[0, 2], [3, 1]])
-    oh = one_hot_concat(x, 4)
-    assert oh.shape == (2, 8)
-    assert oh[0].nonzero().flatten().tolist() == [0, 6]
-    assert oh[1].nonzero().flatten().tolist() == [3, 5]
 
 
 def test_validation_split_is_carved_from_training_pairs_only():

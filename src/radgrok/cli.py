@@ -192,7 +192,7 @@ def _recorded_config(ns: argparse.Namespace) -> RunConfig | None:
     nothing readable to take it from: train's own checks then name the missing or damaged file."""
     if not getattr(ns, "resume", False) or ns.preset is not None or not ns.out:
         return None
-    from .training.config import read_config
+    from .training.records import read_config
 
     try:
         return read_config(ns.out)

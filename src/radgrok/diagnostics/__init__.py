@@ -14,7 +14,6 @@ from .anisotropy import (
     layer_anisotropy,
     measured_penalty,
     mlp_anisotropy,
-    mlp_layer_inputs,
     predicted_penalty,
     second_moment,
     second_moment_eigenvalues,
@@ -89,7 +88,6 @@ __all__ = [
     "measured_penalty",
     "anisotropy_ratios",
     "layer_anisotropy",
-    "mlp_layer_inputs",
     "mlp_anisotropy",
     # health
     "softmax_collapse_fraction",

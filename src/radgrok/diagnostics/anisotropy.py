@@ -33,14 +33,12 @@ measured penalty to the prediction tells whether the regime ``||h|| >> r`` holds
 from __future__ import annotations
 
 import math
-import re
 from typing import cast
 
 import torch
 from torch import nn
 
 from ..penalty.readings import radial_penalty
-from ..tasks.modular import one_hot_concat
 
 __all__ = [
     "second_moment",
@@ -49,7 +47,6 @@ __all__ = [
     "second_moment_eigenvalues",
     "anisotropy_ratios",
     "layer_anisotropy",
-    "mlp_layer_inputs",
     "mlp_anisotropy",
 ]
 
@@ -130,65 +127,28 @@ def layer_anisotropy(W: torch.Tensor, x: torch.Tensor, h: torch.Tensor | None = 
     return out
 
 
-_PRE = re.compile(r"^hidden\.(\d+)\.pre$")
-
-
-def _hidden_linears(model: nn.Module) -> list[nn.Linear]:
-    """``hidden.{i}.linear`` of an MLP, in layer order (the casts: nn.Module types its
-    attributes as ``Tensor | Module``)."""
-    return [cast(nn.Linear, layer.linear) for layer in cast(nn.ModuleList, model.hidden)]
-
-
-@torch.no_grad()
-def mlp_layer_inputs(model: nn.Module, x: torch.Tensor) -> dict[int, torch.Tensor]:
-    """The input of every hidden linear layer of ``radgrok.models.mlp.MLP`` on token ids x.
-
-    The one-hot first layer never runs ``nn.Linear`` (it is two row gathers), so its
-    input is rebuilt as ``[onehot(a), onehot(b)]`` (N, 2P); the others are captured by
-    hooks on ``hidden.{i}.linear`` during one eval-mode forward (dropout off, hooks
-    removed afterwards, previous train/eval mode restored).
-    """
-    seen: dict[int, torch.Tensor] = {}
-    handles = []
-    for i, linear in enumerate(_hidden_linears(model)):
-        def hook(module, args, out, i=i):
-            seen[i] = args[0].detach()
-        handles.append(linear.register_forward_hook(hook))
-    was_training = model.training
-    try:
-        model.eval()
-        model(x)
-    finally:
-        model.train(was_training)
-        for hd in handles:
-            hd.remove()
-    if model.encoding == "onehot":
-        p = cast(int, model.p)
-        dtype = _hidden_linears(model)[0].weight.dtype
-        seen[0] = one_hot_concat(x, p, dtype)
-    return seen
-
-
 def mlp_anisotropy(model: nn.Module, x: torch.Tensor, sites: list[str],
                    hidden: dict[str, torch.Tensor] | None = None,
                    radius_for=None, bottom_frac: float = 0.1) -> dict[str, float]:
     """Metrics-row entries ``aniso_pred/``, ``penalty_site/``, ``aniso_top/``, ``aniso_bottom/``,
-    ``aniso_null/`` for every site of ``sites`` that is an MLP pre-activation ``hidden.{i}.pre``.
+    ``aniso_null/`` for every site of ``sites`` that is the output of a linear layer of the model
+    (``model.linear_sites``; for ``radgrok.models.mlp.MLP`` the pre-activations ``hidden.{i}.pre``),
+    read on the inputs ``model.linear_inputs(x)`` gives that layer.
 
     ``hidden`` maps a site to its h on the same batch (e.g. from the probe's forward);
     when absent, h is recomputed as ``W x + b``. ``radius_for(d)`` gives the penalty's
     target radius (default sqrt(d)). Other sites (post-activations, transformer
-    outputs) are skipped: h is not linear in a layer input there.
+    outputs) and models without ``linear_sites`` are skipped: h is not linear in a layer input there.
     """
-    layers = {int(m.group(1)): s for s in sites if (m := _PRE.match(s))}
-    if not layers or not hasattr(model, "hidden"):
+    linears = cast("dict[str, nn.Linear]", getattr(model, "linear_sites", {}))
+    layers = [s for s in sites if s in linears]
+    if not layers:
         return {}
-    inputs = mlp_layer_inputs(model, x)
+    inputs = cast("dict[str, torch.Tensor]", model.linear_inputs(x))  # type: ignore[operator]
     row: dict[str, float] = {}
-    linears = _hidden_linears(model)
-    for i, site in layers.items():
-        lin = linears[i]
-        xi = inputs[i]
+    for site in layers:
+        lin = linears[site]
+        xi = inputs[site]
         h = hidden.get(site) if hidden else None
         if h is None:
             h = xi.to(lin.weight.dtype) @ lin.weight.detach().T + lin.bias.detach()

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Sequence
 
 from ..training import records
-from ..training.config import read_config
 from ..training.grok import grok_step
+from ..training.records import read_config
 from .sweep import Trial, run_sweep
 
 __all__ = ["METHOD_ARMS", "compare", "val_score"]

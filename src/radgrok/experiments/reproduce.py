@@ -314,7 +314,8 @@ def reproduce(target: str, scale: str = "cpu", seeds: int | None = None, out: st
     the report still covers every arm. ``steps`` caps every budget (runs it stops are bounds)."""
     import fnmatch
 
-    from ..training.config import ConfigError, read_config
+    from ..training.config import ConfigError
+    from ..training.records import read_config
     from .sweep import BATCH_MODES, check_devices
 
     p = plan(target, scale, seeds, steps)  # validates everything before any directory exists

@@ -12,7 +12,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..tasks.modular import make_modular, one_hot_concat
+from ..models.mlp import one_hot_concat
+from ..tasks.modular import make_modular
 from ..training.config import RunConfig
 from ..training.loop import Built, make_feed, train_step
 

@@ -13,17 +13,13 @@ lam)`` puts the penalty on every sub-layer output at every token position.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Callable
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from radgrok.models.transformer import Block, BlockSites, init_gpt2_
 
-__all__ = ["GPTConfig", "GPT", "generate_tokens", "lm_loss", "IGNORE_INDEX"]
-
-IGNORE_INDEX = -100  # targets with this value do not count in lm_loss
+__all__ = ["GPTConfig", "GPT"]
 
 
 @dataclass(frozen=True)
@@ -44,49 +40,13 @@ class GPTConfig:
         return cls(vocab_size, block_size, **{"n_layer": 2, "n_head": 2, "n_embd": 64, **kw})
 
 
-@torch.no_grad()
-def generate_tokens(
-    model: Callable[[torch.Tensor], torch.Tensor],
-    idx: torch.Tensor,
-    max_new_tokens: int,
-    block_size: int | None = None,
-    temperature: float = 0.0,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """Extend every row of ``idx`` (B, T) by ``max_new_tokens`` tokens -> (B, T + new).
-
-    ``model`` is any callable mapping (B, T) token ids to (B, T, V) logits. Greedy
-    (argmax) when ``temperature`` is 0, else sampled from softmax(logits / T).
-    The context is cropped to the last ``block_size`` tokens when given. There is no
-    KV cache: the sequences this library generates are short, and re-running the
-    prefix keeps any callable usable here.
-    """
-    for _ in range(max_new_tokens):
-        ctx = idx if block_size is None else idx[:, -block_size:]
-        logits = model(ctx)[:, -1, :]
-        if temperature == 0.0:
-            nxt = logits.argmax(dim=-1, keepdim=True)
-        else:
-            probs = (logits.float() / temperature).softmax(dim=-1)
-            nxt = torch.multinomial(probs, 1, generator=generator)
-        idx = torch.cat([idx, nxt.to(idx.dtype)], dim=1)
-    return idx
-
-
-def lm_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean next-token cross-entropy over targets != IGNORE_INDEX.
-
-    logits: (B, T, V); targets: (B, T).
-    """
-    return F.cross_entropy(logits.flatten(0, -2), targets.flatten(), ignore_index=IGNORE_INDEX)
-
-
 class GPT(BlockSites, nn.Module):
     """A decoder-only transformer: ``GPT(GPTConfig(...))`` or ``GPT(vocab_size=..., n_layer=...)``.
 
-    ``forward(idx)`` maps (B, T) token ids to (B, T, vocab_size) logits; loss and
-    masking are the caller's (see ``lm_loss``), so any training loop and any hook
-    (the penalty, diagnostics) sees a plain logits-returning module.
+    ``forward(idx)`` maps (B, T) token ids to (B, T, vocab_size) logits; loss, masking and
+    decoding are the task's (``radgrok.tasks.lm``: ``lm_loss``, ``generate_tokens(gpt, idx, n,
+    gpt.config.block_size)``), so any training loop and any hook (the penalty, diagnostics)
+    sees a plain logits-returning module.
     """
 
     def __init__(self, config: GPTConfig | None = None, **overrides) -> None:
@@ -129,16 +89,3 @@ class GPT(BlockSites, nn.Module):
         for block in self.blocks:
             h = block(h)
         return self.lm_head(self.ln_f(h))
-
-    def generate(
-        self,
-        idx: torch.Tensor,
-        max_new_tokens: int,
-        temperature: float = 0.0,
-        generator: torch.Generator | None = None,
-    ) -> torch.Tensor:
-        """Batched generation (greedy by default), the context cropped to block_size.
-
-        Uses the module as it is (call ``.eval()`` first to switch dropout off).
-        """
-        return generate_tokens(self, idx, max_new_tokens, self.config.block_size, temperature, generator)

@@ -12,7 +12,7 @@ from typing import Iterable, Literal, cast
 import torch
 from torch import nn
 
-__all__ = ["MLP", "HookPoint", "onehot_linear"]
+__all__ = ["MLP", "HookPoint", "onehot_linear", "one_hot_concat"]
 
 Encoding = Literal["onehot", "embed"]
 
@@ -27,6 +27,16 @@ def onehot_linear(weight: torch.Tensor, bias: torch.Tensor, x: torch.Tensor, p: 
     """
     wt = weight.t().contiguous()
     return wt.index_select(0, x[:, 0]) + wt.index_select(0, p + x[:, 1]) + bias
+
+
+def one_hot_concat(x: torch.Tensor, p: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """``[onehot(a), onehot(b)]`` of shape (N, 2P): the matrix ``onehot_linear`` multiplies
+    without building it, for whoever needs it written out."""
+    n = x.shape[0]
+    out = torch.zeros(n, 2 * p, dtype=dtype)
+    out[torch.arange(n), x[:, 0]] = 1
+    out[torch.arange(n), p + x[:, 1]] = 1
+    return out
 
 
 class HookPoint(nn.Identity):
@@ -92,6 +102,43 @@ class MLP(nn.Module):
 
     # The penalty's default targets: the hidden pre-activations (the paper's site).
     default_penalty_sites = pre_activation_sites
+
+    @property
+    def linear_sites(self) -> dict[str, nn.Linear]:
+        """Each site that is the output of a linear layer, with that layer: ``hidden.{i}.pre`` is
+        ``hidden.{i}.linear`` of layer i's input. What reads a site as ``W x + b`` (Proposition 1's
+        anisotropy) needs no more of this class than this and ``linear_inputs``."""
+        layers = cast("Iterable[_Hidden]", self.hidden)
+        return {site: layer.linear for site, layer in zip(self.pre_activation_sites, layers)}
+
+    @torch.no_grad()
+    def linear_inputs(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The input of each ``linear_sites`` layer on token ids x, keyed by its site.
+
+        The one-hot first layer never runs ``nn.Linear`` (it is two row gathers), so its input is
+        written out as ``[onehot(a), onehot(b)]`` (N, 2P); the others are captured by hooks on
+        ``hidden.{i}.linear`` during one eval-mode forward (dropout off, hooks removed afterwards,
+        previous train/eval mode restored).
+        """
+        sites = self.linear_sites
+        seen: dict[str, torch.Tensor] = {}
+        handles = []
+        for site, linear in sites.items():
+            def hook(module, args, out, site=site):
+                seen[site] = args[0].detach()
+            handles.append(linear.register_forward_hook(hook))
+        was_training = self.training
+        try:
+            self.eval()
+            self(x)
+        finally:
+            self.train(was_training)
+            for hd in handles:
+                hd.remove()
+        if self.encoding == "onehot":
+            first = next(iter(sites))
+            seen[first] = one_hot_concat(x, self.p, sites[first].weight.dtype)
+        return {site: seen[site] for site in sites}
 
     def _first(self, x: torch.Tensor) -> torch.Tensor:
         lin = cast(_Hidden, self.hidden[0]).linear

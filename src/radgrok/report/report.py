@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..training import records
-from ..training.config import read_config, to_dict
+from ..training.config import to_dict
 from ..training.kinds import kind_of
+from ..training.records import read_config
 from .plots import plot_accuracy, plot_grok_bars, plot_heatmap, plot_lambda_curve, plot_site_metric
 
 __all__ = ["Run", "load_run", "load_runs", "group_runs", "grok_table", "report_dir", "flat_config", "varying_fields",

@@ -35,8 +35,8 @@ from typing import Callable, Literal, Sequence
 import torch
 from torch import nn
 
-from radgrok.models.gpt import IGNORE_INDEX, generate_tokens
-from radgrok.tasks.text import CharTokenizer
+from .lm import IGNORE_INDEX, generate_tokens
+from .text import CharTokenizer
 
 __all__ = [
     "START", "END", "PAD", "TOKENIZER", "AdditionFormat", "AdditionData", "LMTensors",
@@ -255,11 +255,12 @@ def exact_match_accuracy(
 ) -> float:
     """Fraction of prompts whose greedy continuation is exactly ``answer + end``.
 
-    ``model`` is a GPT (its ``generate`` is used) or any callable mapping (B, T)
-    token ids to (B, T, V) logits (greedy decoding via ``generate_tokens``, the
-    context cropped to ``block_size`` when given). Prompts are batched by length so
-    that no prompt needs padding. Tokens after the end marker are not looked at.
-    An ``nn.Module`` is put in eval mode for the call and restored after.
+    ``model`` is a GPT or any callable mapping (B, T) token ids to (B, T, V) logits
+    (greedy decoding via ``generate_tokens``, the context cropped to ``block_size`` when
+    given; a GPT built for the data never needs it: prompt and answer fit its block).
+    Prompts are batched by length so that no prompt needs padding. Tokens after the end
+    marker are not looked at. An ``nn.Module`` is put in eval mode for the call and
+    restored after.
     """
     if len(prompts) != len(answers):
         raise ValueError(f"{len(prompts)} prompts but {len(answers)} answers")
@@ -284,10 +285,7 @@ def exact_match_accuracy(
                 for r, t in enumerate(targets):
                     want[r, :len(t)] = torch.tensor(t)
                 idx = tokenizer.encode_batch([prompts[i] for i in chunk]).to(device)
-                if hasattr(model, "generate"):
-                    out = model.generate(idx, n_new)
-                else:
-                    out = generate_tokens(model, idx, n_new, block_size)
+                out = generate_tokens(model, idx, n_new, block_size)
                 got = out[:, plen:plen + n_new].cpu()
                 correct += int(((got == want) | (want < 0)).all(dim=1).sum())
     finally:

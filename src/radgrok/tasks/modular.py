@@ -1,8 +1,8 @@
 """Modular arithmetic over all pairs (a, b) in Z_P x Z_P, split by a seeded permutation.
 
 Inputs are token ids ``x[:, 0] = a``, ``x[:, 1] = b`` (int64); the model decides how
-to encode them (one-hot concatenation or learned embeddings). ``one_hot_concat`` is
-here for users who want the encoded matrix directly.
+to encode them (one-hot concatenation or learned embeddings); the one-hot matrix written
+out is the model's (``radgrok.models.mlp.one_hot_concat``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import torch
 
 from .sizes import DIVISION_OPS, is_prime, train_count, val_count
 
-__all__ = ["OPERATIONS", "ModularData", "make_modular", "one_hot_concat", "is_prime"]
+__all__ = ["OPERATIONS", "ModularData", "make_modular", "is_prime"]
 
 
 def _div(a: torch.Tensor, b: torch.Tensor, p: int) -> torch.Tensor:
@@ -118,11 +118,3 @@ def make_modular(op: str, p: int, train_frac: float, split_seed: int, val_frac: 
     val = train[:n_val].sort().values if n_val else None
     return ModularData(op, p, x, y, train[n_val:].sort().values, test.sort().values, val)
 
-
-def one_hot_concat(x: torch.Tensor, p: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """``[onehot(a), onehot(b)]`` of shape (N, 2P)."""
-    n = x.shape[0]
-    out = torch.zeros(n, 2 * p, dtype=dtype)
-    out[torch.arange(n), x[:, 0]] = 1
-    out[torch.arange(n), p + x[:, 1]] = 1
-    return out

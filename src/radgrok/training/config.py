@@ -166,15 +166,6 @@ def from_dict(d: dict) -> RunConfig:
     return RunConfig(**{sec: cls(**d.get(sec, {})) for sec, cls in SECTIONS.items()})
 
 
-def read_config(run_dir) -> RunConfig:
-    """The config a run directory recorded; a field the record predates reads its default."""
-    from pathlib import Path
-
-    from . import records
-
-    return from_dict(records.read_json(Path(run_dir) / records.CONFIG)["config"])
-
-
 def _readable(path: str) -> bool:
     import os
 

@@ -29,10 +29,10 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from .config import ConfigError
+from .config import ConfigError, RunConfig, from_dict
 
 __all__ = ["atomic_write_text", "atomic_write_bytes",
-           "write_json", "read_json", "write_jsonl", "append_jsonl", "read_jsonl",
+           "write_json", "read_json", "write_jsonl", "append_jsonl", "read_jsonl", "read_config",
            "save_checkpoint", "load_checkpoint", "claim", "CONFIG", "METRICS", "SUMMARY", "CHECKPOINT",
            "PREV_CHECKPOINT", "SPLIT", "LOCK", "FINISHED", "Status", "fault_point", "KILL_ENV"]
 
@@ -199,6 +199,11 @@ def read_jsonl(path: Path) -> list[dict]:
     except json.JSONDecodeError:  # a line cut by a crash mid-append; everything before it is whole
         pass
     return rows
+
+
+def read_config(run_dir: str | Path) -> RunConfig:
+    """The config a run directory recorded; a field the record predates reads its default."""
+    return from_dict(read_json(Path(run_dir) / CONFIG)["config"])
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
