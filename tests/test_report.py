@@ -1,8 +1,11 @@
+from pathlib import Path
+
 import numpy as np
 
-from radgrok.report.plots import align_curves, no_grok_label, plot_grok_bars
-from radgrok.report.report import Run, format_steps, group_runs, report_dir, steps_budget
-from radgrok.training.config import RunConfig
+from radgrok.report.plots import align_curves, plot_grok_bars
+from radgrok.report.report import Run, grok_table, group_runs, report_dir, steps_budget
+from radgrok.report.steps import no_grok_label
+from radgrok.training.config import RunConfig, to_dict
 from radgrok.training.loop import train
 
 
@@ -14,10 +17,23 @@ def test_align_curves_forward_fills_runs_that_stopped_early():
     np.testing.assert_allclose(vals, [[0.1, 0.95, 0.95], [0.2, 0.5, 0.7]])
 
 
-def testformat_steps_counts_dng():
-    assert format_steps([100, 300, None]) == "200 ± 141 (1 DNG)"
-    assert format_steps([None, None]) == "DNG (2/2)"
-    assert format_steps([1500]) == "1,500"
+def test_grok_table_says_dng_only_for_a_seed_that_ran_its_budget():
+    """The table's phrase is the verdicts' (report.steps): a seed cut off before its budget is a
+    bound, "none by N (cut)", never a DNG."""
+    def run(seed, grok, status, steps_done, step_95=None):
+        s = {"grok_step": grok, "step_95": step_95, "status": status, "budget": 1000, "steps_done": steps_done,
+             "batch_size": 8, "n_train": 60, "eval_every": 10, "final": {"test_acc": 0.5}}
+        return Run(dir=Path("a"), name=f"a-s{seed}", arm="a", seed=seed, summary=s, rows=[],
+                   config=to_dict(RunConfig().replace(seed=seed)))
+
+    row = grok_table({"a": [run(0, 100, "grokked", 1000, 150), run(1, 300, "grokked", 1000, 350),
+                            run(2, None, "dng", 1000)]}).splitlines()[2]
+    assert "| s0: 100, s1: 300, s2: DNG | 200 ± 141 (1/3 DNG, budget 1,000) | 250 ± 141 (1/3 DNG, budget 1,000) |" \
+        in row
+    cut = grok_table({"a": [run(0, 500, "grokked", 1000, 600), run(1, None, "cut", 700)]}).splitlines()[2]
+    assert "s1: none by 700 (cut)" in cut and "1/2 no grok by step 700: cut off before the budget 1,000" in cut
+    assert "DNG" not in cut
+    assert "DNG (1/1, budget 1,000)" in grok_table({"a": [run(0, None, "dng", 1000)]})
 
 
 def test_report_dir_from_run_records(tmp_path):

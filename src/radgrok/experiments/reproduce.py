@@ -15,13 +15,14 @@ import time
 from pathlib import Path
 
 from ..report.report import Run, last_value
+from ..report.steps import ArmResult, seed_steps, steps_text
 from ..training import records
 from ..training.kinds import kind_of
 from .paper import PAPER
 from .sections import FIGURES, SECTIONS
 from .sweep import FINISHED, finished_summary, run_sweep
 from .targets import FIRST_READING, READINGS, TARGETS, Plan, arm_head, est_seconds, plan
-from .verdicts import RULE, ArmResult, judge, seed_steps, steps_text
+from .verdicts import RULE, judge
 
 __all__ = ["reproduce", "dry_run", "arm_results"]
 
@@ -92,16 +93,7 @@ def arm_results(p: Plan, runs: dict[str, Run], where: dict | None = None) -> dic
             s = run.summary
             if s["status"] not in FINISHED:
                 continue
-            res.grok_steps.append(s["grok_step"])
-            # the step a run stopped at when a cap (or a stop from outside) ended it: a bound if it had
-            # not grokked, an unconfirmed grok if it crossed only there
-            cap = s.get("cap")
-            stopped = s["status"] == CUT or (cap is not None and s["steps_done"] >= cap)
-            res.reached.append(s["steps_done"] if stopped else None)
-            if stopped:
-                res.planned = max(res.planned, s["budget"])
-            budgets = [s["steps_done"] if stopped else s["budget"]] + ([res.budget] if res.budget else [])
-            res.budget = min(budgets) if res.cut else max(budgets)
+            res.add(s)
             for k, v in {**_run_metrics(run), **run.extra}.items():
                 res.metrics.setdefault(k, []).append(v)
     return out

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Callable
 
 from ..report.report import Run
+from ..report.steps import ArmResult, steps_text
 from .targets import READINGS, Plan, arm_head, reading_name
-from .verdicts import ArmResult, steps_text
 
 __all__ = ["SECTIONS", "FIGURES"]
 

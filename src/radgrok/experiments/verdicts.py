@@ -26,10 +26,10 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from ..report.plots import capped_steps
-from ..report.report import mean_std
+# ArmResult and the phrases are report.steps' (one copy, below this layer); named in __all__ too
+from ..report.steps import ArmResult, by_steps, capped_steps, seed_steps, steps_text
 from .paper import Claim
 
 __all__ = ["ArmResult", "Verdict", "judge", "speedup_ratio", "capped_mean", "fmt_ratio", "steps_text", "by_steps",
@@ -45,65 +45,6 @@ RULE = ("Grading rule (one for every target): **reproduced** = the direction hol
         f"at most {NOISE}×, about one evaluation), or a seed that ran its whole budget contradicts the claim; "
         "**open** = runs were cut before deciding (no grok by step N, or 90% crossed only at the cut). The "
         "baseline column names what each verdict is measured against.")
-
-
-@dataclass
-class ArmResult:
-    """What one arm measured: grok step per seed (None = no grok), the budget, final diagnostics.
-
-    A seed without a grok step is a DNG when it ran its whole budget, and a bound ("no grok by
-    step N") when it was cut off before it (``reached`` holds its last step): never the same."""
-
-    name: str
-    grok_steps: list
-    budget: int  # the budget; when a seed was cut off, the fewest steps such a seed reached
-    metrics: dict = field(default_factory=dict)  # metric -> list of per-seed values
-    planned: int = 0  # the budget the arm was meant to run (when cut)
-    reached: list = field(default_factory=list)  # per seed: last step of a run cut off before its budget, else None
-
-    def _reached(self) -> list:
-        return self.reached if len(self.reached) == len(self.grok_steps) else [None] * len(self.grok_steps)
-
-    @property
-    def cut(self) -> int:
-        """Seeds cut off before their budget (grokked or not)."""
-        return sum(r is not None for r in self._reached())
-
-    @property
-    def bound_steps(self) -> list[int]:
-        """The last step of each seed cut off without grokking: "no grok by step N"."""
-        return [r for g, r in zip(self.grok_steps, self._reached()) if g is None and r is not None]
-
-    @property
-    def unconfirmed(self) -> int:
-        """Seeds cut off at the very evaluation where they crossed the threshold: a grok not yet held."""
-        return sum(g is not None and r is not None and g >= r for g, r in zip(self.grok_steps, self._reached()))
-
-    @property
-    def undecided(self) -> int:
-        """Seeds whose grokking the runs leave open: cut off without a grok, or crossing only at the cut."""
-        return len(self.bound_steps) + self.unconfirmed
-
-    @property
-    def full_budget(self) -> int:
-        """The budget a seed that did not grok ran to the end of (a DNG's): the planned one when
-        some seed was cut off (``budget`` then holds the fewest steps such a seed reached)."""
-        return self.planned if self.cut else self.budget
-
-    def floors(self) -> list[int]:
-        """Per seed, what its grok step is known to be at least: the step itself, the last step of
-        a seed cut off without grokking, or the whole budget of a DNG. Their mean bounds the arm's
-        mean grok step from below, and is the tightest such bound the runs give."""
-        return [g if g is not None else r if r is not None else self.full_budget
-                for g, r in zip(self.grok_steps, self._reached())]
-
-    @property
-    def n_grok(self) -> int:
-        return sum(g is not None for g in self.grok_steps)
-
-    def metric(self, key: str) -> float | None:
-        vals = [v for v in self.metrics.get(key, []) if v is not None and math.isfinite(v)]
-        return statistics.mean(vals) if vals else None
 
 
 @dataclass
@@ -138,35 +79,6 @@ def fmt_ratio(r: float | None, bound: str = "=") -> str:
         return "n/a"
     prefix = {"=": "", ">": "> ", "<": "< ", "?": "~ "}[bound]
     return f"{prefix}{r:.2f}×"
-
-
-def steps_text(a: ArmResult | None) -> str:
-    """An arm's grok steps in one phrase: mean ± std over the seeds that grokked, then those that
-    did not, DNGs (their whole budget run) and bounds (cut off before it) counted apart."""
-    if a is None or not a.grok_steps:
-        return "not run"
-    n, got, bounds = len(a.grok_steps), [g for g in a.grok_steps if g is not None], a.bound_steps
-    dng, full = n - len(got) - len(bounds), a.full_budget
-    by = f"no grok by step {by_steps(bounds)}" if bounds else ""
-    if not got and not bounds:
-        return f"DNG ({dng}/{n}, budget {full:,})"
-    if not got and not dng:
-        return f"{by} ({len(bounds)}/{n} cut off before the budget {a.planned:,})"
-    notes = ([f"{dng}/{n} DNG, budget {full:,}"] if dng else []) + (
-        [f"{len(bounds)}/{n} {by}: cut off before the budget {a.planned:,}"] if bounds else [])
-    return (mean_std(got) if got else "no grok") + (f" ({'; '.join(notes)})" if notes else "")
-
-
-def by_steps(bounds: list[int]) -> str:
-    """The steps seeds cut off without grokking reached: one step, or the range when they differ."""
-    lo, hi = min(bounds), max(bounds)
-    return f"{lo:,}" if lo == hi else f"{lo:,}–{hi:,}"
-
-
-def seed_steps(a: ArmResult) -> str:
-    """Per seed: its grok step, DNG, or the step it was cut off at ("none by N, cut")."""
-    return ", ".join(f"{g:,}" if g is not None else "DNG" if r is None else f"none by {r:,} (cut)"
-                     for g, r in zip(a.grok_steps, a._reached())) or "-"
 
 
 def _missing(claim: Claim, paper: str, names: list[str], alias: dict | None = None, baseline: str = "") -> Verdict:

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["align_curves", "capped_steps", "no_grok_label", "plot_accuracy", "plot_site_metric", "plot_grok_bars",
+from .steps import capped_steps, no_grok_label
+
+__all__ = ["align_curves", "plot_accuracy", "plot_site_metric", "plot_grok_bars",
            "plot_lambda_curve", "plot_heatmap", "plot_matrix"]
 
 
@@ -139,21 +141,6 @@ def plot_site_metric(groups: dict[str, list[list[dict]]], prefix: str, path: str
         ax.set_ylabel(ylabel)
     axes[0][0].legend(fontsize=8)
     return _save(fig, path)
-
-
-def capped_steps(steps: list, budget: int) -> tuple[float, float, int]:
-    """(mean, std, n_dng) of grok steps with a DNG counted as the budget (a lower bound of the mean)."""
-    vals = np.array([budget if g is None else g for g in steps], dtype=float)
-    return float(vals.mean()), float(vals.std(ddof=1)) if len(vals) > 1 else 0.0, sum(g is None for g in steps)
-
-
-def no_grok_label(steps: list, *cut: int, sep: str = ", ") -> str:
-    """"k/n DNG" and "j/n cut off" for the seeds without a grok step, of which ``cut`` (the optional
-    third element of a figure's (steps, budget, cut)) were cut off before their budget: bounds,
-    never DNGs. "" when every seed grokked."""
-    c = cut[0] if cut else 0
-    n, dng = len(steps), sum(g is None for g in steps) - c
-    return sep.join(([f"{dng}/{n} DNG"] if dng else []) + ([f"{c}/{n} cut off"] if c else []))
 
 
 def plot_grok_bars(arms: dict[str, tuple], path: str | Path, title: str = "") -> Path:

@@ -11,8 +11,9 @@ from ..training.config import to_dict
 from ..training.kinds import kind_of
 from ..training.records import read_config
 from .plots import plot_accuracy, plot_grok_bars, plot_heatmap, plot_lambda_curve, plot_site_metric
+from .steps import ArmResult, seed_step, steps_text
 
-__all__ = ["Run", "load_run", "load_runs", "group_runs", "grok_table", "report_dir", "flat_config", "varying_fields",
+__all__ = ["Run", "load_run", "load_runs", "group_runs", "arm_steps", "grok_table", "report_dir", "flat_config", "varying_fields",
            "sweep_figures"]
 
 # Fields that differ between seeds of one arm, or that do not change a run's result.
@@ -71,19 +72,12 @@ def last_value(rows: list[dict], key: str):
     return None
 
 
-def mean_std(values: list) -> str:
-    """Steps over seeds as "mean ± std" ("mean" for one value), thousands separated."""
-    text = f"{statistics.mean(values):,.0f}"
-    return text + (f" ± {statistics.stdev(values):,.0f}" if len(values) > 1 else "")
-
-
-def format_steps(values: list, budget: int | None = None) -> str:
-    """Grok steps over seeds as "mean ± std (k DNG)"; None is a seed that did not grok."""
-    got = [v for v in values if v is not None]
-    dng = len(values) - len(got)
-    if not got:
-        return f"DNG ({dng}/{len(values)}" + (f", budget {budget:,})" if budget is not None else ")")
-    return mean_std(got) + (f" ({dng} DNG)" if dng else "")
+def arm_steps(arm: str, runs: list[Run], key: str = "grok_step") -> ArmResult:
+    """The ``key`` milestone of each run's summary (the grok step, or e.g. ``step_95``) as one arm."""
+    res = ArmResult(arm, [], 0)
+    for r in runs:
+        res.add(r.summary, key)
+    return res
 
 
 def grok_table(groups: dict[str, list[Run]]) -> str:
@@ -96,15 +90,14 @@ def grok_table(groups: dict[str, list[Run]]) -> str:
     for arm, runs in groups.items():
         runs = sorted(runs, key=lambda r: r.seed)
         s0, c0 = runs[0].summary, runs[0].config
-        per_seed = ", ".join(
-            f"s{r.seed}: {r.summary['grok_step'] if r.summary['grok_step'] is not None else 'DNG'}" for r in runs)
+        grok, to_95 = arm_steps(arm, runs), arm_steps(arm, runs, "step_95")
+        per_seed = ", ".join(f"s{r.seed}: {seed_step(g, at)}" for r, g, at in zip(runs, grok.grok_steps, grok.reached))
         finals = [r.summary["final"]["test_acc"] for r in runs]
         batch = "full" if s0["batch_size"] == s0["n_train"] else s0["batch_size"]
         lines.append(
             f"| {arm} | {len(runs)} | {c0['penalty']['lam']} | {c0['optim']['weight_decay']} | {c0['optim']['lr']} "
             f"| {batch} | {s0['eval_every']} | {s0['budget']:,} | {per_seed} "
-            f"| {format_steps([r.summary['grok_step'] for r in runs])} "
-            f"| {format_steps([r.summary['step_95'] for r in runs])} "
+            f"| {steps_text(grok)} | {steps_text(to_95)} "
             f"| {statistics.mean(finals):.3f} |")
     return "\n".join(lines)
 
@@ -208,7 +201,8 @@ def report_dir(path: str | Path, title: str = "radgrok report") -> str:
         f"# {title}", "",
         f"{describe_setting(c)}; "
         f"grok step = first evaluation with test accuracy > {c['train']['grok_threshold']:.0%} that stays above "
-        "it for the rest of the run; DNG = did not grok within the budget.", "",
+        "it for the rest of the run; DNG = did not grok within the budget; none by N (cut) = stopped at "
+        "step N, before its budget, without a grok step (a bound, not a DNG).", "",
         grok_table(groups), "",
         f"![accuracy]({png.name})", "", *extra,
     ])
