@@ -13,8 +13,8 @@ from ..training.records import read_config
 from .plots import plot_accuracy, plot_grok_bars, plot_heatmap, plot_lambda_curve, plot_site_metric
 from .steps import ArmResult, seed_step, steps_text
 
-__all__ = ["Run", "load_run", "load_runs", "group_runs", "arm_steps", "grok_table", "report_dir", "flat_config", "varying_fields",
-           "sweep_figures"]
+__all__ = ["Run", "load_run", "load_runs", "group_runs", "arm_steps", "grok_table", "report_dir", "flat_config",
+           "varying_fields", "sweep_figures"]
 
 # Fields that differ between seeds of one arm, or that do not change a run's result.
 _NOT_SWEPT = {"seed", "split_seed", "threads", "device", "checkpoint_every", "early_stop", "patience"}
