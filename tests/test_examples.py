@@ -1,4 +1,5 @@
-"""The examples run (``--smoke``), and the README shows exactly their marked regions."""
+"""The examples run (``--smoke``), and the pages that show their code show exactly their marked regions:
+the README's quickstart the plain loop, the integrations page the two trainers."""
 
 from __future__ import annotations
 
@@ -13,7 +14,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
-SECTION = "## Using radgrok in your own trainer"
+# page, section heading (None: the whole page) -> the regions its python blocks must be, in order
+PAGES = {
+    ("README.md", "## Quickstart: the penalty in your own loop"): ["own_loop"],
+    ("docs/site-src/integrations.md", "## Three runnable examples"): ["hf", "lightning"],
+}
 
 # what each example prints once it has trained and measured
 EXPECTED = {
@@ -50,16 +55,21 @@ def regions() -> dict[str, str]:
     return found
 
 
-def readme_blocks() -> list[str]:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert SECTION in text, f"README has no {SECTION!r} section"
-    section = text.split(SECTION, 1)[1]
-    section = re.split(r"^## ", section, maxsplit=1, flags=re.M)[0]
-    return [b.strip("\n") for b in re.findall(r"```python\n(.*?)```", section, re.S)]
+def python_blocks(page: str, heading: str | None) -> list[str]:
+    """The ```python blocks of ``page`` under ``heading`` (up to the next heading of that level)."""
+    text = (ROOT / page).read_text(encoding="utf-8")
+    if heading is not None:
+        assert heading in text, f"{page} has no {heading!r} section"
+        level = heading.split(" ", 1)[0] + " "
+        text = re.split(rf"^{level}", text.split(heading, 1)[1], maxsplit=1, flags=re.M)[0]
+    return [b.strip("\n") for b in re.findall(r"```python\n(.*?)```", text, re.S)]
 
 
-def test_readme_code_is_the_examples_marked_regions():
+def test_the_pages_show_the_examples_marked_regions_verbatim():
     marked = regions()
     assert set(marked) == {"own_loop", "hf", "lightning"}
-    blocks = readme_blocks()
-    assert sorted(blocks) == sorted(marked.values()), "README blocks and example regions differ; copy the region"
+    shown = [name for names in PAGES.values() for name in names]
+    assert sorted(shown) == sorted(marked), "every marked region is shown on exactly one page"
+    for (page, heading), names in PAGES.items():
+        blocks = python_blocks(page, heading)
+        assert blocks == [marked[n] for n in names], f"{page}: the code differs from {names}; copy the region"
