@@ -1,5 +1,5 @@
 # Two entry points, each works on a fresh machine by itself:
-#   make demo   create .venv if missing, install radgrok, run the CPU demo
+#   make demo   create .venv if missing, install radgrok (no extras), run the CPU demo
 #   make test   create .venv if missing, install radgrok, lint (ruff, mypy), run the test suite
 PY ?= python3
 VENV := .venv
@@ -16,7 +16,17 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP)
 
-demo: $(STAMP)
+# the demo needs radgrok and its runtime dependencies only (no extras); in a venv that `make test`
+# already filled, this install finds everything there
+DEMO_STAMP := $(VENV)/.installed-demo
+
+$(DEMO_STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt -e .
+	touch $(DEMO_STAMP)
+
+demo: $(DEMO_STAMP)
 	$(BIN)/radgrok demo --out demo-out
 
 test: $(STAMP)

@@ -41,7 +41,9 @@ EXAMPLES = ROOT / "examples"
 INTEGRATIONS = ROOT / "src" / "radgrok" / "integrations"
 
 _LINK = re.compile(r"\]\(([^)\s]+)\)")
-_VERDICTS = ("reproduced", "partly", "not")
+# the graded verdicts (radgrok.experiments.verdicts.GRADES); a report's verdict cell starts with one in bold
+_VERDICTS = ("reproduced", "direction only", "not reproduced", "open", "not run")
+_OTHER = "other"  # a report written before the grading rule (fig4 and fig5 read uncommitted checkpoints)
 _SNIPPET = re.compile(r"^\s*#\s*--8<--\s*\[start:([\w.-]+)\]", re.M)
 
 
@@ -187,14 +189,12 @@ def _section(text: str, heading: str) -> list[str]:
 
 
 def _verdict_counts(table: list[str]) -> dict[str, int]:
-    counts = dict.fromkeys(_VERDICTS, 0)
+    counts = dict.fromkeys((*_VERDICTS, _OTHER), 0)
     for row in table[2:]:
         if row.startswith("|"):
-            cell = row.strip().strip("|").split("|")[-1].strip().strip("*").strip()
-            for v in _VERDICTS:
-                if cell.startswith(v):
-                    counts[v] += 1
-                    break
+            cell = row.strip().strip("|").split("|")[-1].strip()
+            word = cell[2:].split("**", 1)[0] if cell.startswith("**") else cell
+            counts[word if word in _VERDICTS else _OTHER] += 1
     return counts
 
 
@@ -203,8 +203,10 @@ def reproduce_page() -> str:
         "# Reproducing the paper",
         "",
         "`radgrok reproduce TARGET` runs one of the paper's tables or figures and writes `report.md`, a",
-        "self-contained `report.html` and PNGs: our numbers beside the published ones and one verdict per",
-        "claim (**reproduced**, **partly**, **not**). This page is generated at build time from every",
+        "`report.html` and PNGs: our numbers beside the published ones and one graded verdict per claim:",
+        "**reproduced** (the direction holds and the size agrees), **direction only** (the sign holds, the",
+        "size does not), **not reproduced**, **open** (runs cut before deciding) or **not run**; each report",
+        "states the rule and names each verdict's baseline. This page is generated at build time from every",
         "`docs/results/reproduce/*/report.md` in the repository; each section shows the report's verdict",
         "table and its first figure, and links to the full report (settings, every arm, every figure).",
         "",
@@ -216,10 +218,11 @@ def reproduce_page() -> str:
         "",
         "Readings of ‖h‖: reports made before the penalty's readings existed were trained under the",
         "per-example mean reading; the [readings page](docs/results/readings/README.md) has the paper-size",
-        "runs under each reading.",
+        "runs under each reading. *other* counts verdict words from before the grading rule: fig4 and fig5",
+        "read their spectra from final checkpoints, which are not committed, so their reports were not regraded.",
         "",
-        "| report | paper's table or figure | reproduced | partly | not | figures |",
-        "|---|---|---|---|---|---|",
+        "| report | paper's table or figure | " + " | ".join(_VERDICTS) + f" | {_OTHER} | figures |",
+        "|---" * (4 + len(_VERDICTS)) + "|",
     ]
     sections = []
     for d in _reports():
@@ -230,7 +233,7 @@ def reproduce_page() -> str:
         counts = _verdict_counts(table)
         pngs = sorted(d.glob("*.png"))
         link = _rel(d / "report.md")
-        c = [str(counts[v]) if table else "–" for v in _VERDICTS]
+        c = [str(counts[v]) if table else "–" for v in (*_VERDICTS, _OTHER)]
         out.append(f"| [{title}]({link}) | {paper.group(1) if paper else '–'} | {' | '.join(c)} | {len(pngs)} |")
         sec = [f"## {title}", "", f"[Full report]({link}) · `{_rel(d)}/`", ""]
         if paper:
@@ -279,7 +282,12 @@ def cli_page() -> str:
         ]
         helps = {a.dest: a.help for a in _choices_actions(parser)}
         out += [f"| [`radgrok {name}`](#radgrok-{name}) | {helps.get(name, '')} |" for name in subs]
-        out += ["", "## radgrok", "", "```text", parser.format_help().rstrip(), "```", ""]
+        out += ["", "## Common commands", "", "```bash", *_COMMON, "```", "",
+                "Bad values stop a command before anything is created, with one line naming the field and what "
+                "is allowed (`radgrok: error: train_frac must be in (0, 1), got 1.5`, exit code 2). A run's "
+                "files, its grok step and what *cut* means: [run records](run-records.md).", ""]
+        out += _presets_section()
+        out += ["## radgrok", "", "```text", parser.format_help().rstrip(), "```", ""]
         for name, sub in subs.items():
             out += [f"## radgrok {name}", "", "```text", sub.format_help().rstrip(), "```", ""]
         return "\n".join(out)
@@ -288,6 +296,41 @@ def cli_page() -> str:
             os.environ.pop("COLUMNS", None)
         else:
             os.environ["COLUMNS"] = old
+
+
+# what the README's five commands grow into; every line is a real invocation (tests/test_docs.py parses each)
+_COMMON = [
+    "radgrok presets                                   # every preset with a one-line description",
+    "radgrok train --preset paper-mlp --seed 1         # one run; writes runs/paper-mlp-s1/",
+    "radgrok train --preset paper-mlp --lam 0 --weight-decay 0.1 --out runs/strong-wd-s0",
+    "radgrok train --out runs/strong-wd-s0 --resume --steps 200000   # continue a run under its recorded config",
+    "radgrok demo --out demo-out --seeds 2             # the readings beside weight decay, ~5 min on 2 cores",
+    "radgrok sweep --preset cpu-mlp --grid lam=0,0.05 --seeds 0 1 2 --out runs/sweep",
+    "radgrok compare --tune weight_decay=1.0,3.0       # methods at one budget, wd tuned per arm on validation",
+    "radgrok report runs/sweep                         # table, accuracy, grok-step bars, lambda curve, heatmap",
+    "radgrok plot runs/paper-mlp-s1                    # one run: radius, Φ̃_rad, anisotropy, Fourier, selectivity",
+    "radgrok reproduce table2 --scale cpu --dry-run    # the trials of one paper table and their cost",
+    "radgrok reproduce table2 --scale paper --steps 1500 --only 'penalty@batch-s*'   # a cap: capped runs are bounds",
+    "radgrok reproduce table2 --scale paper --device cuda --report-only   # report what a stopped invocation reached",
+    "radgrok train --preset cpu-mlp --tracker tensorboard   # mirror evaluations to TensorBoard / W&B (extras)",
+    "radgrok bench --quick --json bench.json           # training speed against the targets",
+]
+
+
+def _presets_section() -> list[str]:
+    """Every preset with its description, from ``radgrok.experiments.presets.PRESETS``."""
+    from radgrok.experiments.presets import PRESETS
+
+    out = ["## Presets", "",
+           "Generated from `radgrok.experiments.presets.PRESETS` (what `radgrok presets` prints). A preset sets "
+           "the fields its claim depends on; the flags of `radgrok train` override them.", "",
+           "| preset | what it is |", "|---|---|"]
+
+    def cell(text: str) -> str:  # one line, a pipe escaped so that the table keeps its columns
+        return " ".join(text.split()).replace("|", "\\|")
+
+    out += [f"| `{name}` | {cell(p.description)} |" for name, p in PRESETS.items()]
+    return out + [""]
 
 
 def _choices_actions(parser) -> list:

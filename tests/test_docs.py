@@ -7,7 +7,10 @@ missing mkdocs is a failure, elsewhere (a venv without the extra) the test is sk
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
+import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -59,7 +62,8 @@ def test_mkdocs_build_strict(tmp_path, monkeypatch):
     pages = ["index.html", "penalty/index.html", "diagnostics/index.html", "methods/index.html",
              "integrations/index.html", "reproduce/index.html", "cli/index.html", "performance/index.html",
              "run-records/index.html", "run-records-example/index.html", "api/penalty/index.html",
-             "docs/results/index.html", "docs/results/readings/index.html", "examples/index.html"]
+             "docs/results/index.html", "docs/results/readings/index.html", "examples/index.html",
+             "layout/index.html", "compatibility/index.html"]
     for page in pages:
         assert (site / page).is_file(), page
 
@@ -80,6 +84,10 @@ def test_mkdocs_build_strict(tmp_path, monkeypatch):
     for name in _subcommands():
         assert f'id="radgrok-{name}"' in cli, name
     assert "--norm-over" in cli and "--weight-decay" in cli  # flags generated from the config dataclasses
+    from radgrok.experiments.presets import PRESETS
+
+    for name in PRESETS:  # the presets table, generated from the registry
+        assert f"<code>{name}</code>" in cli, name
 
     # the API reference comes from the docstrings
     api = (site / "api/penalty/index.html").read_text(encoding="utf-8")
@@ -98,3 +106,57 @@ def test_mkdocs_build_strict(tmp_path, monkeypatch):
     perf = (site / "performance/index.html").read_text(encoding="utf-8")
     for js in (ROOT / "benchmarks/results").glob("*.json"):
         assert js.stem in perf, js.name
+
+
+def _hooks():
+    """docs/hooks.py as a module (it imports mkdocs)."""
+    _require_mkdocs()
+    spec = importlib.util.spec_from_file_location("radgrok_docs_hooks", ROOT / "docs" / "hooks.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_cli_pages_common_commands_parse():
+    """Every line of the command-line page's 'Common commands' is a real invocation of the real parser."""
+    from radgrok.cli import build_parser
+
+    commands = _hooks()._COMMON
+    assert len(commands) >= 10
+    for line in commands:
+        argv = shlex.split(line.split("  #", 1)[0])
+        assert argv[0] == "radgrok", line
+        build_parser().parse_args(argv[1:])  # argparse exits (SystemExit) on an unknown flag or value
+
+
+def test_the_reproduce_overview_counts_each_reports_graded_verdicts():
+    """The overview's counts are the reports' verdict cells, graded words only; a report written before the
+    grading rule (no rule line) is the only kind whose words count as 'other'."""
+    hooks = _hooks()
+    from radgrok.experiments.verdicts import GRADES
+
+    assert set(hooks._VERDICTS) == set(GRADES)
+    for report in sorted((ROOT / "docs/results/reproduce").glob("*/report.md")):
+        text = report.read_text(encoding="utf-8")
+        table = [line for line in hooks._section(text, "Verdicts") if line.startswith("|")]
+        cells = [row.rstrip().rstrip("|").rsplit("|", 1)[-1].strip() for row in table[2:]]
+        words = [re.match(r"\*\*(.+?)\*\*", c).group(1) for c in cells]  # every verdict cell starts in bold
+        counts = hooks._verdict_counts(table)
+        assert sum(counts.values()) == len(words), report
+        for grade in GRADES:
+            assert counts[grade] == words.count(grade), (report, grade)
+        if "Grading rule (one for every target)" in text or not words:  # choices, mechanism: no claims
+            assert counts[hooks._OTHER] == 0, report
+        else:
+            assert counts[hooks._OTHER] == sum(w not in GRADES for w in words) > 0, report
+
+
+def test_the_layout_page_names_every_package_and_module():
+    page = (ROOT / "docs/site-src/layout.md").read_text(encoding="utf-8")
+    src = ROOT / "src" / "radgrok"
+    for d in sorted(p for p in src.iterdir() if p.is_dir() and (p / "__init__.py").exists()):
+        assert f"  {d.name}/" in page, f"layout.md does not name the package {d.name}/"
+    for py in sorted(src.rglob("*.py")):
+        if py.name != "__init__.py":
+            assert re.search(rf"\b{re.escape(py.name)}\b", page), f"layout.md does not name {py.relative_to(src)}"
