@@ -2,7 +2,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -98,15 +97,11 @@ def test_killed_process_resumes_to_the_uninterrupted_metrics(tmp_path):
             "--checkpoint-every", "100", "--no-early-stop", "--threads", "1", "--quiet"]
     env = _env(tmp_path)
     cut = tmp_path / "cut"
-    proc = subprocess.Popen([exe, *args, "--out", str(cut)], env=env)
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        ck = cut / "checkpoint.pt"
-        if ck.exists() and records.load_checkpoint(ck)["step"] >= 300:
-            break
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    # The run kills itself right after its 4th checkpoint (steps 0, 100, 200, 300) is in place
+    # (records.fault_point): polling checkpoint.pt from here would read it while the run renames it.
+    kill = dict(env, **{records.KILL_ENV: "checkpoint.pt:after:4"})
+    assert subprocess.run([exe, *args, "--out", str(cut)], env=kill, timeout=300).returncode == -signal.SIGKILL
+    assert records.load_checkpoint(cut / "checkpoint.pt")["step"] == 300
     killed_at = records.read_jsonl(cut / "metrics.jsonl")[-1]["step"]
     assert killed_at < 3000, "the run finished before it could be killed"
     subprocess.run([exe, *args, "--out", str(cut), "--resume"], env=env, check=True, capture_output=True)

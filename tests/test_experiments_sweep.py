@@ -44,30 +44,38 @@ def test_trial_names():
     assert Trial("cpu-mlp", (), 0).name == "cpu-mlp-s0"
 
 
-def test_killed_sweep_keeps_finished_trials_and_a_rerun_completes_the_rest(tmp_path):
-    """SIGKILL the whole sweep (driver and its worker) mid-trial; re-running the same sweep
-    reuses the finished trials untouched and resumes the killed one from its checkpoint."""
+def _sweep_killed_at(out, arms: dict, point: str, batch: str = "off") -> None:
+    """Run a sweep of ``arms`` in a process group of its own that SIGKILLs itself whole (driver and
+    worker, as ``kill -9 -PGID``) at the write ``point`` ("<file>:<where>:<n>", records.fault_point):
+    the directories it leaves are the same on any machine at any load, where a kill after a sleep
+    lands wherever the run happens to be."""
     import os
     import signal
     import subprocess
     import sys
-    import time
+    from contextlib import suppress
 
-    quick = dict(FIXED, diagnostics=False)
-    arms = {"a": dict(quick, lam=0.0), "b": dict(quick, lam=0.05),
-            "long": dict(quick, steps=800, eval_every=20, checkpoint_every=20, early_stop=False)}
     code = ("import sys; from radgrok.experiments.sweep import grid, run_sweep; "
-            f"run_sweep(grid('cpu-mlp', arms={arms!r}, seeds=[0]), sys.argv[1], workers=1, verbose=False)")
-    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], start_new_session=True)
-    ckpt = tmp_path / "long-s0" / "checkpoint.pt"
+            f"run_sweep(grid('cpu-mlp', arms={arms!r}, seeds=[0]), sys.argv[1], workers=1, verbose=False, "
+            f"batch={batch!r})")
+    env = dict(os.environ, **{records.KILL_ENV: point, records.KILL_GROUP_ENV: "1"})
+    proc = subprocess.Popen([sys.executable, "-c", code, str(out)], env=env, start_new_session=True)
     try:
-        deadline = time.time() + 60
-        while time.time() < deadline and not (ckpt.exists() and (tmp_path / "long-s0" / "summary.json").exists()):
-            time.sleep(0.05)
-        time.sleep(0.2)  # a few checkpoints in, far from the end
+        assert proc.wait(timeout=300) == -signal.SIGKILL, "the sweep ended before its kill point"
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # the group this test started: driver + worker
-        proc.wait()
+        with suppress(ProcessLookupError):  # gone already, unless the wait timed out
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_killed_sweep_keeps_finished_trials_and_a_rerun_completes_the_rest(tmp_path):
+    """SIGKILL the whole sweep (driver and its worker) mid-trial; re-running the same sweep
+    reuses the finished trials untouched and resumes the killed one from its checkpoint."""
+    quick = dict(FIXED, diagnostics=False)  # checkpoint_every 1000: checkpoints at step 0 and the end only
+    arms = {"a": dict(quick, lam=0.0), "b": dict(quick, lam=0.05),
+            "long": dict(quick, steps=200, eval_every=20, checkpoint_every=20, early_stop=False)}
+    # one worker runs a, b, long in turn: 2 checkpoints each for a and b, then long's at 0, 20, 40, 60
+    _sweep_killed_at(tmp_path, arms, "checkpoint.pt:after:8")
+    assert records.load_checkpoint(tmp_path / "long-s0" / "checkpoint.pt")["step"] == 60
     assert records.read_json(tmp_path / "long-s0" / "summary.json")["status"] == "running"
     assert not (tmp_path / "results.csv").exists()
     done = {n: (tmp_path / n / "summary.json").stat().st_mtime_ns for n in ("a-s0", "b-s0")}
@@ -76,9 +84,9 @@ def test_killed_sweep_keeps_finished_trials_and_a_rerun_completes_the_rest(tmp_p
     results = run_sweep(grid("cpu-mlp", arms=arms, seeds=[0]), tmp_path, workers=1, verbose=False)
     assert all(r["status"] in ("grokked", "dng") for r in results)
     assert all((tmp_path / n / "summary.json").stat().st_mtime_ns == t for n, t in done.items())
-    assert results[2]["steps_done"] == 800
+    assert results[2]["steps_done"] == 200
     rows = records.read_jsonl(tmp_path / "long-s0" / "metrics.jsonl")
-    assert [r["step"] for r in rows] == list(range(0, 801, 20))  # resumed, no step logged twice
+    assert [r["step"] for r in rows] == list(range(0, 201, 20))  # resumed, no step logged twice
     assert (tmp_path / "results.csv").exists()
 
 
@@ -184,32 +192,17 @@ def test_batched_sweep_matches_one_by_one_and_resumes_interrupted_seeds(tmp_path
 def test_killed_batch_resumes_its_seeds_one_by_one(tmp_path):
     """SIGKILL a sweep while its stacked batch trains; the re-run resumes every seed alone
     from the checkpoint train_many wrote (train()'s format), logging no step twice."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    long = dict(FIXED, diagnostics=False, steps=1500, eval_every=20, checkpoint_every=20, early_stop=False)
+    long = dict(FIXED, diagnostics=False, steps=200, eval_every=20, checkpoint_every=20, early_stop=False)
     arms = {"a": dict(long, lam=0.0), "b": dict(long, lam=0.05)}
-    code = ("import sys; from radgrok.experiments.sweep import grid, run_sweep; "
-            f"run_sweep(grid('cpu-mlp', arms={arms!r}, seeds=[0]), sys.argv[1], workers=1, verbose=False, "
-            "batch='on')")
-    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], start_new_session=True)
-    ckpts = [tmp_path / n / "checkpoint.pt" for n in ("a-s0", "b-s0")]
-    try:
-        deadline = time.time() + 60
-        while time.time() < deadline and not all(c.exists() for c in ckpts):
-            time.sleep(0.05)
-        time.sleep(0.2)
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    assert all(records.read_json(tmp_path / n / "summary.json")["status"] == "running" for n in ("a-s0", "b-s0"))
-    results = run_sweep(grid("cpu-mlp", arms=arms, seeds=[0]), tmp_path, workers=1, verbose=False, batch="on")
-    assert [r["steps_done"] for r in results] == [1500, 1500]
+    # the batch writes both seeds' checkpoints at steps 0, 20, 40: killed once both hold step 40
+    _sweep_killed_at(tmp_path, arms, "checkpoint.pt:after:6", batch="on")
     for n in ("a-s0", "b-s0"):
-        assert [r["step"] for r in records.read_jsonl(tmp_path / n / "metrics.jsonl")] == list(range(0, 1501, 20))
+        assert records.load_checkpoint(tmp_path / n / "checkpoint.pt")["step"] == 40
+        assert records.read_json(tmp_path / n / "summary.json")["status"] == "running"
+    results = run_sweep(grid("cpu-mlp", arms=arms, seeds=[0]), tmp_path, workers=1, verbose=False, batch="on")
+    assert [r["steps_done"] for r in results] == [200, 200]
+    for n in ("a-s0", "b-s0"):
+        assert [r["step"] for r in records.read_jsonl(tmp_path / n / "metrics.jsonl")] == list(range(0, 201, 20))
 
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the message a CPU-only machine gives")

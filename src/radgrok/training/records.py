@@ -14,8 +14,10 @@ Layout of a run directory::
 
 Fault injection, for tests only: ``RADGROK_KILL_AT="<point>:<n>"`` in the environment
 makes the process SIGKILL itself at the n-th time it reaches the named point (see
-``fault_point`` for the names). It is read once, at import; unset (always, outside
-tests/test_faults.py), each point costs one comparison with None.
+``fault_point`` for the names); with ``RADGROK_KILL_GROUP=1`` as well, the SIGKILL goes to
+its whole process group (a sweep's driver and workers at once, as ``kill -9 -PGID`` sends it).
+Both are read once, at import; unset (always, outside the tests), each point costs one
+comparison with None.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from .config import ConfigError, RunConfig, from_dict
 __all__ = ["atomic_write_text", "atomic_write_bytes",
            "write_json", "read_json", "write_jsonl", "append_jsonl", "read_jsonl", "read_config",
            "save_checkpoint", "load_checkpoint", "claim", "CONFIG", "METRICS", "SUMMARY", "CHECKPOINT",
-           "PREV_CHECKPOINT", "SPLIT", "LOCK", "FINISHED", "Status", "fault_point", "KILL_ENV"]
+           "PREV_CHECKPOINT", "SPLIT", "LOCK", "FINISHED", "Status", "fault_point", "KILL_ENV", "KILL_GROUP_ENV"]
 
 CONFIG, METRICS, SUMMARY, CHECKPOINT, PREV_CHECKPOINT, SPLIT, LOCK = (
     "config.json", "metrics.jsonl", "summary.json", "checkpoint.pt", "checkpoint.prev.pt", "split.json", "run.lock")
@@ -67,6 +69,7 @@ def arm_of(name: str) -> str:
 
 
 KILL_ENV = "RADGROK_KILL_AT"
+KILL_GROUP_ENV = "RADGROK_KILL_GROUP"
 
 
 def _read_kill_at() -> tuple[str, int] | None:
@@ -81,6 +84,7 @@ def _read_kill_at() -> tuple[str, int] | None:
 
 
 _KILL_AT = _read_kill_at()
+_KILL_GROUP = os.environ.get(KILL_GROUP_ENV, "") not in ("", "0")
 _hits: dict[str, int] = {}
 
 
@@ -94,11 +98,15 @@ def fault_point(name: str) -> None:
     ``metrics.jsonl:row-before``, ``metrics.jsonl:row-half`` (half of the row's line is written and
     flushed) and ``metrics.jsonl:row-after`` around each appended metrics row.
     SIGKILL, not an exception: nothing (no ``finally``, no atexit) gets to tidy up, as with the OOM killer.
+    Under ``RADGROK_KILL_GROUP`` the whole process group dies in the same instant: a test can stop a
+    sweep (driver and workers) at an exact write instead of after a guessed sleep.
     """
     if _KILL_AT is None or name != _KILL_AT[0]:
         return
     _hits[name] = _hits.get(name, 0) + 1
     if _hits[name] == _KILL_AT[1]:
+        if _KILL_GROUP:
+            os.killpg(0, signal.SIGKILL)  # 0: this process's own group, this process included
         os.kill(os.getpid(), signal.SIGKILL)
 
 
