@@ -141,3 +141,92 @@ def test_a_cut_off_run_groks_only_above_its_own_threshold():
 
     assert cut(0.9)["grok_step"] == 10 and cut(0.95)["grok_step"] is None
     assert cut(0.95)["status"] == rep.CUT and (cut(0.95)["steps_done"], cut(0.95)["budget"]) == (20, 100)
+
+
+# -- from run records to verdict rows: fake run directories with known grok steps, through --report-only
+
+
+def fake_runs(out: Path, target: str, seeds: int, steps: dict) -> None:
+    """A run directory per (arm, seed) named in ``steps``: arm -> per seed a grok step, None (a DNG: its
+    whole budget run without a grok) or ("cut", N) (stopped by a cap at step N, budget kept)."""
+    from radgrok.training.config import to_dict
+
+    p = plan(target, "cpu", seeds)
+    for arm in p.arms:
+        for seed, what in zip(p.arm_seeds(arm), steps.get(arm.name, ())):
+            cfg = arm.config(seed)
+            budget, every = cfg.train.steps, cfg.train.eval_every
+            cap = what[1] if isinstance(what, tuple) else None
+            grok = None if cap or what is None else what
+            done = cap or (min(grok + 2 * every, budget) if grok is not None else budget)
+            if cap:
+                cfg = cfg.replace(steps=cap, budget=budget)
+            rows = [{"step": s, "epoch": float(s), "train_acc": 1.0, "train_loss": 0.01, "test_loss": 1.0,
+                     "test_acc": 0.95 if grok is not None and s >= grok else 0.05} for s in range(0, done + 1, every)]
+            status = "cut" if cap else "grokked" if grok is not None else "dng"
+            summary = {"status": status, "message": "", "task": cfg.task.task, "grok_step": grok,
+                       "memorised_step": every, "step_95": grok, "steps_done": done, "budget": budget,
+                       "eval_every": every, "batch_size": 4704, "n_train": 4704, "epochs_per_step": 1.0,
+                       "seed": seed, "lam": cfg.penalty.lam, "weight_decay": cfg.optim.weight_decay, "lr": cfg.optim.lr,
+                       "final": {k: rows[-1][k] for k in ("train_acc", "test_acc", "train_loss", "test_loss")},
+                       "wall_seconds": 1.0, **({"cap": cap} if cap else {})}
+            d = out / "runs" / rep.records.run_name(arm.name, seed)
+            d.mkdir(parents=True)
+            rep.records.write_json(d / rep.records.CONFIG, {"config": to_dict(cfg)})
+            rep.records.write_jsonl(d / rep.records.METRICS, rows)
+            rep.records.write_json(d / rep.records.SUMMARY, summary)
+
+
+def verdict_rows(md: str) -> list[str]:
+    section = md.split("## Verdicts", 1)[1].split("\n## ", 1)[0]
+    return [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| claim |")]
+
+
+MEAN, SUM, BATCH = ("reading: one norm per example, mean over the batch", "reading: one norm per example, summed "
+                    "over the batch", "reading: one Frobenius norm of the batch matrix (torch.norm(h))")
+CAL = "cpu calibration: penalty lam 1 at r = 0.1·sqrt(d), weak wd"
+
+
+def test_report_only_turns_known_grok_steps_into_exact_verdict_rows_per_reading(tmp_path):
+    """table2 at cpu scale (budget 4,000): strong WD 800/1,200; under the mean reading the penalty never
+    groks (a DNG), under the sum reading it is cut by a cap at 500, under the batch reading it groks at
+    150, and the calibrated penalty at 500: four readings, four grades, each row exact."""
+    fake_runs(tmp_path, "table2", 2, {
+        "weak-wd": [None, None], "strong-wd": [800, 1200], "dropout": [None, None], "penalty": [None, None],
+        "penalty@sum": [("cut", 500), ("cut", 500)], "penalty@batch": [150, 150], "penalty-small-r": [500, 500]})
+    md = rep.reproduce("table2", "cpu", seeds=2, out=tmp_path, report_only=True)
+    head = "| penalty 6.3x sooner than strong WD | "
+    ref = "| strong-wd | 6.3× | strong-wd 1,000 ± 283 vs "
+    assert verdict_rows(md) == [
+        "| weak WD never groks | as in the paper | budget 4,000 | DNG | weak-wd: DNG (2/2, budget 4,000) "
+        "| 2/2 seeds | **reproduced** |",
+        head + f"as in the paper; {MEAN} " + ref + "penalty DNG (2/2, budget 4,000) | < 0.25× "
+        "| **not reproduced** (at most 0.25×) |",
+        "| dropout groks | as in the paper | budget 4,000 | groks | dropout: DNG (2/2, budget 4,000) | 0/2 seeds "
+        "| **not reproduced** (2/2 seeds DNG) |",
+        head + SUM + " " + ref + "penalty@sum no grok by step 500 (2/2 cut off before the budget 4,000) "
+        "| < 2.00× | **open** (penalty@sum cut before grokking) |",
+        head + BATCH + " " + ref + "penalty@batch 150 ± 0 | 6.67× | **reproduced** |",
+        head + CAL + " " + ref + "penalty-small-r 500 ± 0 | 2.00× | **direction only** (2× is outside 6.317× ×/÷ 2) |",
+    ]
+
+
+def test_report_only_pools_table6_over_p_and_shows_each_ps_own_ratio(tmp_path):
+    """table6 at cpu scale: at f 0.6 the batch reading is 4.5× sooner than strong WD at P 59 and 0.83× at
+    P 97; the verdict is judged on the pool (1.75×) and its row names both parts. At f 0.3 strong WD is a
+    DNG at both P: 'strong WD does not grok' holds on all four runs."""
+    fake_runs(tmp_path, "table6", 2, {
+        "strong-wd,p=59,f=0.6": [800, 1000], "strong-wd,p=97,f=0.6": [400, 600],
+        "penalty@batch,p=59,f=0.6": [200, 200], "penalty@batch,p=97,f=0.6": [600, 600],
+        "strong-wd,p=59,f=0.3": [None, None], "strong-wd,p=97,f=0.3": [None, None]})
+    md = rep.reproduce("table6", "cpu", seeds=2, out=tmp_path, report_only=True)
+    rows = verdict_rows(md)
+    pooled = "; pooled over P 59, 97 | "
+    assert ("| f=0.6: penalty 6.8x sooner than strong WD | " + BATCH + pooled + "strong-wd | 6.8× | strong-wd "
+            "700 ± 258 vs penalty@batch 400 ± 231; per P: P 59: 4.50×, P 97: 0.83× | 1.75× "
+            "| **direction only** (1.75× is outside 6.8× ×/÷ 2) |") in rows
+    assert ("| f=0.3: strong WD does not grok | as in the paper" + pooled + "budget 2,500 | DNG | strong-wd: DNG "
+            "(4/4, budget 2,500); per P: P 59: 2/2 seeds, P 97: 2/2 seeds | 4/4 seeds | **reproduced** |") in rows
+    # the arms without runs are reported as not run, never judged
+    mean_row = next(r for r in rows if r.startswith("| f=0.6: penalty 6.8x sooner than strong WD | as in the paper"))
+    assert mean_row.endswith("| n/a | **not run** |")
