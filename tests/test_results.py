@@ -171,6 +171,29 @@ def table2_paper_batch_speedup() -> dict:
     return {"ratio": f"{_mean(strong) / _mean(_steps('table2-paper', 'penalty@batch')):.0f}", "strong": _ms(strong)}
 
 
+def _verdict(target: str, claim: str, setting: str) -> str:
+    """The graded verdict word of one row of a committed report's verdict table."""
+    text = (RESULTS / "reproduce" / target / "report.md").read_text()
+    row = next(r for r in text.splitlines() if r.startswith(f"| {claim} | {setting}"))
+    return row.rstrip().rstrip("|").rsplit("|", 1)[-1].strip()[2:].split("**", 1)[0]
+
+
+def table2_paper_headline() -> dict:
+    """README's Table 2 bullet: grok steps and the caps of the runs that did not grok, and each reading's
+    verdict as the committed report grades it."""
+    batch, mean, summed = (_runs("table2-paper", f"{arm}-s") for arm in ("penalty@batch", "penalty", "penalty@sum"))
+    assert all(s["grok_step"] is None for s, _ in [*mean.values(), *summed.values()])
+    groks = {s["grok_step"] for s, _ in batch.values()}
+    assert len(groks) == 1
+    claim = "penalty 6.3x sooner than strong WD"
+    return {"g": f"{groks.pop():,}", "k": len(batch), "n": len(batch),
+            "mean_by": f"{max(s['steps_done'] for s, _ in mean.values()):,}",  # the H100 seeds' cut-off
+            "sum_by": "–".join(f"{x:,}" for x in sorted({s["steps_done"] for s, _ in summed.values()})),
+            "v_batch": _verdict("table2-paper", claim, "reading: one Frobenius"),
+            "v_mean": _verdict("table2-paper", claim, "as in the paper"),
+            "v_sum": _verdict("table2-paper", claim, "reading: one norm per example, summed")}
+
+
 def h100_seed0_bound() -> dict:
     """docs/results §12: seed 0 of the penalty ran its whole 100,000 steps on the CPU without grokking;
     the ratio is bounded by OUR strong WD's mean (as every other ratio there), not the paper's 15,540."""
@@ -289,6 +312,9 @@ CLAIMS = [
     ("README.md", "‖h‖ {v} over Table 2's five seeds", final_radius_table2),
     (RESULTS_MD, "‖h‖ {v} over Table 2's five seeds", final_radius_table2),
     ("README.md", "{ratio}× sooner than our strong weight decay 0.1 ({strong})", table2_paper_batch_speedup),
+    ("README.md", "reading the MLP groks at step {g} on {k} of {n} seeds", table2_paper_headline),
+    ("README.md", ": *{v_batch}* against the paper's 6.3×. Per example, mean: no grok by step {mean_by} (H100), "
+     "*{v_mean}*; summed: no grok by step {sum_by}, *{v_sum}*.", table2_paper_headline),
     (RESULTS_MD, "**{ratio}× sooner than strong weight decay 0.1** at paper size ({strong} on our H100)",
      table2_paper_batch_speedup),
     (RESULTS_MD, "< {ratio}× (our strong WD's {strong} / {steps}, against the paper's 6.3×)", h100_seed0_bound),
