@@ -118,13 +118,20 @@ def _hooks():
     return module
 
 
-def test_the_cli_pages_common_commands_parse():
-    """Every line of the command-line page's 'Common commands' is a real invocation of the real parser."""
+def _readme_commands() -> list[str]:
+    """The lines of the README's 'Five commands' block."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8").split("## Five commands", 1)[1]
+    return re.search(r"```bash\n(.*?)```", text, re.S).group(1).strip().splitlines()
+
+
+def test_the_cli_pages_common_commands_and_the_readmes_five_parse():
+    """Every line of the command-line page's 'Common commands' and of the README's five commands is a real
+    invocation of the real parser."""
     from radgrok.cli import build_parser
 
     commands = _hooks()._COMMON
-    assert len(commands) >= 10
-    for line in commands:
+    assert len(commands) >= 10 and len(_readme_commands()) == 5
+    for line in commands + _readme_commands():
         argv = shlex.split(line.split("  #", 1)[0])
         assert argv[0] == "radgrok", line
         build_parser().parse_args(argv[1:])  # argparse exits (SystemExit) on an unknown flag or value
