@@ -159,14 +159,15 @@ def test_units_batch_stackable_trials_only_where_asked():
     from radgrok.experiments.sweep import units
 
     arms = {"a": dict(FIXED, lam=0.0), "b": dict(FIXED, lam=0.05, weight_decay=1.0),
-            "wide": dict(FIXED, width=32), "tf": dict(FIXED, arch="transformer", width=16)}
+            "wide": dict(FIXED, width=32), "tf": dict(FIXED, arch="transformer", width=16),
+            "drop": dict(FIXED, dropout=0.1)}
     trials = grid("cpu-mlp", arms=arms, seeds=[0, 1])
     assert units(trials, "off") == [[t] for t in trials]
     assert units(trials, "auto") == [[t] for t in trials]  # cpu: batching is slower here, so never by default
     on = units(trials, "on")
     # a and b differ only in per-seed values: one batch of 4; width fixes shapes: its own batch;
-    # the transformer cannot be batched at all
-    assert sorted(len(u) for u in on) == [1, 1, 2, 4]
+    # the transformer's seeds stack with each other; dropout cannot be batched at all
+    assert sorted(len(u) for u in on) == [1, 1, 2, 2, 4]
     assert {t.name for u in on if len(u) == 4 for t in u} == {"a-s0", "a-s1", "b-s0", "b-s1"}
     with pytest.raises(ConfigError, match="batch"):
         units(trials, "sometimes")

@@ -63,7 +63,7 @@ def test_teacher_forced_exact_match_equals_generation(fmt):
 
 
 def test_teacher_forced_exact_match_equals_generation_on_a_trained_gpt():
-    from radgrok.models.gpt import lm_loss
+    from radgrok.tasks.lm import lm_loss
 
     data = make_addition(2, "reversed", n_train=300, n_test=100, split_seed=0)
     torch.manual_seed(0)

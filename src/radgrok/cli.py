@@ -81,7 +81,7 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
 
 TRAIN_PRESET = "cpu-mlp"  # what `radgrok train` starts from when no --preset is given
 
-_BATCH_HELP = ("stack MLP trials that differ only in seed/lam/lr/wd into one model (train_many): "
+_BATCH_HELP = ("stack trials that differ only in seed/lam/lr/wd into one vmapped step (train_many): "
                "auto = on CUDA only, where it is faster")
 
 

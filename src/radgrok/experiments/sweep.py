@@ -6,13 +6,14 @@ radgrok[ray]``). Both call ``run_unit``, so a trial gives the same record
 wherever it ran. A trial that raises is recorded in ``<trial>/error.json`` and the
 others go on; re-running a sweep skips trials whose summary says they finished.
 
-Batching: MLP trials that differ only in per-seed values (seed, lam, lr, weight
-decay, ...: ``training.multiseed.PER_SEED_FIELDS``) can run as one stacked model
+Batching: trials that differ only in per-seed values (seed, lam, lr, weight
+decay, ...: ``training.multiseed.PER_SEED_FIELDS``) can run as one vmapped step
 through ``train_many``, one unit of work instead of S. ``batch="auto"`` does so on
-CUDA only, where it is faster (benchmarks/results/h100-*.json); on this project's
-CPU it is slower (multiseed_speedup 0.88-0.90 in benchmarks/results/vm-2026-11-23{b,c}.json),
-so CPU trials run one by one. An interrupted batch loses nothing: each seed's
-checkpoint is in train()'s format and the re-run resumes those trials one by one.
+CUDA only: stacking paid there (benchmarks/results/h100-*.json, measured on the earlier
+hand-written stacked MLP; the real model under vmap has not been timed on a GPU yet); on
+this project's CPU it does not (multiseed_speedup 0.7-1.0), so CPU trials run one by one.
+An interrupted batch loses nothing: each seed's checkpoint is in train()'s format and the
+re-run resumes those trials one by one.
 """
 
 from __future__ import annotations
@@ -158,7 +159,7 @@ def check_devices(trials: list[Trial]) -> None:
 
 
 def units(trials: list[Trial], batch: str = "auto") -> list[list[Trial]]:
-    """Group trials into units of work: stackable MLP trials together where ``batch`` says so
+    """Group trials into units of work: stackable trials together where ``batch`` says so
     ("on": always; "auto": on CUDA only; "off": never), every other trial alone."""
     if batch not in BATCH_MODES:
         raise ConfigError(f"batch must be one of {list(BATCH_MODES)}, got {batch!r}")

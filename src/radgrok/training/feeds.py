@@ -23,8 +23,8 @@ import math
 
 import torch
 
-from ..models.gpt import lm_loss
 from ..tasks.addition import AdditionData
+from ..tasks.lm import lm_loss
 from ..tasks.modular import ModularData
 from ..tasks.text import TextData
 from .config import batch_rows, window_rows
@@ -66,8 +66,7 @@ def model_stats(b) -> dict:
 
 
 def stats_row(rs, penalty_raw: float, weight_norm: float, radii: dict[str, float]) -> dict:
-    """The model's part of a metric row, in the order rows are logged, from its numbers however they
-    were computed (one model's forward here, a stack of seeds' vmapped one in ``train_many``)."""
+    """The model's part of a metric row, in the order rows are logged."""
     return {"penalty_raw": penalty_raw, "penalty": rs.lam * penalty_raw if rs.active else 0.0,
             "weight_norm": weight_norm, **{f"radius/{k}": v for k, v in radii.items()}}
 

@@ -19,29 +19,32 @@ import math
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, TypeVar, cast
+from typing import Callable, Collection, TypeVar, cast
 
 import torch
 from torch.nn import functional as F
 
 from ..methods import GrokfastEMA, GrokfastMA, make_filter, orthograd, scaled_lr, stablemax_cross_entropy
-from ..models.gpt import GPT, lm_loss
+from ..models.gpt import GPT
 from ..models.mlp import MLP
 from ..models.transformer import Transformer
 from ..penalty import RadialSuppression
 from ..tasks.addition import AdditionData
+from ..tasks.lm import lm_loss
 from ..tasks.modular import ModularData
 from ..tasks.text import TextData
 from . import records
-from .config import ConfigError, RunConfig, read_config, to_dict, validate
+from .config import ConfigError, RunConfig, to_dict, validate
 from .feeds import AdditionFeed, ModularFeed, TextFeed, evaluate
 from .kinds import kind_of
 from .probes import cheap_diagnostics, expensive_diagnostics
 from .recorder import DIVERGED, STOP, Recorder
+from .records import read_config
 
-__all__ = ["train", "build", "Built", "evaluate", "train_step", "make_feed", "load_final_model"]
+__all__ = ["train", "build", "Built", "Trial", "run_trials", "evaluate", "train_step", "optimizer_step", "make_feed",
+           "load_final_model"]
 
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -129,6 +132,11 @@ def train_step(b: Built, xb: torch.Tensor, yb: torch.Tensor, soft: bool) -> None
         loss = loss + b.rs.penalty()
     b.opt.zero_grad(set_to_none=True)
     loss.backward()
+    optimizer_step(b)
+
+
+def optimizer_step(b: Built) -> None:
+    """What follows the backward, once per run: the gradient filter, AdamW, the schedule."""
     if b.grad_filter is not None:
         b.grad_filter.step()
     b.opt.step()
@@ -272,15 +280,115 @@ def _with_threads(cfg: RunConfig, run: Callable[[], dict]) -> dict:
         torch.set_num_threads(threads_before)
 
 
+@dataclass
+class Trial:
+    """One run in the loop: what it is built of, its feed, its record and its probe batch.
+
+    ``rng`` gives the CPU RNG state its checkpoints record: the live one for a run trained
+    alone; for a stacked seed, the state its own ``build`` left (nothing draws from it later).
+    """
+
+    cfg: RunConfig
+    b: Built
+    feed: ModularFeed | AdditionFeed | TextFeed
+    rec: Recorder
+    rng: Callable[[], torch.Tensor] = torch.get_rng_state
+    on_eval: Callable[[dict], None] | None = None
+    probe: tuple[torch.Tensor, torch.Tensor] = field(init=False)  # the diagnostics' fixed batch
+
+    def __post_init__(self) -> None:
+        self.probe = self.feed.probe(self.cfg.diag.probe_size)
+
+    def evaluate(self, step: int) -> dict:
+        """The metrics row of ``step``: the feed's evaluation, then the scheduled diagnostics; logged."""
+        b, tr, dg = self.b, self.cfg.train, self.cfg.diag
+        # "lr" is the rate the next step will use (it differs from the last one only during warmup)
+        row = {"step": step, "epoch": step * self.feed.batch / self.feed.n_train, **self.feed.evaluate(b),
+               "lr": b.sched.get_last_lr()[0]}
+        healthy = math.isfinite(row["train_loss"]) and math.isfinite(row["weight_norm"])
+        if dg.diagnostics and healthy:
+            row.update(cheap_diagnostics(b.model, b.rs, *self.probe, b.loss_fn))
+        if healthy and dg.expensive_every and (step // tr.eval_every) % dg.expensive_every == 0:
+            row.update(expensive_diagnostics(b.model, *self.probe, row["lr"], self.cfg.task.p,
+                                             dg.hessian_probes, dg.eigen_iters, seed=tr.seed, loss_fn=b.loss_fn))
+        self.rec.log(row)
+        if self.on_eval is not None:
+            self.on_eval(row)
+        return row
+
+    def state(self) -> dict:
+        """What a resume restores besides the recorder's milestones and clock."""
+        b = self.b
+        return {"model": b.model.state_dict(), "opt": b.opt.state_dict(), "sched": b.sched.state_dict(),
+                "rng": self.rng(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if b.device.type == "cuda" else None,
+                "grad_filter": b.grad_filter.state_dict() if b.grad_filter is not None else None}
+
+
+StepFn = Callable[[list[Trial], int], None]
+
+
+def run_trials(trials: list[Trial], step_fn: StepFn, start: int = 0, show: bool = False,
+               stop_after_steps: int | None = None, done: Collection[int] = ()) -> list[dict]:
+    """The loop: ``step_fn`` on the trials still running, an evaluation of each every ``eval_every``
+    steps, then each one's record decides: diverged, grokked long enough (stop), checkpoint due.
+
+    The trials share ``steps`` and ``eval_every``. A trial that stops leaves the next steps'
+    ``step_fn`` calls; the others go on. ``done``: trials with nothing left to train (a resume
+    of a run that had stopped early). Returns one summary per trial.
+    """
+    from tqdm.auto import tqdm
+
+    tr = trials[0].cfg.train
+    results: list[dict | None] = [None] * len(trials)
+    active = [i for i in range(len(trials)) if i not in done]
+    for t in trials:
+        t.b.model.train()
+    desc = f"seed {tr.seed} lam {trials[0].cfg.penalty.lam}" if len(trials) == 1 else f"{len(trials)} seeds"
+    bar = tqdm(total=tr.steps, initial=start, disable=not show, desc=desc, unit="step", leave=False,
+               dynamic_ncols=True)
+    step = start
+    try:
+        while step < tr.steps and active:
+            step_fn([trials[i] for i in active], step)
+            step += 1
+            bar.update(1)
+            if step % tr.eval_every and step != tr.steps:
+                continue
+            for i in list(active):
+                t = trials[i]
+                row = t.evaluate(step)
+                verdict = t.rec.check(step)
+                if verdict == DIVERGED:
+                    results[i] = t.rec.diverged(step)
+                elif verdict == STOP:
+                    results[i] = t.rec.finished(step, t.state)
+                else:
+                    if t.rec.checkpoint_due(step):
+                        t.rec.checkpoint(step, t.state())
+                    if stop_after_steps is not None and step >= stop_after_steps:
+                        results[i] = t.rec.summary("interrupted", step)
+                if results[i] is not None:
+                    active.remove(i)
+            if len(trials) == 1:
+                bar.set_postfix(train=f"{row['train_acc']:.3f}", test=f"{row['test_acc']:.3f}", refresh=False)
+            else:
+                bar.set_postfix(active=len(active), refresh=False)
+    finally:
+        bar.close()
+    for i in [*active, *done]:
+        results[i] = trials[i].rec.finished(step, trials[i].state)
+    return results  # type: ignore[return-value]
+
+
 def _train(cfg: RunConfig, out: Path | None, ckpt: dict | None, progress: bool | None,
            on_eval: Callable[[dict], None] | None, stop_after_steps: int | None) -> dict:
     b = build(cfg)
-    tr, dg = cfg.train, cfg.diag
     feed = make_feed(b, cfg)
-    rec = Recorder(cfg, out, feed.batch, feed.n_train)
+    t = Trial(cfg, b, feed, Recorder(cfg, out, feed.batch, feed.n_train), on_eval=on_eval)
     start = 0
     if ckpt is None:
-        rec.begin(b.data.split_record())
+        t.rec.begin(b.data.split_record())
     else:
         assert out is not None  # a checkpoint is only read from a run directory
         split = _read_record(out / records.SPLIT, records.read_json)
@@ -295,68 +403,21 @@ def _train(cfg: RunConfig, out: Path | None, ckpt: dict | None, progress: bool |
             torch.cuda.set_rng_state_all(ckpt["cuda_rng"])
         if b.grad_filter is not None:
             b.grad_filter.load_state_dict(ckpt["grad_filter"])
-        rec.restore(ckpt, rows)
+        t.rec.restore(ckpt, rows)
         start = ckpt["step"]
         if read_config(out).train != cfg.train:  # a resume under new steps / budget records them
-            rec.write_config()
-    x_probe, y_probe = feed.probe(dg.probe_size)
-
-    def do_eval(step: int) -> dict:
-        # "lr" is the rate the next step will use (it differs from the last one only during warmup)
-        row = {"step": step, "epoch": step * feed.batch / feed.n_train, **feed.evaluate(b),
-               "lr": b.sched.get_last_lr()[0]}
-        healthy = math.isfinite(row["train_loss"]) and math.isfinite(row["weight_norm"])
-        if dg.diagnostics and healthy:
-            row.update(cheap_diagnostics(b.model, b.rs, x_probe, y_probe, b.loss_fn))
-        if healthy and dg.expensive_every and (step // tr.eval_every) % dg.expensive_every == 0:
-            row.update(expensive_diagnostics(b.model, x_probe, y_probe, row["lr"], cfg.task.p,
-                                             dg.hessian_probes, dg.eigen_iters, seed=tr.seed,
-                                             loss_fn=b.loss_fn))
-        rec.log(row)
-        if on_eval is not None:
-            on_eval(row)
-        return row
-
-    def state() -> dict:
-        """What a resume restores besides the recorder's milestones and clock."""
-        return {"model": b.model.state_dict(), "opt": b.opt.state_dict(), "sched": b.sched.state_dict(),
-                "rng": torch.get_rng_state(),
-                "cuda_rng": torch.cuda.get_rng_state_all() if b.device.type == "cuda" else None,
-                "grad_filter": b.grad_filter.state_dict() if b.grad_filter is not None else None}
-
-    rec.t0 = time.perf_counter()  # the clock counts training, not building
+            t.rec.write_config()
+    t.rec.t0 = time.perf_counter()  # the clock counts training, not building
     if ckpt is None:  # not "start == 0": a resume from checkpoint 0 has its step-0 row already
-        do_eval(0)
-        rec.started(state)
-    show = sys.stderr.isatty() if progress is None else progress
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=tr.steps, initial=start, disable=not show, desc=f"seed {tr.seed} lam {cfg.penalty.lam}",
-               unit="step", leave=False, dynamic_ncols=True)
+        t.evaluate(0)
+        t.rec.started(t.state)
     soft = b.rs.active
-    b.model.train()
-    step = start
+
+    def step_fn(ts: list[Trial], step: int) -> None:
+        train_step(b, *feed.train_batch(step), soft)
+
     # A checkpoint taken when the run stopped early (the final one, written before the final summary)
     # has nothing left to train: the uninterrupted run broke out of the loop at this very step.
-    stopped = ckpt is not None and rec.stopped_at(start)
-    try:
-        while step < tr.steps and not stopped:
-            train_step(b, *feed.train_batch(step), soft)
-            step += 1
-            bar.update(1)
-            if step % tr.eval_every and step != tr.steps:
-                continue
-            row = do_eval(step)
-            bar.set_postfix(train=f"{row['train_acc']:.3f}", test=f"{row['test_acc']:.3f}", refresh=False)
-            verdict = rec.check(step)
-            if verdict == DIVERGED:
-                return rec.diverged(step)
-            if verdict == STOP:
-                break
-            if rec.checkpoint_due(step):
-                rec.checkpoint(step, state())
-            if stop_after_steps is not None and step >= stop_after_steps:
-                return rec.summary("interrupted", step)
-    finally:
-        bar.close()
-    return rec.finished(step, state)
+    stopped = ckpt is not None and t.rec.stopped_at(start)
+    show = sys.stderr.isatty() if progress is None else progress
+    return run_trials([t], step_fn, start, show, stop_after_steps, done=(0,) if stopped else ())[0]
