@@ -33,8 +33,8 @@ import torch
 
 from radgrok.experiments.bench import spread, write_result
 from radgrok.experiments.presets import get_preset
-from radgrok.training import records
-from radgrok.training.config import RunConfig
+from radgrok.runs import records
+from radgrok.runs.config import RunConfig
 from radgrok.training.loop import train
 from radgrok.training.multiseed import train_many
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from radgrok.training.config import RunConfig
+from radgrok.runs.config import RunConfig
 from radgrok.training.loop import train
 
 BASE = dict(p=97, train_frac=0.5, width=128, depth=2, steps=4000, eval_every=50, patience=200,

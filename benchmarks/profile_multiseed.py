@@ -36,7 +36,7 @@ from torch.profiler import ProfilerActivity, profile
 from radgrok.experiments.bench import write_result
 from radgrok.experiments.presets import get_preset
 from radgrok.experiments.timing import gemm_shapes
-from radgrok.tasks.sizes import train_count
+from radgrok.runs.sizes import train_count
 from radgrok.training.loop import train
 from radgrok.training.multiseed import train_many
 

@@ -274,7 +274,7 @@ def cli_page() -> str:
             "",
             "Generated at build time from `radgrok.cli.build_parser()`: each block below is exactly what",
             "`radgrok … --help` prints. The flags of `radgrok train` (and the fields `--grid`/`--tune` accept)",
-            "are generated from the config dataclasses in `radgrok.training.config`, which hold every default;",
+            "are generated from the config dataclasses in `radgrok.runs.config`, which hold every default;",
             "a preset sets the fields its claim depends on and the flags override them.",
             "",
             "| command | what it does |",

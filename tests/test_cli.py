@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from radgrok.cli import build_parser, config_from_args, main
-from radgrok.training import records
+from radgrok.runs import records
 
 # A seconds-long run: tiny modulus and width, a few evaluations.
 TINY = ["--p", "11", "--width", "16", "--steps", "40", "--eval-every", "10", "--checkpoint-every", "10", "--quiet"]

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from radgrok.cli import build_parser, main
 from radgrok.experiments.presets import PRESETS
-from radgrok.training.config import SECTIONS
+from radgrok.runs.config import SECTIONS
 
 EXAMPLES = 150  # per sub-command; the whole file stays well under a minute on 2 shared cores
 

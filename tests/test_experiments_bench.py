@@ -55,7 +55,7 @@ def test_bench_cli_writes_the_json_schema(tmp_path, monkeypatch, capsys):
 
 def test_device_checks():
     from radgrok.experiments.bench import run_and_print
-    from radgrok.training.config import ConfigError
+    from radgrok.runs.config import ConfigError
 
     with pytest.raises(ConfigError, match="--device"):
         run_and_print(True, None, device="tpu")
@@ -70,7 +70,7 @@ def test_penalty_arms_share_one_model_and_switch_the_reading_it_applies():
     import torch
 
     from radgrok.penalty import radial_penalty
-    from radgrok.training.config import RunConfig
+    from radgrok.runs.config import RunConfig
     from radgrok.training.loop import make_feed
 
     cfg = RunConfig().replace(p=11, width=16, lam=0.05)

@@ -2,8 +2,8 @@ import math
 from pathlib import Path
 
 from radgrok.experiments.compare import compare, val_score
-from radgrok.training import records
-from radgrok.training.config import RunConfig, to_dict
+from radgrok.runs import records
+from radgrok.runs.config import RunConfig, to_dict
 
 TINY = dict(p=11, width=16, steps=40, eval_every=10)
 

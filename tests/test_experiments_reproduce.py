@@ -32,7 +32,7 @@ def test_dry_run_lists_trials_without_training(tmp_path, capsys):
     assert not (tmp_path / "x").exists()
     only = rep.reproduce("table2", "paper", dry=True, out=tmp_path / "x", only=["penalty@*-s0"])
     assert "estimated count 2 trials" in only and "penalty@sum-s0" in only and "penalty-s0" not in only
-    from radgrok.training.config import ConfigError
+    from radgrok.runs.config import ConfigError
 
     with pytest.raises(ConfigError, match="--only: no trial of table2 matches"):
         rep.reproduce("table2", "paper", dry=True, only=["nosuch*"])
@@ -85,7 +85,7 @@ def test_report_only_counts_a_cut_off_run_at_the_step_it_reached(tmp_path, monke
     monkeypatch.setattr(rep, "plan", tiny_plan)
     monkeypatch.setattr(rep, "run_sweep", in_process)
     out = tmp_path / "t2"
-    from radgrok.training.config import ConfigError
+    from radgrok.runs.config import ConfigError
 
     with pytest.raises(ConfigError, match="no runs"):
         rep.reproduce("table2", "cpu", seeds=1, out=out, report_only=True)
@@ -129,7 +129,7 @@ def test_a_run_stopped_by_the_steps_cap_is_a_bound_and_each_reading_gets_its_ver
 
 def test_a_cut_off_run_groks_only_above_its_own_threshold():
     from radgrok.report.report import Run
-    from radgrok.training.config import RunConfig, to_dict
+    from radgrok.runs.config import RunConfig, to_dict
 
     rows = [{"step": 10 * i, "test_acc": a, "train_acc": 1.0, "train_loss": 0.1, "test_loss": 0.2}
             for i, a in enumerate([0.1, 0.92, 0.93])]
@@ -149,7 +149,7 @@ def test_a_cut_off_run_groks_only_above_its_own_threshold():
 def fake_runs(out: Path, target: str, seeds: int, steps: dict) -> None:
     """A run directory per (arm, seed) named in ``steps``: arm -> per seed a grok step, None (a DNG: its
     whole budget run without a grok) or ("cut", N) (stopped by a cap at step N, budget kept)."""
-    from radgrok.training.config import to_dict
+    from radgrok.runs.config import to_dict
 
     p = plan(target, "cpu", seeds)
     for arm in p.arms:

@@ -3,8 +3,8 @@ import csv
 import pytest
 
 from radgrok.experiments.sweep import Trial, grid, run_sweep
-from radgrok.training import records
-from radgrok.training.config import ConfigError
+from radgrok.runs import records
+from radgrok.runs.config import ConfigError
 
 FIXED = dict(p=11, width=16, steps=30, eval_every=10)
 

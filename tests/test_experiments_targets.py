@@ -2,7 +2,7 @@ import pytest
 
 from radgrok.experiments import targets
 from radgrok.experiments.targets import TARGETS, est_seconds, plan
-from radgrok.training.config import ConfigError
+from radgrok.runs.config import ConfigError
 
 
 @pytest.mark.parametrize("target", [t for t in TARGETS if t != "table10"])

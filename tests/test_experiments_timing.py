@@ -3,7 +3,7 @@ import torch
 
 from radgrok.experiments import timing
 from radgrok.experiments.presets import get_preset
-from radgrok.training import records
+from radgrok.runs import records
 from radgrok.training.loop import build, train
 
 

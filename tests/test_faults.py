@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from radgrok.training import records
+from radgrok.runs import records
 
 # 70 steps, evaluations every 10 and checkpoints every 20: the last checkpoint (70) is off the
 # checkpoint grid, so the final checkpoint-then-summary order is exercised too.
@@ -42,7 +42,7 @@ ZYGOTE = r"""
 import contextlib, json, os, sys, traceback
 import torch
 import radgrok.cli
-from radgrok.training import records
+from radgrok.runs import records
 
 torch.set_num_threads(1)  # no op ever runs on more than one thread here: a fork inherits no OpenMP pool
 

@@ -12,8 +12,9 @@ is data, a model is a module: neither needs the other). The module graph has no 
 
 ``integrations`` (adapters for other people's trainers) is not in the issue's contract: it reads
 training-level concepts (the penalty, the methods, Grokfast's filters) and nothing in radgrok
-imports it, so it sits beside report, above training. ``runs`` does not exist yet; its slot is
-kept so that it lands in the right layer when it does.
+imports it, so it sits beside report, above training. ``runs`` (the config schema, run records and
+their statuses, the recorder, the grok step and its phrase) is at the bottom: everything that writes
+or reads a run uses it, and it uses nothing of radgrok's but the package root.
 
 ``python tests/test_layers.py`` prints the same findings (or a one-line summary when clean).
 """

@@ -4,8 +4,8 @@ import numpy as np
 
 from radgrok.report.plots import align_curves, plot_grok_bars
 from radgrok.report.report import Run, grok_table, group_runs, report_dir, steps_budget
-from radgrok.report.steps import no_grok_label
-from radgrok.training.config import RunConfig, to_dict
+from radgrok.runs.config import RunConfig, to_dict
+from radgrok.runs.steps import no_grok_label
 from radgrok.training.loop import train
 
 
@@ -18,7 +18,7 @@ def test_align_curves_forward_fills_runs_that_stopped_early():
 
 
 def test_grok_table_says_dng_only_for_a_seed_that_ran_its_budget():
-    """The table's phrase is the verdicts' (report.steps): a seed cut off before its budget is a
+    """The table's phrase is the verdicts' (runs.steps): a seed cut off before its budget is a
     bound, "none by N (cut)", never a DNG."""
     def run(seed, grok, status, steps_done, step_95=None):
         s = {"grok_step": grok, "step_95": step_95, "status": status, "budget": 1000, "steps_done": steps_done,
@@ -59,8 +59,8 @@ def _fake_run(name, grok, budget=100, **fields):
     from pathlib import Path
 
     from radgrok.report.report import Run
-    from radgrok.training.config import to_dict
-    from radgrok.training.records import arm_of
+    from radgrok.runs.config import to_dict
+    from radgrok.runs.records import arm_of
 
     return Run(dir=Path(name), name=name, arm=arm_of(name), seed=fields.get("seed", 0),
                config=to_dict(RunConfig().replace(**fields)),

@@ -11,7 +11,7 @@ from radgrok.report.diagnostic_plots import (
     selectivity_from_checkpoint,
     sites_of,
 )
-from radgrok.training.config import RunConfig
+from radgrok.runs.config import RunConfig
 from radgrok.training.loop import train
 
 TINY = dict(p=11, train_frac=0.6, width=16, steps=40, eval_every=10, lam=0.05, early_stop=False, probe_size=32)

@@ -12,8 +12,8 @@ from radgrok.report.early_warning import (
     memorised_index,
     move_index,
 )
-from radgrok.training import records
-from radgrok.training.config import RunConfig, to_dict
+from radgrok.runs import records
+from radgrok.runs.config import RunConfig, to_dict
 
 
 def _rows(train, test, wnorm, phi=None):
@@ -89,8 +89,8 @@ def test_a_run_is_judged_by_its_own_grok_threshold(tmp_path):
 
 
 def test_the_rules_count_grok_steps_as_the_trainer_does():
-    """grok_index is training.grok.grok_step's step, located among the rows."""
-    from radgrok.training.grok import grok_step
+    """grok_index is runs.grok.grok_step's step, located among the rows."""
+    from radgrok.runs.grok import grok_step
 
     for rows in (GROKS, NEVER):
         g = grok_index(rows)

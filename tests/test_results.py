@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from radgrok.experiments.paper import PAPER
-from radgrok.training.grok import grok_step
-from radgrok.training.records import Status
+from radgrok.runs.grok import grok_step
+from radgrok.runs.records import Status
 
 RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results"
 MAX_BYTES = 20 * 1024 * 1024

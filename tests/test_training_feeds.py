@@ -5,9 +5,9 @@ import torch
 
 from radgrok.experiments.presets import get_preset
 from radgrok.models.gpt import GPT
+from radgrok.runs import records
+from radgrok.runs.config import ConfigError, RunConfig, validate
 from radgrok.tasks.addition import TOKENIZER, exact_match_accuracy, make_addition
-from radgrok.training import records
-from radgrok.training.config import ConfigError, RunConfig, validate
 from radgrok.training.feeds import AdditionFeed, _loss_and_exact_match
 from radgrok.training.loop import build, train
 

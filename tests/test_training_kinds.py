@@ -2,7 +2,7 @@ import typing
 
 import pytest
 
-from radgrok.training.config import RunConfig, TaskConfig, to_dict
+from radgrok.runs.config import RunConfig, TaskConfig, to_dict
 from radgrok.training.kinds import TASK_KINDS, kind_of
 
 SMALL = {"modular": dict(p=11), "addition": dict(task="addition", arch="gpt", n_digits=2, train_pairs=50,

@@ -4,8 +4,8 @@ import re
 import pytest
 import torch
 
-from radgrok.training import records
-from radgrok.training.config import ConfigError, RunConfig
+from radgrok.runs import records
+from radgrok.runs.config import ConfigError, RunConfig
 from radgrok.training.loop import train
 
 TINY = dict(p=11, train_frac=0.6, width=16, depth=2, steps=60, eval_every=10, checkpoint_every=10,

@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 
-from radgrok.training import records
-from radgrok.training.config import ConfigError, RunConfig
-from radgrok.training.grok import GrokTracker
+from radgrok.runs import records
+from radgrok.runs.config import ConfigError, RunConfig
+from radgrok.runs.grok import GrokTracker
 from radgrok.training.loop import train
 from radgrok.training.multiseed import train_many
 

@@ -3,7 +3,7 @@ import math
 import torch
 
 from radgrok.diagnostics import radial_energy
-from radgrok.training.config import RunConfig
+from radgrok.runs.config import RunConfig
 from radgrok.training.loop import build, train
 from radgrok.training.probes import cheap_diagnostics
 

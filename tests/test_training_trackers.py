@@ -4,7 +4,7 @@ import types
 import pytest
 
 from radgrok.cli import main
-from radgrok.training.config import ConfigError
+from radgrok.runs.config import ConfigError
 from radgrok.training.trackers import make_tracker
 
 TINY = ["--p", "11", "--width", "16", "--steps", "20", "--eval-every", "10", "--quiet"]

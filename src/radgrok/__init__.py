@@ -16,9 +16,9 @@ _EXPORTS = {
     "RadialSuppression": "radgrok.penalty",
     "make_modular": "radgrok.tasks.modular",
     "MLP": "radgrok.models.mlp",
-    "RunConfig": "radgrok.training.config",
+    "RunConfig": "radgrok.runs.config",
     "train": "radgrok.training.loop",
-    "grok_step": "radgrok.training.grok",
+    "grok_step": "radgrok.runs.grok",
     "get_preset": "radgrok.experiments.presets",
 }
 

@@ -14,7 +14,7 @@ import sys
 import typing
 from typing import Literal, get_args, get_origin
 
-from .training.config import SECTIONS, ConfigError, RunConfig, to_dict, validate
+from .runs.config import SECTIONS, ConfigError, RunConfig, to_dict, validate
 
 __all__ = ["main", "build_parser", "config_from_args"]
 
@@ -192,7 +192,7 @@ def _recorded_config(ns: argparse.Namespace) -> RunConfig | None:
     nothing readable to take it from: train's own checks then name the missing or damaged file."""
     if not getattr(ns, "resume", False) or ns.preset is not None or not ns.out:
         return None
-    from .training.records import read_config
+    from .runs.records import read_config
 
     try:
         return read_config(ns.out)
@@ -202,8 +202,8 @@ def _recorded_config(ns: argparse.Namespace) -> RunConfig | None:
 
 def _cmd_train(ns: argparse.Namespace) -> int:
     cfg = config_from_args(ns)
+    from .runs.records import run_name
     from .training.loop import train
-    from .training.records import run_name
     from .training.trackers import make_tracker
 
     out = ns.out or f"runs/{run_name(ns.preset or TRAIN_PRESET, cfg.train.seed)}"
@@ -351,7 +351,7 @@ def _cmd_early_warning(ns: argparse.Namespace) -> int:
     table = early_warning_table(recs)
     print(table)
     if ns.out:
-        from .training.records import atomic_write_text
+        from .runs.records import atomic_write_text
 
         atomic_write_text(Path(ns.out), table + "\n")
     return 0

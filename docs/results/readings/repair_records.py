@@ -23,8 +23,8 @@ import tarfile
 from pathlib import Path
 
 from radgrok.experiments.targets import plan
-from radgrok.training import records
-from radgrok.training.grok import grok_step
+from radgrok.runs import records
+from radgrok.runs.grok import grok_step
 
 S = records.Status
 

@@ -52,9 +52,9 @@ from typing import Callable, Sequence, cast
 import torch
 
 from ..penalty import NormOver, Reduce
+from ..runs import records
+from ..runs.config import RunConfig
 from ..tasks.modular import ModularData
-from ..training import records
-from ..training.config import RunConfig
 from ..training.feeds import probe_indices
 from ..training.loop import build, evaluate, make_feed, train, train_step
 from ..training.multiseed import train_many
@@ -346,7 +346,7 @@ def format_table(res: dict) -> str:
 
 def run_and_print(quick: bool, json_path: str | Path | None = None, device: str = "cpu") -> int:
     """What ``radgrok bench`` does: measure, write the JSON, print the table."""
-    from ..training.config import ConfigError
+    from ..runs.config import ConfigError
 
     if device != "cpu" and not device.startswith("cuda"):
         raise ConfigError(f"--device must be cpu or cuda[:N], got {device!r}")

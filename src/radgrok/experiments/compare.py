@@ -15,9 +15,9 @@ import statistics
 from pathlib import Path
 from typing import Sequence
 
-from ..training import records
-from ..training.grok import grok_step
-from ..training.records import read_config
+from ..runs import records
+from ..runs.grok import grok_step
+from ..runs.records import read_config
 from .sweep import Trial, run_sweep
 
 __all__ = ["METHOD_ARMS", "compare", "val_score"]

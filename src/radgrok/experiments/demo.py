@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ..training import records
+from ..runs import records
 from .sweep import Trial, run_sweep
 
 __all__ = ["DEMO_ARMS", "run_demo"]

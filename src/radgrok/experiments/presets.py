@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..training.config import ConfigError, RunConfig
+from ..runs.config import ConfigError, RunConfig
 
 __all__ = ["PRESETS", "Preset", "get_preset", "preset_names"]
 

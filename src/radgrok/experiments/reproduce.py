@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 from ..report.report import Run, last_value
-from ..report.steps import ArmResult, seed_steps, steps_text
-from ..training import records
+from ..runs import records
+from ..runs.steps import ArmResult, seed_steps, steps_text
 from ..training.kinds import kind_of
 from .paper import PAPER
 from .sections import FIGURES, SECTIONS
@@ -117,7 +117,7 @@ def _as_cut_off(run: Run, planned: int | None = None) -> Run:
     """A run that stopped before its budget (status still 'running', or a DNG under a ``--steps``
     cap below the ``planned`` budget), as a bound at the last step it logged, or grokked if its
     curve already holds above the run's own grok threshold to that step."""
-    from ..training.grok import grok_step
+    from ..runs.grok import grok_step
 
     rows = run.rows
     last = rows[-1]["step"]
@@ -154,7 +154,7 @@ def _setup_table(p: Plan, runs: dict[str, Run]) -> list[str]:
         seeds = p.arm_seeds(a)
         c = next((r.config for r in p.runs_of(a, runs)), None)
         if c is None:
-            from ..training.config import to_dict
+            from ..runs.config import to_dict
 
             c = to_dict(a.config(seeds[0]))
         m, o = c["model"], c["optim"]
@@ -306,8 +306,8 @@ def reproduce(target: str, scale: str = "cpu", seeds: int | None = None, out: st
     the report still covers every arm. ``steps`` caps every budget (runs it stops are bounds)."""
     import fnmatch
 
-    from ..training.config import ConfigError
-    from ..training.records import read_config
+    from ..runs.config import ConfigError
+    from ..runs.records import read_config
     from .sweep import BATCH_MODES, check_devices
 
     p = plan(target, scale, seeds, steps)  # validates everything before any directory exists

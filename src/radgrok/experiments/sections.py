@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..report.report import Run
-from ..report.steps import ArmResult, steps_text
+from ..runs.steps import ArmResult, steps_text
 from .targets import READINGS, Plan, arm_head, reading_name
 
 __all__ = ["SECTIONS", "FIGURES"]

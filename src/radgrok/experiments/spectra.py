@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..report.report import Run
-from ..training import records
+from ..runs import records
 
 __all__ = ["add_spectra"]
 

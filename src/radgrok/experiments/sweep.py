@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from ..training import records
-from ..training.config import ConfigError, validate
+from ..runs import records
+from ..runs.config import ConfigError, validate
 from .presets import get_preset
 
 __all__ = ["Trial", "grid", "run_trial", "run_unit", "units", "check_devices", "run_sweep", "results_table",

@@ -15,9 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..tasks.sizes import train_count
-from ..training import records
-from ..training.config import ConfigError, mlp_matrix_entries
+from ..runs import records
+from ..runs.config import ConfigError, mlp_matrix_entries
+from ..runs.sizes import train_count
 from ..training.kinds import kind_of
 from .sweep import Trial
 

@@ -13,8 +13,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..models.mlp import one_hot_concat
+from ..runs.config import RunConfig
 from ..tasks.modular import make_modular
-from ..training.config import RunConfig
 from ..training.loop import Built, make_feed, train_step
 
 __all__ = ["Log", "device_name", "gemm_shapes", "step_flops", "gemm_pass", "loop_stepper", "plain_stepper", "timer",

@@ -29,7 +29,7 @@ import statistics
 from dataclasses import dataclass
 
 # ArmResult and the phrases are report.steps' (one copy, below this layer); named in __all__ too
-from ..report.steps import ArmResult, by_steps, capped_steps, seed_steps, steps_text
+from ..runs.steps import ArmResult, by_steps, capped_steps, seed_steps, steps_text
 from .paper import Claim
 
 __all__ = ["ArmResult", "Verdict", "judge", "speedup_ratio", "capped_mean", "fmt_ratio", "steps_text", "by_steps",

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..training import records
-from ..training.config import to_dict
-from ..training.records import read_config
+from ..runs import records
+from ..runs.config import to_dict
+from ..runs.records import read_config
 from .plots import _plt, _save
 
 __all__ = ["load_run", "sites_of", "plot_phi", "plot_radius", "plot_anisotropy", "plot_fourier_chronology",

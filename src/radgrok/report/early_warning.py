@@ -28,7 +28,7 @@ the records have):
 ``radgrok early-warning DIR... [--horizon N] [--out FILE]`` prints (and writes) the
 per-arm table for every run directory under the given directories. Runs are read by
 ``report.load_runs`` (the one reader of run directories) and the grok step is
-``training.grok.grok_step`` (the one definition the trainer and every report use).
+``runs.grok.grok_step`` (the one definition the trainer and every report use).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ import statistics
 from pathlib import Path
 from typing import Callable, Sequence
 
-from ..training.grok import first_step_at_or_above, grok_step
+from ..runs.grok import first_step_at_or_above, grok_step
 from .report import load_runs
 
 __all__ = ["RULES", "memorised_index", "move_index", "grok_index", "fire_index", "forecast_run",

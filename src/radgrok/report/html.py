@@ -99,7 +99,7 @@ def markdown_to_html(md: str, base: str | Path, title: str = "radgrok report", e
 
 def write_html(md: str, path: str | Path, title: str = "radgrok report", embed: bool = False) -> Path:
     """Write the HTML version of ``md`` to ``path`` (images resolved beside it, referenced unless ``embed``)."""
-    from ..training.records import atomic_write_text
+    from ..runs.records import atomic_write_text
 
     path = Path(path)
     atomic_write_text(path, markdown_to_html(md, path.parent, title, embed))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .steps import capped_steps, no_grok_label
+from ..runs.steps import capped_steps, no_grok_label
 
 __all__ = ["align_curves", "plot_accuracy", "plot_site_metric", "plot_grok_bars",
            "plot_lambda_curve", "plot_heatmap", "plot_matrix"]
@@ -48,7 +48,7 @@ def small_png(data: bytes, path: str | Path) -> Path:
     img = Image.open(io.BytesIO(data)).convert("RGB").quantize(256)
     out = io.BytesIO()
     img.save(out, format="PNG", optimize=True)
-    from ..training.records import atomic_write_bytes
+    from ..runs.records import atomic_write_bytes
 
     return atomic_write_bytes(Path(path), out.getvalue())
 

@@ -6,12 +6,12 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..training import records
-from ..training.config import to_dict
+from ..runs import records
+from ..runs.config import to_dict
+from ..runs.records import read_config
+from ..runs.steps import ArmResult, seed_step, steps_text
 from ..training.kinds import kind_of
-from ..training.records import read_config
 from .plots import plot_accuracy, plot_grok_bars, plot_heatmap, plot_lambda_curve, plot_site_metric
-from .steps import ArmResult, seed_step, steps_text
 
 __all__ = ["Run", "load_run", "load_runs", "group_runs", "arm_steps", "grok_table", "report_dir", "flat_config",
            "varying_fields", "sweep_figures"]

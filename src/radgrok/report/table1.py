@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Mapping
 
-from ..training import records
+from ..runs import records
 from .report import last_value
 
 __all__ = ["PAPER_TABLE1", "table1_quantities", "table1_markdown", "write_table1"]

@@ -12,7 +12,7 @@ from typing import Callable
 
 import torch
 
-from .sizes import DIVISION_OPS, is_prime, train_count, val_count
+from ..runs.sizes import DIVISION_OPS, is_prime, train_count, val_count
 
 __all__ = ["OPERATIONS", "ModularData", "make_modular", "is_prime"]
 

@@ -23,11 +23,11 @@ import math
 
 import torch
 
+from ..runs.config import batch_rows, window_rows
 from ..tasks.addition import AdditionData
 from ..tasks.lm import lm_loss
 from ..tasks.modular import ModularData
 from ..tasks.text import TextData
-from .config import batch_rows, window_rows
 
 __all__ = ["ModularFeed", "AdditionFeed", "TextFeed", "batch_indices", "model_stats", "probe_indices", "evaluate"]
 

@@ -31,17 +31,17 @@ from ..models.gpt import GPT
 from ..models.mlp import MLP
 from ..models.transformer import Transformer
 from ..penalty import RadialSuppression
+from ..runs import records
+from ..runs.config import ConfigError, RunConfig, to_dict, validate
+from ..runs.recorder import DIVERGED, STOP, Recorder
+from ..runs.records import read_config
 from ..tasks.addition import AdditionData
 from ..tasks.lm import lm_loss
 from ..tasks.modular import ModularData
 from ..tasks.text import TextData
-from . import records
-from .config import ConfigError, RunConfig, to_dict, validate
 from .feeds import AdditionFeed, ModularFeed, TextFeed, evaluate
 from .kinds import kind_of
 from .probes import cheap_diagnostics, expensive_diagnostics
-from .recorder import DIVERGED, STOP, Recorder
-from .records import read_config
 
 __all__ = ["train", "build", "Built", "Trial", "run_trials", "evaluate", "train_step", "optimizer_step", "make_feed",
            "load_final_model"]

@@ -32,10 +32,10 @@ from typing import Callable, Sequence
 import torch
 from torch.func import functional_call, vmap
 
-from . import records
-from .config import ConfigError, RunConfig, to_dict, validate
+from ..runs import records
+from ..runs.config import ConfigError, RunConfig, to_dict, validate
+from ..runs.recorder import Recorder
 from .loop import Trial, build, make_feed, optimizer_step, run_trials
-from .recorder import Recorder
 
 __all__ = ["train_many", "stack_key", "PER_SEED_FIELDS", "stacked_step"]
 

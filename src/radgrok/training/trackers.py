@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from .config import ConfigError
+from ..runs.config import ConfigError
 
 __all__ = ["TRACKERS", "make_tracker"]
 

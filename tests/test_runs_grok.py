@@ -1,4 +1,4 @@
-from radgrok.training.grok import GrokTracker, first_step_at_or_above, grok_step
+from radgrok.runs.grok import GrokTracker, first_step_at_or_above, grok_step
 
 STEPS = list(range(0, 1000, 100))
 

@@ -2,9 +2,9 @@ import doctest
 
 import pytest
 
-from radgrok.tasks import sizes
+from radgrok.runs import sizes
+from radgrok.runs.sizes import is_prime, pair_count, train_count, trained_count, val_count
 from radgrok.tasks.modular import OPERATIONS, make_modular
-from radgrok.tasks.sizes import is_prime, pair_count, train_count, trained_count, val_count
 
 
 @pytest.mark.parametrize("op", sorted(OPERATIONS))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..training import records
+from . import records
 
 __all__ = ["ArmResult", "mean_std", "capped_steps", "by_steps", "seed_step", "seed_steps", "steps_text",
            "no_grok_label"]

@@ -1,8 +1,8 @@
 import pytest
 
 from radgrok.experiments.presets import get_preset
-from radgrok.training import config
-from radgrok.training.config import ConfigError, min_bytes, validate
+from radgrok.runs import config
+from radgrok.runs.config import ConfigError, min_bytes, validate
 
 
 def test_min_bytes_counts_weights_adam_state_data_and_activations():
@@ -34,6 +34,6 @@ def test_threads_are_bounded():
 
 
 def test_batch_rows_is_full_batch_at_zero_or_beyond_the_data():
-    from radgrok.training.config import batch_rows
+    from radgrok.runs.config import batch_rows
 
     assert [batch_rows(b, 100) for b in (0, 1, 64, 99, 100, 512)] == [100, 1, 64, 99, 100, 100]

@@ -13,7 +13,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
-from ..tasks.sizes import DIVISION_OPS, is_prime, pair_count, trained_count
+from .sizes import DIVISION_OPS, is_prime, pair_count, trained_count
 
 __all__ = [
     "TaskConfig", "ModelConfig", "PenaltyConfig", "OptimConfig", "MethodsConfig", "TrainConfig",

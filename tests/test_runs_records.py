@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from radgrok.training import records
+from radgrok.runs import records
 
 
 def test_append_jsonl_reads_back_and_drops_only_a_cut_last_line(tmp_path):
@@ -50,7 +50,7 @@ def _dead_pid() -> int:
 def test_claim_creates_locks_and_releases_the_run_directory(tmp_path):
     import os
 
-    from radgrok.training.config import ConfigError
+    from radgrok.runs.config import ConfigError
 
     run = tmp_path / "a" / "run"
     with records.claim(run) as d:
@@ -84,7 +84,7 @@ def test_claim_takes_over_a_stale_lock(tmp_path, content):
 
 
 def test_claim_of_a_directory_that_cannot_be_created(tmp_path):
-    from radgrok.training.config import ConfigError
+    from radgrok.runs.config import ConfigError
 
     (tmp_path / "f").write_text("x")
     bad = tmp_path / "f" / "x" / "y"
@@ -95,7 +95,7 @@ def test_claim_of_a_directory_that_cannot_be_created(tmp_path):
 
 
 def test_run_names_round_trip_and_other_names_are_their_own_arm():
-    from radgrok.training.records import arm_of, run_name
+    from radgrok.runs.records import arm_of, run_name
 
     for arm in ("penalty", "penalty@batch", "lam=0.05,p=97,f=0.5", "penalty-small-r", "wd=1e-3", "x-s"):
         assert arm_of(run_name(arm, 3)) == arm
