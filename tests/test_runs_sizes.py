@@ -35,6 +35,6 @@ def test_sizes_does_not_import_torch():
     import subprocess
     import sys
 
-    code = "import sys, radgrok.tasks.sizes; print('torch' in sys.modules)"
+    code = "import sys, radgrok.runs.sizes; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
