@@ -1,7 +1,7 @@
 import pytest
 
 from radgrok.experiments.paper import Claim
-from radgrok.experiments.verdicts import ArmResult, capped_mean, judge, seed_steps, speedup_ratio, steps_text
+from radgrok.experiments.verdicts import ArmResult, capped_mean, judge, speedup_ratio
 
 SPEED = Claim("penalty 6.3x", "speedup", arm="penalty", ref="strong-wd", ratio=6.3)
 
@@ -122,23 +122,6 @@ def test_cut_off_runs_are_lower_bounds():
     v = judge(Claim("penalty 6.3x sooner", "speedup", arm="penalty", ref="strong-wd", ratio=6.3),
               {"strong-wd": strong, "penalty": pen})
     assert (v.verdict, v.ratio) == ("open", "< 3.55×")
-
-
-def test_steps_text_never_calls_a_cut_off_run_a_dng():
-    assert steps_text(None) == "not run" and steps_text(ArmResult("a", [], 10)) == "not run"
-    assert steps_text(ArmResult("a", [400, 600], 1000)) == "500 ± 141"
-    assert steps_text(ArmResult("a", [None, 300], 1000)) == "300 (1/2 DNG, budget 1,000)"
-    assert steps_text(ArmResult("a", [None, None], 1000)) == "DNG (2/2, budget 1,000)"
-    cut = ArmResult("a", [None, None], 700, planned=2500, reached=[700, 900])
-    assert steps_text(cut) == "no grok by step 700–900 (2/2 cut off before the budget 2,500)"
-    assert seed_steps(cut) == "none by 700 (cut), none by 900 (cut)"
-    # a seed cut off after it grokked is a grok step; one cut off before is a bound; one that ran out is a DNG
-    mixed = ArmResult("a", [300, None, None], 700, planned=2500, reached=[700, 800, None])
-    assert steps_text(mixed) == ("300 (1/3 DNG, budget 2,500; "
-                                 "1/3 no grok by step 800: cut off before the budget 2,500)")
-    assert seed_steps(mixed) == "300, none by 800 (cut), DNG"
-    assert mixed.cut == 2 and mixed.bound_steps == [800]
-    assert "DNG" not in steps_text(ArmResult("a", [None], 700, planned=2500, reached=[700]))
 
 
 def test_each_cut_off_seed_bounds_the_mean_at_its_own_step():

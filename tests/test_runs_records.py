@@ -173,3 +173,23 @@ def test_records_get_the_mode_an_ordinary_write_gives(tmp_path):
         assert rec.stat().st_mode & 0o777 == 0o600
     finally:
         os.umask(old)
+
+
+def test_status_members_are_the_strings_a_summary_holds():
+    """Status is one enum whose members compare, hash, print and serialise as the words written in
+    summary.json, so a summary read back from disk and one train() returns are alike."""
+    S = records.Status
+    assert [s.value for s in S] == ["running", "grokked", "dng", "cut", "diverged", "failed"]
+    assert S.DNG == "dng" and "dng" in {S.DNG} and {"dng": 1}[S.DNG] == 1 and S("cut") is S.CUT
+    assert json.dumps({"status": S.CUT}) == '{"status": "cut"}'
+    assert f"{S.GROKKED}" == str(S.GROKKED) == "grokked" and f"{S.DNG:>5}" == "  dng"
+    assert S.RUNNING not in records.FINISHED and S.FAILED not in records.FINISHED
+
+
+@pytest.mark.parametrize("summary, cut", [
+    ({"status": "cut"}, True), ({"status": "running"}, True), ({"status": "dng"}, False),
+    ({"status": "grokked"}, False), ({"status": "diverged"}, False), ({}, False)])
+def test_cut_off_is_a_run_stopped_before_its_budget(summary, cut):
+    """A cap (CUT) or a stop from outside (still RUNNING) cut a run off; a summary written before
+    statuses existed is finished."""
+    assert records.cut_off(summary) is cut

@@ -15,6 +15,7 @@ import typing
 from typing import Literal, get_args, get_origin
 
 from .runs.config import SECTIONS, ConfigError, RunConfig, to_dict, validate
+from .runs.records import Status
 
 __all__ = ["main", "build_parser", "config_from_args"]
 
@@ -203,6 +204,7 @@ def _recorded_config(ns: argparse.Namespace) -> RunConfig | None:
 def _cmd_train(ns: argparse.Namespace) -> int:
     cfg = config_from_args(ns)
     from .runs.records import run_name
+    from .runs.steps import run_step
     from .training.loop import train
     from .training.trackers import make_tracker
 
@@ -213,10 +215,9 @@ def _cmd_train(ns: argparse.Namespace) -> int:
         s = train(cfg, out_dir=out, resume=ns.resume, progress=None if not ns.quiet else False, on_eval=on_eval)
     finally:
         close()
-    grok = s["grok_step"] if s["grok_step"] is not None else "DNG"
-    print(f"{out}: status {s['status']}, grok step {grok}, memorised {s['memorised_step']}, "
+    print(f"{out}: status {s['status']}, grok step {run_step(s)}, memorised {s['memorised_step']}, "
           f"final test acc {s['final']['test_acc']:.4f}, {s['steps_done']} steps in {s['wall_seconds']:.1f} s")
-    if s["status"] == "diverged":
+    if s["status"] == Status.DIVERGED:
         print(f"radgrok: {s['message']}", file=sys.stderr)
         return 1
     return 0
@@ -276,7 +277,7 @@ def _cmd_sweep(ns: argparse.Namespace) -> int:
     trials = grid(ns.preset, _parse_grid(ns.grid), seeds=ns.seeds, device=ns.device)
     print(f"radgrok sweep: {len(trials)} trial(s) on {ns.backend} -> {ns.out}")
     results = run_sweep(trials, ns.out, backend=ns.backend, workers=ns.workers, batch=ns.batch)
-    failed = sum(r.get("status") == "failed" for r in results)
+    failed = sum(r.get("status") == Status.FAILED for r in results)
     print(f"{len(trials) - failed} finished, {failed} failed; table: {ns.out}/results.csv")
     return 1 if failed else 0
 

@@ -31,6 +31,8 @@ from typing import Sequence
 
 from ..runs import records
 from ..runs.config import ConfigError, validate
+from ..runs.records import Status
+from ..runs.steps import run_step
 from .presets import get_preset
 
 __all__ = ["Trial", "grid", "run_trial", "run_unit", "units", "check_devices", "run_sweep", "results_table",
@@ -92,13 +94,13 @@ def finished_summary(run_dir: Path) -> dict | None:
 
 def _failed(run_dir: Path, e: Exception) -> dict:
     run_dir.mkdir(parents=True, exist_ok=True)
-    err = {"status": "failed", "error": repr(e), "traceback": traceback.format_exc()}
+    err = {"status": Status.FAILED, "error": repr(e), "traceback": traceback.format_exc()}
     records.write_json(run_dir / ERROR, err)
     return err
 
 
 def run_trial(trial: Trial, out: str, threads: int = 1) -> dict:
-    """Run (or resume, or reuse) one trial; never raises: errors become ``{"status": "failed"}``."""
+    """Run (or resume, or reuse) one trial; never raises: errors become ``{"status": Status.FAILED}``."""
     run_dir = Path(out) / trial.name
     try:
         import torch
@@ -210,7 +212,7 @@ def _local(work: list[list[Trial]], out: str, workers: int, on_done) -> list[lis
             try:
                 results[i] = fut.result()
             except Exception as e:  # the worker process itself died
-                results[i] = [{"status": "failed", "error": repr(e)}] * len(work[i])
+                results[i] = [{"status": Status.FAILED, "error": repr(e)}] * len(work[i])
             on_done(work[i], results[i])
     return results  # type: ignore[return-value]
 
@@ -234,7 +236,7 @@ def _ray(work: list[list[Trial]], out: str, workers: int, on_done) -> list[list[
             try:
                 results[i] = ray.get(done[0])
             except Exception as e:  # a Ray worker was killed
-                results[i] = [{"status": "failed", "error": repr(e)}] * len(work[i])
+                results[i] = [{"status": Status.FAILED, "error": repr(e)}] * len(work[i])
             on_done(work[i], results[i])
         return results  # type: ignore[return-value]
     finally:
@@ -259,8 +261,7 @@ def run_sweep(trials: list[Trial], out: str | Path, backend: str = "local", work
     def on_done(unit: list[Trial], res: list[dict]) -> None:
         for trial, r in zip(unit, res):
             if verbose:
-                grok = r.get("grok_step") if r.get("grok_step") is not None else "DNG"
-                what = f"grok step {grok}" if r["status"] != "failed" else f"FAILED {r['error']}"
+                what = f"FAILED {r['error']}" if r["status"] == Status.FAILED else f"grok step {run_step(r)}"
                 print(f"  {trial.name}: {what}", flush=True)
 
     done = (_local if backend == "local" else _ray)(work, str(out), workers, on_done)

@@ -118,12 +118,9 @@ def steps_budget(runs: list[Run]) -> tuple[list, int, int]:
     """What a grok-step figure plots for a group of runs: grok step per seed (None = no grok), the
     largest budget, and how many of the seeds without a grok step were cut off before their budget
     (bounds, labelled apart from DNGs)."""
-    def is_cut(s: dict) -> bool:
-        return s.get("status", "dng") == records.Status.CUT or s.get("status", "dng") not in records.FINISHED
-
-    cut = sum(r.summary["grok_step"] is None and is_cut(r.summary) for r in runs)
+    cut = sum(r.summary["grok_step"] is None and records.cut_off(r.summary) for r in runs)
     # a cut run's bar ends where it stopped, not at the budget it was meant for
-    ends = [r.summary.get("steps_done") or r.summary["budget"] if is_cut(r.summary) else r.summary["budget"]
+    ends = [r.summary.get("steps_done") or r.summary["budget"] if records.cut_off(r.summary) else r.summary["budget"]
             for r in runs]
     return [r.summary["grok_step"] for r in runs], max(ends), cut
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Mapping
 
 from ..runs import records
+from ..runs.steps import run_step
 from .report import last_value
 
 __all__ = ["PAPER_TABLE1", "table1_quantities", "table1_markdown", "write_table1"]
@@ -66,14 +67,6 @@ def table1_quantities(run_dir: str | Path, coherence_threshold: float = 0.9) -> 
     return q
 
 
-def _grok_cell(q: dict) -> str:
-    if q["grok_step"] is not None:
-        return f"{q['grok_step']:,}"
-    if q["status"] in ("dng", "diverged"):
-        return "DNG" if q["status"] == "dng" else "diverged"
-    return f"none by {q['last_step']:,} (cut)"  # stopped before its budget: a bound
-
-
 def _num(v, digits: int = 3) -> str:
     if v is None:
         return "–"
@@ -99,7 +92,8 @@ def table1_markdown(arms: Mapping[str, str | Path], paper_keys: Mapping[str, str
         lines.append("| " + " | ".join([label, *vals, *[p.get(k) or "–" for k in ("weak", "strong", "penalty")]])
                      + " |")
 
-    row("grok step", [_grok_cell(q) + f" (test {q['final_test_acc']:.3f})" for q in qs.values()], "grok step")
+    row("grok step", [run_step(q, q["last_step"]) + f" (test {q['final_test_acc']:.3f})" for q in qs.values()],
+        "grok step")
     row("Fourier-coherence step (> 0.9)", [_num(q["coherence_step"]) for q in qs.values()],
         "Fourier-coherence step (R² > 0.9)")
     row("final Fourier coherence", [_num(q["final_coherence"]) for q in qs.values()])

@@ -23,10 +23,12 @@ from typing import Any, Callable
 from . import records
 from .config import RunConfig, to_dict
 from .grok import GrokTracker
+from .records import Status
 
 __all__ = ["Recorder", "DIVERGED", "STOP"]
 
-DIVERGED, STOP = "diverged", "stop"  # what ``check`` returns besides None (carry on)
+# what ``check`` returns besides None (carry on): the run diverged, or a stop rule ends it (not a status)
+DIVERGED, STOP = Status.DIVERGED, "stop"
 _FINITE = ("train_loss", "test_loss", "weight_norm")
 
 
@@ -116,11 +118,12 @@ class Recorder:
         self.last_ckpt = step
 
     # -- the summary --------------------------------------------------------------------------
-    def summary(self, status: str, step: int, message: str = "") -> dict:
+    # str: loop.run_trials still passes "interrupted" (tests' stop_after_steps) until it calls interrupted()
+    def summary(self, status: Status | str, step: int, message: str = "") -> dict:
         cfg, last = self.cfg, self.rows[-1] if self.rows else {}
         return {
             "status": status, "message": message, "task": cfg.task.task,
-            "grok_step": self.tracker.candidate if status == "grokked" else None,
+            "grok_step": self.tracker.candidate if status == Status.GROKKED else None,
             "memorised_step": self.tracker.memorised_at, "step_95": self.tracker.reached_95,
             "steps_done": step, "budget": max(cfg.train.budget, cfg.train.steps),
             **({"cap": cfg.train.steps} if cfg.train.budget > cfg.train.steps else {}),
@@ -131,7 +134,7 @@ class Recorder:
             "wall_seconds": round(self.elapsed, 3), **self.extra,
         }
 
-    def write_summary(self, status: str, step: int, message: str = "") -> dict:
+    def write_summary(self, status: Status, step: int, message: str = "") -> dict:
         s = self.summary(status, step, message)
         if self.out is not None:
             records.write_json(self.out / records.SUMMARY, s)
@@ -140,17 +143,23 @@ class Recorder:
     def started(self, state: Callable[[], dict]) -> None:
         """After the step-0 row of a fresh start: a "running" summary, then checkpoint 0."""
         if self.out is not None:
-            self.write_summary(records.Status.RUNNING, 0)
+            self.write_summary(Status.RUNNING, 0)
             self.checkpoint(0, state())
 
+    def interrupted(self, step: int) -> dict:
+        """The summary of a run stopped from outside at ``step`` (tests' ``stop_after_steps``, as a kill
+        would stop it): RUNNING, as its summary.json still says; nothing is written."""
+        return self.summary(Status.RUNNING, step)
+
     def diverged(self, step: int) -> dict:
-        return self.write_summary(DIVERGED, step, f"non-finite loss or weights at step {step}; stopped, the last "
-                                                  f"good checkpoint (step {self.last_ckpt}) is kept")
+        return self.write_summary(Status.DIVERGED, step, f"non-finite loss or weights at step {step}; stopped, "
+                                                         f"the last good checkpoint (step {self.last_ckpt}) is kept")
 
     def finished(self, step: int, state: Callable[[], dict]) -> dict:
-        """The end of the budget or an early stop: the final checkpoint, then grokked or dng."""
+        """The end of the steps or an early stop: the final checkpoint, then grokked, or without a grok
+        step CUT (a cap below the budget stopped it) or DNG (it ran its whole budget)."""
         if self.out is not None and step != self.last_ckpt:
             self.checkpoint(step, state())
-        S = records.Status
         capped = self.cfg.train.budget > self.cfg.train.steps
-        return self.write_summary(S.GROKKED if self.tracker.candidate is not None else S.CUT if capped else S.DNG, step)
+        status = Status.GROKKED if self.tracker.candidate is not None else Status.CUT if capped else Status.DNG
+        return self.write_summary(status, step)

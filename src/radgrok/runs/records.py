@@ -28,6 +28,7 @@ import signal
 import tempfile
 import time
 from contextlib import contextmanager, suppress
+from enum import Enum
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -36,25 +37,54 @@ from .config import ConfigError, RunConfig, from_dict
 __all__ = ["atomic_write_text", "atomic_write_bytes",
            "write_json", "read_json", "write_jsonl", "append_jsonl", "read_jsonl", "read_config",
            "save_checkpoint", "load_checkpoint", "claim", "CONFIG", "METRICS", "SUMMARY", "CHECKPOINT",
-           "PREV_CHECKPOINT", "SPLIT", "LOCK", "FINISHED", "Status", "fault_point", "KILL_ENV", "KILL_GROUP_ENV"]
+           "PREV_CHECKPOINT", "SPLIT", "LOCK", "FINISHED", "Status", "cut_off", "fault_point", "KILL_ENV",
+           "KILL_GROUP_ENV", "run_name", "arm_of"]
 
 CONFIG, METRICS, SUMMARY, CHECKPOINT, PREV_CHECKPOINT, SPLIT, LOCK = (
     "config.json", "metrics.jsonl", "summary.json", "checkpoint.pt", "checkpoint.prev.pt", "split.json", "run.lock")
 
 
-class Status:
-    """The one set of statuses a ``summary.json`` holds. A run that ends without grokking is a DNG
-    only when it ran its whole budget; stopped earlier by a cap (``train.steps`` below
-    ``train.budget``) it is CUT, "no grok by step N", and its summary keeps both the cap and the
-    budget. A run stopped from outside stays RUNNING (a report may count it as cut)."""
+class Status(str, Enum):
+    """The one set of run statuses. A ``summary.json`` holds one of the first five; FAILED is a
+    sweep's word for a trial that raised (its ``error.json`` and its row of the results table).
 
-    RUNNING, GROKKED, DNG, CUT, DIVERGED = "running", "grokked", "dng", "cut", "diverged"
-    ALL = (RUNNING, GROKKED, DNG, CUT, DIVERGED)
+    A run that ends without grokking is a DNG ("no grok within the budget") only when it ran its
+    whole budget; stopped earlier by a cap (``train.steps`` below ``train.budget``) it is CUT, "no
+    grok by step N", and its summary keeps both the cap and the budget. A run stopped from outside
+    stays RUNNING (a report counts it as cut off: see ``cut_off``).
+
+    Members are the strings they are written as (``Status.DNG == "dng"``, and ``json.dumps`` writes
+    "dng"), so a summary read back from disk compares equal to them."""
+
+    RUNNING = "running"
+    GROKKED = "grokked"
+    DNG = "dng"
+    CUT = "cut"
+    DIVERGED = "diverged"
+    FAILED = "failed"
+
+    # hash, print and format as the value: "dng" and Status.DNG are then one dict key or set
+    # member, and f"{status}" writes "dng" on every Python (3.12 changed str-mixin enums' format)
+    __hash__ = str.__hash__
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
 
 
 # a summary status after which the run has nothing left to do under its steps (a CUT run resumes
 # under a larger cap)
 FINISHED = (Status.GROKKED, Status.DNG, Status.CUT, Status.DIVERGED)
+
+
+def cut_off(summary: dict) -> bool:
+    """Whether a summary is of a run stopped before its budget: CUT by a cap, or stopped from outside
+    (still RUNNING). Its missing grok step is a bound, "no grok by step N", never a DNG. A summary
+    with no status at all is taken as finished."""
+    status = summary.get("status", Status.DNG)
+    return status == Status.CUT or status not in FINISHED
 
 
 def run_name(arm: str, seed: int) -> str:

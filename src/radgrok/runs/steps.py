@@ -1,8 +1,9 @@
-"""Grok steps over the seeds of an arm, and the one way of saying them (report tables, verdicts,
-figure labels). Pure functions and data, no torch.
+"""Grok steps over the seeds of an arm, and the one way of saying them (the CLI, sweeps, report
+tables, verdicts, figure labels). Pure functions and data, no torch.
 
 A seed without a grok step is a **DNG** only when it ran its whole budget; cut off before it (a
-cap, a stop from outside) it is a bound, "no grok by step N", and never called a DNG.
+cap, a stop from outside: ``records.cut_off``) it is a bound, "no grok by step N", and never called
+a DNG. Every "DNG" radgrok prints comes from this module.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import records
+from .records import Status, cut_off
 
-__all__ = ["ArmResult", "mean_std", "capped_steps", "by_steps", "seed_step", "seed_steps", "steps_text",
+__all__ = ["ArmResult", "mean_std", "capped_steps", "by_steps", "seed_step", "run_step", "seed_steps", "steps_text",
            "no_grok_label"]
 
 
@@ -40,10 +41,9 @@ class ArmResult:
         s = summary
         self.grok_steps.append(s[key])
         # the step a run stopped at when a cap (or a stop from outside) ended it: a bound if it had
-        # not grokked, an unconfirmed grok if it crossed only there
+        # not grokked, an unconfirmed grok if it crossed only there (grokked at its cap's last step)
         cap = s.get("cap")
-        stopped = (s["status"] == records.Status.CUT or s["status"] not in records.FINISHED
-                   or (cap is not None and s["steps_done"] >= cap))
+        stopped = cut_off(s) or (cap is not None and s["steps_done"] >= cap)
         done = s.get("steps_done", s["budget"])
         self.reached.append(done if stopped else None)
         if stopped:
@@ -117,6 +117,17 @@ def by_steps(bounds: list[int]) -> str:
 def seed_step(grok_step: int | None, reached: int | None = None) -> str:
     """One seed: its grok step, DNG (its whole budget run), or the step it was cut off at."""
     return f"{grok_step:,}" if grok_step is not None else "DNG" if reached is None else f"none by {reached:,} (cut)"
+
+
+def run_step(summary: dict, last_step: int | None = None) -> str:
+    """One run's grok step from its summary: the step, DNG (its whole budget run without one), "none
+    by N (cut)" where it stopped before its budget, or "diverged". N is ``last_step`` (the last step
+    its metrics reach: a summary still "running" is not updated as the run goes) or else the
+    summary's ``steps_done``."""
+    g = summary.get("grok_step")
+    if g is None and summary.get("status") == Status.DIVERGED:
+        return "diverged"
+    return seed_step(g, (summary.get("steps_done") if last_step is None else last_step) if cut_off(summary) else None)
 
 
 def seed_steps(a: ArmResult) -> str:
