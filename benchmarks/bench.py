@@ -1,11 +1,11 @@
-"""The performance benchmark, as ``radgrok bench``: see radgrok/experiments/bench.py.
+"""The performance benchmark: ``radgrok bench`` itself (the keys are in radgrok/experiments/bench.py).
 
-    python benchmarks/bench.py [--quick] [--json FILE]
+    python benchmarks/bench.py [--quick] [--json FILE] [--device cpu|cuda[:N]]
 """
 
 import sys
 
-from radgrok.experiments.bench import main
+from radgrok.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(["bench", *sys.argv[1:]]))

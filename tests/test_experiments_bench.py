@@ -97,3 +97,15 @@ def test_the_penalty_benchmark_script_runs_and_records_every_reading(tmp_path):
     res = json.loads(out.read_text())
     assert set(res["overhead_per_reading"]) == set(bench.READINGS)
     assert res["penalty_overhead"]["reps"] == 1 and res["steps_per_rep"] == 1
+
+
+def test_the_benchmark_script_is_radgrok_bench():
+    """``python benchmarks/bench.py`` is the user command, not a second parser of its own."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench.py"
+    out = subprocess.run([sys.executable, str(script), "--help"], check=True, capture_output=True, text=True,
+                         timeout=120).stdout
+    assert out.startswith("usage: radgrok bench") and "--quick" in out and "--device" in out

@@ -63,7 +63,7 @@ from .presets import get_preset
 from .timing import Log, alternate, device_name, gemm_pass, gemm_shapes, loop_stepper, plain_stepper, step_flops, warm
 
 __all__ = ["Sizes", "FULL", "QUICK", "TARGETS", "READINGS", "bench_penalty", "bench_penalty_presets", "run_bench",
-           "format_table", "default_configs", "run_and_print", "spread", "write_result", "default_json_path", "main"]
+           "format_table", "default_configs", "run_and_print", "spread", "write_result", "default_json_path"]
 
 
 @dataclass(frozen=True)
@@ -357,14 +357,3 @@ def run_and_print(quick: bool, json_path: str | Path | None = None, device: str 
     print(f"{res['wall_seconds']:.0f} s; results in {res['json_path']}")
     return 0
 
-
-def main(argv: list[str] | None = None) -> int:
-    """``python benchmarks/bench.py [--quick] [--json FILE]``, the same as ``radgrok bench``."""
-    import argparse
-
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="fewer steps per repetition; under 3 minutes on 2 cores")
-    ap.add_argument("--json", default=None, help="output file (default benchmarks/results/<hostname>-<date>.json)")
-    ap.add_argument("--device", default="cpu", help="cpu or cuda[:N] (CUDA events time the GPU)")
-    ns = ap.parse_args(argv)
-    return run_and_print(ns.quick, ns.json, ns.device)
