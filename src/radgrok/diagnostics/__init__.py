@@ -42,6 +42,7 @@ from .health import softmax_collapse_fraction, zero_loss_fraction
 from .radial import (
     capture_hidden_grads,
     capture_hidden_grads_multi,
+    phi_rad,
     radial_energies,
     radial_energy,
     radii,
@@ -57,6 +58,7 @@ __all__ = [
     "capture_hidden_grads",
     "capture_hidden_grads_multi",
     "radial_energies",
+    "phi_rad",
     # spectral
     "singular_values",
     "stable_rank",

@@ -28,7 +28,8 @@ from typing import Callable, Iterable, Mapping
 import torch
 from torch import nn
 
-from ..penalty.hooks import first_tensor
+from ..penalty import RadialSuppression
+from ..penalty.capture import Capture
 from ..penalty.readings import norms
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "capture_hidden_grads",
     "capture_hidden_grads_multi",
     "radial_energies",
+    "phi_rad",
 ]
 
 HiddenGrad = tuple[torch.Tensor, torch.Tensor]
@@ -115,25 +117,9 @@ def capture_hidden_grads_multi(
     Forward hooks already on a site (e.g. ``RadialSuppression`` in project mode) run
     first, so h is what the rest of the network actually sees.
     """
-    names = list(sites)
-    modules = dict(model.named_modules())
-    missing = [n for n in names if n not in modules]
-    if missing:
-        raise ValueError(f"unknown module name(s) {missing}")
-    seen: dict[str, list[torch.Tensor]] = {n: [] for n in names}
-
-    def make_hook(name: str):
-        def hook(module, args, out):
-            seen[name].append(first_tensor(out))
-
-        return hook
-
-    handles = [modules[n].register_forward_hook(make_hook(n)) for n in names]
-    try:
+    with Capture(model, sites) as cap:  # hooks removed even if loss_fn raises
         losses = dict(loss_fn())
-    finally:
-        for hd in handles:
-            hd.remove()
+    names, seen = cap.names, cap.seen
     for n in names:
         if not seen[n]:
             raise RuntimeError(f"site {n!r} did not run during loss_fn()")
@@ -184,3 +170,26 @@ def capture_hidden_grads(
 def radial_energies(grads: Mapping[str, HiddenGrad]) -> dict[str, float]:
     """``radial_energy`` of every site in a ``capture_hidden_grads`` result."""
     return {site: radial_energy(h, g) for site, (h, g) in grads.items()}
+
+
+Captured = dict[str, dict[str, HiddenGrad]]  # loss name -> site -> (h, dL/dh)
+
+
+def phi_rad(model: nn.Module, rs: RadialSuppression,
+            task_loss: Callable[[], torch.Tensor]) -> tuple[dict[str, dict[str, float]], Captured]:
+    """Φ̃_rad at every site of ``rs``, of the task gradient and of the total (task + penalty, the
+    penalty's own gradient at the site included), from one forward: ``task_loss()`` runs it.
+
+    Returns ``({"task": {site: value}, "total": {site: value}}, the captured (h, g) pairs)``; without
+    a soft penalty the total is the task loss and its values are the task's. The one Φ̃_rad of
+    radgrok: the trainer's scheduled diagnostics and the integrations both call it."""
+    penalised = rs.active
+
+    def losses() -> dict[str, torch.Tensor]:
+        task = task_loss()
+        return {"task": task, "total": task + rs.penalty()} if penalised else {"task": task}
+
+    with torch.enable_grad():
+        caught = capture_hidden_grads_multi(model, rs.names, losses)
+    task = radial_energies(caught["task"])
+    return {"task": task, "total": radial_energies(caught["total"]) if penalised else dict(task)}, caught

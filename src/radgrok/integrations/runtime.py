@@ -18,10 +18,10 @@ from torch import nn
 from torch.optim import Optimizer
 from torch.utils.hooks import RemovableHandle
 
-from radgrok.diagnostics.radial import capture_hidden_grads_multi, radial_energies
+from radgrok.diagnostics.radial import phi_rad
 from radgrok.integrations.options import RadgrokOptions, resolve_sites
+from radgrok.methods import step_hook
 from radgrok.methods.grokfast import GrokfastEMA, GrokfastMA, make_filter
-from radgrok.methods.orthograd import orthogonalize_groups
 from radgrok.penalty import RadialSuppression
 
 __all__ = ["RadgrokRuntime", "STATE_FILE", "base_optimizer"]
@@ -101,8 +101,8 @@ class RadgrokRuntime:
         if self._pending is not None:
             self._apply(self._pending)
             self._pending = None
-        if optimizer is not None and (self.grokfast is not None or o.orthograd):
-            self._step_hook = base_optimizer(optimizer).register_step_pre_hook(self._pre_step)
+        if optimizer is not None:
+            self._step_hook = step_hook.install(base_optimizer(optimizer), self.grokfast, o.orthograd)
 
     def detach(self) -> None:
         """Remove every hook this runtime installed. The filter's state stays for ``state_dict``."""
@@ -149,16 +149,12 @@ class RadgrokRuntime:
 
     # -- gradients ------------------------------------------------------------
     def before_optimizer_step(self, optimizer: Any | None = None) -> None:
-        """Grokfast on ``.grad``, then ⊥Grad on the optimizer's groups (those not opting out)."""
-        if self.grokfast is not None:
-            self.grokfast.step()
-        if self.options.orthograd:
-            if optimizer is None:
-                raise ValueError("orthograd needs the optimizer whose parameter groups to orthogonalise")
-            orthogonalize_groups(base_optimizer(optimizer).param_groups)
-
-    def _pre_step(self, opt: Optimizer, args: tuple, kwargs: dict) -> None:
-        self.before_optimizer_step(opt)
+        """Grokfast on ``.grad``, then ⊥Grad on the optimizer's groups (those not opting out):
+        ``methods.step_hook.before_step``, for trainers that call it themselves (Lightning)."""
+        if self.options.orthograd and optimizer is None:
+            raise ValueError("orthograd needs the optimizer whose parameter groups to orthogonalise")
+        groups = base_optimizer(optimizer).param_groups if optimizer is not None else []
+        step_hook.before_step(groups, self.grokfast, self.options.orthograd)
 
     # -- diagnostics ----------------------------------------------------------
     def radii(self) -> dict[str, float]:
@@ -177,23 +173,16 @@ class RadgrokRuntime:
         out = self.radii()
         if self.rs is None or task_loss is None or not self.options.phi_rad:
             return out
-        rs = self.rs
-
-        def losses() -> Mapping[str, torch.Tensor]:
-            task = task_loss()
-            return {"task": task, "total": task + rs.penalty()} if rs.active else {"task": task}
-
         was_training = model.training
         model.eval()
         try:
-            with torch.enable_grad():
-                caught = capture_hidden_grads_multi(model, self.sites, losses)
+            phi, _ = phi_rad(model, self.rs, task_loss)
         finally:
             model.train(was_training)
             # the replayed outputs hold a graph the next step must not reach into
-            rs.clear()
+            self.rs.clear()
         for name, key in (("task", "phi_rad"), ("total", "phi_rad_total")):
-            for site, value in radial_energies(caught.get(name, {})).items():
+            for site, value in phi[name].items():
                 out[f"radgrok/{key}/{site}"] = value
         return out
 

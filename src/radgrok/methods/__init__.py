@@ -5,7 +5,9 @@ others or from radgrok's penalty:
 
 * loss:      ``stablemax_cross_entropy`` replaces ``F.cross_entropy``;
 * ``.grad``: ``GrokfastEMA`` / ``GrokfastMA`` amplify its slow part, then
-  ``OrthoGrad`` / ``orthograd(cls)`` remove its radial part inside ``step()``.
+  ``OrthoGrad`` / ``orthograd(cls)`` remove its radial part inside ``step()``;
+  ``step_hook.install(optimizer, filter, orthograd)`` does both in the optimizer's step
+  pre-hook, which is how radgrok's trainer and its integrations run them.
 
 A loop using all of them alongside the penalty::
 
@@ -16,6 +18,7 @@ A loop using all of them alongside the penalty::
     optimizer.zero_grad()
 """
 
+from radgrok.methods import step_hook
 from radgrok.methods.grokfast import (
     GrokfastEMA,
     GrokfastMA,
@@ -47,4 +50,5 @@ __all__ = [
     "orthogonalize_groups",
     "orthograd",
     "OrthoGrad",
+    "step_hook",
 ]

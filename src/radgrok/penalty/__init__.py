@@ -30,12 +30,15 @@ Two ways to use it:
   the model changes.
 
 The package, one concept per module: ``readings`` (the norms, the value, the pure function,
-the projection) and ``hooks`` (``RadialSuppression``). Plain autograd only: no custom backward,
+the projection), ``capture`` (forward hooks that keep named sites' outputs, radgrok's one way to
+read hidden vectors out of a model) and ``hooks`` (``RadialSuppression``, a ``Capture`` plus the
+penalty). Plain autograd only: no custom backward,
 no compiled code, nothing private to torch.
 """
 
+from .capture import Capture
 from .hooks import RadialSuppression, rank_sum
 from .readings import NORM_OVER, REDUCE, Mode, NormOver, Reduce, check_reading, norms, project, radial_penalty
 
-__all__ = ["radial_penalty", "RadialSuppression", "rank_sum", "NORM_OVER", "REDUCE", "Mode", "NormOver", "Reduce",
-           "check_reading", "norms", "project"]
+__all__ = ["radial_penalty", "RadialSuppression", "Capture", "rank_sum", "NORM_OVER", "REDUCE", "Mode", "NormOver",
+           "Reduce", "check_reading", "norms", "project"]

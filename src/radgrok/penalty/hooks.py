@@ -8,21 +8,10 @@ from typing import Iterable, cast
 import torch
 from torch import nn
 
+from .capture import Capture
 from .readings import Mode, NormOver, Reduce, SumRanks, check_reading, norms, project, radial_penalty
 
-__all__ = ["RadialSuppression", "first_tensor", "rank_sum"]
-
-
-def first_tensor(out) -> torch.Tensor:
-    """The hidden vectors a module's output stands for: the output itself, or the first element of
-    a tuple (as attention modules return). Every hook in radgrok reads outputs through this."""
-    if isinstance(out, torch.Tensor):
-        return out
-    if isinstance(out, (tuple, list)) and out and isinstance(out[0], torch.Tensor):
-        return out[0]
-    raise TypeError(
-        f"a hooked module returned {type(out).__name__}; expected a Tensor or a tuple whose first element is a Tensor"
-    )
+__all__ = ["RadialSuppression", "rank_sum"]
 
 
 def rank_sum() -> SumRanks | None:
@@ -107,14 +96,6 @@ class RadialSuppression:
             raise ValueError(f"radius_scale must be >= 0, got {radius_scale}")
         if mode == "project" and (radius == 0 or (radius is None and radius_scale == 0)):
             raise ValueError("radius must be > 0 in project mode (a projection onto radius 0 is no map)")
-        if not names:
-            raise ValueError("modules must name at least one sub-module")
-        available = dict(model.named_modules())
-        missing = [n for n in names if n not in available]
-        if missing:
-            raise ValueError(
-                f"unknown module name(s) {missing}; available: {sorted(k for k in available if k)}"
-            )
         self.model = model
         self.names = names
         self.lam = float(lam)
@@ -124,20 +105,12 @@ class RadialSuppression:
         self.norm_over: NormOver = norm_over
         self.reduce: Reduce = reduce
         self.global_batch = bool(global_batch)
-        # name -> the hidden tensors seen in the latest forward (a module may be called more
-        # than once per forward, e.g. with shared weights: each call is its own term).
-        self._seen: dict[str, list[torch.Tensor]] = {n: [] for n in names}
-        self._sealed = False  # set by penalty(): later outputs of this forward are recomputations
-        self._handles = [model.register_forward_pre_hook(self._clear)]
-        for n in names:
-            self._handles.append(available[n].register_forward_hook(self._make_hook(n)))
+        # soft: a copy of each output (in-place ops after a site cannot reach it); project: the raw
+        # output is kept and the projection is what the rest of the network sees
+        self.capture = Capture(model, names, copy=mode == "soft", per_forward=True,
+                               replace=self._project if mode == "project" else None)
 
     # -- hooks ---------------------------------------------------------------
-    def _clear(self, module, args) -> None:
-        for lst in self._seen.values():
-            lst.clear()
-        self._sealed = False
-
     def radius_for(self, d: int) -> float:
         """The target radius for a hidden size d: ``radius``, else ``radius_scale * sqrt(d)``."""
         return self.radius if self.radius is not None else self.radius_scale * math.sqrt(d)
@@ -145,21 +118,8 @@ class RadialSuppression:
     def _sum_ranks(self) -> SumRanks | None:
         return rank_sum() if self.global_batch else None
 
-    def _make_hook(self, name: str):
-        def hook(module, args, out):
-            h = first_tensor(out)
-            if self.mode == "soft":
-                if not self._sealed:
-                    self._seen[name].append(h.clone())
-                return None
-            if not self._sealed:
-                self._seen[name].append(h)
-            new = project(h, self.radius_for(h.shape[-1]), self.norm_over, self._sum_ranks())
-            if isinstance(out, torch.Tensor):
-                return new
-            return type(out)([new, *out[1:]]) if isinstance(out, list) else (new, *out[1:])
-
-        return hook
+    def _project(self, h: torch.Tensor) -> torch.Tensor:
+        return project(h, self.radius_for(h.shape[-1]), self.norm_over, self._sum_ranks())
 
     # -- queries -------------------------------------------------------------
     @property
@@ -168,7 +128,7 @@ class RadialSuppression:
         return self.mode == "soft" and self.lam > 0
 
     def _tensors(self) -> list[torch.Tensor]:
-        tensors = [h for lst in self._seen.values() for h in lst]
+        tensors = self.capture.tensors()
         if not tensors:
             raise RuntimeError("RadialSuppression: no hooked output yet; run a forward pass first")
         return tensors
@@ -176,7 +136,7 @@ class RadialSuppression:
     def penalty_sum(self) -> torch.Tensor:
         """Unweighted ``sum of radial_penalty`` over the hooked outputs of the latest forward."""
         tensors = self._tensors()
-        self._sealed = True
+        self.capture.seal()
         sum_ranks = self._sum_ranks()
         terms = [radial_penalty(h, self.radius_for(h.shape[-1]), self.norm_over, self.reduce, sum_ranks)
                  for h in tensors]
@@ -187,7 +147,7 @@ class RadialSuppression:
         """``lam * penalty_sum()``: the term to add to the loss (zero in project mode or at lam 0)."""
         if not self.active:
             zero = self._tensors()[0].new_zeros(())
-            self._sealed = True
+            self.capture.seal()
             return zero
         return self.lam * self.penalty_sum()
 
@@ -195,28 +155,25 @@ class RadialSuppression:
         """Mean ``||h||`` per hooked module in the latest forward (before any projection)."""
         out = {}
         with torch.no_grad():
-            for name, lst in self._seen.items():
+            for name, lst in self.capture.seen.items():
                 if lst:
                     out[name] = float(torch.stack([norms(h.detach()).float().mean() for h in lst]).mean())
         return out
 
     def hidden(self) -> dict[str, list[torch.Tensor]]:
         """The hooked outputs of the latest forward, by module name (for diagnostics)."""
-        return {k: list(v) for k, v in self._seen.items()}
+        return {k: list(v) for k, v in self.capture.seen.items()}
 
     # -- lifetime ------------------------------------------------------------
     def clear(self) -> None:
         """Forget the stored outputs. A forward of ``model`` does this itself; call it when
         you train through a sub-module's forward instead (as a LightningModule often does),
         or the next ``penalty()`` would reach into the previous step's freed graph."""
-        self._clear(None, None)
+        self.capture.clear()
 
     def remove(self) -> None:
         """Detach every hook and drop stored outputs; the model is as before."""
-        for h in self._handles:
-            h.remove()
-        self._handles = []
-        self._clear(None, None)
+        self.capture.remove()
 
     def __enter__(self) -> "RadialSuppression":
         return self

@@ -21,12 +21,12 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Collection, TypeVar, cast
+from typing import Callable, Collection, TypeVar
 
 import torch
 from torch.nn import functional as F
 
-from ..methods import GrokfastEMA, GrokfastMA, make_filter, orthograd, scaled_lr, stablemax_cross_entropy
+from ..methods import GrokfastEMA, GrokfastMA, make_filter, scaled_lr, stablemax_cross_entropy, step_hook
 from ..models.gpt import GPT
 from ..models.mlp import MLP
 from ..models.transformer import Transformer
@@ -43,8 +43,8 @@ from .feeds import AdditionFeed, ModularFeed, TextFeed, evaluate
 from .kinds import kind_of
 from .probes import cheap_diagnostics, expensive_diagnostics
 
-__all__ = ["train", "build", "Built", "Trial", "run_trials", "evaluate", "train_step", "optimizer_step", "make_feed",
-           "load_final_model"]
+__all__ = ["train", "build", "Built", "Trial", "run_trials", "scheduled_diagnostics", "evaluate", "train_step",
+           "optimizer_step", "make_feed", "load_final_model"]
 
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -97,15 +97,14 @@ def build(cfg: RunConfig) -> Built:
     rs = RadialSuppression(model, sites, pen.lam, radius_scale=pen.radius_scale, mode=pen.mode,
                            norm_over=pen.norm_over, reduce=pen.reduce)
     mt = cfg.methods
-    # orthograd(AdamW) is a subclass of AdamW (typed as returning type[Optimizer])
-    opt_cls = cast("type[torch.optim.AdamW]", orthograd(torch.optim.AdamW)) if mt.orthograd else torch.optim.AdamW
     lr = scaled_lr(o.lr, mt.grokfast_lamb) if mt.grokfast != "none" and mt.grokfast_scale_lr else o.lr
-    opt = opt_cls(model.parameters(), lr=lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay)
     warm = o.warmup_steps
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm) if warm else 1.0)
     loss_fn = (lm_loss if m.arch == "gpt" else
                stablemax_cross_entropy if mt.loss == "stablemax" else F.cross_entropy)
     grad_filter = make_filter(model, mt.grokfast, mt.grokfast_alpha, mt.grokfast_lamb, mt.grokfast_window)
+    step_hook.install(opt, grad_filter, mt.orthograd)  # Grokfast, then ⊥Grad, inside every opt.step()
     return Built(data, model, rs, opt, sched, device, dtype, loss_fn, grad_filter)
 
 
@@ -136,9 +135,7 @@ def train_step(b: Built, xb: torch.Tensor, yb: torch.Tensor, soft: bool) -> None
 
 
 def optimizer_step(b: Built) -> None:
-    """What follows the backward, once per run: the gradient filter, AdamW, the schedule."""
-    if b.grad_filter is not None:
-        b.grad_filter.step()
+    """What follows the backward, once per run: AdamW (Grokfast and ⊥Grad in its pre-hook), the schedule."""
     b.opt.step()
     b.sched.step()
 
@@ -280,12 +277,30 @@ def _with_threads(cfg: RunConfig, run: Callable[[], dict]) -> dict:
         torch.set_num_threads(threads_before)
 
 
+def scheduled_diagnostics(t: "Trial", step: int, row: dict) -> None:
+    """The cheap diagnostics at every evaluation and the expensive ones every ``expensive_every``-th,
+    on the probe batch, added to a healthy row (a diverged one has nothing to diagnose)."""
+    b, tr, dg = t.b, t.cfg.train, t.cfg.diag
+    healthy = math.isfinite(row["train_loss"]) and math.isfinite(row["weight_norm"])
+    if dg.diagnostics and healthy:
+        row.update(cheap_diagnostics(b.model, b.rs, *t.probe, b.loss_fn))
+    if healthy and dg.expensive_every and (step // tr.eval_every) % dg.expensive_every == 0:
+        row.update(expensive_diagnostics(b.model, *t.probe, row["lr"], t.cfg.task.p,
+                                         dg.hessian_probes, dg.eigen_iters, seed=tr.seed, loss_fn=b.loss_fn))
+
+
+RowHook = Callable[["Trial", int, dict], None]
+
+
 @dataclass
 class Trial:
     """One run in the loop: what it is built of, its feed, its record and its probe batch.
 
     ``rng`` gives the CPU RNG state its checkpoints record: the live one for a run trained
     alone; for a stacked seed, the state its own ``build`` left (nothing draws from it later).
+    The loop's callbacks: ``extend`` add columns to each evaluation's row before it is logged
+    (the scheduled diagnostics by default); ``on_eval`` sees each logged row (trackers). The
+    gradient methods are the optimizer's step pre-hook (``methods.step_hook``).
     """
 
     cfg: RunConfig
@@ -294,23 +309,20 @@ class Trial:
     rec: Recorder
     rng: Callable[[], torch.Tensor] = torch.get_rng_state
     on_eval: Callable[[dict], None] | None = None
+    extend: list[RowHook] = field(default_factory=lambda: [scheduled_diagnostics])
     probe: tuple[torch.Tensor, torch.Tensor] = field(init=False)  # the diagnostics' fixed batch
 
     def __post_init__(self) -> None:
         self.probe = self.feed.probe(self.cfg.diag.probe_size)
 
     def evaluate(self, step: int) -> dict:
-        """The metrics row of ``step``: the feed's evaluation, then the scheduled diagnostics; logged."""
-        b, tr, dg = self.b, self.cfg.train, self.cfg.diag
+        """The metrics row of ``step``: the feed's evaluation, then the ``extend`` callbacks; logged."""
+        b = self.b
         # "lr" is the rate the next step will use (it differs from the last one only during warmup)
         row = {"step": step, "epoch": step * self.feed.batch / self.feed.n_train, **self.feed.evaluate(b),
                "lr": b.sched.get_last_lr()[0]}
-        healthy = math.isfinite(row["train_loss"]) and math.isfinite(row["weight_norm"])
-        if dg.diagnostics and healthy:
-            row.update(cheap_diagnostics(b.model, b.rs, *self.probe, b.loss_fn))
-        if healthy and dg.expensive_every and (step // tr.eval_every) % dg.expensive_every == 0:
-            row.update(expensive_diagnostics(b.model, *self.probe, row["lr"], self.cfg.task.p,
-                                             dg.hessian_probes, dg.eigen_iters, seed=tr.seed, loss_fn=b.loss_fn))
+        for hook in self.extend:
+            hook(self, step, row)
         self.rec.log(row)
         if self.on_eval is not None:
             self.on_eval(row)

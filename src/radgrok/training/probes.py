@@ -30,7 +30,6 @@ import torch
 from torch.nn import functional as F
 
 from ..diagnostics import (
-    capture_hidden_grads_multi,
     fourier_coherence,
     fourier_power,
     hessian_top_eigenvalue,
@@ -40,7 +39,7 @@ from ..diagnostics import (
     mlp_anisotropy,
     mlp_input_embeddings,
     normalized_sharpness,
-    radial_energy,
+    phi_rad,
     softmax_collapse_fraction,
     spectral_summary,
     zero_loss_fraction,
@@ -59,23 +58,18 @@ def cheap_diagnostics(model, rs, x: torch.Tensor, y: torch.Tensor, loss_fn=F.cro
     was_training = model.training
     model.eval()
     logits_box = {}
-    # Without a soft penalty the total loss is the task loss: differentiate it once.
-    penalised = rs.active
 
-    def losses():
+    def task_loss() -> torch.Tensor:
         logits = model(x)
         logits_box["logits"] = logits.detach()
-        task = loss_fn(logits, y)
-        return {"task": task, "total": task + rs.lam * rs.penalty_sum()} if penalised else {"task": task}
+        return loss_fn(logits, y)
 
-    with torch.enable_grad():
-        grads = capture_hidden_grads_multi(model, rs.names, losses)
+    phi, grads = phi_rad(model, rs, task_loss)
     model.train(was_training)
     row = {}
-    for site, (h, g) in grads["task"].items():
-        row[f"phi_task/{site}"] = _finite(radial_energy(h, g))
-        row[f"phi_total/{site}"] = (_finite(radial_energy(h, grads["total"][site][1])) if penalised
-                                    else row[f"phi_task/{site}"])
+    for site, (h, _) in grads["task"].items():
+        row[f"phi_task/{site}"] = _finite(phi["task"][site])
+        row[f"phi_total/{site}"] = _finite(phi["total"][site])
         spec = spectral_summary(h.reshape(-1, h.shape[-1]))
         row[f"stable_rank/{site}"] = spec["stable_rank"]
         row[f"eff_rank/{site}"] = spec["effective_rank"]
