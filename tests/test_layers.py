@@ -2,7 +2,7 @@
 depth: module level, inside functions, relative ones), so that a wrong import fails ``make test``
 naming itself, not a review months later.
 
-    cli -> experiments -> report | integrations -> training -> diagnostics | tasks
+    cli -> experiments -> report | integrations -> training -> diagnostics | tasks | forecast
         -> penalty | methods | models | runs -> radgrok (the package root, a lazy facade)
 
 A module may import its own package and any package of a lower layer. Packages of one layer are
@@ -33,7 +33,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("experiments",),
     ("report", "integrations"),
     ("training",),
-    ("diagnostics", "tasks"),
+    ("diagnostics", "tasks", "forecast"),
     ("penalty", "methods", "models", "runs"),
     ("",),
 ]
