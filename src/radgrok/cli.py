@@ -169,6 +169,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="evaluations within which an alarm must be followed by a grok to count as a hit")
     e.add_argument("--out", default=None, metavar="FILE", help="also write the markdown table here")
 
+    fc = sub.add_parser("forecast", help="forecast the grok step of memorised runs from their training-side records "
+                                          "(calibrated laws; see docs/results/forecast)")
+    fc.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories (config.json, metrics.jsonl)")
+    fc.add_argument("--at", type=_converter("at", int), default=None, metavar="STEP",
+                    help="forecast from the rows logged up to this step (default: all rows)")
+    fc.add_argument("--method", default="all", help="a method (inverse-decay, first-passage, norm-rate, radius-rate) "
+                                                    "or all")
+    fc.add_argument("--calibration", default=None, metavar="FILE",
+                    help="a calibration JSON (radgrok.forecast.save_calibrations); default: radgrok's own")
+
     b = sub.add_parser("bench", help="training speed: roofline, loop and penalty overheads, multi-seed, time to grok")
     b.add_argument("--quick", action="store_true", help="fewer steps per repetition (under 3 minutes on 2 cores)")
     b.add_argument("--json", default=None, metavar="FILE",
@@ -358,6 +368,14 @@ def _cmd_early_warning(ns: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_forecast(ns: argparse.Namespace) -> int:
+    from .report.forecast import forecast_lines
+
+    for line in forecast_lines(ns.run_dirs, ns.at, ns.method, ns.calibration):
+        print(line)
+    return 0
+
+
 def _cmd_bench(ns: argparse.Namespace) -> int:
     from .experiments.bench import run_and_print
 
@@ -375,7 +393,8 @@ def main(argv: list[str] | None = None) -> int:
         ns = build_parser().parse_args(argv)
         return {"train": _cmd_train, "presets": _cmd_presets, "demo": _cmd_demo, "sweep": _cmd_sweep,
                 "compare": _cmd_compare, "report": _cmd_report, "reproduce": _cmd_reproduce, "bench": _cmd_bench,
-                "plot": _cmd_plot, "early-warning": _cmd_early_warning}[ns.command](ns)
+                "plot": _cmd_plot, "early-warning": _cmd_early_warning,
+                "forecast": _cmd_forecast}[ns.command](ns)
     except ConfigError as e:
         print(f"radgrok: error: {_one_line(str(e))}", file=sys.stderr)
         return 2

@@ -179,9 +179,8 @@ def _points(proto: dict, run: Run, cal: Calibration) -> Iterator[tuple[str, int]
             yield p["name"], m
         elif c is not None and h.decay > 0:
             target = m + p["frac"] * c / h.decay
-            step = next((r["step"] for r in run.rows if r["step"] >= target), None)
-            if step is not None:
-                yield p["name"], int(step)
+            # past the last row (a run that stopped before it): the point itself, scored as grokked before it
+            yield p["name"], int(next((r["step"] for r in run.rows if r["step"] >= target), math.ceil(target)))
 
 
 def score(proto: dict, out: Path) -> dict:

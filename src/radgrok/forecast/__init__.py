@@ -28,7 +28,7 @@ __all__ = ["forecast", "forecast_row", "Forecast", "ForecastError", "Hyper", "hy
            "DEFAULT_CALIBRATIONS", "memorised_index", "calibration_for"]
 
 # The method the trainer logs (named before the evaluation ran; the evaluation says how it did).
-DEFAULT_METHOD = "norm-rate"
+DEFAULT_METHOD = "radius-rate"  # the protocol's primary own method
 
 
 def calibration_for(hyper: Hyper, calibrations: Mapping[str, Calibration] | None = None) -> Calibration | None:
@@ -66,8 +66,9 @@ def forecast(rows: Sequence[Mapping[str, Any]], cfg: Any, at: int | None = None,
     t = float(upto[i]["step"])
     remaining = max(g - t, float(hyper.eval_every))
     lo, hi = params.get("q_lo", 0.0), params.get("q_hi", 0.0)
-    return Forecast(method, int(t), int(upto[m]["step"]), g, t + remaining * math.exp(lo),
-                    t + remaining * math.exp(hi))
+    # the interval always holds its point (a method that says "now" has g = t < t + eval_every)
+    return Forecast(method, int(t), int(upto[m]["step"]), g, min(g, t + remaining * math.exp(lo)),
+                    max(g, t + remaining * math.exp(hi)))
 
 
 def forecast_row(rows: list[dict], cfg: Any) -> dict:

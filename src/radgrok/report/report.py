@@ -11,6 +11,7 @@ from ..runs.config import to_dict
 from ..runs.records import read_config
 from ..runs.steps import ArmResult, seed_step, steps_text
 from ..training.kinds import kind_of
+from .forecast import forecast_table
 from .plots import plot_accuracy, plot_grok_bars, plot_heatmap, plot_lambda_curve, plot_site_metric
 
 __all__ = ["Run", "load_run", "load_runs", "group_runs", "arm_steps", "grok_table", "report_dir", "flat_config",
@@ -201,6 +202,7 @@ def report_dir(path: str | Path, title: str = "radgrok report") -> str:
         "it for the rest of the run; DNG = did not grok within the budget; none by N (cut) = stopped at "
         "step N, before its budget, without a grok step (a bound, not a DNG).", "",
         grok_table(groups), "",
+        *([table, ""] if (table := forecast_table(runs)) else []),
         f"![accuracy]({png.name})", "", *extra,
     ])
     records.atomic_write_text(out_dir / "report.md", md)

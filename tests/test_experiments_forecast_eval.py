@@ -1,0 +1,89 @@
+import json
+import math
+
+import pytest
+
+from forecast_cases import config, law_run
+from radgrok.experiments import forecast_eval as fe
+
+PROTO = {
+    "preset": "cpu-mlp", "base": {"lam": 0.0}, "forecast_points": [{"name": "memorisation", "frac": 0},
+                                                                 {"name": "half-baseline", "frac": 0.5}],
+    "arms": [{"name": "plain", "overrides": {}, "calibration_cells": [{"lr": 0.003, "weight_decay": 1.0}],
+              "test_cells": [{"lr": 0.01, "weight_decay": 1.0}, {"lr": 0.003, "weight_decay": 0.3}],
+              "calibration_seeds": [0, 1, 2], "fresh_seeds": [100], "test_seeds": [200, 201]}],
+}
+
+
+def test_trials_run_round_robin_over_the_seed_index():
+    ts = fe.trials(PROTO)
+    assert len(ts) == 3 + 1 + 2 * 2
+    assert [(t.role, t.seed) for t in ts[:4]] == [("calibration", 0), ("fresh", 100), ("test", 200), ("test", 200)]
+    assert ts[0].name == "plain/lr=0.003,weight_decay=1.0-s0" and ts[0].overrides == {"lr": 0.003,
+                                                                                     "weight_decay": 1.0, "seed": 0}
+    assert [t.seed for t in ts[4:]] == [1, 201, 201, 2]
+
+
+def fake(out, t, kappa=0.1, status="grokked"):
+    lr, wd = t.overrides["lr"], t.overrides["weight_decay"]
+    rows, grok = law_run(lr, wd, kappa=kappa, mem=150, peak=150, v_star=math.exp(7.6))
+    d = out / t.name
+    d.mkdir(parents=True)
+    (d / "config.json").write_text(json.dumps(config(lr, wd, seed=t.seed)))
+    if status != "grokked":
+        rows = [r for r in rows if r["step"] < grok]
+    (d / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (d / "summary.json").write_text(json.dumps({"status": status, "grok_step": grok if status == "grokked" else None,
+                                                "steps_done": rows[-1]["step"]}))
+    return grok
+
+
+def test_score_fits_on_calibration_runs_and_keeps_censored_runs_apart(tmp_path):
+    ts = fe.trials(PROTO)
+    for t in ts:
+        if t.name.endswith("weight_decay=0.3-s201"):
+            fake(tmp_path, t, status="dng")  # censored
+        elif t.role == "test" and t.cell.startswith("lr=0.01"):
+            fake(tmp_path, t, kappa=0.05)  # contracts at half the calibrated rate: delay 2x
+        else:
+            fake(tmp_path, t, status="running" if t.seed == 2 else "grokked")  # a live run is not loaded
+    res = fe.score(PROTO, tmp_path)["arms"]["plain"]
+    assert res["planned"] == 8 and res["finished"] == 7
+    assert res["calibration"]["runs"] == 2
+    censored = {c["run"] for c in res["censored"]}
+    assert censored == {"plain/lr=0.003,weight_decay=0.3-s201"}
+    assert all(s["run"] not in censored for s in res["scored"])
+    at_mem = {(s["run"], s["method"]): s for s in res["scored"] if s["point"] == "memorisation"}
+    # the laws are exact where the run obeys the calibrated kappa, 50% short where it contracts at half of it
+    fresh = at_mem[("plain/lr=0.003,weight_decay=1.0-s100", "inverse-decay")]
+    assert fresh["ape"] == pytest.approx(0.0, abs=0.02) and fresh["covered"]
+    slow = at_mem[("plain/lr=0.01,weight_decay=1.0-s200", "first-passage")]
+    assert slow["ape"] == pytest.approx(0.5, abs=0.03) and not slow["covered"]
+    rows = {(r["point"], r["role"], r["method"]): r for r in res["table"]}
+    assert rows[("memorisation", "test", "inverse-decay")]["n"] == 3
+    md = fe.markdown({"arms": {"plain": res}})
+    assert "Censored (no grok within the budget; not scored): 1 run(s): plain/lr=0.003,weight_decay=0.3-s201" in md
+    assert "| memorisation | test | inverse-decay | 3 |" in md
+
+
+def test_half_baseline_point_is_outcome_free_and_skips_runs_grokked_by_then(tmp_path):
+    ts = fe.trials(PROTO)
+    for t in ts:
+        fake(tmp_path, t, kappa=0.4 if t.role == "test" else 0.1)  # test runs grok 4x sooner than calibrated
+    res = fe.score(PROTO, tmp_path)["arms"]["plain"]
+    assert {g["point"] for g in res["grokked_before_point"]} == {"half-baseline"}
+    assert len(res["grokked_before_point"]) == 4  # every test run grokked before half the baseline's delay
+    assert not any(s["point"] == "half-baseline" and s["role"] == "test" for s in res["scored"])
+
+
+def test_cli_main_lists_and_scores(tmp_path, capsys):
+    proto = tmp_path / "p.json"
+    proto.write_text(json.dumps(PROTO))
+    for t in fe.trials(PROTO):
+        fake(tmp_path / "runs", t)
+    assert fe.main(["list", str(proto), "--out", str(tmp_path / "runs")]) == 0
+    assert capsys.readouterr().out.count("finished") == 8
+    assert fe.main(["score", str(proto), "--out", str(tmp_path / "runs"), "--report", str(tmp_path / "rep")]) == 0
+    assert {p.name for p in (tmp_path / "rep").iterdir()} == {
+        "results.json", "results.md", "calibration.json", "predicted_vs_actual_memorisation.png",
+        "predicted_vs_actual_half-baseline.png"}
