@@ -229,15 +229,15 @@ def score(proto: dict, out: Path) -> dict:
         entry["censored"] = censored
         entry["unmemorised"] = unmemorised
         entry["grokked_before_point"] = grokked_before
-        entry["table"] = _summaries(scored)
+        entry["table"] = _summaries(scored, [p["name"] for p in proto["forecast_points"]])
         entry["delays"] = _delays(runs)
     return result
 
 
-def _summaries(scored: list[Scored]) -> list[dict]:
+def _summaries(scored: list[Scored], points: list[str]) -> list[dict]:
     out = []
-    keys = sorted({(s.point, s.role, s.method) for s in scored}, key=lambda k: (k[0], ROLES.index(k[1]),
-                                                                               list(METHODS).index(k[2])))
+    keys = sorted({(s.point, s.role, s.method) for s in scored},
+                  key=lambda k: (points.index(k[0]), ROLES.index(k[1]), list(METHODS).index(k[2])))
     for point, role, method in keys:
         xs = [s for s in scored if (s.point, s.role, s.method) == (point, role, method)]
         apes = [s.ape for s in xs]
