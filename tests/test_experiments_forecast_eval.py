@@ -87,3 +87,17 @@ def test_cli_main_lists_and_scores(tmp_path, capsys):
     assert {p.name for p in (tmp_path / "rep").iterdir()} == {
         "results.json", "results.md", "calibration.json", "predicted_vs_actual_memorisation.png",
         "predicted_vs_actual_half-baseline.png"}
+
+
+def test_unpack_extracts_every_part(tmp_path):
+    import tarfile
+
+    for t in fe.trials(PROTO)[:3]:
+        fake(tmp_path / "runs", t)
+    recs = tmp_path / "records"
+    recs.mkdir()
+    for i, t in enumerate(fe.trials(PROTO)[:3]):
+        with tarfile.open(recs / f"part-{i:03d}.tgz", "w:gz") as tar:
+            tar.add(tmp_path / "runs" / t.name, arcname=t.name)
+    assert fe.unpack(recs, tmp_path / "out") == 3
+    assert fe.score(PROTO, tmp_path / "out")["arms"]["plain"]["finished"] == 3

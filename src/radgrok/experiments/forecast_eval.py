@@ -7,6 +7,7 @@ directory written by ``training.loop.train``) and scores them (``score``: pure, 
 records), in two steps so that the scoring can be rerun on the committed records alone::
 
     python -m radgrok.experiments.forecast_eval train docs/results/forecast/protocol.json --out runs/forecast-eval
+    python -m radgrok.experiments.forecast_eval unpack docs/results/forecast/records --out runs/forecast-eval
     python -m radgrok.experiments.forecast_eval score docs/results/forecast/protocol.json --out runs/forecast-eval \\
         --report docs/results/forecast
 
@@ -32,7 +33,7 @@ from typing import Any, Iterator
 
 from ..forecast import METHODS, Calibration, CalRun, fit_calibration, forecast, hyper_of, memorised_index
 
-__all__ = ["Trial", "load_protocol", "trials", "train", "score", "Scored", "main"]
+__all__ = ["Trial", "load_protocol", "trials", "train", "score", "Scored", "unpack", "markdown", "main"]
 
 ROLES = ("calibration", "fresh", "test")
 
@@ -351,18 +352,35 @@ def plot(result: dict, path: Path, point: str) -> Path:
     return path
 
 
+def unpack(records_dir: Path, out: Path) -> int:
+    """Extract every ``part-*.tgz`` of ``records_dir`` (the committed run records) into ``out``;
+    returns the number of run directories extracted."""
+    import tarfile
+
+    out.mkdir(parents=True, exist_ok=True)
+    names = set()
+    for part in sorted(records_dir.glob("part-*.tgz")):
+        with tarfile.open(part) as tar:
+            tar.extractall(out, filter="data")
+            names |= {Path(m.name).parent for m in tar.getmembers() if m.name.endswith("summary.json")}
+    return len(names)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m radgrok.experiments.forecast_eval")
-    p.add_argument("step", choices=["train", "score", "list"])
-    p.add_argument("protocol")
+    p.add_argument("step", choices=["train", "score", "list", "unpack"])
+    p.add_argument("protocol", help="the protocol JSON (unpack: the directory of records/part-*.tgz)")
     p.add_argument("--out", required=True, help="directory of the run directories")
     p.add_argument("--arms", nargs="+", default=None)
     p.add_argument("--limit", type=int, default=None, help="train at most this many runs, then stop")
     p.add_argument("--report", default=None, help="score: write results.json, results.md, calibration.json "
                                                   "and predicted_vs_actual.png here")
     ns = p.parse_args(argv)
-    proto = load_protocol(ns.protocol)
     out = Path(ns.out)
+    if ns.step == "unpack":
+        print(f"{unpack(Path(ns.protocol), out)} run directories extracted into {out}")
+        return 0
+    proto = load_protocol(ns.protocol)
     if ns.step == "list":
         for t in trials(proto, ns.arms):
             print(t.role, t.name, "finished" if _finished(out / t.name) else "")
