@@ -371,3 +371,19 @@ def _initial(cfg: RunConfig) -> dict[str, torch.Tensor]:
     from radgrok.training.loop import build
 
     return build(cfg).model.state_dict()
+
+
+def test_the_forecast_callback_sees_the_rows_so_far_and_its_columns_are_logged(monkeypatch):
+    from radgrok.training import loop
+
+    seen = []
+
+    def fake(rows, cfg):
+        seen.append([r["step"] for r in rows])
+        return {"forecast_step": 1000 + rows[-1]["step"]} if len(rows) > 2 else {}
+
+    monkeypatch.setattr(loop, "forecast_row", fake)
+    rows: list[dict] = []
+    train(tiny(steps=40, diagnostics=False), None, progress=False, on_eval=rows.append)
+    assert seen == [[0], [0, 10], [0, 10, 20], [0, 10, 20, 30], [0, 10, 20, 30, 40]]
+    assert [r.get("forecast_step") for r in rows] == [None, None, 1020, 1030, 1040]

@@ -26,6 +26,7 @@ from typing import Callable, Collection, TypeVar
 import torch
 from torch.nn import functional as F
 
+from ..forecast import forecast_row
 from ..methods import GrokfastEMA, GrokfastMA, make_filter, scaled_lr, stablemax_cross_entropy, step_hook
 from ..models.gpt import GPT
 from ..models.mlp import MLP
@@ -289,6 +290,13 @@ def scheduled_diagnostics(t: "Trial", step: int, row: dict) -> None:
                                          dg.hessian_probes, dg.eigen_iters, seed=tr.seed, loss_fn=b.loss_fn))
 
 
+def forecast_columns(t: "Trial", step: int, row: dict) -> None:
+    """``forecast_step``, ``forecast_low``, ``forecast_high`` from the rows so far (this one last), from
+    memorisation on, where radgrok has a calibration for the run's setting (``radgrok.forecast``).
+    Read from the training side of the row only: the forecast never sees test accuracy."""
+    row.update(forecast_row([*t.rec.rows, row], t.cfg))
+
+
 RowHook = Callable[["Trial", int, dict], None]
 
 
@@ -299,7 +307,7 @@ class Trial:
     ``rng`` gives the CPU RNG state its checkpoints record: the live one for a run trained
     alone; for a stacked seed, the state its own ``build`` left (nothing draws from it later).
     The loop's callbacks: ``extend`` add columns to each evaluation's row before it is logged
-    (the scheduled diagnostics by default); ``on_eval`` sees each logged row (trackers). The
+    (the scheduled diagnostics and the grok-step forecast by default); ``on_eval`` sees each logged row (trackers). The
     gradient methods are the optimizer's step pre-hook (``methods.step_hook``).
     """
 
@@ -309,7 +317,7 @@ class Trial:
     rec: Recorder
     rng: Callable[[], torch.Tensor] = torch.get_rng_state
     on_eval: Callable[[dict], None] | None = None
-    extend: list[RowHook] = field(default_factory=lambda: [scheduled_diagnostics])
+    extend: list[RowHook] = field(default_factory=lambda: [scheduled_diagnostics, forecast_columns])
     probe: tuple[torch.Tensor, torch.Tensor] = field(init=False)  # the diagnostics' fixed batch
 
     def __post_init__(self) -> None:
