@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..forecast import METHODS, Calibration, CalRun, fit_calibration, forecast, hyper_of, memorised_index
+from ..runs.records import Status
 
 __all__ = ["Trial", "load_protocol", "trials", "train", "score", "Scored", "unpack", "markdown", "main"]
 
@@ -88,7 +89,8 @@ def trials(proto: dict, arms: list[str] | None = None) -> list[Trial]:
 
 def _finished(run_dir: Path) -> bool:
     try:
-        return json.loads((run_dir / "summary.json").read_text())["status"] in ("grokked", "dng", "diverged")
+        status = json.loads((run_dir / "summary.json").read_text())["status"]
+        return status in (Status.GROKKED, Status.DNG, Status.DIVERGED)
     except (OSError, ValueError, KeyError):
         return False
 
@@ -126,7 +128,7 @@ class Run:
 
     @property
     def grok(self) -> int | None:
-        return self.summary.get("grok_step") if self.summary.get("status") == "grokked" else None
+        return self.summary.get("grok_step") if self.summary.get("status") == Status.GROKKED else None
 
     @property
     def memorised(self) -> int | None:
