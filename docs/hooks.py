@@ -152,8 +152,9 @@ def on_files(files: Files, config, **kwargs) -> Files:
 
 
 def on_page_markdown(markdown: str, page, config, files: Files, **kwargs) -> str:
-    """In the mirrored records only: a link to a directory points at its generated index, and a link
-    to the repository's README (which is not a page) at the site's front page."""
+    """In the mirrored records only: a link to a directory points at its generated index, a link
+    to the repository's README (which is not a page) at the site's front page, and a link into
+    docs/site-src at that page where the site publishes it."""
     src = page.file.src_uri
     if not src.startswith("docs/results/"):
         return markdown
@@ -167,6 +168,10 @@ def on_page_markdown(markdown: str, page, config, files: Files, **kwargs) -> str
         p = (here / path).resolve()
         if p == ROOT / "README.md":
             return "](" + posixpath.relpath("index.md", posixpath.dirname(src)) + ")"
+        site_src = ROOT / "docs" / "site-src"
+        if site_src in p.parents:  # a hand-written page of the site, linked from a record
+            return ("](" + posixpath.relpath(p.relative_to(site_src).as_posix(), posixpath.dirname(src))
+                    + (f"#{anchor}" if anchor else "") + ")")
         if path.endswith("/") and files.get_file_from_path(_rel(p / "index.md")) is not None:
             return "](" + path + "index.md" + (f"#{anchor}" if anchor else "") + ")"
         return m.group(0)

@@ -118,8 +118,7 @@ class Recorder:
         self.last_ckpt = step
 
     # -- the summary --------------------------------------------------------------------------
-    # str: loop.run_trials still passes "interrupted" (tests' stop_after_steps) until it calls interrupted()
-    def summary(self, status: Status | str, step: int, message: str = "") -> dict:
+    def summary(self, status: Status, step: int, message: str = "") -> dict:
         cfg, last = self.cfg, self.rows[-1] if self.rows else {}
         return {
             "status": status, "message": message, "task": cfg.task.task,

@@ -387,7 +387,7 @@ def run_trials(trials: list[Trial], step_fn: StepFn, start: int = 0, show: bool 
                     if t.rec.checkpoint_due(step):
                         t.rec.checkpoint(step, t.state())
                     if stop_after_steps is not None and step >= stop_after_steps:
-                        results[i] = t.rec.summary("interrupted", step)
+                        results[i] = t.rec.interrupted(step)
                 if results[i] is not None:
                     active.remove(i)
             if len(trials) == 1:
