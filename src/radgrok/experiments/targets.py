@@ -22,7 +22,8 @@ from ..training.kinds import kind_of
 from .sweep import Trial
 
 __all__ = ["Arm", "Plan", "Target", "TARGETS", "SCALES", "READINGS", "FIRST_READING", "plan", "gpt_preset",
-           "est_seconds"]
+           "est_seconds", "arm_head", "cell_name", "WD_GRID", "VAL_FRAC", "TUNED", "T7_BATCH_LAM", "T6_FRACTIONS",
+           "T6_PAPER_P"]
 
 # The literal readings of the paper's ||h|| (radgrok.penalty.readings) other than radgrok's first one (one norm
 # per example, mean over the batch), as the overrides that select them and the label a report gives.
@@ -34,6 +35,12 @@ FIRST_READING = "reading: one norm per example, mean over the batch"
 
 SCALES = ("cpu", "paper")
 PAPER_SEEDS = 5
+CELL_FIELDS = ("p=", "f=")  # the fields a pooled target's arm names end with, one per cell
+# The weight-decay grid the tuned baseline is chosen from on a validation split (the mechanism table's:
+# it goes on past 3 and 10, where the paper-size runs kept finding the best at the grid's edge)
+WD_GRID = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
+VAL_FRAC = 0.1  # the share of the training pairs held out as the validation split
+TUNED = "tuned-wd"  # the derived arm: per cell, the grid's wd=X,val arm whose validation accuracy groks first
 
 
 @dataclass(frozen=True)
@@ -131,8 +138,18 @@ def _is_printed_penalty(arm: Arm) -> bool:
 
 
 def arm_head(arm_name: str) -> str:
-    """An arm's first comma-separated field: what pooled targets (table6's P and f cells) group by."""
-    return arm_name.partition(",")[0]
+    """An arm's name without its trailing cell fields (``,p=..``, ``,f=..``): what pooled targets
+    (table6's P and f cells) group by. 'penalty@batch,p=59,f=0.6' -> 'penalty@batch';
+    'wd=3.0,val,p=97,f=0.3' -> 'wd=3.0,val'."""
+    fields = arm_name.split(",")
+    while len(fields) > 1 and fields[-1].startswith(CELL_FIELDS):
+        fields.pop()
+    return ",".join(fields)
+
+
+def cell_name(arm_name: str, p: int, f: float) -> str:
+    """An arm's name at one (P, train fraction) cell of a pooled target."""
+    return f"{arm_name},p={p},f={f}"
 
 
 def reading_name(arm_name: str, reading: str) -> str:
@@ -181,10 +198,10 @@ def _mechanism_arms(scale: str, n_train: int) -> list[Arm]:
     # (c) weight decay tuned on a validation split (10% of the training pairs; the grid goes on past
     # 3 and 10, where the paper-size runs kept finding the best at the grid's edge), and the batch
     # reading on the same split so the two see the same training pairs
-    arms += [Arm(f"wd={wd},val", base, dict(lam=0.0, weight_decay=wd, val_frac=0.1,
+    arms += [Arm(f"wd={wd},val", base, dict(lam=0.0, weight_decay=wd, val_frac=VAL_FRAC,
                                             **{k: v for k, v in batch.items() if k == "patience"}))
-             for wd in (0.1, 0.3, 1.0, 3.0, 10.0, 30.0)]
-    arms.append(Arm("penalty@batch,val", pen, dict(batch, val_frac=0.1)))
+             for wd in WD_GRID]
+    arms.append(Arm("penalty@batch,val", pen, dict(batch, val_frac=VAL_FRAC)))
     return arms
 
 
@@ -239,15 +256,56 @@ def _table7(target: str, scale: str, seeds: int | None) -> Plan:
     return p
 
 
+# Table 7's curve under the batch reading (docs/results/reproduce/table7-paper): its minimum is at lam 0.01
+# (367 ± 58 against 400 ± 0 at the paper's 0.05, one evaluation apart), so table6 runs both
+T7_BATCH_LAM = 0.01
+T6_FRACTIONS = (0.6, 0.5, 0.4, 0.3)
+T6_PAPER_P = (97, 137)  # of the paper's 97, 137, 211: a step at P 211 costs ~5x one at P 97 on CPU
+
+
+def _table6_paper_arms() -> list[Arm]:
+    """Table 6 at the paper's size, per (P, f) cell: the penalty under the batch reading (lam 0.05 and
+    Table 7's lam), activation L2 (the batch reading at r = 0), strong WD 0.1, the weight-decay grid on
+    a validation split (the tuned baseline is chosen from it per cell) and the batch reading on the
+    same split. CPU time: patience 300 (3 evaluations past the grok step) instead of the presets' 1,000, and
+    no per-evaluation diagnostics (they cost ~2x a run's training steps at this size; Table 6 is grok steps)."""
+    cheap = dict(patience=300, diagnostics=False)
+    batch = dict(cheap, norm_over="batch")
+    val = dict(val_frac=VAL_FRAC)
+    cell = [Arm("penalty@batch", "paper-mlp", batch),
+            Arm(f"lam={T7_BATCH_LAM}@batch", "paper-mlp", dict(batch, lam=T7_BATCH_LAM)),
+            Arm("act-l2@batch", "paper-mlp", dict(batch, radius_scale=0.0)),
+            Arm("strong-wd", "paper-mlp-strong-wd", dict(cheap)),
+            *[Arm(f"wd={wd},val", "paper-mlp-weak-wd", dict(cheap, lam=0.0, weight_decay=wd, **val))
+              for wd in WD_GRID],
+            Arm("penalty@batch,val", "paper-mlp", dict(batch, **val))]
+    return [Arm(cell_name(a.name, pp, f), a.preset, dict(a.overrides, p=pp, train_frac=f))
+            for f in T6_FRACTIONS for pp in T6_PAPER_P for a in cell]
+
+
 def _table6(target: str, scale: str, seeds: int | None) -> Plan:
     cpu = scale == "cpu"
-    ps, fs = ((59, 97), (0.6, 0.5, 0.4, 0.3)) if cpu else ((97, 137, 211), (0.6, 0.5, 0.4, 0.3))
+    if not cpu:
+        p = Plan(target, scale, _table6_paper_arms(), _seeds(scale, 1, seeds), pool_by="train_frac")
+        p.aliases += [
+            (f"{READINGS['batch'][1]}, λ 0.05", {"penalty": "penalty@batch", "penalty,val": "penalty@batch,val"}),
+            (f"{READINGS['batch'][1]}, λ {T7_BATCH_LAM} (Table 7's minimum under this reading)",
+             {"penalty": f"lam={T7_BATCH_LAM}@batch"}),
+            ("activation L2: the batch reading at r = 0, λ 0.05", {"penalty": "act-l2@batch"})]
+        p.notes += [
+            f"paper scale on CPU: P in {{{', '.join(map(str, T6_PAPER_P))}}} (the paper's 211 costs ~5x a step "
+            "at 97); the first reading of ||h|| (one norm per example, mean) is not run: at f 0.5 it did not "
+            "grok by step 39,700 on the H100 (table2-paper)",
+            f"tuned WD: per (P, f) cell, the wd of {list(WD_GRID)} (lam 0, {VAL_FRAC:.0%} of the training pairs "
+            "held out) whose validation accuracy groks first on the first seed; its test grok steps on every "
+            "seed are the baseline, against the batch reading trained on the same split (penalty@batch,val)"]
+        return p
+    ps, fs = (59, 97), T6_FRACTIONS
     base_arms = _mlp_arms(scale, None, ("strong-wd", "penalty", "penalty-small-r"))
-    arms = [Arm(f"{a.name},p={pp},f={f}", a.preset, dict(a.overrides, p=pp, train_frac=f))
+    arms = [Arm(cell_name(a.name, pp, f), a.preset, dict(a.overrides, p=pp, train_frac=f))
             for a in base_arms for pp in ps for f in fs]
     p = Plan(target, scale, arms, _seeds(scale, 1, seeds), pool_by="train_frac")
-    if cpu:
-        p.notes.append("cpu scale: P in {59, 97} (P = 137 and 211 cost 3-9x more per step)")
+    p.notes.append("cpu scale: P in {59, 97} (P = 137 and 211 cost 3-9x more per step)")
     return p
 
 
@@ -326,7 +384,7 @@ TARGETS: dict[str, Target] = {
     "table1": Target(_table1, (_DIAG, "table1_layout"), cpu_mlp=True, calibrated=True),
     "table2": Target(_table2_or_fig1, cpu_mlp=True, calibrated=True),
     "table3": Target(_transformer),
-    "table6": Target(_table6, figures=("pooled_heatmap",), cpu_mlp=True, calibrated=True),
+    "table6": Target(_table6, ("fraction_tables", "tuning_table"), ("pooled_heatmap",), cpu_mlp=True, calibrated=True),
     "table7": Target(_table7, cpu_mlp=True),
     "table9": Target(_transformer),
     "table10": Target(_table10),

@@ -13,6 +13,8 @@ One grading rule for every target (``RULE``, printed in every report). A verdict
   (or crossing 90% only at the last evaluation before the cut) leaves the answer undecided;
 * **not run** when an arm the claim needs has no runs.
 
+A claim made of parts (``all``: "at every fraction") holds as its weakest part (``combine``).
+
 Every verdict names its baseline: the reference arm of a ratio, the budget of a count, the
 threshold of a below/above claim, the ends of the lambda range for a U-shape.
 
@@ -32,8 +34,8 @@ from dataclasses import dataclass
 from ..runs.steps import ArmResult, by_steps, capped_steps, seed_steps, steps_text
 from .paper import Claim
 
-__all__ = ["ArmResult", "Verdict", "judge", "speedup_ratio", "capped_mean", "fmt_ratio", "steps_text", "by_steps",
-           "seed_steps", "RULE", "GRADES", "REPRODUCED", "DIRECTION", "NOT", "OPEN", "NOT_RUN"]
+__all__ = ["ArmResult", "Verdict", "judge", "combine", "speedup_ratio", "capped_mean", "fmt_ratio", "steps_text",
+           "by_steps", "seed_steps", "RULE", "GRADES", "REPRODUCED", "DIRECTION", "NOT", "OPEN", "NOT_RUN"]
 
 NOISE = 1.1
 REPRODUCED, DIRECTION, NOT, OPEN, NOT_RUN = "reproduced", "direction only", "not reproduced", "open", "not run"
@@ -100,7 +102,7 @@ def _graded(r: float, want: float, factor: float, what: str = "") -> tuple[str, 
 
 def _speedup(claim: Claim, ref: ArmResult, arm: ArmResult) -> Verdict:
     assert claim.ratio is not None  # a speedup claim states its ratio
-    want, paper = claim.ratio, f"{claim.ratio:.1f}×"
+    want, paper = claim.ratio, ("≥ " if claim.at_least else "") + f"{claim.ratio:.1f}×"
     r, bound = speedup_ratio(ref, arm)
     ours = f"{ref.name} {steps_text(ref)} vs {arm.name} {steps_text(arm)}"
 
@@ -118,13 +120,18 @@ def _speedup(claim: Claim, ref: ArmResult, arm: ArmResult) -> Verdict:
     if arm.unconfirmed:
         return v(OPEN, f"{arm.name} crossed 90% only at the cut")
     if bound == ">":  # the reference has seeds without a grok: the ratio is at least r
-        if r > want * claim.factor:
+        if claim.at_least and r >= want / claim.factor:
+            return v(REPRODUCED)  # at least r, and the paper's is only "at least want": they agree
+        if r > want * claim.factor and not claim.at_least:
             return v(DIRECTION, f"already above {want:.3g}× ×{claim.factor:g}")
         if ref.bound_steps:
             return v(OPEN, f"{ref.name} cut before grokking")
         return v(DIRECTION, f"{ref.name} never grokked (the paper's did): the size is only a bound")
     if r <= NOISE:
         return v(NOT, f"{r:.2f}× is not above {NOISE}×")
+    if claim.at_least:
+        return v(REPRODUCED) if r >= want / claim.factor else \
+            v(DIRECTION, f"{r:.3g}× is below {want:.4g}× ÷ {claim.factor:g}")
     return v(*_graded(r, want, claim.factor))
 
 
@@ -203,6 +210,33 @@ def _per_site(claim: Claim, arm: ArmResult | None, alias: dict) -> Verdict:
     return Verdict(claim.name, paper, ours, ratio, REPRODUCED, base)
 
 
+def combine(claim: Claim, parts: list[Verdict]) -> Verdict:
+    """The verdict on an ``all`` claim from its parts' verdicts (in ``claim.parts`` order): it holds as
+    its weakest part. Not reproduced when any part is; open while any part is open or not run yet
+    (not run when none ran); direction only when every part's direction holds and some size does not;
+    reproduced when every part is. ``ours`` lists each part's measurement, ratio and grade."""
+    grades = [v.verdict for v in parts]
+    named = [(c.name.split(":", 1)[0] if ":" in c.name else c.name, v) for c, v in zip(claim.parts, parts)]
+    if NOT in grades:
+        grade = NOT
+    elif all(g == NOT_RUN for g in grades):
+        grade = NOT_RUN
+    elif OPEN in grades or NOT_RUN in grades:
+        grade = OPEN
+    elif DIRECTION in grades:
+        grade = DIRECTION
+    else:
+        grade = REPRODUCED
+    why = "; ".join(f"{n}: {v.verdict}" + (f" ({v.why})" if v.why else "")
+                    for n, v in named if v.verdict != REPRODUCED) if grade != REPRODUCED else ""
+    ours = "; ".join(f"{n}: {v.ours}" for n, v in named)
+    ratio = "; ".join(f"{n}: {v.ratio}" for n, v in named)
+    paper = "; ".join(f"{n}: {v.paper}" for n, v in named)
+    ran = [v for v in parts if v.verdict != NOT_RUN] or parts  # a part not run names no measured baseline
+    baselines = list(dict.fromkeys(v.baseline for v in ran if v.baseline))
+    return Verdict(claim.name, paper, ours, ratio, grade, "; ".join(baselines), why)
+
+
 def judge(claim: Claim, arms: dict[str, ArmResult], alias: dict[str, str] | None = None) -> Verdict:
     """The graded verdict on ``claim`` from our ``arms``; ``alias`` maps the paper's arm names to ours."""
     alias = alias or {}
@@ -211,11 +245,13 @@ def judge(claim: Claim, arms: dict[str, ArmResult], alias: dict[str, str] | None
         return arms.get(alias.get(n, n))
 
     k = claim.kind
+    if k == "all":  # each part on the same arms; a pooled target judges each part on its own pool
+        return combine(claim, [judge(c, arms, alias) for c in claim.parts])
     if k == "speedup":
         ref, arm = get(claim.ref), get(claim.arm)
         if not ref or not arm or not ref.grok_steps or not arm.grok_steps:
-            return _missing(claim, f"{claim.ratio:.1f}×", [claim.ref, claim.arm], alias,
-                            alias.get(claim.ref, claim.ref))
+            return _missing(claim, ("≥ " if claim.at_least else "") + f"{claim.ratio:.1f}×", [claim.ref, claim.arm],
+                            alias, alias.get(claim.ref, claim.ref))
         return _speedup(claim, ref, arm)
     if k in ("dng", "groks"):
         arm = get(claim.arm)
@@ -232,7 +268,7 @@ def judge(claim: Claim, arms: dict[str, ArmResult], alias: dict[str, str] | None
     if k in ("direction", "below", "above", "no_speedup"):
         return _metric_claim(claim, get(claim.arm), get(claim.ref) if claim.ref else None, alias)
     raise ValueError(f"claim kind must be one of speedup, dng, groks, all_grok, u_shape, direction, below, "
-                     f"above, no_speedup; got {k!r}")
+                     f"above, no_speedup, all; got {k!r}")
 
 
 def _metric_claim(claim: Claim, arm: ArmResult | None, ref: ArmResult | None, alias: dict) -> Verdict:

@@ -1,0 +1,64 @@
+#!/bin/bash
+# Table 6 at the paper's size on a 2-core CPU (issue 29): one training process at a time (--workers 1,
+# nice 19), in the order that decides the verdicts first. Each stage caps the runs it trains with --steps:
+# a run cut at a cap is a bound ("no grok by step N") and a later, larger cap resumes it from its
+# checkpoint; a run that grokked stays finished. Re-running the script resumes where it stopped (finished
+# runs are reused, a run killed mid-way resumes from its last checkpoint, every 1,000 steps).
+#   docs/results/reproduce/table6-paper/run.sh > table6.log 2>&1 &
+#   OUT=... RADGROK="python -m radgrok" ... run.sh       (defaults: runs/reproduce/table6-paper, .venv/bin/radgrok)
+# Then docs/results/reproduce/table6-paper/sync.sh packs the finished runs and rebuilds the report.
+set -uo pipefail
+cd "$(dirname "$0")/../../../.."
+OUT=${OUT:-runs/reproduce/table6-paper}
+RADGROK=${RADGROK:-.venv/bin/radgrok}
+PY=${PY:-.venv/bin/python}
+stage() {  # cap, trial patterns
+  local cap=$1; shift
+  echo "== $(date -u +%FT%TZ) --steps $cap --only $*"
+  nice -n 19 $RADGROK reproduce table6 --scale paper --seeds 3 --workers 1 --out "$OUT" --steps "$cap" --only "$@" \
+    2>&1 | grep -E "^  |Error|Traceback"  # the sweep's line per run (the report itself is sync.sh's)
+  local rc=${PIPESTATUS[0]}
+  [ "$rc" -eq 0 ] || echo "== stage failed (rc $rc)"
+}
+chosen() {  # P, f: the grid value chosen on the first seed's validation curve so far ("" if none yet)
+  nice -n 19 $PY - "$OUT" "$1" "$2" <<'PY'
+import sys
+from radgrok.experiments.sections import tuned_wd
+from radgrok.experiments.targets import plan
+from radgrok.report.report import load_runs
+from radgrok.runs.records import FINISHED
+out, q, f = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+runs = {r.name: r for r in load_runs(out + "/runs") if r.summary["status"] in FINISHED}
+print(tuned_wd(plan("table6", "paper", 3), runs, {"p": q, "train_frac": f}).chosen or "")
+PY
+}
+tuned() {  # P, f, grid cap: the weight-decay grid on the first seed, the penalty on the same split, the chosen value's other seeds
+  local q=$1 f=$2 cap=$3 w
+  stage "$cap" "wd=*,val,p=$q,f=$f-s0"
+  stage 10000 "penalty@batch,val,p=$q,f=$f-s*"
+  w=$(chosen "$q" "$f")
+  [ -n "$w" ] && stage 30000 "$w,p=$q,f=$f-s1" "$w,p=$q,f=$f-s2"
+}
+versus_strong() {  # P, fractions...: the penalty (batch reading, lam 0.05), then strong WD in caps of 10,000
+  local q=$1 f cap; shift
+  for f in "$@"; do stage 10000 "penalty@batch,p=$q,f=$f-s*"; done
+  for cap in 10000 20000 30000; do
+    for f in "$@"; do stage "$cap" "strong-wd,p=$q,f=$f-s*"; done
+  done
+}
+# 1. the verdicts: f 0.6 and 0.3 at P 97, the penalty against strong WD, 3 seeds
+versus_strong 97 0.6 0.3
+# 2. the new row: the penalty against the weight decay tuned on a validation split, same cells
+tuned 97 0.6 3000
+tuned 97 0.3 5000
+# 3. Table 7's lambda and activation L2 at the same cells
+for f in 0.6 0.3; do stage 10000 "lam=0.01@batch,p=97,f=$f-s*" "act-l2@batch,p=97,f=$f-s*"; done
+# 4. the other fractions at P 97, then P 137
+versus_strong 97 0.5 0.4
+tuned 97 0.5 3000
+tuned 97 0.4 5000
+for f in 0.5 0.4; do stage 10000 "lam=0.01@batch,p=97,f=$f-s*" "act-l2@batch,p=97,f=$f-s*"; done
+versus_strong 137 0.6 0.3 0.5 0.4
+for f in 0.6 0.3 0.5 0.4; do tuned 137 "$f" 5000; done
+for f in 0.6 0.3 0.5 0.4; do stage 10000 "lam=0.01@batch,p=137,f=$f-s*" "act-l2@batch,p=137,f=$f-s*"; done
+echo "== $(date -u +%FT%TZ) all stages done"
