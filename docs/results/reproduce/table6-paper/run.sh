@@ -39,11 +39,10 @@ tuned() {  # P, f, grid cap: the weight-decay grid on the first seed, the penalt
   w=$(chosen "$q" "$f")
   [ -n "$w" ] && stage 30000 "$w,p=$q,f=$f-s1" "$w,p=$q,f=$f-s2"
 }
-versus_strong() {  # P, fractions...: the penalty (batch reading, lam 0.05), then strong WD in caps of 10,000
+versus_strong() {  # P, fractions...: the penalty (batch reading, lam 0.05) and strong WD, in caps of 10,000
   local q=$1 f cap; shift
-  for f in "$@"; do stage 10000 "penalty@batch,p=$q,f=$f-s*"; done
   for cap in 10000 20000 30000; do
-    for f in "$@"; do stage "$cap" "strong-wd,p=$q,f=$f-s*"; done
+    for f in "$@"; do stage "$cap" "penalty@batch,p=$q,f=$f-s*" "strong-wd,p=$q,f=$f-s*"; done
   done
 }
 # 1. the verdicts: f 0.6 and 0.3 at P 97, the penalty against strong WD, 3 seeds
