@@ -239,12 +239,14 @@ def test_report_html_renders(tmp_path, browser):
     served_dir = tmp_path / "report"
     served_dir.mkdir()
     shutil.copy(REPORT, served_dir / "report.html")
+    for png in REPORT.parent.glob("*.png"):  # the report references the figures beside it
+        shutil.copy(png, served_dir / png.name)
     server = Served(served_dir)
     try:
         images, errors = check_page(browser, server.url + "report.html")
     finally:
         server.close()
-    assert len(images) >= 4, images  # the report's four figures, embedded as data: URIs
+    assert len(images) >= 4, images  # the report's four figures, the PNG files beside it
     assert all(i["width"] > 0 for i in images), [i for i in images if i["width"] == 0]
     assert errors == []
 
