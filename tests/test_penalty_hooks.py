@@ -95,3 +95,13 @@ def test_project_under_the_batch_reading_scales_the_whole_output():
     with RadialSuppression(m, ["0"], lam=1.0, mode="project", norm_over="batch"):
         h = m[0](torch.randn(5, 4))
         torch.testing.assert_close(h.norm(), torch.tensor(3.0))
+
+
+def test_radii_keep_the_models_precision():
+    """A float64 run logs float64 radii (a float32 mean would move them in the 8th digit)."""
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Linear(4, 64), nn.ReLU(), nn.Linear(64, 2)).double()
+    x = torch.randn(33, 4, dtype=torch.float64) * 10
+    with RadialSuppression(m, ["0"], lam=0.1) as rs:
+        m(x)
+        assert rs.radii()["0"] == pytest.approx(float(m[0](x).norm(dim=-1).mean()), rel=1e-14)

@@ -157,7 +157,7 @@ class RadialSuppression:
         with torch.no_grad():
             for name, lst in self.capture.seen.items():
                 if lst:
-                    out[name] = float(torch.stack([norms(h.detach()).float().mean() for h in lst]).mean())
+                    out[name] = float(torch.stack([norms(h.detach()).mean() for h in lst]).mean())
         return out
 
     def hidden(self) -> dict[str, list[torch.Tensor]]:
