@@ -108,6 +108,8 @@ def _names(parser: argparse.ArgumentParser) -> set[str]:
     out = set(FIELDS)
     for a in parser._actions:
         out.update(a.option_strings)
+        if isinstance(a.metavar, str):  # what argparse prints for a positional that has one (RUN_DIR)
+            out.add(a.metavar)
         if a.dest not in (argparse.SUPPRESS, "help"):
             out.update({a.dest, a.dest.replace("_", "-")})
     return out | {"--no-such-flag-in-radgrok"}
