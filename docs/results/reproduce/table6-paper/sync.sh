@@ -16,8 +16,9 @@ for d in "$OUT"/runs/*/; do
 done
 cp "$OUT/timing.json" "$tmp/"
 python3 - "$tmp/timing.json" <<'PY'
-import json, sys
+import json, os, sys
 t = json.load(open(sys.argv[1]))
+t["command"] = t["command"].replace(os.getcwd() + "/", "")  # an --out under this checkout, relative
 t["wall_seconds"] = None  # many invocations trained these: each run's own wall time is in the tables
 t["note"] = ("on this project's 2-core CPU, shared with other jobs (torch CPU, float32, one thread, one worker, "
              "nice 19), by docs/results/reproduce/table6-paper/run.sh: stages of `radgrok reproduce table6 --scale "
