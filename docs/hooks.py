@@ -43,7 +43,7 @@ INTEGRATIONS = ROOT / "src" / "radgrok" / "integrations"
 _LINK = re.compile(r"\]\(([^)\s]+)\)")
 # the graded verdicts (radgrok.experiments.verdicts.GRADES); a report's verdict cell starts with one in bold
 _VERDICTS = ("reproduced", "direction only", "not reproduced", "open", "not run")
-_OTHER = "other"  # a report written before the grading rule (fig4 and fig5 read uncommitted checkpoints)
+_OTHER = "other"  # a report written before the grading rule (none since fig4 and fig5 were trained again)
 _SNIPPET = re.compile(r"^\s*#\s*--8<--\s*\[start:([\w.-]+)\]", re.M)
 
 
@@ -223,8 +223,8 @@ def reproduce_page() -> str:
         "",
         "Readings of ‖h‖: reports made before the penalty's readings existed were trained under the",
         "per-example mean reading; the [readings page](docs/results/readings/README.md) has the paper-size",
-        "runs under each reading. *other* counts verdict words from before the grading rule: fig4 and fig5",
-        "read their spectra from final checkpoints, which are not committed, so their reports were not regraded.",
+        "runs under each reading. *other* counts verdict words from before the grading rule (none now: fig4 and",
+        "fig5, which read their spectra from final checkpoints that are not committed, were trained again).",
         "",
         "| report | paper's table or figure | " + " | ".join(_VERDICTS) + f" | {_OTHER} | figures |",
         "|---" * (4 + len(_VERDICTS)) + "|",
