@@ -15,12 +15,12 @@ def setup(tmp_path):
     runs = []
     for k in (0.08, 0.1, 0.12):
         rows, grok = law_run(kappa=k)
-        runs.append(CalRun(rows, hyper_of(config()), grok))
+        runs.append(CalRun(rows, hyper_of(config(width=64)), grok))
     save_calibrations(tmp_path / "cal.json", [fit_calibration(runs)])
     rows, grok = law_run(kappa=0.1)
     d = tmp_path / "run"
     d.mkdir()
-    (d / "config.json").write_text(json.dumps(config()))
+    (d / "config.json").write_text(json.dumps(config(width=64)))
     (d / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return tmp_path, d, grok
 

@@ -101,3 +101,20 @@ def test_unpack_extracts_every_part(tmp_path):
             tar.add(tmp_path / "runs" / t.name, arcname=t.name)
     assert fe.unpack(recs, tmp_path / "out") == 3
     assert fe.score(PROTO, tmp_path / "out")["arms"]["plain"]["finished"] == 3
+
+
+def test_the_committed_results_are_what_the_committed_records_give(tmp_path):
+    """docs/results/forecast: results.md and calibration.json are the score step's output on the committed
+    records (records/part-*.tgz) under the committed protocol; the README quotes results.md's rows."""
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parents[1] / "docs/results/forecast"
+    assert fe.unpack(here / "records", tmp_path) == 130
+    proto = fe.load_protocol(here / "protocol.json")
+    result = fe.score(proto, tmp_path)
+    md = fe.markdown(result)
+    assert (here / "results.md").read_text().startswith(md)
+    assert json.loads((here / "calibration.json").read_text()) == [e["calibration"] for e in result["arms"].values()]
+    readme = (here / "README.md").read_text()
+    quoted = [ln for ln in readme.splitlines() if ln.startswith(("| memorisation |", "| half-baseline |"))]
+    assert len(quoted) >= 8 and all(ln in md.splitlines() for ln in quoted)

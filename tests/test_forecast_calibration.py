@@ -65,3 +65,16 @@ def test_json_round_trip_and_a_bad_file(tmp_path):
     (tmp_path / "bad.json").write_text("{\"setting\": 1}")
     with pytest.raises(ForecastError, match="bad.json"):
         load_calibrations(tmp_path / "bad.json")
+
+
+def test_the_shipped_calibrations_are_the_evaluations():
+    """DEFAULT_CALIBRATIONS is docs/results/forecast/calibration.json, which the evaluation's score step
+    writes from the committed records (test_experiments_forecast_eval checks that part)."""
+    from pathlib import Path
+
+    from radgrok.forecast import DEFAULT_CALIBRATIONS
+
+    path = Path(__file__).resolve().parents[1] / "docs/results/forecast/calibration.json"
+    committed = [Calibration.from_dict(d) for d in json.loads(path.read_text())]
+    assert {c.setting: c.as_dict() for c in committed} == {k: c.as_dict() for k, c in DEFAULT_CALIBRATIONS.items()}
+    assert sorted(s.rsplit("/", 1)[1] for s in DEFAULT_CALIBRATIONS) == ["act-l2", "plain"]

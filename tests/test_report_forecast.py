@@ -12,7 +12,7 @@ from radgrok.runs.config import ConfigError
 
 def write_run(d, rows, grok=None, cfg=None, summary=True):
     d.mkdir(parents=True)
-    (d / "config.json").write_text(json.dumps(cfg or config()))
+    (d / "config.json").write_text(json.dumps(cfg or config(width=64)))
     (d / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     if summary:
         s = {"status": "grokked" if grok else "running", "grok_step": grok, "steps_done": rows[-1]["step"],
@@ -26,7 +26,7 @@ def cal_file(tmp_path):
     runs = []
     for k in (0.08, 0.1, 0.12):
         rows, grok = law_run(kappa=k)
-        runs.append(CalRun(rows, hyper_of(config()), grok))
+        runs.append(CalRun(rows, hyper_of(config(width=64)), grok))
     save_calibrations(tmp_path / "cal.json", [fit_calibration(runs)])
     return str(tmp_path / "cal.json")
 
@@ -62,7 +62,7 @@ def test_bad_input_is_one_config_error_naming_it(tmp_path, cal_file, case, match
     args = dict(at=None, method="all", calibration=cal_file)
     if case == "nometrics":
         d.mkdir()
-        (d / "config.json").write_text(json.dumps(config()))
+        (d / "config.json").write_text(json.dumps(config(width=64)))
     elif case == "badjson":
         write_run(d, rows, grok)
         (d / "config.json").write_text("{")
@@ -70,7 +70,7 @@ def test_bad_input_is_one_config_error_naming_it(tmp_path, cal_file, case, match
         write_run(d, rows, grok)
         (d / "metrics.jsonl").write_text("")
     elif case != "nodir":
-        write_run(d, rows[3:], grok, cfg=config(width=256) if case == "uncal" else None)
+        write_run(d, rows[3:], grok, cfg=config(width=256) if case == "uncal" else config(width=64))
     args["at"] = {"early": 50, "first": 10}.get(case)
     args["method"] = "nope" if case == "method" else "all"
     args["calibration"] = str(tmp_path / "missing.json") if case == "calfile" else cal_file

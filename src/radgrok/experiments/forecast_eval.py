@@ -267,10 +267,15 @@ def markdown(result: dict) -> str:
         if "table" not in e:
             lines += [e.get("note", ""), ""]
             continue
-        delays = [d for ds in e["delays"].values() for d in ds if d is not None]
+        delays = [d for ds in e["delays"].values() for d in ds if d is not None and d > 0]
+        early = sum(d is not None and d <= 0 for ds in e["delays"].values() for d in ds)
         if delays:
             lines += [f"Delays (grok − memorisation) of the grokked runs: {min(delays)}–{max(delays)} steps "
-                      f"({max(delays) / max(min(delays), 1):.1f}×).", ""]
+                      f"({max(delays) / min(delays):.1f}×)"
+                      + (f"; {early} run(s) grokked at or before memorisation" if early else "") + ".", ""]
+        unfitted = [m for m in METHODS if m not in e["calibration"]["methods"]]
+        if unfitted:
+            lines += [f"No fit on the calibration runs (nothing to score): {', '.join(unfitted)}.", ""]
         lines += ["| forecast point | runs scored on | method | n | median APE | mean APE | interval coverage |",
                   "|---|---|---|---|---|---|---|"]
         for row in e["table"]:
@@ -396,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     if ns.report:
         rep = Path(ns.report)
         rep.mkdir(parents=True, exist_ok=True)
-        (rep / "results.json").write_text(json.dumps(result, indent=1) + "\n")
+        (rep / "results.json").write_text(json.dumps(result) + "\n")
         cell_md = "\n".join(f"#### Median APE per cell at `{pt['name']}`\n\n{per_cell_markdown(result, pt['name'])}"
                             for pt in proto["forecast_points"])
         (rep / "results.md").write_text(md + "\n" + cell_md)
