@@ -300,11 +300,25 @@ def table6_pooled() -> dict:
             "arm": _ms(arm), "ref": _ms(ref), "n": len(arm)}
 
 
+def penalty_cost() -> dict:
+    """The plain penalty's overhead: the range of the per-reading medians over the three bench runs of
+    2026-12-07 on both presets, in whole percent."""
+    meds = []
+    for run in "abc":
+        path = Path(__file__).resolve().parents[1] / f"benchmarks/results/vm-2026-12-07-quick-{run}.json"
+        d = json.loads(path.read_text())
+        for readings in d["details"]["penalty_overhead"]["per_preset"].values():
+            meds += [v["median"] for k, v in readings.items() if k not in ("lam", "step_ms_no_penalty")]
+    return {"lo": f"{min(meds) * 100:.0f}", "hi": f"{max(meds) * 100:.0f}"}
+
+
 READINGS, RESULTS_MD, TRANSFORMER = ("docs/results/readings/README.md", "docs/results/README.md",
                                      "docs/results/transformer-cpu/README.md")
 # claim as quoted -> (page that quotes it, the text around the values, how the records give them); the page
 # text is compared with its whitespace collapsed, so a claim may wrap across lines
 CLAIMS = [
+    ("README.md", "What it costs: +{lo} to +{hi}% of a training step", penalty_cost),
+    (RESULTS_MD, "It costs **+{lo}…+{hi}% of a step**", penalty_cost),
     (READINGS, "| 36.5 | {v} / 9.92–9.95 |", sigma1_at_400),
     (READINGS, "| 36.5 | 1.80–1.90 / 9.92–9.95 | {sm1} / {sm2} |", table1_at_cap),
     (READINGS, "while every step is {v}× sooner than the paper's", table7_speedups),
