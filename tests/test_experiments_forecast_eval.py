@@ -89,6 +89,48 @@ def test_cli_main_lists_and_scores(tmp_path, capsys):
         "predicted_vs_actual_half-baseline.png"}
 
 
+ADDENDUM = {**{k: PROTO[k] for k in ("preset", "base", "forecast_points")},
+            "arms": [{"name": "extra", "overrides": {}, "calibration_cells": [{"lr": 0.003, "weight_decay": 0.3}],
+                      "test_cells": [], "calibration_seeds": [0, 1], "fresh_seeds": [], "test_seeds": []}]}
+
+
+def test_an_addendum_adds_arms_and_nothing_else(tmp_path):
+    (tmp_path / "p.json").write_text(json.dumps(PROTO))
+    (tmp_path / "a.json").write_text(json.dumps(ADDENDUM))
+    merged = fe.load_protocols([tmp_path / "p.json", tmp_path / "a.json"])
+    assert [a["name"] for a in merged["arms"]] == ["plain", "extra"] and PROTO["arms"][0]["name"] == "plain"
+    assert len(fe.trials(merged)) == 8 + 2 and len(fe.trials(merged, ["extra"])) == 2
+    (tmp_path / "b.json").write_text(json.dumps({**ADDENDUM, "base": {"lam": 0.0, "steps": 10}}))
+    with pytest.raises(SystemExit, match="differs from .* in 'base'"):
+        fe.load_protocols([tmp_path / "p.json", tmp_path / "b.json"])
+    with pytest.raises(SystemExit, match="reuses arm 'plain'"):
+        fe.load_protocols([tmp_path / "p.json", tmp_path / "p.json"])
+
+
+def test_score_reads_a_protocol_with_its_addendum_and_reports_the_laws_assumptions(tmp_path, capsys):
+    (tmp_path / "p.json").write_text(json.dumps(PROTO))
+    (tmp_path / "a.json").write_text(json.dumps(ADDENDUM))
+    for t in fe.trials(fe.load_protocols([tmp_path / "p.json", tmp_path / "a.json"])):
+        fake(tmp_path / "runs", t)
+    assert fe.main(["list", str(tmp_path / "p.json"), str(tmp_path / "a.json"), "--out", str(tmp_path / "runs")]) == 0
+    assert capsys.readouterr().out.count("finished") == 10
+    assert fe.main(["score", str(tmp_path / "p.json"), str(tmp_path / "a.json"), "--out", str(tmp_path / "runs"),
+                    "--report", str(tmp_path / "rep")]) == 0
+    res = json.loads((tmp_path / "rep/results.json").read_text())
+    assert list(res["arms"]) == ["plain", "extra"]
+    assert [c["source"] for c in json.loads((tmp_path / "rep/calibration.json").read_text())] == [
+        "protocol arm plain", "protocol arm extra"]
+    # the law's runs: delay x lr x wd is the same constant in every cell, and the norm falls to the grok
+    law = res["arms"]["plain"]["law"]
+    cs = [x["c"] for x in law]
+    assert len(law) == 8 and max(cs) / min(cs) < 1.1  # equal up to the evaluation grid
+    assert all(x["norm_grok"] < x["norm_mem"] for x in law)
+    md = (tmp_path / "rep/results.md").read_text()
+    assert "#### The laws' assumptions per cell" in md
+    row = next(ln for ln in md.splitlines() if ln.startswith("| extra | calibration |"))
+    assert row.endswith("| 2 of 2 |") and "| 0.0009 |" in row
+
+
 def test_unpack_extracts_every_part(tmp_path):
     import tarfile
 
@@ -109,7 +151,7 @@ def test_the_committed_results_are_what_the_committed_records_give(tmp_path):
     from pathlib import Path
 
     here = Path(__file__).resolve().parents[1] / "docs/results/forecast"
-    assert fe.unpack(here / "records", tmp_path) == 130
+    assert fe.unpack(here / "records", tmp_path) >= 130  # the main protocol's 130 runs, then the addendum's
     proto = fe.load_protocol(here / "protocol.json")
     result = fe.score(proto, tmp_path)
     md = fe.markdown(result)

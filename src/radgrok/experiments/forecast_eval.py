@@ -8,8 +8,11 @@ records), in two steps so that the scoring can be rerun on the committed records
 
     python -m radgrok.experiments.forecast_eval train docs/results/forecast/protocol.json --out runs/forecast-eval
     python -m radgrok.experiments.forecast_eval unpack docs/results/forecast/records --out runs/forecast-eval
-    python -m radgrok.experiments.forecast_eval score docs/results/forecast/protocol.json --out runs/forecast-eval \\
-        --report docs/results/forecast
+    python -m radgrok.experiments.forecast_eval score docs/results/forecast/protocol.json \\
+        docs/results/forecast/protocol-batch.json --out runs/forecast-eval --report docs/results/forecast
+
+An addendum (protocol-batch.json: the batch reading's arm) adds arms to the protocol it extends and
+shares everything else with it (``load_protocols``); the score step reads the two as one.
 
 Scoring, per arm: every method is calibrated on the arm's calibration runs (its calibration cells,
 calibration seeds) and scored on the runs it never saw: the calibration cells' fresh seeds and
@@ -34,7 +37,8 @@ from typing import Any, Iterator
 from ..forecast import METHODS, Calibration, CalRun, fit_calibration, forecast, hyper_of, memorised_index
 from ..runs.records import Status
 
-__all__ = ["Trial", "load_protocol", "trials", "train", "score", "Scored", "unpack", "markdown", "main"]
+__all__ = ["Trial", "load_protocol", "load_protocols", "trials", "train", "score", "Scored", "unpack", "markdown",
+           "law_markdown", "main"]
 
 ROLES = ("calibration", "fresh", "test")
 
@@ -62,6 +66,28 @@ def load_protocol(path: str | Path) -> dict:
         if key not in proto:
             raise SystemExit(f"protocol: {p} has no {key!r}")
     return proto
+
+
+# What an addendum shares with the protocol it extends (its runs, points and metrics are those of the main one).
+SHARED = ("preset", "base", "budget_steps", "forecast_points", "methods")
+
+
+def load_protocols(paths: list[str | Path]) -> dict:
+    """A protocol and its addenda (docs/results/forecast/protocol-batch.json) as one: the first file's
+    keys, every file's arms. An addendum adds arms only: it must agree with the first on ``SHARED``
+    and may not reuse an arm's name."""
+    protos = [load_protocol(p) for p in paths]
+    merged = {**protos[0], "arms": list(protos[0]["arms"])}
+    for path, extra in zip(paths[1:], protos[1:]):
+        for key in SHARED:
+            if extra.get(key) != protos[0].get(key):
+                raise SystemExit(f"protocol: {path} differs from {paths[0]} in {key!r}; an addendum adds arms only")
+        names = {a["name"] for a in merged["arms"]}
+        for arm in extra["arms"]:
+            if arm["name"] in names:
+                raise SystemExit(f"protocol: {path} reuses arm {arm['name']!r}")
+            merged["arms"].append(arm)
+    return merged
 
 
 def _cell_name(cell: dict) -> str:
@@ -234,6 +260,7 @@ def score(proto: dict, out: Path) -> dict:
         entry["grokked_before_point"] = grokked_before
         entry["table"] = _summaries(scored, [p["name"] for p in proto["forecast_points"]])
         entry["delays"] = _delays(runs)
+        entry["law"] = _law(runs)
     return result
 
 
@@ -256,6 +283,46 @@ def _delays(runs: list[Run]) -> dict:
         by_cell.setdefault(f"{r.trial.role}:{r.trial.cell}", []).append(
             None if r.grok is None or r.memorised is None else r.grok - r.memorised)
     return by_cell
+
+
+def _law(runs: list[Run]) -> list[dict]:
+    """What the laws assume, per grokked run (calibration runs included): the effective decay rate
+    lr·(weight decay + lam) the laws divide by (``Hyper.decay``), the delay, their product (the
+    inverse-decay constant C of this one run), and the parameter norm at memorisation and at the grok
+    (the first-passage law needs it to fall between the two)."""
+    out = []
+    for r in runs:
+        m = memorised_index(r.rows)
+        if r.grok is None or m is None or r.grok <= r.rows[m]["step"]:
+            continue
+        g = next((row for row in r.rows if row["step"] >= r.grok), r.rows[-1])
+        h = hyper_of(r.cfg)
+        delay = r.grok - int(r.rows[m]["step"])
+        out.append({"run": r.trial.name, "role": r.trial.role, "cell": r.trial.cell, "decay": h.decay,
+                    "delay": delay, "c": delay * h.decay, "norm_mem": r.rows[m].get("weight_norm"),
+                    "norm_grok": g.get("weight_norm")})
+    return out
+
+
+def law_markdown(result: dict) -> str:
+    """Per arm and cell: the delay, delay × lr·(wd + lam) (constant across cells where the
+    inverse-decay law holds with that effective decay rate) and ‖θ‖ at memorisation and at the grok
+    (falling between them where the first-passage law can hold), medians over the grokked runs."""
+    lines = ["| arm | runs | cell | n | median delay | lr·(wd+λ) | median delay·lr·(wd+λ) | ‖θ‖ at memorisation | "
+             "‖θ‖ at the grok | runs with ‖θ‖ falling |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for arm, e in result["arms"].items():
+        law = e.get("law", [])
+        cells = sorted({(x["role"], x["cell"]) for x in law}, key=lambda rc: (ROLES.index(rc[0]), rc[1]))
+        for role, cell in cells:
+            xs = [x for x in law if (x["role"], x["cell"]) == (role, cell)]
+            norms = [x for x in xs if x["norm_mem"] is not None and x["norm_grok"] is not None]
+            falling = sum(x["norm_grok"] < x["norm_mem"] for x in norms)
+            med = statistics.median
+            lines.append(f"| {arm} | {role} | {cell} | {len(xs)} | {med(x['delay'] for x in xs):,.0f} | "
+                         f"{xs[0]['decay']:.3g} | {med(x['c'] for x in xs):.3g} | "
+                         + (f"{med(x['norm_mem'] for x in norms):.0f} | {med(x['norm_grok'] for x in norms):.0f} | "
+                            f"{falling} of {len(norms)} |" if norms else "– | – | – |"))
+    return "\n".join(lines) + "\n"
 
 
 def markdown(result: dict) -> str:
@@ -376,7 +443,8 @@ def unpack(records_dir: Path, out: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m radgrok.experiments.forecast_eval")
     p.add_argument("step", choices=["train", "score", "list", "unpack"])
-    p.add_argument("protocol", help="the protocol JSON (unpack: the directory of records/part-*.tgz)")
+    p.add_argument("protocol", nargs="+", help="the protocol JSON, then any addenda to it (read as one: their "
+                                               "arms together); unpack: the directory of records/part-*.tgz")
     p.add_argument("--out", required=True, help="directory of the run directories")
     p.add_argument("--arms", nargs="+", default=None)
     p.add_argument("--limit", type=int, default=None, help="train at most this many runs, then stop")
@@ -385,9 +453,9 @@ def main(argv: list[str] | None = None) -> int:
     ns = p.parse_args(argv)
     out = Path(ns.out)
     if ns.step == "unpack":
-        print(f"{unpack(Path(ns.protocol), out)} run directories extracted into {out}")
+        print(f"{sum(unpack(Path(d), out) for d in ns.protocol)} run directories extracted into {out}")
         return 0
-    proto = load_protocol(ns.protocol)
+    proto = load_protocols(ns.protocol)
     if ns.step == "list":
         for t in trials(proto, ns.arms):
             print(t.role, t.name, "finished" if _finished(out / t.name) else "")
@@ -404,7 +472,8 @@ def main(argv: list[str] | None = None) -> int:
         (rep / "results.json").write_text(json.dumps(result) + "\n")
         cell_md = "\n".join(f"#### Median APE per cell at `{pt['name']}`\n\n{per_cell_markdown(result, pt['name'])}"
                             for pt in proto["forecast_points"])
-        (rep / "results.md").write_text(md + "\n" + cell_md)
+        law_md = ("#### The laws' assumptions per cell (grokked runs; medians)\n\n" + law_markdown(result))
+        (rep / "results.md").write_text(md + "\n" + cell_md + "\n" + law_md)
         cals = [e["calibration"] for e in result["arms"].values() if "calibration" in e]
         (rep / "calibration.json").write_text(json.dumps(cals, indent=2) + "\n")
         for pt in proto["forecast_points"]:
