@@ -147,16 +147,25 @@ def test_unpack_extracts_every_part(tmp_path):
 
 def test_the_committed_results_are_what_the_committed_records_give(tmp_path):
     """docs/results/forecast: results.md and calibration.json are the score step's output on the committed
-    records (records/part-*.tgz) under the committed protocol; the README quotes results.md's rows."""
+    records (records/part-*.tgz) under the committed protocol and its batch-reading addendum; the README
+    quotes results.md's rows."""
     from pathlib import Path
 
     here = Path(__file__).resolve().parents[1] / "docs/results/forecast"
-    assert fe.unpack(here / "records", tmp_path) >= 130  # the main protocol's 130 runs, then the addendum's
-    proto = fe.load_protocol(here / "protocol.json")
+    assert fe.unpack(here / "records", tmp_path) == 130 + BATCH_RUNS
+    proto = fe.load_protocols([here / "protocol.json", here / "protocol-batch.json"])
     result = fe.score(proto, tmp_path)
-    md = fe.markdown(result)
-    assert (here / "results.md").read_text().startswith(md)
+    assert [(a, e["finished"]) for a, e in result["arms"].items()] == [("plain-wd", 90), ("act-l2", 40),
+                                                                        ("batch", BATCH_RUNS)]
+    md, law = fe.markdown(result), fe.law_markdown(result)
+    text = (here / "results.md").read_text()
+    assert text.startswith(md) and law in text
     assert json.loads((here / "calibration.json").read_text()) == [e["calibration"] for e in result["arms"].values()]
     readme = (here / "README.md").read_text()
     quoted = [ln for ln in readme.splitlines() if ln.startswith(("| memorisation |", "| half-baseline |"))]
-    assert len(quoted) >= 8 and all(ln in md.splitlines() for ln in quoted)
+    assert len(quoted) >= 8 + 12 and all(ln in md.splitlines() for ln in quoted)
+    quoted_law = [ln for ln in readme.splitlines() if ln.startswith("| batch |")]
+    assert len(quoted_law) == 8 and all(ln in law.splitlines() for ln in quoted_law)
+
+
+BATCH_RUNS = 80  # the addendum's runs (protocol-batch.json), all finished

@@ -77,4 +77,4 @@ def test_the_shipped_calibrations_are_the_evaluations():
     path = Path(__file__).resolve().parents[1] / "docs/results/forecast/calibration.json"
     committed = [Calibration.from_dict(d) for d in json.loads(path.read_text())]
     assert {c.setting: c.as_dict() for c in committed} == {k: c.as_dict() for k, c in DEFAULT_CALIBRATIONS.items()}
-    assert sorted(s.rsplit("/", 1)[1] for s in DEFAULT_CALIBRATIONS) == ["act-l2", "plain"]
+    assert sorted(s.rsplit("/", 1)[1] for s in DEFAULT_CALIBRATIONS) == ["act-l2", "batch", "plain"]

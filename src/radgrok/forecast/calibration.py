@@ -179,6 +179,31 @@ _SHIPPED: list[dict[str, Any]] = [
             }
         },
         "notes": {}
+    },
+    {
+        "setting": "modular:add:p97:f0.5/mlp:2x128:onehot:init1.0:drop0.0/batch:full/adamw/batch",
+        "runs": 10,
+        "source": "protocol arm batch",
+        "methods": {
+            "inverse-decay": {
+                "C": 0.176715,
+                "q_lo": -1.142506482225335,
+                "q_hi": 1.791759469228055
+            },
+            "norm-rate": {
+                "log_drop": 0.0,
+                "C": 0.176715,
+                "q_lo": 2.3978952727983707,
+                "q_hi": 4.74493212836325
+            },
+            "radius-rate": {
+                "log_drop": 0.46350866452432615,
+                "C": 0.176715,
+                "q_lo": -1.4294388473268627,
+                "q_hi": 2.772588722239781
+            }
+        },
+        "notes": {}
     }
 ]
 DEFAULT_CALIBRATIONS: dict[str, Calibration] = {c.setting: c for c in map(Calibration.from_dict, _SHIPPED)}
