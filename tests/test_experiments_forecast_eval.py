@@ -169,3 +169,28 @@ def test_the_committed_results_are_what_the_committed_records_give(tmp_path):
 
 
 BATCH_RUNS = 80  # the addendum's runs (protocol-batch.json), all finished
+
+
+def test_the_documented_forecasts_are_what_radgrok_forecast_prints(tmp_path):
+    """Every `$ radgrok forecast ...` example on the results page and the docs page is what the CLI prints
+    for that committed run record today (shipped calibration included)."""
+    import shlex
+    from pathlib import Path
+
+    from radgrok.report.forecast import forecast_lines
+
+    root = Path(__file__).resolve().parents[1]
+    fe.unpack(root / "docs/results/forecast/records", tmp_path)
+    checked = 0
+    for page in (root / "docs/results/forecast/README.md", root / "docs/site-src/forecast.md"):
+        blocks = page.read_text().split("$ radgrok forecast ")[1:]
+        for block in blocks:
+            cmd, *printed = block.split("```")[0].rstrip("\n").splitlines()
+            args = shlex.split(cmd)
+            run, at = args[0], int(args[args.index("--at") + 1])
+            assert run.startswith("runs/forecast-eval/")
+            local = str(tmp_path / run.removeprefix("runs/forecast-eval/"))
+            got = [ln.replace(local, run) for ln in forecast_lines([local], at=at)]
+            assert got == printed, page.name
+            checked += 1
+    assert checked == 5

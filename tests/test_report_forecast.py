@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 
@@ -40,6 +41,22 @@ def test_lines_per_method_beside_the_actual(tmp_path, cal_file):
     assert out[-1].strip() == f"actual         grokked at step {grok:,}"
     one = forecast_lines([str(d)], method="norm-rate", calibration=cal_file)
     assert len(one) == 3 and "norm-rate" in one[1]
+
+
+def test_a_shipped_calibration_says_how_its_methods_did_on_held_out_runs(tmp_path, cal_file):
+    """A calibration that carries the evaluation's held-out errors (the shipped ones do) prints them under the
+    forecast, so a user reads a forecast beside its track record; a user's own fit prints none."""
+    cal = json.loads(Path(cal_file).read_text())
+    cal[0]["notes"]["held_out"] = {"point": "memorisation", "runs": "test",
+                                   "inverse-decay": {"n": 70, "median_ape": 0.158, "coverage": 0.86},
+                                   "norm-rate": {"n": 70, "median_ape": 1.0, "coverage": 0.5}}
+    (tmp_path / "shipped.json").write_text(json.dumps(cal))
+    rows, grok = law_run(kappa=0.1)
+    d = write_run(tmp_path / "r", rows, grok)
+    out = forecast_lines([str(d)], at=200, calibration=str(tmp_path / "shipped.json"))
+    assert out[-1].endswith("forecast at memorisation: inverse-decay 15.8%, norm-rate 100.0%; docs/results/forecast)")
+    assert out[-2].strip().startswith("actual")
+    assert not forecast_lines([str(d)], at=200, calibration=cal_file)[-1].endswith("docs/results/forecast)")
 
 
 def test_a_live_run_not_yet_memorised_says_so(tmp_path, cal_file):

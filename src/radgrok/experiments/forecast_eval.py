@@ -259,6 +259,12 @@ def score(proto: dict, out: Path) -> dict:
         entry["unmemorised"] = unmemorised
         entry["grokked_before_point"] = grokked_before
         entry["table"] = _summaries(scored, [p["name"] for p in proto["forecast_points"]])
+        # what the evaluation measured travels with the shipped fit, so that `radgrok forecast` can say it
+        first = proto["forecast_points"][0]["name"]
+        entry["calibration"]["notes"]["held_out"] = {
+            "point": first, "runs": "test",
+            **{t["method"]: {"n": t["n"], "median_ape": round(t["median_ape"], 4), "coverage": round(t["coverage"], 4)}
+               for t in entry["table"] if (t["point"], t["role"]) == (first, "test")}}
         entry["delays"] = _delays(runs)
         entry["law"] = _law(runs)
     return result

@@ -153,7 +153,32 @@ _SHIPPED: list[dict[str, Any]] = [
                 "q_hi": 0.3367375413045192
             }
         },
-        "notes": {}
+        "notes": {
+            "held_out": {
+                "point": "memorisation",
+                "runs": "test",
+                "inverse-decay": {
+                    "n": 70,
+                    "median_ape": 0.1583,
+                    "coverage": 0.8571
+                },
+                "first-passage": {
+                    "n": 70,
+                    "median_ape": 0.5117,
+                    "coverage": 0.3571
+                },
+                "norm-rate": {
+                    "n": 70,
+                    "median_ape": 0.1583,
+                    "coverage": 0.7143
+                },
+                "radius-rate": {
+                    "n": 70,
+                    "median_ape": 0.1583,
+                    "coverage": 0.7143
+                }
+            }
+        }
     },
     {
         "setting": "modular:add:p97:f0.5/mlp:2x128:onehot:init1.0:drop0.0/batch:full/adamw/act-l2",
@@ -178,7 +203,27 @@ _SHIPPED: list[dict[str, Any]] = [
                 "q_hi": 3.258096538021482
             }
         },
-        "notes": {}
+        "notes": {
+            "held_out": {
+                "point": "memorisation",
+                "runs": "test",
+                "inverse-decay": {
+                    "n": 17,
+                    "median_ape": 0.61,
+                    "coverage": 1.0
+                },
+                "norm-rate": {
+                    "n": 17,
+                    "median_ape": 1.0,
+                    "coverage": 0.7059
+                },
+                "radius-rate": {
+                    "n": 17,
+                    "median_ape": 1.0,
+                    "coverage": 0.5882
+                }
+            }
+        }
     },
     {
         "setting": "modular:add:p97:f0.5/mlp:2x128:onehot:init1.0:drop0.0/batch:full/adamw/batch",
@@ -203,7 +248,27 @@ _SHIPPED: list[dict[str, Any]] = [
                 "q_hi": 2.772588722239781
             }
         },
-        "notes": {}
+        "notes": {
+            "held_out": {
+                "point": "memorisation",
+                "runs": "test",
+                "inverse-decay": {
+                    "n": 59,
+                    "median_ape": 1.6654,
+                    "coverage": 0.5254
+                },
+                "norm-rate": {
+                    "n": 59,
+                    "median_ape": 1.0,
+                    "coverage": 0.7627
+                },
+                "radius-rate": {
+                    "n": 59,
+                    "median_ape": 1.6654,
+                    "coverage": 0.6271
+                }
+            }
+        }
     }
 ]
 DEFAULT_CALIBRATIONS: dict[str, Calibration] = {c.setting: c for c in map(Calibration.from_dict, _SHIPPED)}

@@ -121,7 +121,19 @@ def forecast_lines(run_dirs: Sequence[str], at: int | None = None, method: str =
             mark = "  (logged by default)" if name == DEFAULT_METHOD else ""
             out.append(f"  {name:<14} grok at step ~{f.step:,.0f}  (80% interval {f.low:,.0f}–{f.high:,.0f}){mark}")
         out.append(f"  actual         {_actual(summary)}")
+        out += _track_record(cal)
     return out
+
+
+def _track_record(cal: Calibration) -> list[str]:
+    """How the calibration's methods did on held-out runs in the evaluation that fitted it (shipped
+    calibrations only; a user's own fit carries no such note)."""
+    held = cal.notes.get("held_out")
+    if not held:
+        return []
+    parts = [f"{m} {v['median_ape']:.1%}" for m, v in held.items() if isinstance(v, dict)]
+    return [f"  (median error of the delay on {cal.source}'s held-out runs, forecast at {held['point']}: "
+            f"{', '.join(parts)}; docs/results/forecast)"]
 
 
 def forecast_table(runs: Sequence[Any], method: str = DEFAULT_METHOD) -> str:
