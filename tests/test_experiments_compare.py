@@ -47,6 +47,31 @@ VAL = {("plain", 0.1): [(None, 0.3), (None, 0.3)], ("plain", 1.0): [(10, 0.99), 
        ("penalty", 3.0): [(None, 0.2), (None, 0.2)]}
 
 
+def _fake_sweep(val: dict, finals: list, status: dict | None = None):
+    """A run_sweep that trains nothing: each tuning run gets the validation curve ``val`` gives its (arm, weight
+    decay, seed), and a summary whose status ``status`` gives (by default dng without a grok, else grokked),
+    stopped at step 60; the final trials are collected in ``finals``."""
+
+    def sweep(trials, out, **kw):
+        if Path(out).name != "tune":
+            finals.extend(trials)
+            return []
+        for t in trials:
+            cfg = t.config()
+            arm = t.arm.split(",")[0]
+            step, acc = val[(arm, cfg.optim.weight_decay)][t.seed]
+            rows = [{"step": s, "val_acc": acc if step is not None and s >= step else 0.1} for s in range(0, 70, 10)]
+            st = (status or {}).get((arm, cfg.optim.weight_decay, t.seed), "dng" if step is None else "grokked")
+            d = Path(out) / t.name
+            d.mkdir(parents=True)
+            records.write_json(d / records.CONFIG, {"config": to_dict(cfg)})
+            records.write_jsonl(d / records.METRICS, rows)
+            records.write_json(d / records.SUMMARY, {"status": st, "steps_done": 60, "budget": 100})
+        return []
+
+    return sweep
+
+
 def test_compare_chooses_the_candidate_with_the_best_recomputed_validation_score(tmp_path, monkeypatch):
     """Tuning runs with known validation curves (no training): each arm's chosen weight decay, the one its
     final runs train with and the report marks, is the best of the validation scores recomputed from the
@@ -55,23 +80,7 @@ def test_compare_chooses_the_candidate_with_the_best_recomputed_validation_score
     from radgrok.experiments import compare as cmp
 
     finals: list = []
-
-    def fake_sweep(trials, out, **kw):
-        if Path(out).name != "tune":
-            finals.extend(trials)
-            return []
-        for t in trials:
-            cfg = t.config()
-            arm = t.arm.split(",")[0]
-            step, acc = VAL[(arm, cfg.optim.weight_decay)][t.seed]
-            rows = [{"step": s, "val_acc": acc if step is not None and s >= step else 0.1} for s in range(0, 70, 10)]
-            d = Path(out) / t.name
-            d.mkdir(parents=True)
-            records.write_json(d / records.CONFIG, {"config": to_dict(cfg)})
-            records.write_jsonl(d / records.METRICS, rows)
-        return []
-
-    monkeypatch.setattr(cmp, "run_sweep", fake_sweep)
+    monkeypatch.setattr(cmp, "run_sweep", _fake_sweep(VAL, finals))
     monkeypatch.setattr(report_module, "report_dir", lambda *a, **k: "")
     arms = {"plain": dict(TINY), "penalty": dict(TINY, lam=0.05)}
     wds = [0.1, 1.0, 3.0]
@@ -90,3 +99,20 @@ def test_compare_chooses_the_candidate_with_the_best_recomputed_validation_score
     for arm, wd in best.items():
         marked = [line for line in md.splitlines() if line.startswith(f"| {arm} |") and "**yes**" in line]
         assert len(marked) == 1 and marked[0].startswith(f"| {arm} | {{'weight_decay': {wd}}} |"), marked
+
+
+def test_compare_tuning_table_says_dng_only_for_a_run_that_ran_its_whole_budget(tmp_path, monkeypatch):
+    """A tuning run without a validation grok that a cap (or the early stop) ended before its budget is "none by
+    N (cut)", the one phrase of runs.steps; only one that ran its whole budget is a DNG."""
+    import radgrok.report.report as report_module
+    from radgrok.experiments import compare as cmp
+
+    val = {("plain", 0.1): [(None, 0.3), (None, 0.3)], ("plain", 1.0): [(20, 0.99), (30, 0.99)]}
+    status = {("plain", 0.1, 0): "cut", ("plain", 0.1, 1): "dng"}
+    monkeypatch.setattr(cmp, "run_sweep", _fake_sweep(val, [], status))
+    monkeypatch.setattr(report_module, "report_dir", lambda *a, **k: "")
+    md = cmp.compare(tmp_path, arms={"plain": dict(TINY)}, seeds=[0], tune={"weight_decay": [0.1, 1.0]},
+                     tune_seeds=[0, 1])
+    rows = {line.split(" | ")[1]: line for line in md.splitlines() if line.startswith("| plain |")}
+    assert "| none by 60 (cut), DNG |" in rows["{'weight_decay': 0.1}"], rows
+    assert "| 20, 30 | **yes** |" in rows["{'weight_decay': 1.0}"], rows

@@ -4,7 +4,9 @@ Optionally each arm first gets a small hyperparameter search (``tune``, e.g. wei
 decay x lr) scored on a validation split carved out of the *training* pairs --
 never on the test set. The winner of each arm is then trained on the full training
 set with every seed, and the table reports steps to 90% and 95% test accuracy
-(mean ± std, DNG count) beside the hyperparameters each arm used.
+(mean ± std, DNG count) beside the hyperparameters each arm used. A tuning run without a
+validation grok is a DNG only when it ran its whole budget; one stopped before it (a cap, or
+the early stop on the test grok) is "none by N (cut)" (``runs.steps.seed_step``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from typing import Sequence
 
 from ..runs import records
 from ..runs.grok import grok_step
-from ..runs.records import read_config
+from ..runs.records import Status, read_config
+from ..runs.steps import seed_step
 from .sweep import Trial, run_sweep
 
 __all__ = ["METHOD_ARMS", "compare", "val_score"]
@@ -43,6 +46,18 @@ def val_score(run_dir: Path) -> tuple[float, float]:
     threshold = read_config(run_dir).train.grok_threshold
     g = grok_step([r["step"] for r in rows], [r["val_acc"] for r in rows], threshold)
     return (math.inf if g is None else g, -rows[-1]["val_acc"])
+
+
+def _val_cell(run_dir: Path, score: tuple[float, float]) -> str:
+    """One tuning seed's validation grok step (``score`` is its ``val_score``) in the one phrase: the
+    step, DNG when the run ran its whole budget, "diverged", or "none by N (cut)" where it stopped."""
+    if not math.isinf(score[0]):
+        return seed_step(int(score[0]))
+    path = Path(run_dir) / records.SUMMARY
+    s = records.read_json(path) if path.exists() else {}
+    if s.get("status") == Status.DIVERGED:
+        return "diverged"
+    return seed_step(None, None if s.get("status", Status.DNG) == Status.DNG else s.get("steps_done"))
 
 
 def _candidate(arm: str, combo: dict) -> str:
@@ -76,13 +91,14 @@ def compare(out: str | Path, preset: str = "cpu-mlp-strong-wd", arms: dict[str, 
         for arm in arms:
             scored = []
             for c in combos:
-                s = [val_score(out / "tune" / records.run_name(_candidate(arm, c), seed)) for seed in tune_seeds]
+                dirs = [out / "tune" / records.run_name(_candidate(arm, c), seed) for seed in tune_seeds]
+                s = [val_score(d) for d in dirs]
                 mean = (statistics.mean(x[0] for x in s), statistics.mean(x[1] for x in s))
-                scored.append((mean, c, s))
+                scored.append((mean, c, [_val_cell(d, x) for d, x in zip(dirs, s)]))
             best = min(scored, key=lambda t: t[0])
             chosen[arm] = best[1]
-            for _mean, c, s in scored:
-                steps = ", ".join("DNG" if math.isinf(x[0]) else f"{x[0]:.0f}" for x in s)
+            for _mean, c, cells in scored:
+                steps = ", ".join(cells)
                 tune_lines.append(f"| {arm} | {c} | {steps} | {'**yes**' if c is best[1] else ''} |")
     trials = [Trial(preset, tuple({**ov, **chosen[arm]}.items()), s, label=arm)
               for arm, ov in arms.items() for s in seeds]
