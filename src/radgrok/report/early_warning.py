@@ -37,7 +37,8 @@ import statistics
 from pathlib import Path
 from typing import Callable, Sequence
 
-from ..runs.grok import first_step_at_or_above, grok_step
+from ..forecast.core import memorised_index  # the one definition (first row with train_acc >= 0.99)
+from ..runs.grok import grok_step
 from .report import load_runs
 
 __all__ = ["RULES", "memorised_index", "move_index", "grok_index", "fire_index", "forecast_run",
@@ -46,18 +47,11 @@ __all__ = ["RULES", "memorised_index", "move_index", "grok_index", "fire_index",
 Row = dict
 WNORM_DROP = 0.02
 PHI_RISE = 2.0
-MEMORISED = 0.99
 
 
 def _index(rows: Sequence[Row], step: int | None) -> int | None:
     """The position of the evaluation logged at ``step`` (the rules count in evaluations)."""
     return None if step is None else next(i for i, r in enumerate(rows) if r["step"] == step)
-
-
-def memorised_index(rows: Sequence[Row], threshold: float = MEMORISED) -> int | None:
-    """Index of the first evaluation with ``train_acc >= threshold``; None if never."""
-    steps = [r["step"] for r in rows]
-    return _index(rows, first_step_at_or_above(steps, [r.get("train_acc", 0.0) for r in rows], threshold))
 
 
 def move_index(rows: Sequence[Row], floor: float = 0.10, factor: float = 2.0) -> int | None:
