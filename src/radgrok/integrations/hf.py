@@ -1,33 +1,12 @@
 """radgrok in a ``transformers.Trainer``, without rewriting the training code.
 
-Three pieces, by what they need to reach:
-
-* ``RadgrokCallback`` -- owns a ``RadgrokRuntime``: installs the penalty hooks at
-  ``on_train_begin`` and removes them at ``on_train_end``; runs Grokfast and ⊥Grad in a
-  step pre-hook of the base optimizer (once per optimizer step: after gradient
-  accumulation, unscaling and ``max_grad_norm`` clipping, skipped with a step the AMP
-  scaler skips); adds ``radgrok/penalty``, radii and Φ̃_rad to the Trainer's logs;
-  writes the Grokfast state into each checkpoint (``on_save``) and reads it back on resume.
-* ``RadgrokTrainerMixin`` -- the one thing a callback cannot do: add the penalty to the
-  loss, in ``compute_loss``. It composes with any other ``Trainer`` subclass
-  (``class MyTrainer(RadgrokTrainerMixin, SFTTrainer)``).
-* ``RadgrokTrainer`` -- ``RadgrokTrainerMixin`` on ``transformers.Trainer``.
-
-Example::
-
-    from radgrok.integrations import RadgrokOptions
-    from radgrok.integrations.hf import RadgrokTrainer
-
-    trainer = RadgrokTrainer(model=model, args=args, train_dataset=ds,
-                             radgrok=RadgrokOptions(sites=["transformer.h.*"], lam=0.05, grokfast="ema"))
-    trainer.train()                     # logs: loss (task + penalty), radgrok/penalty, radgrok/radius/...
-
-The Grokfast reference clips nothing; the Trainer clips at ``max_grad_norm=1.0`` by
-default, before the filter sees the gradient. Set ``max_grad_norm=0`` for the
-reference method. ``torch.nn.DataParallel`` (several GPUs in one process) is not
-supported: its replicas would share the hooks; use one process per device (DDP).
+``RadgrokCallback`` owns a ``RadgrokRuntime`` (hooks from train begin to train end, Grokfast and
+⊥Grad in a step pre-hook of the base optimizer, radii and Φ̃_rad in the logs, the Grokfast state in
+each checkpoint); ``RadgrokTrainerMixin`` adds the penalty to the loss in ``compute_loss``, the one
+thing a callback cannot do; ``RadgrokTrainer`` is the mixin on ``transformers.Trainer``. Usage, the
+``max_grad_norm`` caveat and resuming: docs/site-src/integrations.md. ``torch.nn.DataParallel`` is
+not supported (its replicas would share the hooks): use one process per device (DDP).
 """
-
 from __future__ import annotations
 
 import os

@@ -1,31 +1,13 @@
-"""radgrok in a ``lightning.Trainer`` (Lightning 2.x).
+"""radgrok in a ``lightning.Trainer`` (Lightning 2.x); usage: docs/site-src/integrations.md.
 
-``RadgrokLightningCallback`` installs the penalty's forward hooks when fitting starts
-(``setup``) and removes them when it ends (``teardown``); runs Grokfast and ⊥Grad in
-``on_before_optimizer_step`` (once per optimizer step, after gradient accumulation and
-AMP unscaling, before Lightning's gradient clipping); logs ``radgrok/penalty``, radii and
-Φ̃_rad with ``pl_module.log``; and keeps the Grokfast state in Lightning's checkpoints
-(``state_dict``/``load_state_dict``), so ``fit(ckpt_path=...)`` continues the same run.
-
-**The penalty is added by your ``training_step``**, explicitly::
-
-    def training_step(self, batch, batch_idx):
-        x, y = batch
-        loss = F.cross_entropy(self(x), y) + radgrok_penalty(self)
-        self.log("train_loss", loss)
-        return loss
-
-A callback cannot change the loss, and the alternatives (overriding
-``LightningModule.backward``, wrapping ``training_step``) would hide the term from your
-own logging, misweight it under gradient accumulation or skip it under manual
-optimisation. One visible line keeps all three right; ``radgrok_penalty(self)`` is zero
-when no radgrok callback is attached, so the module also runs without it.
-
-Φ̃_rad needs the task loss of a batch, which only the module knows: give the callback
-``task_loss=fn(pl_module, batch)`` or define ``radgrok_task_loss(self, batch)`` on the
-module; without either, radii are logged alone.
+``RadgrokLightningCallback`` installs the penalty's hooks for the fit (``setup`` to ``teardown``),
+runs Grokfast and ⊥Grad in ``on_before_optimizer_step`` (after accumulation and AMP unscaling,
+before Lightning's clipping), logs ``radgrok/penalty``, radii and Φ̃_rad, and keeps the Grokfast
+state in Lightning's checkpoints. A callback cannot change the loss, so ``training_step`` adds
+``radgrok_penalty(self)`` itself: one visible line that stays right under gradient accumulation and
+manual optimisation, and is zero without the callback. Φ̃_rad needs the task loss of a batch:
+``task_loss=fn(pl_module, batch)`` or a ``radgrok_task_loss(self, batch)`` method on the module.
 """
-
 from __future__ import annotations
 
 from typing import Any, Callable
