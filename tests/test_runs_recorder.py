@@ -54,3 +54,24 @@ def test_started_writes_a_running_summary_then_checkpoint_zero(tmp_path):
     rec.started(lambda: {"model": {}})
     assert json.loads((tmp_path / records.SUMMARY).read_text())["status"] == "running"
     assert records.load_checkpoint(tmp_path / records.CHECKPOINT)["step"] == 0
+
+
+def test_a_resume_past_a_cap_says_running_until_it_finishes(tmp_path):
+    """A run cut at step 30 and resumed under a larger cap: while it trains again its summary says running at
+    the checkpoint's step (not "cut" beside a metrics file that grows past it); the end writes the new status."""
+    rec = _recorder(tmp_path, steps=30, budget=100)
+    rec.begin({"train": [0, 1]})
+    for step in (0, 10, 20, 30):
+        rec.log(_row(step, 0.1))
+    rec.finished(30, lambda: {"model": {}})
+    assert records.read_json(tmp_path / records.SUMMARY)["status"] == "cut"
+    ckpt = records.load_checkpoint(tmp_path / records.CHECKPOINT)
+    again = _recorder(tmp_path, steps=60, budget=100)
+    again.restore(ckpt, records.read_jsonl(tmp_path / records.METRICS))
+    s = records.read_json(tmp_path / records.SUMMARY)
+    assert (s["status"], s["steps_done"]) == ("running", 30)
+    for step in (40, 50, 60):
+        again.log(_row(step, 0.1))
+    assert again.finished(60, lambda: {"model": {}})["status"] is Status.CUT
+    s = records.read_json(tmp_path / records.SUMMARY)
+    assert (s["status"], s["steps_done"], s["cap"]) == ("cut", 60, 60)

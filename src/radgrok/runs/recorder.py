@@ -10,7 +10,8 @@ are computed, and what model / optimizer state a checkpoint holds (``state``).
 Order of writes, the same for every trainer, so that a kill anywhere leaves a directory a
 resume can read: the step-0 row, then a "running" summary, then checkpoint 0 (a directory
 with a checkpoint always has its summary); at the end, the final checkpoint before the final
-summary (a finished summary implies checkpoint.pt is of its last step).
+summary (a finished summary implies checkpoint.pt is of its last step). A resume cuts metrics.jsonl
+back to its checkpoint's step, then writes a "running" summary of that step.
 """
 
 from __future__ import annotations
@@ -80,6 +81,9 @@ class Recorder:
         self.last_ckpt, self.elapsed_before, self.rows = ckpt["step"], ckpt["elapsed"], list(rows)
         if self.out is not None:
             records.write_jsonl(self.out / records.METRICS, self.rows)
+            # a run resumed past a cap is training again: its summary must not go on saying "cut" at the
+            # old step while its metrics grow (a report built meanwhile would read the two as disagreeing)
+            self.write_summary(Status.RUNNING, ckpt["step"])
 
     @property
     def elapsed(self) -> float:

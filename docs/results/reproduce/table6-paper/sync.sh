@@ -11,6 +11,8 @@ mkdir -p "$tmp/runs"
 for d in "$OUT"/runs/*/; do
   [ -f "$d/summary.json" ] || continue
   grep -qE '"status": "(grokked|dng|cut|diverged)"' "$d/summary.json" || continue  # running: left out
+  # resumed past its cap and training again (a summary of the old cap beside metrics that have grown): left out
+  python3 -c 'import json,sys; d=sys.argv[1]; s=json.load(open(d+"/summary.json")); last=json.loads(open(d+"/metrics.jsonl").read().strip().splitlines()[-1]); sys.exit(last["step"] != s["steps_done"])' "$d" || continue
   n=$(basename "$d"); mkdir -p "$tmp/runs/$n"
   cp "$d"/{config.json,metrics.jsonl,summary.json} "$tmp/runs/$n/"
 done
