@@ -165,7 +165,7 @@ def plot_grok_bars(arms: dict[str, tuple], path: str | Path, title: str = "") ->
     for b in budgets:
         ax.axhline(b, color="grey", ls="--", lw=0.8)
     ax.set_xticks(range(len(names)), names, rotation=25, ha="right", fontsize=8)
-    ax.set_ylabel("grok step (no grok = budget, hatched)")
+    ax.set_ylabel("grok step (no grok: steps run, hatched)")
     ax.set_title(title or "grok step per arm: mean ± std, dots = seeds, dashed = budget", fontsize=9)
     return _save(fig, path)
 
@@ -206,7 +206,8 @@ def plot_heatmap(panels: dict[str, dict[tuple, tuple]], xname: str, yname: str,
     """Mean grok step over two swept fields; one panel per value of everything else.
 
     ``panels``: label -> {(x, y): (grok steps per seed, budget[, cut])}. Cells with seeds that did
-    not grok say "k/n DNG" or "j/n cut off" and use the budget as their colour.
+    not grok say "k/n DNG" or "j/n cut off" and use the steps they ran (their budget, or where the cap
+    cut them) as their colour: a lower bound.
     """
     plt = _plt()
     fig, axes = plt.subplots(1, len(panels), figsize=(3.8 * len(panels) + 0.8, 3.4), squeeze=False)
@@ -226,7 +227,7 @@ def plot_heatmap(panels: dict[str, dict[tuple, tuple]], xname: str, yname: str,
         ax.set_xlabel(xname)
         ax.set_ylabel(yname)
         ax.set_title(label, fontsize=8)
-    fig.colorbar(im, ax=axes[0].tolist(), label="mean grok step (no grok = budget)")
+    fig.colorbar(im, ax=axes[0].tolist(), label="mean grok step (no grok: steps run, a bound)")
     fig.suptitle(title or f"grok step over {xname} x {yname}", fontsize=9)
     return _save(fig, path, tight=False)
 
