@@ -167,3 +167,12 @@ def test_the_layout_page_names_every_package_and_module():
     for py in sorted(src.rglob("*.py")):
         if py.name != "__init__.py":
             assert re.search(rf"\b{re.escape(py.name)}\b", page), f"layout.md does not name {py.relative_to(src)}"
+
+
+def test_the_readme_stays_a_page_for_users():
+    """README.md opens with the two commands and stays at most 150 lines (results, history and references
+    live on the docs site)."""
+    lines = (ROOT / "README.md").read_text().splitlines()
+    assert len(lines) <= 150, f"README.md has {len(lines)} lines; move detail to docs/site-src or docs/results"
+    fence = lines.index("```bash")
+    assert [ln.split()[:2] for ln in lines[fence + 1: fence + 3]] == [["make", "demo"], ["make", "test"]]
