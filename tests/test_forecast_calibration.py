@@ -69,7 +69,7 @@ def test_json_round_trip_and_a_bad_file(tmp_path):
 
 def test_the_shipped_calibrations_are_the_evaluations():
     """DEFAULT_CALIBRATIONS is docs/results/forecast/calibration.json, which the evaluation's score step
-    writes from the committed records (test_experiments_forecast_eval checks that part)."""
+    writes from the committed records (test_benchmarks_forecast_eval checks that part)."""
     from pathlib import Path
 
     from radgrok.forecast import DEFAULT_CALIBRATIONS

@@ -50,14 +50,15 @@ versus_strong 97 0.6 0.3
 # 2. the new row: the penalty against the weight decay tuned on a validation split, same cells
 tuned 97 0.6 3000
 tuned 97 0.3 5000
-# 3. Table 7's lambda and activation L2 at the same cells
-for f in 0.6 0.3; do stage 10000 "lam=0.01@batch,p=97,f=$f-s*" "act-l2@batch,p=97,f=$f-s*"; done
-# 4. the other fractions at P 97, then P 137
-versus_strong 97 0.5 0.4
+# 3. Table 7's lambda and activation L2 at f 0.6
+stage 10000 "lam=0.01@batch,p=97,f=0.6-s*" "act-l2@batch,p=97,f=0.6-s*"
+# 4. the other fractions at P 97: the penalty arms first (they grok in a few hundred steps), strong WD to a first
+#    cap of 5,000 (a bound that already grades the direction), then the weight decay tuned per fraction
+for f in 0.5 0.4; do stage 10000 "penalty@batch,p=97,f=$f-s*" "lam=0.01@batch,p=97,f=$f-s*" "act-l2@batch,p=97,f=$f-s*"; done
+for f in 0.5 0.4; do stage 5000 "strong-wd,p=97,f=$f-s*"; done
 tuned 97 0.5 3000
 tuned 97 0.4 5000
-for f in 0.5 0.4; do stage 10000 "lam=0.01@batch,p=97,f=$f-s*" "act-l2@batch,p=97,f=$f-s*"; done
+# 5. the long runs: f 0.3's lambda and activation L2, strong WD at f 0.5 and 0.4 further, then P 137
+stage 10000 "lam=0.01@batch,p=97,f=0.3-s*" "act-l2@batch,p=97,f=0.3-s*"
+versus_strong 97 0.5 0.4
 versus_strong 137 0.6 0.3 0.5 0.4
-for f in 0.6 0.3 0.5 0.4; do tuned 137 "$f" 5000; done
-for f in 0.6 0.3 0.5 0.4; do stage 10000 "lam=0.01@batch,p=137,f=$f-s*" "act-l2@batch,p=137,f=$f-s*"; done
-echo "== $(date -u +%FT%TZ) all stages done"

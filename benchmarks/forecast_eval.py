@@ -6,9 +6,9 @@ the metrics. This module trains its runs (``train``: one process, one run at a t
 directory written by ``training.loop.train``) and scores them (``score``: pure, from the run
 records), in two steps so that the scoring can be rerun on the committed records alone::
 
-    python -m radgrok.experiments.forecast_eval train docs/results/forecast/protocol.json --out runs/forecast-eval
-    python -m radgrok.experiments.forecast_eval unpack docs/results/forecast/records --out runs/forecast-eval
-    python -m radgrok.experiments.forecast_eval score docs/results/forecast/protocol.json \\
+    python benchmarks/forecast_eval.py train docs/results/forecast/protocol.json --out runs/forecast-eval
+    python benchmarks/forecast_eval.py unpack docs/results/forecast/records --out runs/forecast-eval
+    python benchmarks/forecast_eval.py score docs/results/forecast/protocol.json \\
         docs/results/forecast/protocol-batch.json --out runs/forecast-eval --report docs/results/forecast
 
 An addendum (protocol-batch.json: the batch reading's arm) adds arms to the protocol it extends and
@@ -34,8 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..forecast import METHODS, Calibration, CalRun, fit_calibration, forecast, hyper_of, memorised_index
-from ..runs.records import Status
+from radgrok.forecast import METHODS, Calibration, CalRun, fit_calibration, forecast, hyper_of, memorised_index
+from radgrok.runs.records import Status
 
 __all__ = ["Trial", "load_protocol", "load_protocols", "trials", "train", "score", "Scored", "unpack", "markdown",
            "law_markdown", "main"]
@@ -123,8 +123,8 @@ def _finished(run_dir: Path) -> bool:
 
 def train(proto: dict, out: Path, arms: list[str] | None = None, limit: int | None = None) -> list[str]:
     """Train the protocol's runs not yet finished under ``out``, one at a time; returns their names."""
-    from ..experiments.presets import get_preset
-    from ..training.loop import train as train_one
+    from radgrok.experiments.presets import get_preset
+    from radgrok.training.loop import train as train_one
 
     base = get_preset(proto["preset"]).replace(**proto["base"])
     done: list[str] = []
@@ -447,7 +447,7 @@ def unpack(records_dir: Path, out: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m radgrok.experiments.forecast_eval")
+    p = argparse.ArgumentParser(prog="python benchmarks/forecast_eval.py")
     p.add_argument("step", choices=["train", "score", "list", "unpack"])
     p.add_argument("protocol", nargs="+", help="the protocol JSON, then any addenda to it (read as one: their "
                                                "arms together); unpack: the directory of records/part-*.tgz")
