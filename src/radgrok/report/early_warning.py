@@ -160,6 +160,16 @@ def _before(fired: list[dict]) -> str:
     return f"{sum(r['lead_move'] > 0 for r in moved)}/{len(moved)}" if moved else "–"
 
 
+def _row(rule: str, arm: str, rs: list[dict]) -> str:
+    """One table row over the records ``rs``: counts per outcome and the leads of the runs it fired on."""
+    n = {o: sum(r["outcome"] == o for r in rs) for o in ("hit", "late", "miss", "false", "quiet")}
+    fired = [r for r in rs if r["fire_step"] is not None]
+    return (f"| {rule} | {arm} | {len(rs)} | {sum(r['grok_step'] is not None for r in rs)} | "
+            f"{n['hit']} | {n['late']} | {n['miss']} | {n['false']} | {n['quiet']} | "
+            f"{_fmt([r['lead_grok'] for r in fired])} | {_fmt([r['lead_move'] for r in fired])} | "
+            f"{_before(fired)} |")
+
+
 def early_warning_table(recs: list[dict]) -> str:
     """Markdown: per rule and arm, runs, grokked, hits/late/misses/false alarms/quiet, mean leads."""
     lines = ["| rule | arm | runs | grokked | hit | late | miss | false alarm | quiet | "
@@ -167,20 +177,9 @@ def early_warning_table(recs: list[dict]) -> str:
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     keys = sorted({(r["rule"], r["arm"]) for r in recs}, key=lambda k: (list(RULES).index(k[0]), k[1]))
     for rule, arm in keys:
-        rs = [r for r in recs if r["rule"] == rule and r["arm"] == arm]
-        n = {o: sum(r["outcome"] == o for r in rs) for o in ("hit", "late", "miss", "false", "quiet")}
-        fired = [r for r in rs if r["fire_step"] is not None]
-        lines.append(f"| {rule} | {arm} | {len(rs)} | {sum(r['grok_step'] is not None for r in rs)} | "
-                     f"{n['hit']} | {n['late']} | {n['miss']} | {n['false']} | {n['quiet']} | "
-                     f"{_fmt([r['lead_grok'] for r in fired])} | {_fmt([r['lead_move'] for r in fired])} | "
-                     f"{_before(fired)} |")
+        lines.append(_row(rule, arm, [r for r in recs if r["rule"] == rule and r["arm"] == arm]))
     for rule in RULES:
         rs = [r for r in recs if r["rule"] == rule]
         if rs:
-            n = {o: sum(r["outcome"] == o for r in rs) for o in ("hit", "late", "miss", "false", "quiet")}
-            lines.append(f"| **{rule}** | **all** | {len(rs)} | {sum(r['grok_step'] is not None for r in rs)} | "
-                         f"{n['hit']} | {n['late']} | {n['miss']} | {n['false']} | {n['quiet']} | "
-                         f"{_fmt([r['lead_grok'] for r in rs if r['fire_step'] is not None])} | "
-                         f"{_fmt([r['lead_move'] for r in rs if r['fire_step'] is not None])} | "
-                         f"{_before([r for r in rs if r['fire_step'] is not None])} |")
+            lines.append(_row(f"**{rule}**", "**all**", rs))
     return "\n".join(lines)
