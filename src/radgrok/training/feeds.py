@@ -94,15 +94,14 @@ def evaluate(b, x_tr, y_tr, x_te, y_te, x_va=None, y_va=None) -> dict:
     return row
 
 
-class ModularFeed:
-    """(a op b) mod P on the device: the whole train and test sets, evaluated exactly."""
+class _RowFeed:
+    """A feed whose training set is one (inputs, targets) pair of row tensors on the device: full
+    batch or seeded mini-batches (``batch_indices``), and the probe rows of ``probe_indices``."""
 
-    def __init__(self, data: ModularData, device: torch.device, batch_size: int, seed: int) -> None:
-        self.x_tr, self.y_tr = data.x_train.to(device), data.y_train.to(device)
-        self.x_te, self.y_te = data.x_test.to(device), data.y_test.to(device)
-        x_va, y_va = data.x_val, data.y_val  # None without a validation split
-        self.val = (x_va.to(device), y_va.to(device)) if x_va is not None and y_va is not None else ()
-        self.n_train = self.x_tr.shape[0]
+    def __init__(self, x_tr: torch.Tensor, y_tr: torch.Tensor, device: torch.device, batch_size: int,
+                 seed: int) -> None:
+        self.x_tr, self.y_tr = x_tr, y_tr
+        self.n_train = x_tr.shape[0]
         self.batch = batch_rows(batch_size, self.n_train)
         self.seed, self.device = seed, device
         self._cache: dict = {}
@@ -118,11 +117,21 @@ class ModularFeed:
         idx = probe_indices(self.n_train, size).to(self.device)
         return self.x_tr[idx], self.y_tr[idx]
 
+
+class ModularFeed(_RowFeed):
+    """(a op b) mod P on the device: the whole train and test sets, evaluated exactly."""
+
+    def __init__(self, data: ModularData, device: torch.device, batch_size: int, seed: int) -> None:
+        super().__init__(data.x_train.to(device), data.y_train.to(device), device, batch_size, seed)
+        self.x_te, self.y_te = data.x_test.to(device), data.y_test.to(device)
+        x_va, y_va = data.x_val, data.y_val  # None without a validation split
+        self.val = (x_va.to(device), y_va.to(device)) if x_va is not None and y_va is not None else ()
+
     def evaluate(self, b) -> dict:
         return evaluate(b, self.x_tr, self.y_tr, self.x_te, self.y_te, *self.val)
 
 
-class AdditionFeed:
+class AdditionFeed(_RowFeed):
     """n-digit addition: answer-token loss for training, exact match of generations for accuracy."""
 
     def __init__(self, data: AdditionData, device: torch.device, batch_size: int, seed: int,
@@ -130,25 +139,11 @@ class AdditionFeed:
         self.data = data
         self.train = data.lm_tensors("train").to(device)
         self.test = data.lm_tensors("test").to(device)
-        self.n_train = len(self.train)
-        self.batch = batch_rows(batch_size, self.n_train)
+        super().__init__(self.train.x, self.train.y, device, batch_size, seed)
         # Exact match over every test pair, and over a fixed uniform sample of the
         # training pairs (memorisation only needs an estimate). A uniform sample, not
         # the first pairs: those are sorted by (a, b) and hold only small a.
         self.train_eval = self.train.subset(probe_indices(self.n_train, eval_pairs).to(device))
-        self.seed, self.device = seed, device
-        self._cache: dict = {}
-
-    def train_batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        idx = batch_indices(self.n_train, self.batch, self.seed, step, self._cache)
-        if idx is None:
-            return self.train.x, self.train.y
-        idx = idx.to(self.device)
-        return self.train.x[idx], self.train.y[idx]
-
-    def probe(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-        idx = probe_indices(self.n_train, size).to(self.device)
-        return self.train.x[idx], self.train.y[idx]
 
     @torch.no_grad()
     def evaluate(self, b) -> dict:
