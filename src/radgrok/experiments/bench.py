@@ -55,8 +55,7 @@ from ..penalty import NormOver, Reduce
 from ..runs import records
 from ..runs.config import RunConfig
 from ..tasks.modular import ModularData
-from ..training.feeds import probe_indices
-from ..training.loop import build, evaluate, make_feed, train, train_step
+from ..training.loop import build, make_feed, train, train_step
 from ..training.multiseed import train_many
 from ..training.probes import cheap_diagnostics
 from .presets import get_preset
@@ -187,17 +186,15 @@ def bench_penalty_presets(cfgs: dict[str, RunConfig], sz: Sizes, log: Log) -> tu
 
 def bench_diagnostics(cfg: RunConfig, sz: Sizes, log: Log) -> tuple[list[float], dict]:
     b = build(cfg)
-    dev, every = b.device, cfg.train.eval_every
-    x_tr, y_tr, x_te, y_te = (getattr(b.data, a).to(dev) for a in ("x_train", "y_train", "x_test", "y_test"))
-    idx = probe_indices(x_tr.shape[0], cfg.diag.probe_size).to(dev)
-    probe = (x_tr[idx], y_tr[idx])
+    dev, every, feed = b.device, cfg.train.eval_every, make_feed(b, cfg)
+    probe = feed.probe(cfg.diag.probe_size)
     step = warm(loop_stepper(b, cfg), sz.warmup)
 
     def eval_off() -> None:  # do_eval's work with diagnostics off (nothing written: out_dir None)
-        evaluate(b, x_tr, y_tr, x_te, y_te)
+        feed.evaluate(b)
 
     def eval_on() -> None:
-        evaluate(b, x_tr, y_tr, x_te, y_te)
+        feed.evaluate(b)
         cheap_diagnostics(b.model, b.rs, *probe, b.loss_fn)
 
     eval_on()
