@@ -35,7 +35,7 @@ from torch.func import functional_call, vmap
 from ..runs import records
 from ..runs.config import ConfigError, RunConfig, to_dict, validate
 from ..runs.recorder import Recorder
-from .loop import Trial, build, make_feed, optimizer_step, run_trials
+from .loop import Trial, _with_threads, build, make_feed, optimizer_step, run_trials
 
 __all__ = ["train_many", "stack_key", "PER_SEED_FIELDS", "stacked_step"]
 
@@ -144,7 +144,7 @@ def train_many(cfgs: list[RunConfig], out_dirs: list[str | Path] | None = None,
         for o in outs:
             if o is not None:
                 held.enter_context(records.claim(o))
-        return _train_stacked(cfgs, outs, progress, on_eval)
+        return _with_threads(cfgs[0], lambda: _train_stacked(cfgs, outs, progress, on_eval))
 
 
 def _constant(t: torch.Tensor) -> Callable[[], torch.Tensor]:
@@ -160,25 +160,19 @@ def _row_hook(on_eval: Callable[[int, dict], None] | None, i: int) -> Callable[[
 
 def _train_stacked(cfgs: list[RunConfig], outs: Sequence[Path | None], progress: bool | None,
                    on_eval: Callable[[int, dict], None] | None) -> list[dict]:
-    threads_before = torch.get_num_threads()
-    if cfgs[0].train.threads:
-        torch.set_num_threads(cfgs[0].train.threads)
-    try:
-        trials = []
-        for i, (cfg, out) in enumerate(zip(cfgs, outs)):
-            b = build(cfg)
-            rng = torch.get_rng_state()  # what train() would checkpoint: nothing draws from it after build
-            feed = make_feed(b, cfg)
-            rec = Recorder(cfg, out, feed.batch, feed.n_train, extra={"stacked": len(cfgs)})
-            trials.append(Trial(cfg, b, feed, rec, rng=_constant(rng), on_eval=_row_hook(on_eval, i)))
-        t0 = time.perf_counter()
-        for t in trials:  # one clock: wall_seconds is the stack's shared time until the seed stopped
-            t.rec.t0 = t0
-            t.rec.begin(t.b.data.split_record())
-            t.evaluate(0)
-            t.rec.started(t.state)
-        template = trials[0]
-        show = sys.stderr.isatty() if progress is None else progress
-        return run_trials(trials, lambda ts, step: stacked_step(template, ts, step), show=show)
-    finally:
-        torch.set_num_threads(threads_before)
+    trials = []
+    for i, (cfg, out) in enumerate(zip(cfgs, outs)):
+        b = build(cfg)
+        rng = torch.get_rng_state()  # what train() would checkpoint: nothing draws from it after build
+        feed = make_feed(b, cfg)
+        rec = Recorder(cfg, out, feed.batch, feed.n_train, extra={"stacked": len(cfgs)})
+        trials.append(Trial(cfg, b, feed, rec, rng=_constant(rng), on_eval=_row_hook(on_eval, i)))
+    t0 = time.perf_counter()
+    for t in trials:  # one clock: wall_seconds is the stack's shared time until the seed stopped
+        t.rec.t0 = t0
+        t.rec.begin(t.b.data.split_record())
+        t.evaluate(0)
+        t.rec.started(t.state)
+    template = trials[0]
+    show = sys.stderr.isatty() if progress is None else progress
+    return run_trials(trials, lambda ts, step: stacked_step(template, ts, step), show=show)
