@@ -268,7 +268,7 @@ def train(
         return _with_threads(cfg, lambda: _train(cfg, out, ckpt, progress, on_eval, stop_after_steps))
 
 
-def _with_threads(cfg: RunConfig, run: Callable[[], dict]) -> dict:
+def _with_threads(cfg: RunConfig, run: Callable[[], _T]) -> _T:
     threads_before = torch.get_num_threads()
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
