@@ -11,7 +11,6 @@ the early stop on the test grok) is "none by N (cut)" (``runs.steps.seed_step``)
 
 from __future__ import annotations
 
-import itertools
 import math
 import statistics
 from pathlib import Path
@@ -21,7 +20,7 @@ from ..runs import records
 from ..runs.grok import grok_step
 from ..runs.records import Status, read_config
 from ..runs.steps import seed_step
-from .sweep import Trial, run_sweep
+from .sweep import Trial, combos, run_sweep
 
 __all__ = ["METHOD_ARMS", "compare", "val_score"]
 
@@ -65,12 +64,6 @@ def _candidate(arm: str, combo: dict) -> str:
     return f"{arm}," + ",".join(f"{k}={v}" for k, v in combo.items())
 
 
-def _combos(tune: dict[str, list] | None) -> list[dict]:
-    tune = tune or {}
-    keys = list(tune)
-    return [dict(zip(keys, vals)) for vals in itertools.product(*(tune[k] for k in keys))] if keys else [{}]
-
-
 def compare(out: str | Path, preset: str = "cpu-mlp-strong-wd", arms: dict[str, dict] | None = None,
             seeds: Sequence[int] = (0, 1, 2), tune: dict[str, list] | None = None, tune_seeds: Sequence[int] = (0,),
             val_frac: float = 0.1, workers: int | None = None) -> str:
@@ -79,10 +72,10 @@ def compare(out: str | Path, preset: str = "cpu-mlp-strong-wd", arms: dict[str, 
     out = Path(out)
     chosen: dict[str, dict] = {arm: {} for arm in arms}
     tune_lines: list[str] = []
-    combos = _combos(tune)
-    if tune and len(combos) > 1:
+    candidates = combos(tune)
+    if tune and len(candidates) > 1:
         trials = [Trial(preset, tuple({**ov, **c, "val_frac": val_frac}.items()), s, label=_candidate(arm, c))
-                  for arm, ov in arms.items() for c in combos for s in tune_seeds]
+                  for arm, ov in arms.items() for c in candidates for s in tune_seeds]
         for t in trials:
             t.config()  # every config checked before anything runs
         print(f"tuning: {len(trials)} runs on a validation split of {val_frac:.0%} of the training pairs")
@@ -90,7 +83,7 @@ def compare(out: str | Path, preset: str = "cpu-mlp-strong-wd", arms: dict[str, 
         tune_lines = ["| arm | candidate | validation grok step (per tuning seed) | chosen |", "|---|---|---|---|"]
         for arm in arms:
             scored = []
-            for c in combos:
+            for c in candidates:
                 dirs = [out / "tune" / records.run_name(_candidate(arm, c), seed) for seed in tune_seeds]
                 s = [val_score(d) for d in dirs]
                 mean = (statistics.mean(x[0] for x in s), statistics.mean(x[1] for x in s))

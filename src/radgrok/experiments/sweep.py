@@ -35,7 +35,7 @@ from ..runs.records import Status
 from ..runs.steps import run_step
 from .presets import get_preset
 
-__all__ = ["Trial", "grid", "run_trial", "run_unit", "units", "check_devices", "run_sweep", "results_table",
+__all__ = ["Trial", "combos", "grid", "run_trial", "run_unit", "units", "check_devices", "run_sweep", "results_table",
            "finished_summary", "FINISHED", "BATCH_MODES"]
 
 FINISHED = records.FINISHED
@@ -67,15 +67,18 @@ class Trial:
         return validate(get_preset(self.preset).replace(**dict(self.overrides), seed=self.seed, **extra))
 
 
+def combos(fields: dict[str, list] | None) -> list[dict]:
+    """Every combination of ``fields``' values (field -> values), one dict each; ``[{}]`` for no fields."""
+    fields = fields or {}
+    return [dict(zip(fields, vals)) for vals in itertools.product(*fields.values())]
+
+
 def grid(preset: str, fields: dict[str, list] | None = None, seeds: Sequence[int] = (0,),
          arms: dict[str, dict] | None = None, device: str = "") -> list[Trial]:
     """Trials for the cartesian product of ``fields``, or for the named ``arms``
     (label -> overrides), times ``seeds``; ``device`` ("" = the preset's) for all."""
     if arms is None:
-        fields = fields or {}
-        keys = list(fields)
-        combos = [dict(zip(keys, vals)) for vals in itertools.product(*(fields[k] for k in keys))]
-        arms = {",".join(f"{k}={v}" for k, v in c.items()): c for c in combos}
+        arms = {",".join(f"{k}={v}" for k, v in c.items()): c for c in combos(fields)}
     trials = [Trial(preset, tuple(ov.items()), s, label, device) for label, ov in arms.items() for s in seeds]
     for t in trials:  # every config is checked before any trial starts
         t.config()
