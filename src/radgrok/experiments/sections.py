@@ -332,19 +332,12 @@ def pooled_heatmap(p: Plan, runs: Runs, out: Path) -> list[Path]:
 def _speedup_figure(p: Plan, runs: Runs, path: Path) -> Path:
     """Strong WD's (and the tuned WD's) grok step over the penalty's, per fraction and P, beside the paper's
     pooled figures (f 0.3: a lower bound). A ratio with cut-off seeds is drawn as a bound (open marker)."""
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ..report.plots import small_png
+    from ..report.plots import _plt, _save
     from .paper import PAPER
     from .verdicts import speedup_ratio
 
     ps, fs = _cells(p)
-    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    fig, ax = _plt().subplots(figsize=(6.4, 3.8))
     paper = [(float(c.value or 0), float(c.ratio or 0), c.at_least) for c in PAPER["table6"].claims
              if c.kind == "speedup"]
     ax.plot([f for f, _, b in paper if not b], [r for _, r, b in paper if not b], "k*", ms=12, label="paper")
@@ -377,11 +370,7 @@ def _speedup_figure(p: Plan, runs: Runs, path: Path) -> Path:
     ax.set_ylabel("grok step of WD / grok step of the penalty")
     ax.set_title("speedup over weight decay per fraction (open marker: a bound)", fontsize=9)
     ax.legend(fontsize=6, loc="best")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, dpi=110, format="png")
-    plt.close(fig)
-    return small_png(buf.getvalue(), path)
+    return _save(fig, path)
 
 
 SECTIONS: dict[str, Callable[[Plan, Runs, dict[str, ArmResult]], list[str]]] = {
