@@ -38,6 +38,22 @@ def test_local_sweep_records_failures_and_resumes(tmp_path):
     assert again[3]["status"] in ("grokked", "dng") and again[3]["final"] == s["final"]
 
 
+def test_a_run_cut_at_a_larger_cap_is_kept_and_one_cut_at_a_smaller_cap_resumes(tmp_path):
+    """A stage with a small --steps cap after a longer one must not re-enter the longer run: its
+    records (the cap, the config's steps) stay as they are; a run cut below the cap is resumed to it."""
+    trials = grid("cpu-mlp", arms={"a": dict(FIXED, budget=80, steps=40)}, seeds=[0])
+    run_sweep(trials, tmp_path, workers=1, verbose=False)
+    s = records.read_json(tmp_path / "a-s0" / "summary.json")
+    assert (s["status"], s["cap"], s["steps_done"]) == ("cut", 40, 40)
+    files = {n: (tmp_path / "a-s0" / n).read_bytes() for n in ("summary.json", "config.json", "metrics.jsonl")}
+    shorter = grid("cpu-mlp", arms={"a": dict(FIXED, budget=80, steps=20)}, seeds=[0])
+    run_sweep(shorter, tmp_path, workers=1, verbose=False)
+    assert {n: (tmp_path / "a-s0" / n).read_bytes() for n in files} == files
+    longer = grid("cpu-mlp", arms={"a": dict(FIXED, budget=80, steps=60)}, seeds=[0])
+    run_sweep(longer, tmp_path, workers=1, verbose=False)
+    assert records.read_json(tmp_path / "a-s0" / "summary.json")["steps_done"] > 40
+
+
 def test_trial_names():
     assert Trial("cpu-mlp", (("lam", 0.1),), 2).name == "lam=0.1-s2"
     assert Trial("cpu-mlp", (), 0, label="radial").name == "radial-s0"

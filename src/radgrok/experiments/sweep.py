@@ -112,8 +112,10 @@ def run_trial(trial: Trial, out: str, threads: int = 1) -> dict:
 
         torch.set_num_threads(threads)
         done = finished_summary(run_dir)
-        if done is not None and done.get("cap") not in (None, trial.config().train.steps):
-            done = None  # cut at another cap: resume it under this trial's steps
+        if done is not None and done["status"] == Status.CUT and done["steps_done"] < trial.config().train.steps:
+            done = None  # cut at a smaller cap: resume it to this trial's steps
+        # anything else that finished is kept as it is: a run cut at a larger cap than this trial's (a
+        # longer stage ran before) is a bound at its own step, never re-entered to rewrite its cap
         if done is not None:
             if (run_dir / records.LOCK).exists():
                 # a writer killed after it finished this run (e.g. mid-way through a stacked batch) left
