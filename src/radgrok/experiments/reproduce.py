@@ -263,8 +263,7 @@ def _device_name(device: str) -> str:
 def _report(p: Plan, out: Path, wall: float | None, workers: int, device: str, command: str,
             cut_off: bool = False, note: str = "") -> str:
     from ..report.html import write_html
-    from ..report.plots import plot_accuracy, plot_site_metric
-    from ..report.report import load_runs, sweep_figures
+    from ..report.report import SITE_FIGURES, load_runs, run_figures
 
     names = {t.name for t in p.trials()}
     loaded = [r for r in load_runs(out / "runs") if r.name in names] if (out / "runs").exists() else []
@@ -360,19 +359,8 @@ def _report(p: Plan, out: Path, wall: float | None, workers: int, device: str, c
         md += [*[f"- paper: {n}" for n in paper.notes], ""]
     md += ["## Figures", ""]
     if loaded:
-        from ..report.report import group_runs
-
-        groups = group_runs(loaded)
-        curves = {a: [r.rows for r in rs] for a, rs in groups.items()}
-        figs = [plot_accuracy(curves, out / "accuracy.png",
-                              grok_steps={a: [r.summary["grok_step"] for r in rs] for a, rs in groups.items()})]
-        figs += sweep_figures(loaded, out)
-        for prefix, ylabel, floor, log in (("radius", "mean ||h||", None, True),
-                                           ("phi_task", "Φ̃_rad of the task gradient (floor 1)", 1.0, True)):
-            f = plot_site_metric(curves, prefix, out / f"{prefix}.png", ylabel, floor, log)
-            if f is not None:
-                figs.append(f)
-        md += [f"![{f.stem}]({f.name})\n" for f in figs + figs_extra]
+        accuracy, sweep, sites = run_figures(loaded, out, SITE_FIGURES[:2])  # radius, the task gradient's Φ̃_rad
+        md += [f"![{f.stem}]({f.name})\n" for f in [accuracy, *sweep, *sites, *figs_extra]]
     text = "\n".join(md) + "\n"
     records.atomic_write_text(out / "report.md", text)
     write_html(text, out / "report.html", title=f"radgrok reproduce {p.target}")

@@ -15,7 +15,7 @@ from .forecast import forecast_table
 from .plots import plot_accuracy, plot_grok_bars, plot_heatmap, plot_lambda_curve, plot_site_metric
 
 __all__ = ["Run", "load_run", "load_runs", "group_runs", "arm_steps", "grok_table", "report_dir", "flat_config",
-           "varying_fields", "sweep_figures"]
+           "varying_fields", "sweep_figures", "run_figures", "SITE_FIGURES"]
 
 # Fields that differ between seeds of one arm, or that do not change a run's result.
 _NOT_SWEPT = {"seed", "split_seed", "threads", "device", "checkpoint_every", "early_stop", "patience"}
@@ -162,6 +162,25 @@ def sweep_figures(runs: list[Run], out_dir: str | Path, prefix: str = "") -> lis
     return figs
 
 
+# the per-site figures of a report: metric prefix, y label, reference line (the isotropic floor), log scale
+SITE_FIGURES = (("radius", "mean ||h||", None, True),
+                ("phi_task", "Φ̃_rad of the task gradient (floor 1)", 1.0, True),
+                ("phi_total", "Φ̃_rad of the total gradient", 1.0, True))
+
+
+def run_figures(runs: list[Run], out_dir: Path, sites: tuple = SITE_FIGURES) -> tuple[Path, list[Path], list[Path]]:
+    """Every report's figures of ``runs``, written into ``out_dir``: accuracy per arm (grok steps marked),
+    ``sweep_figures``, and one figure per ``sites`` metric that was logged; (accuracy, sweep, sites)."""
+    groups = group_runs(runs)
+    curves = {a: [r.rows for r in rs] for a, rs in groups.items()}
+    acc = plot_accuracy(curves, out_dir / "accuracy.png",
+                        grok_steps={a: [r.summary["grok_step"] for r in rs] for a, rs in groups.items()})
+    sweep = sweep_figures(runs, out_dir)
+    per_site = [plot_site_metric(curves, prefix, out_dir / f"{prefix}.png", ylabel, floor, log)
+                for prefix, ylabel, floor, log in sites]
+    return acc, sweep, [f for f in per_site if f is not None]
+
+
 def describe_setting(c: dict) -> str:
     """One line naming the task and the model of a run's config dict (older configs lack task/arch)."""
     t, m = c["task"], c["model"]
@@ -184,16 +203,10 @@ def report_dir(path: str | Path, title: str = "radgrok report") -> str:
         return f"no runs (no {records.SUMMARY}) under {path}"
     groups = group_runs(runs)
     out_dir = path if path.is_dir() else path.parent
-    curves = {a: [r.rows for r in rs] for a, rs in groups.items()}
-    png = plot_accuracy(curves, out_dir / "accuracy.png",
-                        grok_steps={a: [r.summary["grok_step"] for r in rs] for a, rs in groups.items()})
-    extra = [f"![{f.stem}]({f.name})" for f in sweep_figures(runs, out_dir)] + [""]
-    for prefix, ylabel, floor, log in (("radius", "mean ||h||", None, True),
-                                       ("phi_task", "Φ̃_rad of the task gradient (floor 1)", 1.0, True),
-                                       ("phi_total", "Φ̃_rad of the total gradient", 1.0, True)):
-        fig = plot_site_metric(curves, prefix, out_dir / f"{prefix}.png", ylabel, floor, log)
-        if fig is not None:
-            extra += [f"![{prefix}]({fig.name})", ""]
+    png, sweep, sites = run_figures(runs, out_dir)
+    extra = [f"![{f.stem}]({f.name})" for f in sweep] + [""]
+    for fig in sites:
+        extra += [f"![{fig.stem}]({fig.name})", ""]
     c = runs[0].config
     md = "\n".join([
         f"# {title}", "",
