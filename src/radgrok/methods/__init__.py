@@ -18,37 +18,14 @@ A loop using all of them alongside the penalty::
     optimizer.zero_grad()
 """
 
+# every public name of each module, listed once: in that module's __all__ (the aliases keep the modules
+# apart from the functions ``orthograd`` and ``stablemax`` that share their names)
+from radgrok.methods import grokfast as _grokfast
+from radgrok.methods import orthograd as _orthograd
+from radgrok.methods import stablemax as _stablemax
 from radgrok.methods import step_hook
-from radgrok.methods.grokfast import (
-    GrokfastEMA,
-    GrokfastMA,
-    gradfilter_ema,
-    gradfilter_ma,
-    make_filter,
-    scaled_lr,
-)
-from radgrok.methods.orthograd import OrthoGrad, orthogonalize_gradients, orthogonalize_groups, orthograd
-from radgrok.methods.stablemax import (
-    StableMaxCrossEntropy,
-    log_stablemax,
-    stablemax,
-    stablemax_cross_entropy,
-)
+from radgrok.methods.grokfast import *  # noqa: F403
+from radgrok.methods.orthograd import *  # noqa: F403
+from radgrok.methods.stablemax import *  # noqa: F403
 
-__all__ = [
-    "gradfilter_ema",
-    "gradfilter_ma",
-    "GrokfastEMA",
-    "GrokfastMA",
-    "make_filter",
-    "scaled_lr",
-    "stablemax",
-    "log_stablemax",
-    "stablemax_cross_entropy",
-    "StableMaxCrossEntropy",
-    "orthogonalize_gradients",
-    "orthogonalize_groups",
-    "orthograd",
-    "OrthoGrad",
-    "step_hook",
-]
+__all__ = [*_grokfast.__all__, *_stablemax.__all__, *_orthograd.__all__, "step_hook"]
