@@ -1,6 +1,4 @@
-import pytest
-
-from radgrok.experiments.paper import PAPER, paper_target
+from radgrok.experiments.paper import PAPER
 from radgrok.experiments.targets import TARGETS
 
 KINDS = {"speedup", "dng", "groks", "all_grok", "u_shape", "direction", "below", "above", "no_speedup"}
@@ -17,7 +15,7 @@ def test_every_target_but_choices_has_published_numbers_and_claims():
 
 
 def test_headline_numbers_match_the_spec():
-    t2 = {n.arm: n for n in paper_target("table2").numbers}
+    t2 = {n.arm: n for n in PAPER["table2"].numbers}
     assert t2["weak-wd"].value is None and t2["strong-wd"].value == 15540
     assert (t2["penalty"].value, t2["penalty"].std) == (2460, 136)
     speed = next(c for c in PAPER["table2"].claims if c.kind == "speedup")
@@ -25,11 +23,6 @@ def test_headline_numbers_match_the_spec():
     lam = [n.value for n in PAPER["table7"].numbers]
     assert lam == [8200, 4100, 2460, 3800, 6400, 9900]
     assert round(next(c.ratio for c in PAPER["table3"].claims if "nanoGPT" in c.name), 1) == 2.3
-
-
-def test_unknown_target_lists_the_known_ones():
-    with pytest.raises(KeyError, match="table2"):
-        paper_target("table99")
 
 
 def test_table6s_per_fraction_sizes_are_the_papers():

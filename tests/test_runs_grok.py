@@ -1,4 +1,4 @@
-from radgrok.runs.grok import GrokTracker, first_step_at_or_above, grok_step
+from radgrok.runs.grok import GrokTracker, grok_step
 
 STEPS = list(range(0, 1000, 100))
 
@@ -6,7 +6,6 @@ STEPS = list(range(0, 1000, 100))
 def test_clean_grok():
     accs = [0.0, 0.0, 0.1, 0.5, 0.91, 0.95, 0.99, 1.0, 1.0, 1.0]
     assert grok_step(STEPS, accs) == 400
-    assert first_step_at_or_above(STEPS, accs, 0.95) == 500
 
 
 def test_crossing_then_falling_back_resets():

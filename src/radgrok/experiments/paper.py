@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-__all__ = ["Published", "Claim", "PaperTarget", "PAPER", "paper_target", "MLP_SETTING", "DNG"]
+__all__ = ["Published", "Claim", "PaperTarget", "PAPER", "MLP_SETTING", "DNG"]
 
 DNG = None  # a grok step the paper reports as "did not grok within the budget"
 
@@ -213,10 +213,3 @@ PAPER: dict[str, PaperTarget] = {
          Claim("more selective than weak WD", "direction", arm="penalty", ref="weak-wd", metric="selectivity",
                ratio=2.0))),
 }
-
-
-def paper_target(name: str) -> PaperTarget:
-    """The published numbers of one target; KeyError lists the known targets."""
-    if name not in PAPER:
-        raise KeyError(f"no published numbers for {name!r}; known: {sorted(PAPER)}")
-    return PAPER[name]

@@ -31,10 +31,10 @@ import statistics
 from dataclasses import dataclass
 
 # ArmResult and the phrases are report.steps' (one copy, below this layer); named in __all__ too
-from ..runs.steps import ArmResult, by_steps, capped_steps, seed_steps, steps_text
+from ..runs.steps import ArmResult, by_steps, seed_steps, steps_text
 from .paper import Claim
 
-__all__ = ["ArmResult", "Verdict", "judge", "combine", "speedup_ratio", "capped_mean", "fmt_ratio", "steps_text",
+__all__ = ["ArmResult", "Verdict", "judge", "combine", "speedup_ratio", "fmt_ratio", "steps_text",
            "by_steps", "seed_steps", "RULE", "GRADES", "REPRODUCED", "DIRECTION", "NOT", "OPEN", "NOT_RUN"]
 
 NOISE = 1.1
@@ -58,11 +58,6 @@ class Verdict:
     verdict: str  # one of GRADES
     baseline: str = ""  # what the verdict is measured against
     why: str = ""  # the reason for a grade other than reproduced / not run, in a few words
-
-
-def capped_mean(steps: list, budget: int) -> float:
-    """Mean grok step with every DNG counted as the budget (a lower bound of the true mean)."""
-    return capped_steps(steps, budget)[0]
 
 
 def speedup_ratio(ref: ArmResult, arm: ArmResult) -> tuple[float | None, str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["GrokTracker", "grok_step", "next_candidate", "first_step_at_or_above"]
+__all__ = ["GrokTracker", "grok_step", "next_candidate"]
 
 
 def next_candidate(candidate: int | None, step: int, acc: float, threshold: float) -> int | None:
@@ -27,13 +27,6 @@ def grok_step(steps: list[int], accs: list[float], threshold: float = 0.9) -> in
     for s, a in zip(steps, accs):
         candidate = next_candidate(candidate, s, a, threshold)
     return candidate
-
-
-def first_step_at_or_above(steps: list[int], accs: list[float], threshold: float) -> int | None:
-    for s, a in zip(steps, accs):
-        if a >= threshold:
-            return s
-    return None
 
 
 @dataclass
