@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from ..runs.config import ConfigError, RunConfig
 
-__all__ = ["PRESETS", "Preset", "get_preset", "preset_names"]
+__all__ = ["PRESETS", "Preset", "get_preset"]
 
 
 @dataclass(frozen=True)
@@ -151,12 +151,8 @@ PRESETS: dict[str, Preset] = {
 }
 
 
-def preset_names() -> list[str]:
-    return list(PRESETS)
-
-
 def get_preset(name: str) -> RunConfig:
     """The RunConfig of a preset; an unknown name raises ConfigError listing the known ones."""
     if name not in PRESETS:
-        raise ConfigError(f"preset must be one of {preset_names()}, got {name!r}")
+        raise ConfigError(f"preset must be one of {list(PRESETS)}, got {name!r}")
     return PRESETS[name].config()

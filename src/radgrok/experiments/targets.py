@@ -113,15 +113,6 @@ _CPU_NOTE = ("cpu scale: MLP 2x128, lr 3e-3 (paper 2x512, lr 1e-3); strong WD = 
              "not grok at this width; eval every 50 steps")
 
 
-def _transformer_presets(scale: str) -> tuple[str, str]:
-    """(strong-WD preset, penalty preset) of the Table-3 transformer (2 pre-LN blocks, 4 heads).
-
-    The presets are the transformer engineer's: cpu = P 59, d_model 64, 3k steps; the
-    penalty arm is lam 0.01 on top of the strong wd (the paper states neither).
-    """
-    return f"{scale}-transformer-strong-wd", f"{scale}-transformer"
-
-
 def gpt_preset(kind: str, scale: str = "paper", baseline: bool = False) -> str:
     """The preset of the nanoGPT-addition (kind 'gpt') or char-LM (kind 'charlm') arm at a scale."""
     stem = "nanogpt" if kind == "gpt" else "charlm"
@@ -310,7 +301,9 @@ def _table6(target: str, scale: str, seeds: int | None) -> Plan:
 
 
 def _transformer(target: str, scale: str, seeds: int | None) -> Plan:
-    strong, pen = _transformer_presets(scale)
+    # the Table-3 transformer (2 pre-LN blocks, 4 heads; cpu: P 59, d_model 64, 3k steps); its penalty arm is
+    # lam 0.01 on top of the strong wd (the paper states neither)
+    strong, pen = f"{scale}-transformer-strong-wd", f"{scale}-transformer"
     if target == "table3":
         # Table 3's strong WD / penalty (8,000 / 5,200) equal Table 9's non-affine row: non-affine LN
         arms = [Arm("strong-wd", strong, dict(ln="nonaffine")), Arm("penalty", pen, dict(ln="nonaffine"))]
