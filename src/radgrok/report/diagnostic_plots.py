@@ -74,11 +74,6 @@ def plot_phi(rows: list[dict], path: str | Path, title: str = "") -> Path | None
     return _save(fig, path)
 
 
-def _width_of(config: dict, site: str) -> int:
-    # Every hooked site of radgrok's MLP and transformer has the model's width (d_model).
-    return int(config["model"]["width"])
-
-
 def plot_radius(rows: list[dict], config: dict, path: str | Path, title: str = "") -> Path | None:
     """Mean ||h|| per site vs step with the sqrt(d) line (and the penalty's c*sqrt(d) when c != 1)."""
     sites = sites_of(rows, "radius")
@@ -86,10 +81,10 @@ def plot_radius(rows: list[dict], config: dict, path: str | Path, title: str = "
         return None
     fig, axes = _panels(len(sites))
     c = float(config["penalty"]["radius_scale"])
+    root = math.sqrt(int(config["model"]["width"]))  # every hooked site of radgrok's models is width (d_model) wide
     for ax, site in zip(axes, sites):
         s, v = _series(rows, f"radius/{site}")
         ax.plot(s, v, label="mean ‖h‖")
-        root = math.sqrt(_width_of(config, site))
         ax.axhline(root, color="k", lw=0.8, ls="--", label=f"√d = {root:.1f}")
         if c != 1.0 and config["penalty"]["lam"] > 0:
             ax.axhline(c * root, color="C3", lw=0.8, ls=":", label=f"penalty target {c}·√d")

@@ -172,10 +172,6 @@ def _readable(path: str) -> bool:
     return os.path.isfile(path) and os.access(path, os.R_OK)
 
 
-def _hints(cls) -> dict:
-    return typing.get_type_hints(cls)
-
-
 MAX_THREADS = 1024  # OpenMP crashes (SIGSEGV) when asked for ~10^5 threads
 
 
@@ -237,8 +233,8 @@ def validate(cfg: RunConfig) -> RunConfig:
 
     t, m, pen, o, tr = cfg.task, cfg.model, cfg.penalty, cfg.optim, cfg.train
     mt = cfg.methods
-    for _sec, obj in (("task", t), ("model", m), ("penalty", pen), ("methods", mt), ("train", tr)):
-        for name, hint in _hints(type(obj)).items():
+    for obj in (t, m, pen, mt, tr):
+        for name, hint in typing.get_type_hints(type(obj)).items():
             choices = get_args(hint) if getattr(hint, "__origin__", None) is Literal else None
             if choices:
                 need(getattr(obj, name) in choices, name, f"one of {list(choices)}", getattr(obj, name))

@@ -61,14 +61,10 @@ def model_stats(b) -> dict:
     ``penalty_raw`` is the unweighted sum over the sites; ``penalty`` is the term the
     loss actually carried (0 in projection mode).
     """
+    rs, penalty_raw = b.rs, float(b.rs.penalty_sum())
     weight_norm = math.sqrt(sum(float(p.detach().double().square().sum()) for p in b.model.parameters()))
-    return stats_row(b.rs, float(b.rs.penalty_sum()), weight_norm, b.rs.radii())
-
-
-def stats_row(rs, penalty_raw: float, weight_norm: float, radii: dict[str, float]) -> dict:
-    """The model's part of a metric row, in the order rows are logged."""
     return {"penalty_raw": penalty_raw, "penalty": rs.lam * penalty_raw if rs.active else 0.0,
-            "weight_norm": weight_norm, **{f"radius/{k}": v for k, v in radii.items()}}
+            "weight_norm": weight_norm, **{f"radius/{k}": v for k, v in rs.radii().items()}}
 
 
 @torch.no_grad()
