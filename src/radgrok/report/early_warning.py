@@ -49,11 +49,6 @@ WNORM_DROP = 0.02
 PHI_RISE = 2.0
 
 
-def _index(rows: Sequence[Row], step: int | None) -> int | None:
-    """The position of the evaluation logged at ``step`` (the rules count in evaluations)."""
-    return None if step is None else next(i for i, r in enumerate(rows) if r["step"] == step)
-
-
 def move_index(rows: Sequence[Row], floor: float = 0.10, factor: float = 2.0) -> int | None:
     """Index where test accuracy first exceeds ``max(floor, factor * baseline)`` after memorisation."""
     m = memorised_index(rows)
@@ -64,8 +59,10 @@ def move_index(rows: Sequence[Row], floor: float = 0.10, factor: float = 2.0) ->
 
 
 def grok_index(rows: Sequence[Row], threshold: float = 0.9) -> int | None:
-    """Index of the paper's grok step: first evaluation above threshold that stays above."""
-    return _index(rows, grok_step([r["step"] for r in rows], [r["test_acc"] for r in rows], threshold))
+    """Index of the paper's grok step: first evaluation above threshold that stays above (the rules count
+    in evaluations, not steps)."""
+    g = grok_step([r["step"] for r in rows], [r["test_acc"] for r in rows], threshold)
+    return None if g is None else next(i for i, r in enumerate(rows) if r["step"] == g)
 
 
 def _first_site(rows: Sequence[Row], prefix: str) -> str | None:
