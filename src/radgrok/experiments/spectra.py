@@ -46,12 +46,11 @@ def add_spectra(p, runs: dict[str, Run], out: Path) -> list[Path]:
                              "top-5 frequency share / |F|max", None, False)
         if f is not None:
             figs.append(f)
-        for a in p.arms:  # needs only metrics.jsonl, not the checkpoint
-            r = runs.get(records.run_name(a.name, p.seeds[0]))
+        for name, r in seed0.items():  # needs only metrics.jsonl, not the checkpoint
             if not r:
                 continue
-            f = plot_fourier_chronology(r.rows, out / f"fourier_chronology_{a.name}.png",
-                                        f"{a.name}, seed {p.seeds[0]}: per-frequency power over training")
+            f = plot_fourier_chronology(r.rows, out / f"fourier_chronology_{name}.png",
+                                        f"{name}, seed {p.seeds[0]}: per-frequency power over training")
             if f:
                 figs.append(f)
         mats = {}
