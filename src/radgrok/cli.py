@@ -12,6 +12,7 @@ import dataclasses
 import re
 import sys
 import typing
+from pathlib import Path
 from typing import Literal, get_args, get_origin
 
 from .runs.config import SECTIONS, ConfigError, RunConfig, to_dict, validate
@@ -308,8 +309,6 @@ def _cmd_compare(ns: argparse.Namespace) -> int:
 
 
 def _cmd_report(ns: argparse.Namespace) -> int:
-    from pathlib import Path
-
     if not Path(ns.path).exists():
         raise ConfigError(f"path: {ns.path} does not exist")
     from .report.report import report_dir
@@ -319,8 +318,6 @@ def _cmd_report(ns: argparse.Namespace) -> int:
 
 
 def _cmd_plot(ns: argparse.Namespace) -> int:
-    from pathlib import Path
-
     if not (Path(ns.run_dir) / "metrics.jsonl").exists() or not (Path(ns.run_dir) / "config.json").exists():
         raise ConfigError(f"run_dir: {ns.run_dir} is not a run directory (no metrics.jsonl and config.json)")
     from .report.diagnostic_plots import plot_run
@@ -341,8 +338,6 @@ def _cmd_reproduce(ns: argparse.Namespace) -> int:
 
 
 def _cmd_early_warning(ns: argparse.Namespace) -> int:
-    from pathlib import Path
-
     for d in ns.dirs:
         if not Path(d).is_dir():
             raise ConfigError(f"dirs: {d} is not a directory")

@@ -15,6 +15,7 @@ from typing import Callable
 
 from ..report.report import Run
 from ..runs.steps import ArmResult, seed_step, steps_text
+from .paper import PAPER
 from .targets import READINGS, TUNED, WD_GRID, Plan, arm_head, reading_name
 
 __all__ = ["SECTIONS", "FIGURES", "Tuning", "tuned_wd", "tuned_result", "val_grok"]
@@ -213,8 +214,6 @@ def _cell_result(p: Plan, runs: Runs, head: str, q, f) -> tuple[ArmResult | None
 
 def _paper_at(f) -> str:
     """The paper's figures at train fraction ``f`` (paper.py's Table-6 claims and numbers)."""
-    from .paper import PAPER
-
     t6 = PAPER["table6"]
     said = [c.name.split(": ", 1)[1] for c in t6.claims if c.kind == "speedup" and c.value == f]
     nums = [f"{n.arm.split(' ', 1)[1]} " + ("DNG" if n.value is None else f"{n.value:,g}")
@@ -333,7 +332,6 @@ def _speedup_figure(p: Plan, runs: Runs, path: Path) -> Path:
     """Strong WD's (and the tuned WD's) grok step over the penalty's, per fraction and P, beside the paper's
     pooled figures (f 0.3: a lower bound). A ratio with cut-off seeds is drawn as a bound (open marker)."""
     from ..report.plots import _plt, _save
-    from .paper import PAPER
     from .verdicts import speedup_ratio
 
     ps, fs = _cells(p)

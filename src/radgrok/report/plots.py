@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +25,6 @@ def _plt():
 def _save(fig, path: str | Path, dpi: int = 110, tight: bool = True) -> Path:
     """Lay out (unless the figure has a shared colour bar), write and close a figure: a PNG of at
     most 256 colours (``small_png``), a third of the size of matplotlib's, for committed reports."""
-    import io
-
     path = Path(path)
     if tight:
         fig.tight_layout()
@@ -41,8 +40,6 @@ def _save(fig, path: str | Path, dpi: int = 110, tight: bool = True) -> Path:
 
 def small_png(data: bytes, path: str | Path) -> Path:
     """Write PNG ``data`` to ``path`` with an adaptive palette of 256 colours (a plot uses far fewer)."""
-    import io
-
     from PIL import Image
 
     img = Image.open(io.BytesIO(data)).convert("RGB").quantize(256)
