@@ -10,17 +10,21 @@ verdict per claim (verdicts.py).
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import statistics
 import time
 from pathlib import Path
 
-from ..report.report import Run, last_value
+from ..report.html import write_html
+from ..report.report import SITE_FIGURES, Run, last_value, load_runs, run_figures
 from ..runs import records
+from ..runs.config import ConfigError, to_dict
+from ..runs.grok import grok_step
 from ..runs.steps import ArmResult, seed_steps, steps_text
 from ..training.kinds import kind_of
 from .paper import PAPER, Claim
 from .sections import FIGURES, SECTIONS, tuned_result
-from .sweep import FINISHED, finished_summary, run_sweep
+from .sweep import BATCH_MODES, FINISHED, check_devices, finished_summary, run_sweep
 from .targets import FIRST_READING, READINGS, TARGETS, TUNED, WD_GRID, Plan, arm_head, est_seconds, plan
 from .verdicts import DIRECTION, OPEN, REPRODUCED, RULE, Verdict, combine, judge
 
@@ -183,8 +187,6 @@ def _as_cut_off(run: Run, planned: int | None = None) -> Run:
     """A run that stopped before its budget (status still 'running', or a DNG under a ``--steps``
     cap below the ``planned`` budget), as a bound at the last step it logged, or grokked if its
     curve already holds above the run's own grok threshold to that step."""
-    from ..runs.grok import grok_step
-
     rows = run.rows
     last = rows[-1]["step"]
     g = grok_step([r["step"] for r in rows], [r["test_acc"] for r in rows], run.config["train"]["grok_threshold"])
@@ -223,8 +225,6 @@ def _setup_table(p: Plan, runs: dict[str, Run]) -> list[str]:
         seeds = p.arm_seeds(a)
         c = next((r.config for r in p.runs_of(a, runs)), None)
         if c is None:
-            from ..runs.config import to_dict
-
             c = to_dict(a.config(seeds[0]))
         m, o = c["model"], c["optim"]
         arch = m["arch"] + (f" / {m['ln']}" if m["arch"] != "mlp" else "")
@@ -262,9 +262,6 @@ def _device_name(device: str) -> str:
 
 def _report(p: Plan, out: Path, wall: float | None, workers: int, device: str, command: str,
             cut_off: bool = False, note: str = "") -> str:
-    from ..report.html import write_html
-    from ..report.report import SITE_FIGURES, load_runs, run_figures
-
     names = {t.name for t in p.trials()}
     loaded = [r for r in load_runs(out / "runs") if r.name in names] if (out / "runs").exists() else []
     # only finished runs count; a run still in progress (another invocation) is left out, unless
@@ -376,12 +373,6 @@ def reproduce(target: str, scale: str = "cpu", seeds: int | None = None, out: st
     ``report_only`` trains nothing and reports the runs already finished under ``out``.
     ``only`` (shell patterns on trial names, e.g. ``penalty@batch-s*``) trains just those trials;
     the report still covers every arm. ``steps`` caps every budget (runs it stops are bounds)."""
-    import fnmatch
-
-    from ..runs.config import ConfigError
-    from ..runs.records import read_config
-    from .sweep import BATCH_MODES, check_devices
-
     p = plan(target, scale, seeds, steps)  # validates everything before any directory exists
     if workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {workers}")
@@ -412,7 +403,7 @@ def reproduce(target: str, scale: str = "cpu", seeds: int | None = None, out: st
         t = records.read_json(out / "timing.json") if (out / "timing.json").exists() else {}
         trained_by = t.get("command") or command.replace(" --report-only", "")
         if "device" not in t:  # the invocation was cut off before it wrote timing.json: the runs say where
-            cfgs = [read_config(c.parent).train.device for c in (out / "runs").glob(f"*/{records.CONFIG}")]
+            cfgs = [records.read_config(c.parent).train.device for c in (out / "runs").glob(f"*/{records.CONFIG}")]
             t["device"] = ", ".join(sorted(set(cfgs))) or "cpu"
         return _report(p, out, t.get("wall_seconds"), t.get("workers", workers), t["device"], trained_by,
                        cut_off=True, note=t.get("note", ""))

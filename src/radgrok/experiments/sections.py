@@ -13,10 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..report.report import Run
+from ..report.plots import _plt, _save, plot_heatmap
+from ..report.report import Run, steps_budget
+from ..runs.grok import grok_step
 from ..runs.steps import ArmResult, seed_step, steps_text
 from .paper import PAPER
 from .targets import READINGS, TUNED, WD_GRID, Plan, arm_head, reading_name
+from .verdicts import fmt_ratio, speedup_ratio
 
 __all__ = ["SECTIONS", "FIGURES", "Tuning", "tuned_wd", "tuned_result", "val_grok"]
 
@@ -78,8 +81,6 @@ _GRID = tuple(f"wd={wd},val" for wd in WD_GRID)
 def val_grok(run: Run) -> tuple[int | None, int | None, float]:
     """(validation grok step or None, the step a run without one was cut at or None when it ran its whole
     budget, last validation accuracy). The grok step on the validation curve, by the run's own threshold."""
-    from ..runs.grok import grok_step
-
     rows = [r for r in run.rows if "val_acc" in r]
     if not rows:
         return None, run.summary.get("steps_done"), 0.0
@@ -225,8 +226,6 @@ def fraction_tables(p: Plan, runs: Runs, arms: dict[str, ArmResult]) -> list[str
     """table6: one table per train fraction, beside the paper's figure there: per arm and P the seeds,
     the steps each reached, the grok steps (mean ± std, per seed; bounds for runs cut off), the wall
     time of each run; then the ratios over strong WD and over the tuned weight decay, pooled over P."""
-    from .verdicts import fmt_ratio, speedup_ratio
-
     ps, fs = _cells(p)
     grid = any(arm_head(a.name) in _GRID for a in p.arms)
     heads = _main_heads(p) + ([TUNED] if grid else [])
@@ -303,9 +302,6 @@ def pooled_heatmap(p: Plan, runs: Runs, out: Path) -> list[Path]:
     """table6: grok step per (P, train fraction) cell, one panel per arm pooled over the cells (the
     weight-decay grid as one panel: the value tuned per cell); plus, where the plan has the tuned baseline,
     the speedup per fraction beside the paper's."""
-    from ..report.plots import plot_heatmap
-    from ..report.report import steps_budget
-
     panels: dict[str, dict] = {}
     grid = any(arm_head(a.name) in _GRID for a in p.arms)
     for arm in p.arms:
@@ -331,9 +327,6 @@ def pooled_heatmap(p: Plan, runs: Runs, out: Path) -> list[Path]:
 def _speedup_figure(p: Plan, runs: Runs, path: Path) -> Path:
     """Strong WD's (and the tuned WD's) grok step over the penalty's, per fraction and P, beside the paper's
     pooled figures (f 0.3: a lower bound). A ratio with cut-off seeds is drawn as a bound (open marker)."""
-    from ..report.plots import _plt, _save
-    from .verdicts import speedup_ratio
-
     ps, fs = _cells(p)
     fig, ax = _plt().subplots(figsize=(6.4, 3.8))
     paper = [(float(c.value or 0), float(c.ratio or 0), c.at_least) for c in PAPER["table6"].claims
