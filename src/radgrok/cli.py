@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Literal, get_args, get_origin
 
 from .runs.config import SECTIONS, ConfigError, RunConfig, to_dict, validate
-from .runs.records import Status
+from .runs.records import Status, atomic_write_text, read_config, run_name
 
 __all__ = ["main", "build_parser", "config_from_args"]
 
@@ -204,8 +204,6 @@ def _recorded_config(ns: argparse.Namespace) -> RunConfig | None:
     nothing readable to take it from: train's own checks then name the missing or damaged file."""
     if not getattr(ns, "resume", False) or ns.preset is not None or not ns.out:
         return None
-    from .runs.records import read_config
-
     try:
         return read_config(ns.out)
     except Exception:  # any unreadable record: train reports it in one line
@@ -214,7 +212,6 @@ def _recorded_config(ns: argparse.Namespace) -> RunConfig | None:
 
 def _cmd_train(ns: argparse.Namespace) -> int:
     cfg = config_from_args(ns)
-    from .runs.records import run_name
     from .runs.steps import run_step
     from .training.loop import train
     from .training.trackers import make_tracker
@@ -357,8 +354,6 @@ def _cmd_early_warning(ns: argparse.Namespace) -> int:
     table = early_warning_table(recs)
     print(table)
     if ns.out:
-        from .runs.records import atomic_write_text
-
         atomic_write_text(Path(ns.out), table + "\n")
     return 0
 

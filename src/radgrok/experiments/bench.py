@@ -53,7 +53,7 @@ import torch
 
 from ..penalty import NormOver, Reduce
 from ..runs import records
-from ..runs.config import RunConfig
+from ..runs.config import ConfigError, RunConfig
 from ..tasks.modular import ModularData
 from ..training.loop import build, make_feed, train, train_step
 from ..training.multiseed import train_many
@@ -343,8 +343,6 @@ def format_table(res: dict) -> str:
 
 def run_and_print(quick: bool, json_path: str | Path | None = None, device: str = "cpu") -> int:
     """What ``radgrok bench`` does: measure, write the JSON, print the table."""
-    from ..runs.config import ConfigError
-
     if device != "cpu" and not device.startswith("cuda"):
         raise ConfigError(f"--device must be cpu or cuda[:N], got {device!r}")
     if device.startswith("cuda") and not torch.cuda.is_available():
