@@ -15,9 +15,11 @@ from typing import Callable
 
 from ..report.plots import _plt, _save, plot_heatmap
 from ..report.report import Run, steps_budget
+from ..report.table1 import table1_markdown
 from ..runs.grok import grok_step
 from ..runs.steps import ArmResult, seed_step, steps_text
 from .paper import PAPER
+from .spectra import add_spectra
 from .targets import READINGS, TUNED, WD_GRID, Plan, arm_head, reading_name
 from .verdicts import fmt_ratio, speedup_ratio
 
@@ -42,8 +44,6 @@ def diagnostics_table(p: Plan, runs: Runs, arms: dict[str, ArmResult]) -> list[s
 
 def table1_layout(p: Plan, runs: Runs, arms: dict[str, ArmResult]) -> list[str]:
     """The Table-1 layout of report/table1.py on each arm's first seed."""
-    from ..report.table1 import table1_markdown
-
     first = {a.name: rs[0].dir for a in p.arms if (rs := p.runs_of(a, runs)) and rs[0].seed == p.arm_seeds(a)[0]}
     keys = {"weak-wd": "weak", "strong-wd": "strong", "penalty": "penalty"}
     if not first:
@@ -65,13 +65,6 @@ def choices_grid(p: Plan, runs: Runs, arms: dict[str, ArmResult]) -> list[str]:
         row = [arms.get(n if r == "mean" else reading_name(n, r)) for n, (_, r) in zip(names, cols)]
         lines.append(f"| {c} | " + " | ".join(steps_text(a) for a in [*row, arms.get(f"strong-wd,{c}")]) + " |")
     return lines
-
-
-def spectra(p: Plan, runs: Runs, out: Path) -> list[Path]:
-    """fig4 / fig5: the Fourier figures from the run records and final checkpoints."""
-    from .spectra import add_spectra
-
-    return add_spectra(p, runs, out)
 
 
 # -- the weight decay tuned on a validation split (table6 at paper scale) --------------------------------
@@ -367,4 +360,5 @@ def _speedup_figure(p: Plan, runs: Runs, path: Path) -> Path:
 SECTIONS: dict[str, Callable[[Plan, Runs, dict[str, ArmResult]], list[str]]] = {
     "diagnostics_table": diagnostics_table, "table1_layout": table1_layout, "choices_grid": choices_grid,
     "fraction_tables": fraction_tables, "tuning_table": tuning_table}
-FIGURES: dict[str, Callable[[Plan, Runs, Path], list[Path]]] = {"spectra": spectra, "pooled_heatmap": pooled_heatmap}
+FIGURES: dict[str, Callable[[Plan, Runs, Path], list[Path]]] = {
+    "spectra": add_spectra, "pooled_heatmap": pooled_heatmap}
