@@ -69,9 +69,7 @@ def plot_phi(rows: list[dict], path: str | Path, title: str = "") -> Path | None
         ax.set_xlabel("step")
     axes[0].set_ylabel("radial gradient energy " + _PHI)
     axes[0].legend(fontsize=8)
-    if title:
-        fig.suptitle(title, fontsize=9)
-    return _save(fig, path)
+    return _save(fig, path, title=title)
 
 
 def plot_radius(rows: list[dict], config: dict, path: str | Path, title: str = "") -> Path | None:
@@ -93,9 +91,7 @@ def plot_radius(rows: list[dict], config: dict, path: str | Path, title: str = "
         ax.set_xlabel("step")
     axes[0].set_ylabel("radius")
     axes[0].legend(fontsize=8)
-    if title:
-        fig.suptitle(title, fontsize=9)
-    return _save(fig, path)
+    return _save(fig, path, title=title)
 
 
 def plot_anisotropy(rows: list[dict], path: str | Path, title: str = "") -> Path | None:
@@ -122,9 +118,7 @@ def plot_anisotropy(rows: list[dict], path: str | Path, title: str = "") -> Path
     axes[1][0].legend(fontsize=8)
     axes[0][0].set_ylabel("penalty per site")
     axes[1][0].set_ylabel("strength relative to weight decay")
-    if title:
-        fig.suptitle(title, fontsize=9)
-    return _save(fig, path)
+    return _save(fig, path, title=title)
 
 
 def plot_fourier_chronology(rows: list[dict], path: str | Path, title: str = "") -> Path | None:

@@ -22,10 +22,13 @@ def _plt():
     return plt
 
 
-def _save(fig, path: str | Path, dpi: int = 110, tight: bool = True) -> Path:
-    """Lay out (unless the figure has a shared colour bar), write and close a figure: a PNG of at
-    most 256 colours (``small_png``), a third of the size of matplotlib's, for committed reports."""
+def _save(fig, path: str | Path, dpi: int = 110, tight: bool = True, title: str = "") -> Path:
+    """Title (``suptitle``, when given), lay out (unless the figure has a shared colour bar), write and close
+    a figure: a PNG of at most 256 colours (``small_png``), a third of the size of matplotlib's, for committed
+    reports."""
     path = Path(path)
+    if title:
+        fig.suptitle(title, fontsize=9)
     if tight:
         fig.tight_layout()
     if path.suffix.lower() != ".png":  # another format: as matplotlib writes it
@@ -225,8 +228,7 @@ def plot_heatmap(panels: dict[str, dict[tuple, tuple]], xname: str, yname: str,
         ax.set_ylabel(yname)
         ax.set_title(label, fontsize=8)
     fig.colorbar(im, ax=axes[0].tolist(), label="mean grok step (no grok: steps run, a bound)")
-    fig.suptitle(title or f"grok step over {xname} x {yname}", fontsize=9)
-    return _save(fig, path, tight=False)
+    return _save(fig, path, tight=False, title=title or f"grok step over {xname} x {yname}")
 
 
 def plot_matrix(mats: dict[str, np.ndarray], path: str | Path, xlabel: str, ylabel: str, title: str = "") -> Path:
