@@ -58,6 +58,8 @@ for f in 0.5 0.4; do stage 10000 "penalty@batch,p=97,f=$f-s*" "lam=0.01@batch,p=
 for f in 0.5 0.4; do stage 5000 "strong-wd,p=97,f=$f-s*"; done
 tuned 97 0.5 3000
 tuned 97 0.4 5000
+# (2026-12-07: "tuned 97 0.4 5000", and the wd 3-30 grid cells plus the penalty on the split of "tuned 97 0.5",
+#  ran as second processes beside this script, with the same stage commands, to use both cores)
 # 5. the long runs: f 0.3's lambda and activation L2, strong WD at f 0.5 and 0.4 further, then P 137
 stage 10000 "lam=0.01@batch,p=97,f=0.3-s*" "act-l2@batch,p=97,f=0.3-s*"
 versus_strong 97 0.5 0.4
