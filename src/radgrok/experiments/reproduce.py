@@ -108,14 +108,14 @@ def _pooled_p(p: Plan, value) -> list:
     return sorted({a.overrides["p"] for a in p.arms if a.overrides.get(p.pool_by) == value and "p" in a.overrides})
 
 
-def _pooled_text(p: Plan, runs: dict[str, Run], value) -> str:
-    """"pooled over P ..." naming the moduli the plan pools at ``value`` that have runs (at any value), and
-    those not run yet."""
+def _pooled_text(p: Plan, ran: set, value) -> str:
+    """"pooled over P ..." naming the moduli the plan pools at ``value`` that have runs (``ran``: the moduli of
+    every finished run), and those not run yet."""
     qs = _pooled_p(p, value)
-    ran = [q for q in qs if any(a.grok_steps for a in arm_results(p, runs, {"p": q}).values())]
+    done = [q for q in qs if q in ran]
     unrun = [q for q in qs if q not in ran]
-    text = f"pooled over P {', '.join(map(str, ran or qs))}"
-    return text + (f" (P {', '.join(map(str, unrun))} not run yet)" if ran and unrun else "")
+    text = f"pooled over P {', '.join(map(str, done or qs))}"
+    return text + (f" (P {', '.join(map(str, unrun))} not run yet)" if done and unrun else "")
 
 
 _GRID = {f"wd={wd},val" for wd in WD_GRID}
@@ -275,6 +275,7 @@ def _report(p: Plan, out: Path, wall: float | None, workers: int, device: str, c
               for r in loaded]
     loaded = [r for r in loaded if r.summary["status"] in FINISHED]
     runs = {r.name: r for r in loaded}
+    ran_p = {r.config["task"].get("p") for r in loaded}  # the moduli with finished runs (pooled verdicts)
     spec = TARGETS[p.target]
     # the target's own figures first: they may add per-run metrics (Run.extra) the verdicts read
     figs_extra = [f for name in spec.figures for f in FIGURES[name](p, runs, out)]
@@ -313,7 +314,7 @@ def _report(p: Plan, out: Path, wall: float | None, workers: int, device: str, c
                 v = _verdict(p, runs, arms, c, alias)
                 values = [x.value for x in (c, *c.parts) if x.value is not None]
                 if p.pool_by and values:
-                    setting += f"; {_pooled_text(p, runs, values[0])}"
+                    setting += f"; {_pooled_text(p, ran_p, values[0])}"
                 why = f" ({v.why})" if v.why else ""
                 md.append(f"| {v.claim} | {setting} | {v.baseline or '-'} | {v.paper} | {v.ours} | {v.ratio} "
                           f"| **{v.verdict}**{why} |")
