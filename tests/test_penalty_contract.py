@@ -503,6 +503,7 @@ def _ddp_worker(rank: int, world: int, port: int, path: str) -> None:
             results[name] = (pen.detach(), param_grads(model.module))
         if rank == 0:
             torch.save(results, path)
+        dist.barrier()  # neither rank tears gloo down while the other still has a collective in flight
     finally:
         dist.destroy_process_group()
 
