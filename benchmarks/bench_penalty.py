@@ -1,7 +1,7 @@
 """Penalty overhead alone: training-step time of the paper MLP with and without radial suppression.
 
 The measurement is ``radgrok.experiments.bench.bench_penalty`` (the ``penalty_overhead``
-key of ``radgrok bench``): every arm runs the loop's own step on one ``paper-mlp`` model,
+key of ``radgrok bench`` and benchmarks/bench.py): every arm runs the loop's own step on one ``paper-mlp`` model,
 hooks attached in all, differing only in lam and the reading of ||h||; repetitions
 alternate the arms; each reading's ratios, and the figure: the reading with the largest median.
 

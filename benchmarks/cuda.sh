@@ -12,7 +12,7 @@ case "$1" in
   bench)
     nvidia-smi --query-gpu=name,driver_version,clocks.sm,temperature.gpu,utilization.gpu --format=csv
     python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name(), 'tf32', torch.backends.cuda.matmul.allow_tf32)"
-    python3 -m radgrok bench --quick --device cuda --json "$OUT/bench.json"
+    python3 benchmarks/bench.py --quick --device cuda --json "$OUT/bench.json"
     python3 benchmarks/bench_multiseed.py --preset paper-mlp --device cuda --seeds "${2:-10}" --steps "${3:-300}" \
       --reps 2 --json "$OUT/multiseed-paper.json"
     ;;

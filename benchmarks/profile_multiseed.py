@@ -1,6 +1,6 @@
 """Why stacking seeds does not pay on this CPU: a profile of both arms of ``multiseed_speedup``.
 
-``radgrok bench`` measures S seeds of ``cpu-mlp`` trained at once (``train_many``) against
+``benchmarks/bench.py`` measures S seeds of ``cpu-mlp`` trained at once (``train_many``) against
 one after another (``train``) and finds the stacked arm slower on the 2-core CPU. This
 script says where the time goes, in three measurements made in one process:
 
@@ -31,11 +31,11 @@ import sys
 import time
 
 import torch
+from bench import gemm_shapes  # benchmarks/bench.py, beside this script
 from torch.profiler import ProfilerActivity, profile
 
 from radgrok.experiments.bench import write_result
 from radgrok.experiments.presets import get_preset
-from radgrok.experiments.timing import gemm_shapes
 from radgrok.runs.sizes import train_count
 from radgrok.training.loop import train
 from radgrok.training.multiseed import train_many
@@ -104,8 +104,8 @@ def gemm_batched_vs_separate(seeds: int, reps: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, default=4, help="seeds per arm (radgrok bench --quick uses 4)")
-    ap.add_argument("--steps", type=int, default=50, help="steps per seed (radgrok bench --quick uses 50)")
+    ap.add_argument("--seeds", type=int, default=4, help="seeds per arm (benchmarks/bench.py --quick uses 4)")
+    ap.add_argument("--steps", type=int, default=50, help="steps per seed (benchmarks/bench.py --quick uses 50)")
     ap.add_argument("--reps", type=int, default=3, help="profiled repetitions of each arm")
     ap.add_argument("--gemm-reps", type=int, default=9)
     ap.add_argument("--json", default=None, help="default benchmarks/results/<host>-<date>-multiseed-profile.json")

@@ -180,8 +180,10 @@ def build_parser() -> argparse.ArgumentParser:
     fc.add_argument("--calibration", default=None, metavar="FILE",
                     help="a calibration JSON (radgrok.forecast.save_calibrations); default: radgrok's own")
 
-    b = sub.add_parser("bench", help="training speed: roofline, loop and penalty overheads, multi-seed, time to grok")
-    b.add_argument("--quick", action="store_true", help="fewer steps per repetition (under 3 minutes on 2 cores)")
+    b = sub.add_parser("bench", help="what the penalty costs a training step on this machine, per reading of ||h||")
+    b.add_argument("--quick", action="store_true", help="fewer steps per repetition (about a minute per preset)")
+    b.add_argument("--preset", action="append", default=None, metavar="NAME",
+                   help="a preset to time (repeatable; default paper-mlp and cpu-mlp)")
     b.add_argument("--json", default=None, metavar="FILE",
                    help="output file (default benchmarks/results/<hostname>-<YYYY-MM-DD>.json)")
     b.add_argument("--device", default="cpu", help="cpu or cuda[:N]; on CUDA every time is taken with CUDA events")
@@ -369,7 +371,7 @@ def _cmd_forecast(ns: argparse.Namespace) -> int:
 def _cmd_bench(ns: argparse.Namespace) -> int:
     from .experiments.bench import run_and_print
 
-    return run_and_print(ns.quick, ns.json, ns.device)
+    return run_and_print(ns.quick, ns.json, ns.device, ns.preset)
 
 
 def _one_line(text: str) -> str:

@@ -254,7 +254,7 @@ _CHOICES = ("Unstated choices (the paper does not give them; each arm's values a
 
 def _device_name(device: str) -> str:
     if device.startswith("cuda"):
-        from .timing import device_name  # torch only where a GPU is named
+        from .bench import device_name  # torch only where a GPU is named
 
         return f"{device} ({device_name(device)})"
     return device or "cpu"
