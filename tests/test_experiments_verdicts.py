@@ -26,7 +26,8 @@ def test_speedup_verdicts_are_graded_by_direction_and_size():
     assert v.verdict == "direction only" and v.ratio == "> 8.00×" and "only a bound" in v.why
     assert judge(SPEED, arms([None], [300])).verdict == "direction only"  # > 13.3x: already too big
     assert judge(SPEED, arms([None], [None])).verdict == "not reproduced"
-    assert judge(SPEED, {"strong-wd": ArmResult("strong-wd", [100], 10)}).verdict == "not run"
+    v = judge(SPEED, {"strong-wd": ArmResult("strong-wd", [100], 10)})
+    assert v.verdict == "not run" and v.ours == f"not run ({SPEED.arm})"  # only the arm without runs is named
 
 
 def test_dng_counts_as_budget():

@@ -244,8 +244,9 @@ def judge(claim: Claim, arms: dict[str, ArmResult], alias: dict[str, str] | None
         return combine(claim, [judge(c, arms, alias) for c in claim.parts])
     if k == "speedup":
         ref, arm = get(claim.ref), get(claim.arm)
-        if not ref or not arm or not ref.grok_steps or not arm.grok_steps:
-            return _missing(claim, ("≥ " if claim.at_least else "") + f"{claim.ratio:.1f}×", [claim.ref, claim.arm],
+        if not ref or not arm or not ref.grok_steps or not arm.grok_steps:  # name only the arms without runs
+            return _missing(claim, ("≥ " if claim.at_least else "") + f"{claim.ratio:.1f}×",
+                            [n for n, a in ((claim.ref, ref), (claim.arm, arm)) if not (a and a.grok_steps)],
                             alias, alias.get(claim.ref, claim.ref))
         return _speedup(claim, ref, arm)
     if k in ("dng", "groks"):
@@ -273,7 +274,8 @@ def _metric_claim(claim: Claim, arm: ArmResult | None, ref: ArmResult | None, al
     b = ref.metric(claim.metric) if ref else None
     base = f"threshold {claim.value:g}" if k in ("below", "above") else alias.get(claim.ref, claim.ref)
     if a is None or (claim.ref and b is None):
-        return _missing(claim, claim.metric, [n for n in (claim.ref, claim.arm) if n], alias, base)
+        return _missing(claim, claim.metric, [n for n, v in ((claim.ref, b), (claim.arm, a)) if n and v is None],
+                        alias, base)
     assert arm is not None  # a is its metric
     if k in ("below", "above"):
         assert claim.value is not None  # a below/above claim states its value
