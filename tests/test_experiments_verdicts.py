@@ -122,6 +122,13 @@ def test_cut_off_runs_are_lower_bounds():
     v = judge(Claim("penalty 6.3x sooner", "speedup", arm="penalty", ref="strong-wd", ratio=6.3),
               {"strong-wd": strong, "penalty": pen})
     assert (v.verdict, v.ratio) == ("open", "< 3.55×")
+    # the reference cut at exactly the edge (no grok by 10,000 against 1,000 = 5.0x x 2): its grok step is
+    # above 10,000, so the ratio is already past the edge; one evaluation earlier it could still agree
+    claim = Claim("penalty 5.0x sooner", "speedup", arm="penalty", ref="strong-wd", ratio=5.0)
+    pen = ArmResult("penalty", [900, 1_000, 1_100], 100_000)
+    for cut, want in ((10_000, "direction only"), (9_900, "open")):
+        strong = ArmResult("strong-wd", [None] * 3, cut, planned=100_000, reached=[cut] * 3)
+        assert judge(claim, {"strong-wd": strong, "penalty": pen}).verdict == want
 
 
 def test_each_cut_off_seed_bounds_the_mean_at_its_own_step():

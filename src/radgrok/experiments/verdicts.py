@@ -117,7 +117,8 @@ def _speedup(claim: Claim, ref: ArmResult, arm: ArmResult) -> Verdict:
     if bound == ">":  # the reference has seeds without a grok: the ratio is at least r
         if claim.at_least and r >= want / claim.factor:
             return v(REPRODUCED)  # at least r, and the paper's is only "at least want": they agree
-        if r > want * claim.factor and not claim.at_least:
+        # "no grok by N" means a grok step above N, so a bound equal to the edge is already past it
+        if r >= want * claim.factor and not claim.at_least:
             return v(DIRECTION, f"already above {want:.3g}× ×{claim.factor:g}")
         if ref.bound_steps:
             return v(OPEN, f"{ref.name} cut before grokking")
