@@ -25,7 +25,7 @@ from ..training.kinds import kind_of
 from .paper import PAPER, Claim
 from .sections import FIGURES, SECTIONS, tuned_result
 from .sweep import BATCH_MODES, FINISHED, check_devices, finished_summary, run_sweep
-from .targets import FIRST_READING, READINGS, TARGETS, TUNED, WD_GRID, Plan, arm_head, est_seconds, plan
+from .targets import FIRST_READING, READINGS, TARGETS, TUNED, Plan, arm_head, est_seconds, plan
 from .verdicts import DIRECTION, OPEN, REPRODUCED, RULE, Verdict, combine, judge
 
 __all__ = ["reproduce", "dry_run", "arm_results"]
@@ -118,14 +118,11 @@ def _pooled_text(p: Plan, ran: set, value) -> str:
     return text + (f" (P {', '.join(map(str, unrun))} not run yet)" if done and unrun else "")
 
 
-_GRID = {f"wd={wd},val" for wd in WD_GRID}
-
-
 def _pool(p: Plan, runs: dict[str, Run], where: dict | None) -> tuple[dict[str, ArmResult], str]:
     """arm_results, plus the tuned weight decay (``TUNED``: the grid arm chosen on validation per cell)
     where the plan has the grid; and why that choice is undecided ("" = decided)."""
     arms = arm_results(p, runs, where)
-    if not any(arm_head(a.name) in _GRID for a in p.arms):
+    if not p.tuned:
         return arms, ""
     tuned, why = tuned_result(p, runs, where or {})
     if tuned is not None:
@@ -177,9 +174,7 @@ def _per_p(p: Plan, runs: dict[str, Run], c, alias: dict) -> str:
 def _in_plan(p: Plan, c: Claim, alias: dict) -> bool:
     """Whether the plan has every arm the claim reads (through ``alias``; the tuned weight decay where the
     plan has its grid): a claim about arms this scale does not run is not a row of the paper's setting."""
-    heads = {arm_head(a.name) for a in p.arms}
-    if heads & _GRID:
-        heads.add(TUNED)
+    heads = {arm_head(a.name) for a in p.arms} | ({TUNED} if p.tuned else set())
     return all(alias.get(n, n) in heads for n in _involved(c))
 
 
