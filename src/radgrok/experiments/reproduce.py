@@ -66,10 +66,7 @@ def _run_metrics(run: Run) -> dict:
         # can hide one layer below the floor and another far above it (fig3's per-site claim)
         if fam == "phi_task":
             out.update(per_site)
-    for k in _GLOBAL_METRICS:
-        v = last_value(rows, k)
-        if v is not None:
-            out[k] = v
+    out.update({k: v for k in _GLOBAL_METRICS if (v := last_value(rows, k)) is not None})
     if kind_of(run.config["task"].get("task")).held_out_is_validation:
         # A text's held-out split is its validation set. The best evaluation, not the
         # last: an LM is kept at its best validation loss (nanoGPT checkpoints on it), and

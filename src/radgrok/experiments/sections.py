@@ -102,23 +102,20 @@ def tuned_wd(p: Plan, runs: Runs, where: dict) -> Tuning:
     """The tuned weight decay of the plan's grid arms whose config matches ``where`` (e.g. a train
     fraction, and a P). Undecided while a grid arm is not run on the first seed of every cell, or was cut
     before its validation grok at a step below the chosen one's validation grok step (it could still win)."""
-    t = Tuning()
-    cells: dict[str, list] = {}
+    t, unrun = Tuning(), set()
     for arm in p.arms:
         head = arm_head(arm.name)
         if head not in GRID_ARMS or any(arm.overrides.get(k) != v for k, v in where.items()):
             continue
-        first = p.arm_seeds(arm)[0]
-        rs = [r for r in p.runs_of(arm, runs) if r.seed == first]
-        cells.setdefault(head, []).append(rs[0] if rs else None)
-        if rs:
+        scores = t.scores.setdefault(head, [])
+        if rs := [r for r in p.runs_of(arm, runs) if r.seed == p.arm_seeds(arm)[0]]:
             g, cut, acc = val_grok(rs[0])
-            t.scores.setdefault(head, []).append((arm.overrides.get("p"), g, cut, rs[0].summary["grok_step"], acc))
+            scores.append((arm.overrides.get("p"), g, cut, rs[0].summary["grok_step"], acc))
         else:
-            t.scores.setdefault(head, [])
+            unrun.add(head)
     if not t.ran:
         return t
-    missing = [h for h, rs in cells.items() if None in rs]
+    missing = [h for h in t.scores if h in unrun]
     done = {h: sc for h, sc in t.scores.items() if sc and h not in missing}
 
     def floor(sc: list) -> float:  # the mean validation grok step it is known to be at least
