@@ -85,10 +85,9 @@ def plot_accuracy(groups: dict[str, list[list[dict]]], path: str | Path, title: 
         color = f"C{i % 10}" if len(groups) <= 10 else plt.cm.tab20(i % 20)
         steps, test = align_curves(runs, "test_acc")
         _, train = align_curves(runs, "train_acc")
-        n = len(runs)
-        ax.plot(steps, np.nanmean(test, 0), color=color, label=f"{arm} test (n={n})")
+        n, mean = len(runs), np.nanmean(test, 0)
+        ax.plot(steps, mean, color=color, label=f"{arm} test (n={n})")
         sd = np.nanstd(test, 0, ddof=1) if n > 1 else np.zeros(len(steps))
-        mean = np.nanmean(test, 0)
         ax.fill_between(steps, np.clip(mean - sd, 0, 1), np.clip(mean + sd, 0, 1), color=color, alpha=0.2)
         many = len(groups) > 8  # a legend of every train curve would not fit: label test curves only
         ax.plot(steps, np.nanmean(train, 0), color=color, ls=":", label=None if many else f"{arm} train")

@@ -201,12 +201,8 @@ def report_dir(path: str | Path, title: str = "radgrok report") -> str:
     runs = load_runs(path)
     if not runs:
         return f"no runs (no {records.SUMMARY}) under {path}"
-    groups = group_runs(runs)
     out_dir = path if path.is_dir() else path.parent
     png, sweep, sites = run_figures(runs, out_dir)
-    extra = [f"![{f.stem}]({f.name})" for f in sweep] + [""]
-    for fig in sites:
-        extra += [f"![{fig.stem}]({fig.name})", ""]
     c = runs[0].config
     md = "\n".join([
         f"# {title}", "",
@@ -214,9 +210,10 @@ def report_dir(path: str | Path, title: str = "radgrok report") -> str:
         f"grok step = first evaluation with test accuracy > {c['train']['grok_threshold']:.0%} that stays above "
         "it for the rest of the run; DNG = did not grok within the budget; none by N (cut) = stopped at "
         "step N, before its budget, without a grok step (a bound, not a DNG).", "",
-        grok_table(groups), "",
+        grok_table(group_runs(runs)), "",
         *([table, ""] if (table := forecast_table(runs)) else []),
-        f"![accuracy]({png.name})", "", *extra,
+        f"![accuracy]({png.name})", "", *[f"![{f.stem}]({f.name})" for f in sweep], "",
+        *[x for f in sites for x in (f"![{f.stem}]({f.name})", "")],
     ])
     records.atomic_write_text(out_dir / "report.md", md)
     return md
