@@ -254,14 +254,13 @@ def _device_name(device: str) -> str:
 
 def _report(p: Plan, out: Path, wall: float | None, workers: int, device: str, command: str,
             cut_off: bool = False, note: str = "") -> str:
-    names = {t.name for t in p.trials()}
-    loaded = [r for r in load_runs(out / "runs") if r.name in names] if (out / "runs").exists() else []
+    planned = {records.run_name(a.name, s): p.budget(a) for a in p.arms for s in p.arm_seeds(a)}  # run -> budget
+    loaded = [r for r in load_runs(out / "runs") if r.name in planned] if (out / "runs").exists() else []
     # only finished runs count; a run still in progress (another invocation) is left out, unless
     # ``cut_off`` says its invocation was stopped: then it counts at the step it reached
     if cut_off:
         loaded = [_as_cut_off(r) if r.summary["status"] == records.Status.RUNNING and r.rows else r for r in loaded]
     # a run that ended without grokking at a --steps cap below its arm's budget is a bound, not a DNG
-    planned = {records.run_name(a.name, s): p.budget(a) for a in p.arms for s in p.arm_seeds(a)}
     loaded = [_as_cut_off(r, planned=planned[r.name])
               if r.summary["status"] == records.Status.DNG and r.summary["budget"] < planned[r.name] else r
               for r in loaded]
@@ -285,7 +284,7 @@ def _report(p: Plan, out: Path, wall: float | None, workers: int, device: str, c
             else "wall time not recorded (the invocation that trained was cut off; finished runs reported)")
     md += [f"Command: `{command}` — {when} on {device} with "
            f"{workers} worker process(es), one torch thread each; {train_s:.0f} s of training {summed}; "
-           f"{len(runs) - n_cut}/{len(names)} runs finished" + (f", {n_cut} cut off" if n_cut else "")
+           f"{len(runs) - n_cut}/{len(planned)} runs finished" + (f", {n_cut} cut off" if n_cut else "")
            + f". Seeds: {p.seeds}.", "", *([f"How the runs were trained: {note}", ""] if note else []),
            "Grok step = first evaluation with test accuracy > 90% that stays above 90% for the rest of the "
            "run; DNG = did not grok within the budget (counted as the budget in ratios, which makes them "
