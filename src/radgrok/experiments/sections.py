@@ -17,7 +17,7 @@ from ..report.plots import _plt, _save, plot_heatmap
 from ..report.report import Run, arm_steps, steps_budget
 from ..report.table1 import table1_markdown
 from ..runs.grok import grok_step
-from ..runs.steps import ArmResult, seed_step, steps_text
+from ..runs.steps import ArmResult, seed_step, seed_steps, steps_text
 from .paper import PAPER
 from .spectra import add_spectra
 from .targets import GRID_ARMS, READINGS, TUNED, Plan, arm_head, reading_name
@@ -240,8 +240,7 @@ def fraction_tables(p: Plan, runs: Runs, arms: dict[str, ArmResult]) -> list[str
                 reached = ", ".join(f"{r.summary.get('steps_done', 0):,}" for r in rs)
                 wall = ", ".join(f"{r.summary.get('wall_seconds') or 0:,.0f}" for r in rs)
                 lines.append(f"| {name} | {q} | {len(res.grok_steps)} | {reached} | {steps_text(res)} | "
-                             f"{', '.join(seed_step(g, c) for g, c in zip(res.grok_steps, res._reached()))} "
-                             f"| {wall} |")
+                             f"{seed_steps(res)} | {wall} |")
                 agg = pooled.setdefault(head, ArmResult(head, [], 0))
                 for r in rs:
                     agg.add(r.summary)
