@@ -215,9 +215,7 @@ def _setup_table(p: Plan, runs: dict[str, Run]) -> list[str]:
         if any(a.overrides.get(k) != v for k, v in first.items()):
             continue  # a pooled target: its arms at the first cell stand for every cell
         seeds = p.arm_seeds(a)
-        c = next((r.config for r in p.runs_of(a, runs)), None)
-        if c is None:
-            c = to_dict(a.config(seeds[0]))
+        c = next((r.config for r in p.runs_of(a, runs)), None) or to_dict(a.config(seeds[0]))  # a run's, else planned
         m, o = c["model"], c["optim"]
         arch = m["arch"] + (f" / {m['ln']}" if m["arch"] != "mlp" else "")
         pen = c["penalty"]

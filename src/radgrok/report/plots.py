@@ -160,8 +160,7 @@ def plot_grok_bars(arms: dict[str, tuple], path: str | Path, title: str = "") ->
         ax.text(i, mean, no_grok_label(steps, *cut, sep="\n") if dng else f"{mean:,.0f}", ha="center", va="bottom",
                 fontsize=8)
         ax.scatter([i] * len(steps), [budget if g is None else g for g in steps], color="k", s=8, zorder=3)
-    budgets = {v[1] for v in arms.values()}
-    for b in budgets:
+    for b in {v[1] for v in arms.values()}:  # each budget once
         ax.axhline(b, color="grey", ls="--", lw=0.8)
     ax.set_xticks(range(len(names)), names, rotation=25, ha="right", fontsize=8)
     ax.set_ylabel("grok step (no grok: steps run, hatched)")
