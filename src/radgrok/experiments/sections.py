@@ -248,11 +248,8 @@ def fraction_tables(p: Plan, runs: Runs, arms: dict[str, ArmResult]) -> list[str
             lines.append(f"| not run yet: {', '.join(unrun)} | | | | | | |")
         ratios = [f"{ref} / {h} {fmt_ratio(*speedup_ratio(pooled[ref], pooled[h]))}" for ref, h in _ratio_pairs(p)
                   if ref in pooled and h in pooled]
-        if ratios:
-            lines += ["", f"Ours, pooled over P {', '.join(map(str, ps))} (where run): " + "; ".join(ratios)
-                      + " ('>' / '<': a bound, some seeds cut off or DNG; '~': both arms bounded).", ""]
-        else:
-            lines.append("")
+        lines += ["", f"Ours, pooled over P {', '.join(map(str, ps))} (where run): " + "; ".join(ratios)
+                  + " ('>' / '<': a bound, some seeds cut off or DNG; '~': both arms bounded).", ""] if ratios else [""]
     return lines
 
 
