@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Hashable
 
 from ..runs import records
 from ..runs.config import to_dict
@@ -57,11 +58,11 @@ def load_runs(path: str | Path) -> list[Run]:
     return [load_run(d) for d in dirs]
 
 
-def group_runs(runs: list[Run]) -> dict[str, list[Run]]:
-    """Runs grouped by arm, in the order arms first appear."""
-    groups: dict[str, list[Run]] = {}
+def group_runs(runs: list[Run], key: Callable[[Run], Hashable] | None = None) -> dict:
+    """Runs grouped by arm (or by ``key(run)``), in the order groups first appear."""
+    groups: dict = {}
     for r in runs:
-        groups.setdefault(r.arm, []).append(r)
+        groups.setdefault(r.arm if key is None else key(r), []).append(r)
     return groups
 
 
@@ -139,11 +140,7 @@ def sweep_figures(runs: list[Run], out_dir: str | Path, prefix: str = "") -> lis
         others = [k for k in vary if k != "lam"]
         series: dict[str, list] = {}
         refs: dict[str, tuple] = {}
-        cells: dict[tuple, list[Run]] = {}
-        for r in runs:
-            f = flat_config(r)
-            cells.setdefault((f["lam"], tuple(f[k] for k in others)), []).append(r)
-        for (lam, rest), rs in cells.items():
+        for (lam, *rest), rs in group_runs(runs, lambda r: tuple(flat_config(r)[k] for k in ["lam", *others])).items():
             label = ",".join(f"{k}={v}" for k, v in zip(others, rest)) or "lam sweep"
             if lam > 0:
                 series.setdefault(label, []).append((lam, *steps_budget(rs)))
@@ -152,10 +149,7 @@ def sweep_figures(runs: list[Run], out_dir: str | Path, prefix: str = "") -> lis
         if any(len({pt[0] for pt in pts}) > 1 for pts in series.values()):  # a curve needs two lambdas
             figs.append(plot_lambda_curve(series, out_dir / f"{prefix}lambda_curve.png", refs))
     if len(vary) == 2:
-        grid: dict[tuple, list[Run]] = {}
-        for r in runs:
-            f = flat_config(r)
-            grid.setdefault((f[vary[0]], f[vary[1]]), []).append(r)
+        grid = group_runs(runs, lambda r: tuple(flat_config(r)[k] for k in vary))
         if len(grid) > 1:
             figs.append(plot_heatmap({"all runs": {k: steps_budget(rs) for k, rs in grid.items()}},
                                      vary[0], vary[1], out_dir / f"{prefix}grok_heatmap.png"))
