@@ -210,21 +210,11 @@ def combine(claim: Claim, parts: list[Verdict]) -> Verdict:
     reproduced when every part is. ``ours`` lists each part's measurement, ratio and grade."""
     grades = [v.verdict for v in parts]
     named = [(c.name.split(":", 1)[0] if ":" in c.name else c.name, v) for c, v in zip(claim.parts, parts)]
-    if NOT in grades:
-        grade = NOT
-    elif all(g == NOT_RUN for g in grades):
-        grade = NOT_RUN
-    elif OPEN in grades or NOT_RUN in grades:
-        grade = OPEN
-    elif DIRECTION in grades:
-        grade = DIRECTION
-    else:
-        grade = REPRODUCED
+    grade = (NOT if NOT in grades else NOT_RUN if all(g == NOT_RUN for g in grades)
+             else OPEN if OPEN in grades or NOT_RUN in grades else DIRECTION if DIRECTION in grades else REPRODUCED)
     why = "; ".join(f"{n}: {v.verdict}" + (f" ({v.why})" if v.why else "")
                     for n, v in named if v.verdict != REPRODUCED) if grade != REPRODUCED else ""
-    ours = "; ".join(f"{n}: {v.ours}" for n, v in named)
-    ratio = "; ".join(f"{n}: {v.ratio}" for n, v in named)
-    paper = "; ".join(f"{n}: {v.paper}" for n, v in named)
+    paper, ours, ratio = ("; ".join(f"{n}: {getattr(v, k)}" for n, v in named) for k in ("paper", "ours", "ratio"))
     ran = [v for v in parts if v.verdict != NOT_RUN] or parts  # a part not run names no measured baseline
     baselines = list(dict.fromkeys(v.baseline for v in ran if v.baseline))
     return Verdict(claim.name, paper, ours, ratio, grade, "; ".join(baselines), why)
