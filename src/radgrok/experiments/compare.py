@@ -88,9 +88,8 @@ def compare(out: str | Path, preset: str = "cpu-mlp-strong-wd", arms: dict[str, 
                 scored.append((mean, c, [_val_cell(d, x) for d, x in zip(dirs, s)]))
             best = min(scored, key=lambda t: t[0])
             chosen[arm] = best[1]
-            for _mean, c, cells in scored:
-                steps = ", ".join(cells)
-                tune_lines.append(f"| {arm} | {c} | {steps} | {'**yes**' if c is best[1] else ''} |")
+            tune_lines += [f"| {arm} | {c} | {', '.join(cells)} | {'**yes**' if c is best[1] else ''} |"
+                           for _, c, cells in scored]
     trials = grid(preset, seeds=seeds, arms={arm: {**ov, **chosen[arm]} for arm, ov in arms.items()})
     print(f"final: {len(trials)} runs ({len(arms)} arms x {len(seeds)} seeds) on the full training set")
     run_sweep(trials, out / "final", workers=workers)
