@@ -321,8 +321,7 @@ def _cmd_plot(ns: argparse.Namespace) -> int:
         raise ConfigError(f"run_dir: {ns.run_dir} is not a run directory (no metrics.jsonl and config.json)")
     from .report.diagnostic_plots import plot_run
 
-    for line in plot_run(ns.run_dir, ns.out):
-        print(line)
+    print("\n".join(plot_run(ns.run_dir, ns.out)))  # one line per figure: written, or skipped and why
     return 0
 
 
@@ -363,8 +362,7 @@ def _cmd_early_warning(ns: argparse.Namespace) -> int:
 def _cmd_forecast(ns: argparse.Namespace) -> int:
     from .report.forecast import forecast_lines
 
-    for line in forecast_lines(ns.run_dirs, ns.at, ns.method, ns.calibration):
-        print(line)
+    print("\n".join(forecast_lines(ns.run_dirs, ns.at, ns.method, ns.calibration)))  # never empty: a run has lines
     return 0
 
 

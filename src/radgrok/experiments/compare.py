@@ -20,7 +20,7 @@ from ..runs import records
 from ..runs.grok import grok_step
 from ..runs.records import Status, read_config
 from ..runs.steps import seed_step
-from .sweep import Trial, combos, run_sweep
+from .sweep import combos, grid, run_sweep
 
 __all__ = ["METHOD_ARMS", "compare", "val_score"]
 
@@ -74,10 +74,8 @@ def compare(out: str | Path, preset: str = "cpu-mlp-strong-wd", arms: dict[str, 
     tune_lines: list[str] = []
     candidates = combos(tune)
     if tune and len(candidates) > 1:
-        trials = [Trial(preset, tuple({**ov, **c, "val_frac": val_frac}.items()), s, label=_candidate(arm, c))
-                  for arm, ov in arms.items() for c in candidates for s in tune_seeds]
-        for t in trials:
-            t.config()  # every config checked before anything runs
+        trials = grid(preset, seeds=tune_seeds, arms={_candidate(arm, c): {**ov, **c, "val_frac": val_frac}
+                                                      for arm, ov in arms.items() for c in candidates})
         print(f"tuning: {len(trials)} runs on a validation split of {val_frac:.0%} of the training pairs")
         run_sweep(trials, out / "tune", workers=workers)
         tune_lines = ["| arm | candidate | validation grok step (per tuning seed) | chosen |", "|---|---|---|---|"]
@@ -90,13 +88,9 @@ def compare(out: str | Path, preset: str = "cpu-mlp-strong-wd", arms: dict[str, 
                 scored.append((mean, c, [_val_cell(d, x) for d, x in zip(dirs, s)]))
             best = min(scored, key=lambda t: t[0])
             chosen[arm] = best[1]
-            for _mean, c, cells in scored:
-                steps = ", ".join(cells)
-                tune_lines.append(f"| {arm} | {c} | {steps} | {'**yes**' if c is best[1] else ''} |")
-    trials = [Trial(preset, tuple({**ov, **chosen[arm]}.items()), s, label=arm)
-              for arm, ov in arms.items() for s in seeds]
-    for t in trials:
-        t.config()
+            tune_lines += [f"| {arm} | {c} | {', '.join(cells)} | {'**yes**' if c is best[1] else ''} |"
+                           for _, c, cells in scored]
+    trials = grid(preset, seeds=seeds, arms={arm: {**ov, **chosen[arm]} for arm, ov in arms.items()})
     print(f"final: {len(trials)} runs ({len(arms)} arms x {len(seeds)} seeds) on the full training set")
     run_sweep(trials, out / "final", workers=workers)
     from ..report.report import report_dir

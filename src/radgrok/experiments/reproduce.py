@@ -25,7 +25,7 @@ from ..training.kinds import kind_of
 from .paper import PAPER, Claim
 from .sections import FIGURES, SECTIONS, tuned_result
 from .sweep import BATCH_MODES, FINISHED, check_devices, finished_summary, run_sweep
-from .targets import FIRST_READING, READINGS, TARGETS, TUNED, WD_GRID, Plan, arm_head, est_seconds, plan
+from .targets import FIRST_READING, READINGS, TARGETS, TUNED, Plan, arm_head, est_seconds, plan
 from .verdicts import DIRECTION, OPEN, REPRODUCED, RULE, Verdict, combine, judge
 
 __all__ = ["reproduce", "dry_run", "arm_results"]
@@ -66,10 +66,7 @@ def _run_metrics(run: Run) -> dict:
         # can hide one layer below the floor and another far above it (fig3's per-site claim)
         if fam == "phi_task":
             out.update(per_site)
-    for k in _GLOBAL_METRICS:
-        v = last_value(rows, k)
-        if v is not None:
-            out[k] = v
+    out.update({k: v for k in _GLOBAL_METRICS if (v := last_value(rows, k)) is not None})
     if kind_of(run.config["task"].get("task")).held_out_is_validation:
         # A text's held-out split is its validation set. The best evaluation, not the
         # last: an LM is kept at its best validation loss (nanoGPT checkpoints on it), and
@@ -118,14 +115,11 @@ def _pooled_text(p: Plan, ran: set, value) -> str:
     return text + (f" (P {', '.join(map(str, unrun))} not run yet)" if done and unrun else "")
 
 
-_GRID = {f"wd={wd},val" for wd in WD_GRID}
-
-
 def _pool(p: Plan, runs: dict[str, Run], where: dict | None) -> tuple[dict[str, ArmResult], str]:
     """arm_results, plus the tuned weight decay (``TUNED``: the grid arm chosen on validation per cell)
     where the plan has the grid; and why that choice is undecided ("" = decided)."""
     arms = arm_results(p, runs, where)
-    if not any(arm_head(a.name) in _GRID for a in p.arms):
+    if not p.tuned:
         return arms, ""
     tuned, why = tuned_result(p, runs, where or {})
     if tuned is not None:
@@ -177,9 +171,7 @@ def _per_p(p: Plan, runs: dict[str, Run], c, alias: dict) -> str:
 def _in_plan(p: Plan, c: Claim, alias: dict) -> bool:
     """Whether the plan has every arm the claim reads (through ``alias``; the tuned weight decay where the
     plan has its grid): a claim about arms this scale does not run is not a row of the paper's setting."""
-    heads = {arm_head(a.name) for a in p.arms}
-    if heads & _GRID:
-        heads.add(TUNED)
+    heads = {arm_head(a.name) for a in p.arms} | ({TUNED} if p.tuned else set())
     return all(alias.get(n, n) in heads for n in _involved(c))
 
 
@@ -223,9 +215,7 @@ def _setup_table(p: Plan, runs: dict[str, Run]) -> list[str]:
         if any(a.overrides.get(k) != v for k, v in first.items()):
             continue  # a pooled target: its arms at the first cell stand for every cell
         seeds = p.arm_seeds(a)
-        c = next((r.config for r in p.runs_of(a, runs)), None)
-        if c is None:
-            c = to_dict(a.config(seeds[0]))
+        c = next((r.config for r in p.runs_of(a, runs)), None) or to_dict(a.config(seeds[0]))  # a run's, else planned
         m, o = c["model"], c["optim"]
         arch = m["arch"] + (f" / {m['ln']}" if m["arch"] != "mlp" else "")
         pen = c["penalty"]
@@ -262,14 +252,13 @@ def _device_name(device: str) -> str:
 
 def _report(p: Plan, out: Path, wall: float | None, workers: int, device: str, command: str,
             cut_off: bool = False, note: str = "") -> str:
-    names = {t.name for t in p.trials()}
-    loaded = [r for r in load_runs(out / "runs") if r.name in names] if (out / "runs").exists() else []
+    planned = {records.run_name(a.name, s): p.budget(a) for a in p.arms for s in p.arm_seeds(a)}  # run -> budget
+    loaded = [r for r in load_runs(out / "runs") if r.name in planned] if (out / "runs").exists() else []
     # only finished runs count; a run still in progress (another invocation) is left out, unless
     # ``cut_off`` says its invocation was stopped: then it counts at the step it reached
     if cut_off:
         loaded = [_as_cut_off(r) if r.summary["status"] == records.Status.RUNNING and r.rows else r for r in loaded]
     # a run that ended without grokking at a --steps cap below its arm's budget is a bound, not a DNG
-    planned = {records.run_name(a.name, s): p.budget(a) for a in p.arms for s in p.arm_seeds(a)}
     loaded = [_as_cut_off(r, planned=planned[r.name])
               if r.summary["status"] == records.Status.DNG and r.summary["budget"] < planned[r.name] else r
               for r in loaded]
@@ -293,7 +282,7 @@ def _report(p: Plan, out: Path, wall: float | None, workers: int, device: str, c
             else "wall time not recorded (the invocation that trained was cut off; finished runs reported)")
     md += [f"Command: `{command}` — {when} on {device} with "
            f"{workers} worker process(es), one torch thread each; {train_s:.0f} s of training {summed}; "
-           f"{len(runs) - n_cut}/{len(names)} runs finished" + (f", {n_cut} cut off" if n_cut else "")
+           f"{len(runs) - n_cut}/{len(planned)} runs finished" + (f", {n_cut} cut off" if n_cut else "")
            + f". Seeds: {p.seeds}.", "", *([f"How the runs were trained: {note}", ""] if note else []),
            "Grok step = first evaluation with test accuracy > 90% that stays above 90% for the rest of the "
            "run; DNG = did not grok within the budget (counted as the budget in ratios, which makes them "

@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Callable
 
 from ..report.plots import _plt, _save, plot_heatmap
-from ..report.report import Run, steps_budget
+from ..report.report import Run, arm_steps, steps_budget
 from ..report.table1 import table1_markdown
 from ..runs.grok import grok_step
-from ..runs.steps import ArmResult, seed_step, steps_text
+from ..runs.steps import ArmResult, seed_step, seed_steps, steps_text
 from .paper import PAPER
 from .spectra import add_spectra
-from .targets import READINGS, TUNED, WD_GRID, Plan, arm_head, reading_name
+from .targets import GRID_ARMS, READINGS, TUNED, Plan, arm_head, reading_name
 from .verdicts import fmt_ratio, speedup_ratio
 
 __all__ = ["SECTIONS", "FIGURES", "Tuning", "tuned_wd", "tuned_result", "val_grok"]
@@ -68,7 +68,6 @@ def choices_grid(p: Plan, runs: Runs, arms: dict[str, ArmResult]) -> list[str]:
 
 
 # -- the weight decay tuned on a validation split (table6 at paper scale) --------------------------------
-_GRID = tuple(f"wd={wd},val" for wd in WD_GRID)
 
 
 def val_grok(run: Run) -> tuple[int | None, int | None, float]:
@@ -103,23 +102,20 @@ def tuned_wd(p: Plan, runs: Runs, where: dict) -> Tuning:
     """The tuned weight decay of the plan's grid arms whose config matches ``where`` (e.g. a train
     fraction, and a P). Undecided while a grid arm is not run on the first seed of every cell, or was cut
     before its validation grok at a step below the chosen one's validation grok step (it could still win)."""
-    t = Tuning()
-    cells: dict[str, list] = {}
+    t, unrun = Tuning(), set()
     for arm in p.arms:
         head = arm_head(arm.name)
-        if head not in _GRID or any(arm.overrides.get(k) != v for k, v in where.items()):
+        if head not in GRID_ARMS or any(arm.overrides.get(k) != v for k, v in where.items()):
             continue
-        first = p.arm_seeds(arm)[0]
-        rs = [r for r in p.runs_of(arm, runs) if r.seed == first]
-        cells.setdefault(head, []).append(rs[0] if rs else None)
-        if rs:
+        scores = t.scores.setdefault(head, [])
+        if rs := [r for r in p.runs_of(arm, runs) if r.seed == p.arm_seeds(arm)[0]]:
             g, cut, acc = val_grok(rs[0])
-            t.scores.setdefault(head, []).append((arm.overrides.get("p"), g, cut, rs[0].summary["grok_step"], acc))
+            scores.append((arm.overrides.get("p"), g, cut, rs[0].summary["grok_step"], acc))
         else:
-            t.scores.setdefault(head, [])
+            unrun.add(head)
     if not t.ran:
         return t
-    missing = [h for h, rs in cells.items() if None in rs]
+    missing = [h for h in t.scores if h in unrun]
     done = {h: sc for h, sc in t.scores.items() if sc and h not in missing}
 
     def floor(sc: list) -> float:  # the mean validation grok step it is known to be at least
@@ -187,7 +183,15 @@ def _cells(p: Plan) -> tuple[list, list]:
 
 def _main_heads(p: Plan) -> list[str]:
     """A pooled plan's arms by name without their cell, the weight-decay grid left out (it has its own table)."""
-    return [h for h in dict.fromkeys(arm_head(a.name) for a in p.arms) if h not in _GRID]
+    return [h for h in dict.fromkeys(arm_head(a.name) for a in p.arms) if h not in GRID_ARMS]
+
+
+def _ratio_pairs(p: Plan) -> list[tuple[str, str]]:
+    """(reference, arm) of each speedup a pooled plan shows: strong WD over every other arm, and the tuned
+    weight decay over the arms trained on its validation split (``,val``)."""
+    heads = _main_heads(p)
+    return [("strong-wd", h) for h in heads if h != "strong-wd" and not h.endswith(",val")] + \
+        [(TUNED, h) for h in heads if h.endswith(",val")]
 
 
 def _cell_result(p: Plan, runs: Runs, head: str, q, f) -> tuple[ArmResult | None, list[Run]]:
@@ -198,12 +202,7 @@ def _cell_result(p: Plan, runs: Runs, head: str, q, f) -> tuple[ArmResult | None
         name = f"{TUNED} ({t.chosen.removesuffix(',val')})" if t.chosen else TUNED
     else:
         rs, name = _cell_runs(p, runs, head, q, f), head
-    if not rs:
-        return None, []
-    res = ArmResult(name, [], 0)
-    for r in rs:
-        res.add(r.summary)
-    return res, rs
+    return (arm_steps(name, rs), rs) if rs else (None, [])
 
 
 def _paper_at(f) -> str:
@@ -220,11 +219,10 @@ def fraction_tables(p: Plan, runs: Runs, arms: dict[str, ArmResult]) -> list[str
     the steps each reached, the grok steps (mean ± std, per seed; bounds for runs cut off), the wall
     time of each run; then the ratios over strong WD and over the tuned weight decay, pooled over P."""
     ps, fs = _cells(p)
-    grid = any(arm_head(a.name) in _GRID for a in p.arms)
-    heads = _main_heads(p) + ([TUNED] if grid else [])
+    heads = _main_heads(p) + ([TUNED] if p.tuned else [])
     lines = ["", "## Per train fraction", "",
              "Steps reached and wall time are per seed, in seed order; a run cut off before its budget is a "
-             "bound ('none by N (cut)')" + ("; the tuned weight decay is chosen per cell (next section)." if grid
+             "bound ('none by N (cut)')" + ("; the tuned weight decay is chosen per cell (next section)." if p.tuned
                                             else "."), ""]
     for f in fs:
         lines += [f"### f = {f} — paper: {_paper_at(f)}", "",
@@ -242,22 +240,16 @@ def fraction_tables(p: Plan, runs: Runs, arms: dict[str, ArmResult]) -> list[str
                 reached = ", ".join(f"{r.summary.get('steps_done', 0):,}" for r in rs)
                 wall = ", ".join(f"{r.summary.get('wall_seconds') or 0:,.0f}" for r in rs)
                 lines.append(f"| {name} | {q} | {len(res.grok_steps)} | {reached} | {steps_text(res)} | "
-                             f"{', '.join(seed_step(g, c) for g, c in zip(res.grok_steps, res._reached()))} "
-                             f"| {wall} |")
+                             f"{seed_steps(res)} | {wall} |")
                 agg = pooled.setdefault(head, ArmResult(head, [], 0))
                 for r in rs:
                     agg.add(r.summary)
         if unrun:
             lines.append(f"| not run yet: {', '.join(unrun)} | | | | | | |")
-        pairs = [("strong-wd", h) for h in heads if h not in ("strong-wd", TUNED) and not h.endswith(",val")] + \
-            [(TUNED, h) for h in heads if h.endswith(",val")]
-        ratios = [f"{ref} / {h} {fmt_ratio(*speedup_ratio(pooled[ref], pooled[h]))}" for ref, h in pairs
+        ratios = [f"{ref} / {h} {fmt_ratio(*speedup_ratio(pooled[ref], pooled[h]))}" for ref, h in _ratio_pairs(p)
                   if ref in pooled and h in pooled]
-        if ratios:
-            lines += ["", f"Ours, pooled over P {', '.join(map(str, ps))} (where run): " + "; ".join(ratios)
-                      + " ('>' / '<': a bound, some seeds cut off or DNG; '~': both arms bounded).", ""]
-        else:
-            lines.append("")
+        lines += ["", f"Ours, pooled over P {', '.join(map(str, ps))} (where run): " + "; ".join(ratios)
+                  + " ('>' / '<': a bound, some seeds cut off or DNG; '~': both arms bounded).", ""] if ratios else [""]
     return lines
 
 
@@ -265,21 +257,21 @@ def tuning_table(p: Plan, runs: Runs, arms: dict[str, ArmResult]) -> list[str]:
     """table6: the weight-decay grid per (P, f) cell on the first seed: validation grok step (test grok step),
     and the value chosen."""
     ps, fs = _cells(p)
-    if not any(arm_head(a.name) in _GRID for a in p.arms):
+    if not p.tuned:
         return []
     lines = ["", "## Weight decay tuned on a validation split", "",
              "Per cell, the first seed of each grid value: the validation grok step (the test grok step in "
              "brackets); 'none by N (cut)' = cut off before a validation grok. The chosen value is the one whose "
              "validation accuracy groks first; it is *undecided* while a value cut off earlier could still win.",
-             "", "| f | P | " + " | ".join(_GRID) + " | chosen |", "|---|---|" + "---|" * (len(_GRID) + 1)]
+             "", "| f | P | " + " | ".join(GRID_ARMS) + " | chosen |", "|---|---|" + "---|" * (len(GRID_ARMS) + 1)]
     for f in fs:
         for q in ps:
             t = tuned_wd(p, runs, {"p": q, "train_frac": f})
             if not t.ran:
-                lines.append(f"| {f} | {q} | " + " | ".join("not run" for _ in _GRID) + " | - |")
+                lines.append(f"| {f} | {q} | " + " | ".join("not run" for _ in GRID_ARMS) + " | - |")
                 continue
             cells = []
-            for h in _GRID:
+            for h in GRID_ARMS:
                 sc = t.scores.get(h) or []
                 if not sc:
                     cells.append("not run")
@@ -296,15 +288,14 @@ def pooled_heatmap(p: Plan, runs: Runs, out: Path) -> list[Path]:
     weight-decay grid as one panel: the value tuned per cell); plus, where the plan has the tuned baseline,
     the speedup per fraction beside the paper's."""
     panels: dict[str, dict] = {}
-    grid = any(arm_head(a.name) in _GRID for a in p.arms)
     for arm in p.arms:
         head = arm_head(arm.name)
-        if head in _GRID:
+        if head in GRID_ARMS:
             continue
         if rs := p.runs_of(arm, runs):
             cell = (arm.overrides["p"], arm.overrides["train_frac"])
             panels.setdefault(head, {})[cell] = steps_budget(rs)
-    if grid:
+    if p.tuned:
         ps, fs = _cells(p)
         for q in ps:
             for f in fs:
@@ -312,7 +303,7 @@ def pooled_heatmap(p: Plan, runs: Runs, out: Path) -> list[Path]:
                 if rs:
                     panels.setdefault(TUNED, {})[(q, f)] = steps_budget(rs)
     figs = [plot_heatmap(panels, "P", "train fraction", out / "grok_heatmap_p_f.png")] if panels else []
-    if grid and panels:
+    if p.tuned and panels:
         figs.append(_speedup_figure(p, runs, out / "speedup_per_fraction.png"))
     return figs
 
@@ -327,8 +318,7 @@ def _speedup_figure(p: Plan, runs: Runs, path: Path) -> Path:
     ax.plot([f for f, _, b in paper if not b], [r for _, r, b in paper if not b], "k*", ms=12, label="paper")
     ax.plot([f for f, _, b in paper if b], [r for _, r, b in paper if b], "k^", ms=10,
             label="paper (lower bound)")
-    series = [("strong-wd", h) for h in _main_heads(p) if h != "strong-wd" and not h.endswith(",val")] + \
-        [(TUNED, h) for h in _main_heads(p) if h.endswith(",val")]
+    series = _ratio_pairs(p)
     for k, (ref, arm) in enumerate(series):
         for j, q in enumerate(ps):
             xs, ys, exact = [], [], []

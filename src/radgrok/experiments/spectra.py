@@ -42,17 +42,12 @@ def add_spectra(p, runs: dict[str, Run], out: Path) -> list[Path]:
                             if row.get("fourier_coherence") is not None]
                            for s in p.seeds if (r := runs.get(records.run_name(a.name, s)))] for a in p.arms}
         curves = {k: [rows for rows in v if rows] for k, v in curves.items()}
-        f = plot_site_metric({k: v for k, v in curves.items() if v}, "fourier", out / "fourier_over_training.png",
-                             "top-5 frequency share / |F|max", None, False)
-        if f is not None:
-            figs.append(f)
-        for name, r in seed0.items():  # needs only metrics.jsonl, not the checkpoint
-            if not r:
-                continue
-            f = plot_fourier_chronology(r.rows, out / f"fourier_chronology_{name}.png",
-                                        f"{name}, seed {p.seeds[0]}: per-frequency power over training")
-            if f:
-                figs.append(f)
+        over = plot_site_metric({k: v for k, v in curves.items() if v}, "fourier", out / "fourier_over_training.png",
+                                "top-5 frequency share / |F|max", None, False)
+        chronology = [plot_fourier_chronology(r.rows, out / f"fourier_chronology_{name}.png",
+                                              f"{name}, seed {p.seeds[0]}: per-frequency power over training")
+                      for name, r in seed0.items() if r]  # needs only metrics.jsonl, not the checkpoint
+        figs += [f for f in (over, *chronology) if f is not None]
         mats = {}
         for name, r in first.items():
             w_a, _ = mlp_input_embeddings(load_final_model(r.dir))

@@ -285,14 +285,10 @@ def run_sweep(trials: list[Trial], out: str | Path, backend: str = "local", work
 
 def results_table(trials: list[Trial], results: list[dict]) -> list[dict]:
     """One flat row per trial: its overrides, seed, status and milestones."""
-    rows = []
-    for t, r in zip(trials, results):
-        row = {"trial": t.name, "arm": t.arm, "preset": t.preset, **dict(t.overrides), "seed": t.seed,
-               "status": r.get("status"), "grok_step": r.get("grok_step"),
-               "memorised_step": r.get("memorised_step"), "step_95": r.get("step_95"),
-               "final_test_acc": (r.get("final") or {}).get("test_acc"), "error": r.get("error", "")}
-        rows.append(row)
-    return rows
+    return [{"trial": t.name, "arm": t.arm, "preset": t.preset, **dict(t.overrides), "seed": t.seed,
+             "status": r.get("status"), "grok_step": r.get("grok_step"), "memorised_step": r.get("memorised_step"),
+             "step_95": r.get("step_95"), "final_test_acc": (r.get("final") or {}).get("test_acc"),
+             "error": r.get("error", "")} for t, r in zip(trials, results)]
 
 
 def _to_csv(rows: list[dict]) -> str:

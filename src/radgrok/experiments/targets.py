@@ -22,8 +22,8 @@ from ..training.kinds import kind_of
 from .sweep import Trial
 
 __all__ = ["Arm", "Plan", "Target", "TARGETS", "SCALES", "READINGS", "FIRST_READING", "plan", "gpt_preset",
-           "est_seconds", "arm_head", "cell_name", "WD_GRID", "VAL_FRAC", "TUNED", "T7_BATCH_LAM", "T6_FRACTIONS",
-           "T6_PAPER_P"]
+           "est_seconds", "arm_head", "cell_name", "WD_GRID", "GRID_ARMS", "VAL_FRAC", "TUNED", "T7_BATCH_LAM",
+           "T6_FRACTIONS", "T6_PAPER_P"]
 
 # The literal readings of the paper's ||h|| (radgrok.penalty.readings) other than radgrok's first one (one norm
 # per example, mean over the batch), as the overrides that select them and the label a report gives.
@@ -39,6 +39,7 @@ CELL_FIELDS = ("p=", "f=")  # the fields a pooled target's arm names end with, o
 # The weight-decay grid the tuned baseline is chosen from on a validation split (the mechanism table's:
 # it goes on past 3 and 10, where the paper-size runs kept finding the best at the grid's edge)
 WD_GRID = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
+GRID_ARMS = tuple(f"wd={wd},val" for wd in WD_GRID)  # the grid's arms, by name without a cell
 VAL_FRAC = 0.1  # the share of the training pairs held out as the validation split
 TUNED = "tuned-wd"  # the derived arm: per cell, the grid's wd=X,val arm whose validation accuracy groks first
 
@@ -84,6 +85,11 @@ class Plan:
 
     def arm_seeds(self, arm: Arm) -> list[int]:
         return list(arm.seeds) if arm.seeds is not None else self.seeds
+
+    @property
+    def tuned(self) -> bool:
+        """Whether the plan has the weight-decay grid the tuned baseline (``TUNED``) is chosen from."""
+        return any(arm_head(a.name) in GRID_ARMS for a in self.arms)
 
     def runs_of(self, arm: Arm, runs: dict) -> list:
         """The loaded runs (name -> run) of the arm's seeds, in seed order; seeds not run are skipped."""
@@ -189,9 +195,9 @@ def _mechanism_arms(scale: str, n_train: int) -> list[Arm]:
     # (c) weight decay tuned on a validation split (10% of the training pairs; the grid goes on past
     # 3 and 10, where the paper-size runs kept finding the best at the grid's edge), and the batch
     # reading on the same split so the two see the same training pairs
-    arms += [Arm(f"wd={wd},val", base, dict(lam=0.0, weight_decay=wd, val_frac=VAL_FRAC,
-                                            **{k: v for k, v in batch.items() if k == "patience"}))
-             for wd in WD_GRID]
+    arms += [Arm(name, base, dict(lam=0.0, weight_decay=wd, val_frac=VAL_FRAC,
+                                  **{k: v for k, v in batch.items() if k == "patience"}))
+             for wd, name in zip(WD_GRID, GRID_ARMS)]
     arms.append(Arm("penalty@batch,val", pen, dict(batch, val_frac=VAL_FRAC)))
     return arms
 
@@ -202,11 +208,10 @@ def _seeds(scale: str, cpu_default: int, seeds: int | None) -> list[int]:
 
 # -- one builder per target: its arms, seeds, verdict aliases and notes -------------------------
 def _table2_or_fig1(target: str, scale: str, seeds: int | None) -> Plan:
-    cpu = scale == "cpu"
     names: tuple[str, ...] = ("weak-wd", "strong-wd", "dropout", "penalty", "penalty-small-r")
     if target == "fig1":
         names = tuple(n for n in names if n != "dropout")
-    p = Plan(target, scale, _mlp_arms(scale, 4000 if cpu else None, names), _seeds(scale, 3, seeds))
+    p = Plan(target, scale, _mlp_arms(scale, 4000 if scale == "cpu" else None, names), _seeds(scale, 3, seeds))
     p.notes.append("dropout rate 0.1 with weak wd (the paper states neither); 'MAN' is not implemented")
     return p
 
@@ -233,7 +238,7 @@ def _figure(target: str, scale: str, seeds: int | None) -> Plan:
 def _table7(target: str, scale: str, seeds: int | None) -> Plan:
     cpu = scale == "cpu"
     lams = (0.001, 0.01, 0.05, 0.1, 0.5, 1.0)
-    base = "cpu-mlp" if cpu else "paper-mlp"
+    base = f"{scale}-mlp"
     # cpu: the paper's own setting is known not to grok at CPU size (docs/results), so one seed
     # per lam suffices to show it; the calibrated series below gets the seeds
     one = (0,) if cpu and seeds is None else None
@@ -267,16 +272,15 @@ def _table6_paper_arms() -> list[Arm]:
             Arm(f"lam={T7_BATCH_LAM}@batch", "paper-mlp", dict(batch, lam=T7_BATCH_LAM)),
             Arm("act-l2@batch", "paper-mlp", dict(batch, radius_scale=0.0)),
             Arm("strong-wd", "paper-mlp-strong-wd", dict(cheap)),
-            *[Arm(f"wd={wd},val", "paper-mlp-weak-wd", dict(cheap, lam=0.0, weight_decay=wd, **val))
-              for wd in WD_GRID],
+            *[Arm(name, "paper-mlp-weak-wd", dict(cheap, lam=0.0, weight_decay=wd, **val))
+              for wd, name in zip(WD_GRID, GRID_ARMS)],
             Arm("penalty@batch,val", "paper-mlp", dict(batch, **val))]
     return [Arm(cell_name(a.name, pp, f), a.preset, dict(a.overrides, p=pp, train_frac=f))
             for f in T6_FRACTIONS for pp in T6_PAPER_P for a in cell]
 
 
 def _table6(target: str, scale: str, seeds: int | None) -> Plan:
-    cpu = scale == "cpu"
-    if not cpu:
+    if scale == "paper":
         p = Plan(target, scale, _table6_paper_arms(), _seeds(scale, 1, seeds), pool_by="train_frac")
         p.aliases += [
             (f"{READINGS['batch'][1]}, λ 0.05", {"penalty": "penalty@batch", "penalty,val": "penalty@batch,val"}),
@@ -330,7 +334,7 @@ def _table10(target: str, scale: str, seeds: int | None) -> Plan:
 
 
 def _mechanism(target: str, scale: str, seeds: int | None) -> Plan:
-    cfg = Trial("paper-mlp" if scale == "paper" else "cpu-mlp", (), 0).config()
+    cfg = Trial(f"{scale}-mlp", (), 0).config()
     n_train = train_count(cfg.task.op, cfg.task.p, cfg.task.train_frac)
     p = Plan(target, scale, _mechanism_arms(scale, n_train), _seeds(scale, 3, seeds))
     p.notes.append(f"M = {n_train} training pairs at full batch; the batch reading puts each example near "
@@ -341,9 +345,7 @@ def _mechanism(target: str, scale: str, seeds: int | None) -> Plan:
 
 
 def _choices(target: str, scale: str, seeds: int | None) -> Plan:
-    cpu = scale == "cpu"
-    base = "cpu-mlp" if cpu else "paper-mlp"
-    ref = "cpu-mlp-strong-wd" if cpu else "paper-mlp-strong-wd"
+    base, ref = f"{scale}-mlp", f"{scale}-mlp-strong-wd"
     arms = []
     for enc in ("onehot", "embed"):
         for depth in (1, 2):

@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass
+from functools import partial
 
 # ArmResult and the phrases are report.steps' (one copy, below this layer); named in __all__ too
 from ..runs.steps import ArmResult, by_steps, seed_steps, steps_text
@@ -137,16 +138,13 @@ def _count(claim: Claim, arm: ArmResult) -> Verdict:
     done = arm.n_grok - arm.unconfirmed  # seeds whose grok held to the end of their run
     agree = (n - arm.n_grok) if k == "dng" else done
     against = done if k == "dng" else n - arm.n_grok - len(arm.bound_steps)  # grokked / DNG over the budget
-    baseline = f"budget {arm.full_budget:,}"
-    ours, ratio = f"{arm.name}: {steps_text(arm)}", f"{agree}/{n} seeds"
-    paper = "DNG" if k == "dng" else "groks"
+    verdict = partial(Verdict, claim.name, "DNG" if k == "dng" else "groks", f"{arm.name}: {steps_text(arm)}",
+                      f"{agree}/{n} seeds", baseline=f"budget {arm.full_budget:,}")
     if against:
-        what = "grok" if k == "dng" else "DNG"
-        return Verdict(claim.name, paper, ours, ratio, NOT, baseline, f"{against}/{n} seeds {what}")
+        return verdict(NOT, why=f"{against}/{n} seeds {'grok' if k == 'dng' else 'DNG'}")
     if arm.undecided:
-        return Verdict(claim.name, paper, ours, ratio, OPEN, baseline,
-                       f"{arm.undecided}/{n} seeds cut before deciding")
-    return Verdict(claim.name, paper, ours, ratio, REPRODUCED, baseline)
+        return verdict(OPEN, why=f"{arm.undecided}/{n} seeds cut before deciding")
+    return verdict(REPRODUCED)
 
 
 def _lambda_curve(claim: Claim, ran: list[ArmResult], alias: dict) -> Verdict:
@@ -165,21 +163,22 @@ def _lambda_curve(claim: Claim, ran: list[ArmResult], alias: dict) -> Verdict:
     ours = " / ".join(f"{m:,.0f}" if a.n_grok else f"none by {by_steps(a.bound_steps)}" if a.bound_steps else "DNG"
                       for a, m in zip(ran, means))
     paper_min = alias.get(claim.ref, claim.ref)
-    paper, base = f"U-shaped, min at {claim.ref}", "the two ends of the λ range"
+    verdict = partial(Verdict, claim.name, f"U-shaped, min at {claim.ref}", ours,
+                      baseline="the two ends of the λ range")
     if not any(a.n_grok for a in ran):
         open_ = any(a.bound_steps for a in ran)
-        return Verdict(claim.name, paper, ours, "n/a (nothing grokked)", OPEN if open_ else NOT, base,
-                       "cut before any λ grokked" if open_ else "nothing grokked")
+        return verdict("n/a (nothing grokked)", OPEN if open_ else NOT,
+                       why="cut before any λ grokked" if open_ else "nothing grokked")
     where = f"min at {ran[i].name}"
     if not (0 < i < len(means) - 1 and means[i] < means[0] and means[i] < means[-1]):
-        return Verdict(claim.name, paper, ours, where, NOT, base, "the minimum is at an end of the range")
+        return verdict(where, NOT, why="the minimum is at an end of the range")
     if ran[i].undecided:
-        return Verdict(claim.name, paper, ours, where, OPEN, base, f"{ran[i].name} was cut before deciding")
+        return verdict(where, OPEN, why=f"{ran[i].name} was cut before deciding")
     if ran[i].name == paper_min:
-        return Verdict(claim.name, paper, ours, where, REPRODUCED, base)
+        return verdict(where, REPRODUCED)
     at = next((m for a, m in zip(ran, means) if a.name == paper_min), None)
-    return Verdict(claim.name, paper, ours, where, DIRECTION, base,
-                   f"min at {ran[i].name} ({means[i]:,.0f})" + (f", not {paper_min} ({at:,.0f})" if at else ""))
+    return verdict(where, DIRECTION,
+                   why=f"min at {ran[i].name} ({means[i]:,.0f})" + (f", not {paper_min} ({at:,.0f})" if at else ""))
 
 
 def _per_site(claim: Claim, arm: ArmResult | None, alias: dict) -> Verdict:
@@ -193,17 +192,16 @@ def _per_site(claim: Claim, arm: ArmResult | None, alias: dict) -> Verdict:
     value = claim.value
     assert arm is not None and value is not None  # vals came from arm; a below/above claim states its value
     ok = sum(v <= value if claim.kind == "below" else v >= value for v in vals.values())
-    ours = f"{arm.name}: " + ", ".join(f"{site} {v:.3g}" for site, v in vals.items())
-    paper = f"{claim.kind} {claim.value:g} in every layer" + (f" (≈{claim.size:g})" if claim.size else "")
-    ratio = f"{ok}/{len(vals)} layers"
+    verdict = partial(Verdict, claim.name,
+                      f"{claim.kind} {claim.value:g} in every layer" + (f" (≈{claim.size:g})" if claim.size else ""),
+                      f"{arm.name}: " + ", ".join(f"{site} {v:.3g}" for site, v in vals.items()),
+                      f"{ok}/{len(vals)} layers", baseline=base)
     if ok < len(vals):
-        return Verdict(claim.name, paper, ours, ratio, NOT, base,
-                       f"{len(vals) - ok}/{len(vals)} layers on the other side")
+        return verdict(NOT, why=f"{len(vals) - ok}/{len(vals)} layers on the other side")
     off = [s for s, v in vals.items() if claim.size and not _size(v, claim.size, claim.factor)]
     if off:
-        return Verdict(claim.name, paper, ours, ratio, DIRECTION, base,
-                       f"{', '.join(off)} outside {claim.size:g} ×/÷ {claim.factor:g}")
-    return Verdict(claim.name, paper, ours, ratio, REPRODUCED, base)
+        return verdict(DIRECTION, why=f"{', '.join(off)} outside {claim.size:g} ×/÷ {claim.factor:g}")
+    return verdict(REPRODUCED)
 
 
 def combine(claim: Claim, parts: list[Verdict]) -> Verdict:
@@ -213,21 +211,11 @@ def combine(claim: Claim, parts: list[Verdict]) -> Verdict:
     reproduced when every part is. ``ours`` lists each part's measurement, ratio and grade."""
     grades = [v.verdict for v in parts]
     named = [(c.name.split(":", 1)[0] if ":" in c.name else c.name, v) for c, v in zip(claim.parts, parts)]
-    if NOT in grades:
-        grade = NOT
-    elif all(g == NOT_RUN for g in grades):
-        grade = NOT_RUN
-    elif OPEN in grades or NOT_RUN in grades:
-        grade = OPEN
-    elif DIRECTION in grades:
-        grade = DIRECTION
-    else:
-        grade = REPRODUCED
+    grade = (NOT if NOT in grades else NOT_RUN if all(g == NOT_RUN for g in grades)
+             else OPEN if OPEN in grades or NOT_RUN in grades else DIRECTION if DIRECTION in grades else REPRODUCED)
     why = "; ".join(f"{n}: {v.verdict}" + (f" ({v.why})" if v.why else "")
                     for n, v in named if v.verdict != REPRODUCED) if grade != REPRODUCED else ""
-    ours = "; ".join(f"{n}: {v.ours}" for n, v in named)
-    ratio = "; ".join(f"{n}: {v.ratio}" for n, v in named)
-    paper = "; ".join(f"{n}: {v.paper}" for n, v in named)
+    paper, ours, ratio = ("; ".join(f"{n}: {getattr(v, k)}" for n, v in named) for k in ("paper", "ours", "ratio"))
     ran = [v for v in parts if v.verdict != NOT_RUN] or parts  # a part not run names no measured baseline
     baselines = list(dict.fromkeys(v.baseline for v in ran if v.baseline))
     return Verdict(claim.name, paper, ours, ratio, grade, "; ".join(baselines), why)

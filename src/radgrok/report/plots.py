@@ -85,10 +85,9 @@ def plot_accuracy(groups: dict[str, list[list[dict]]], path: str | Path, title: 
         color = f"C{i % 10}" if len(groups) <= 10 else plt.cm.tab20(i % 20)
         steps, test = align_curves(runs, "test_acc")
         _, train = align_curves(runs, "train_acc")
-        n = len(runs)
-        ax.plot(steps, np.nanmean(test, 0), color=color, label=f"{arm} test (n={n})")
+        n, mean = len(runs), np.nanmean(test, 0)
+        ax.plot(steps, mean, color=color, label=f"{arm} test (n={n})")
         sd = np.nanstd(test, 0, ddof=1) if n > 1 else np.zeros(len(steps))
-        mean = np.nanmean(test, 0)
         ax.fill_between(steps, np.clip(mean - sd, 0, 1), np.clip(mean + sd, 0, 1), color=color, alpha=0.2)
         many = len(groups) > 8  # a legend of every train curve would not fit: label test curves only
         ax.plot(steps, np.nanmean(train, 0), color=color, ls=":", label=None if many else f"{arm} train")
@@ -161,8 +160,7 @@ def plot_grok_bars(arms: dict[str, tuple], path: str | Path, title: str = "") ->
         ax.text(i, mean, no_grok_label(steps, *cut, sep="\n") if dng else f"{mean:,.0f}", ha="center", va="bottom",
                 fontsize=8)
         ax.scatter([i] * len(steps), [budget if g is None else g for g in steps], color="k", s=8, zorder=3)
-    budgets = {v[1] for v in arms.values()}
-    for b in budgets:
+    for b in {v[1] for v in arms.values()}:  # each budget once
         ax.axhline(b, color="grey", ls="--", lw=0.8)
     ax.set_xticks(range(len(names)), names, rotation=25, ha="right", fontsize=8)
     ax.set_ylabel("grok step (no grok: steps run, hatched)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Hashable
 
 from ..runs import records
 from ..runs.config import to_dict
@@ -57,11 +58,11 @@ def load_runs(path: str | Path) -> list[Run]:
     return [load_run(d) for d in dirs]
 
 
-def group_runs(runs: list[Run]) -> dict[str, list[Run]]:
-    """Runs grouped by arm, in the order arms first appear."""
-    groups: dict[str, list[Run]] = {}
+def group_runs(runs: list[Run], key: Callable[[Run], Hashable] | None = None) -> dict:
+    """Runs grouped by arm (or by ``key(run)``), in the order groups first appear."""
+    groups: dict = {}
     for r in runs:
-        groups.setdefault(r.arm, []).append(r)
+        groups.setdefault(r.arm if key is None else key(r), []).append(r)
     return groups
 
 
@@ -139,11 +140,7 @@ def sweep_figures(runs: list[Run], out_dir: str | Path, prefix: str = "") -> lis
         others = [k for k in vary if k != "lam"]
         series: dict[str, list] = {}
         refs: dict[str, tuple] = {}
-        cells: dict[tuple, list[Run]] = {}
-        for r in runs:
-            f = flat_config(r)
-            cells.setdefault((f["lam"], tuple(f[k] for k in others)), []).append(r)
-        for (lam, rest), rs in cells.items():
+        for (lam, *rest), rs in group_runs(runs, lambda r: tuple(flat_config(r)[k] for k in ["lam", *others])).items():
             label = ",".join(f"{k}={v}" for k, v in zip(others, rest)) or "lam sweep"
             if lam > 0:
                 series.setdefault(label, []).append((lam, *steps_budget(rs)))
@@ -152,10 +149,7 @@ def sweep_figures(runs: list[Run], out_dir: str | Path, prefix: str = "") -> lis
         if any(len({pt[0] for pt in pts}) > 1 for pts in series.values()):  # a curve needs two lambdas
             figs.append(plot_lambda_curve(series, out_dir / f"{prefix}lambda_curve.png", refs))
     if len(vary) == 2:
-        grid: dict[tuple, list[Run]] = {}
-        for r in runs:
-            f = flat_config(r)
-            grid.setdefault((f[vary[0]], f[vary[1]]), []).append(r)
+        grid = group_runs(runs, lambda r: tuple(flat_config(r)[k] for k in vary))
         if len(grid) > 1:
             figs.append(plot_heatmap({"all runs": {k: steps_budget(rs) for k, rs in grid.items()}},
                                      vary[0], vary[1], out_dir / f"{prefix}grok_heatmap.png"))
@@ -201,12 +195,8 @@ def report_dir(path: str | Path, title: str = "radgrok report") -> str:
     runs = load_runs(path)
     if not runs:
         return f"no runs (no {records.SUMMARY}) under {path}"
-    groups = group_runs(runs)
     out_dir = path if path.is_dir() else path.parent
     png, sweep, sites = run_figures(runs, out_dir)
-    extra = [f"![{f.stem}]({f.name})" for f in sweep] + [""]
-    for fig in sites:
-        extra += [f"![{fig.stem}]({fig.name})", ""]
     c = runs[0].config
     md = "\n".join([
         f"# {title}", "",
@@ -214,9 +204,10 @@ def report_dir(path: str | Path, title: str = "radgrok report") -> str:
         f"grok step = first evaluation with test accuracy > {c['train']['grok_threshold']:.0%} that stays above "
         "it for the rest of the run; DNG = did not grok within the budget; none by N (cut) = stopped at "
         "step N, before its budget, without a grok step (a bound, not a DNG).", "",
-        grok_table(groups), "",
+        grok_table(group_runs(runs)), "",
         *([table, ""] if (table := forecast_table(runs)) else []),
-        f"![accuracy]({png.name})", "", *extra,
+        f"![accuracy]({png.name})", "", *[f"![{f.stem}]({f.name})" for f in sweep], "",
+        *[x for f in sites for x in (f"![{f.stem}]({f.name})", "")],
     ])
     records.atomic_write_text(out_dir / "report.md", md)
     return md
