@@ -69,7 +69,7 @@ def guarded(monkeypatch, tmp_path):
     from radgrok.experiments import bench, sweep
     from radgrok.training import loop
 
-    monkeypatch.setattr(loop, "_with_threads", _reached)  # train(): after its checks, its claim and its resume
+    monkeypatch.setattr(loop, "with_threads", _reached)  # train(): after its checks, its claim and its resume
     monkeypatch.setattr(sweep, "_local", _reached)  # every trial pool: sweep, compare, demo, reproduce
     monkeypatch.setattr(sweep, "_ray", _reached)
     monkeypatch.setattr(bench, "run_bench", _reached)

@@ -45,7 +45,7 @@ from .probes import cheap_diagnostics, expensive_diagnostics
 from .resume import REDO, metrics_until, read_record, resume_point
 
 __all__ = ["train", "build", "Built", "Trial", "run_trials", "scheduled_diagnostics", "evaluate", "train_step",
-           "optimizer_step", "make_feed", "load_final_model"]
+           "optimizer_step", "make_feed", "load_final_model", "with_threads"]
 
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -151,7 +151,7 @@ def train(
     """
     validate(cfg)
     if out_dir is None:
-        return _with_threads(cfg, lambda: _train(cfg, None, None, progress, on_eval, stop_after_steps))
+        return with_threads(cfg, lambda: _train(cfg, None, None, progress, on_eval, stop_after_steps))
     with records.claim(out_dir) as out:  # created, and ours alone, before anything is read or written
         ckpt = None
         if resume:
@@ -160,10 +160,11 @@ def train(
                 return done
         elif (out / records.SUMMARY).exists():
             raise ConfigError(f"out: run directory {out} already exists; pass --resume or choose another --out")
-        return _with_threads(cfg, lambda: _train(cfg, out, ckpt, progress, on_eval, stop_after_steps))
+        return with_threads(cfg, lambda: _train(cfg, out, ckpt, progress, on_eval, stop_after_steps))
 
 
-def _with_threads(cfg: RunConfig, run: Callable[[], _T]) -> _T:
+def with_threads(cfg: RunConfig, run: Callable[[], _T]) -> _T:
+    """``run()`` under the config's torch thread count (``train.threads``, 0 = leave it), restored after."""
     threads_before = torch.get_num_threads()
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)

@@ -35,7 +35,7 @@ from torch.func import functional_call, vmap
 from ..runs import records
 from ..runs.config import ConfigError, RunConfig, to_dict, validate
 from ..runs.recorder import Recorder
-from .loop import Trial, _with_threads, build, make_feed, optimizer_step, run_trials
+from .loop import Trial, build, make_feed, optimizer_step, run_trials, with_threads
 
 __all__ = ["train_many", "stack_key", "PER_SEED_FIELDS", "stacked_step"]
 
@@ -144,7 +144,7 @@ def train_many(cfgs: list[RunConfig], out_dirs: list[str | Path] | None = None,
         for o in outs:
             if o is not None:
                 held.enter_context(records.claim(o))
-        return _with_threads(cfgs[0], lambda: _train_stacked(cfgs, outs, progress, on_eval))
+        return with_threads(cfgs[0], lambda: _train_stacked(cfgs, outs, progress, on_eval))
 
 
 def _constant(t: torch.Tensor) -> Callable[[], torch.Tensor]:
