@@ -60,7 +60,7 @@ from radgrok.experiments import bench
 from radgrok.experiments.bench import Log, alternate, bench_penalty_presets, spread, warm, write_result
 from radgrok.experiments.presets import get_preset
 from radgrok.models.mlp import one_hot_concat
-from radgrok.runs.config import ConfigError, RunConfig
+from radgrok.runs.config import RunConfig
 from radgrok.tasks.modular import ModularData, make_modular
 from radgrok.training.loop import Built, build, make_feed, train, train_step
 from radgrok.training.multiseed import train_many
@@ -288,8 +288,7 @@ def run_bench(sizes: Sizes, json_path: str | Path | None = None, configs: dict[s
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     cfgs = {k: c.replace(device=device) for k, c in (configs or default_configs()).items()}
     t_start = time.perf_counter()
-    res = bench.header("benchmarks/bench.py" + (" --quick" if quick else "")
-                       + (f" --device {device}" if device != "cpu" else ""), device, sizes)
+    res = bench.header("benchmarks/bench.py", quick, device, sizes)
     details: dict = {}
     jobs: list[tuple[str, Callable[[], tuple[Sequence[float | None], dict]]]] = [
         ("roofline_fraction", lambda: bench_roofline(cfgs["paper"], sizes, log)),
@@ -337,8 +336,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="output file (default benchmarks/results/<hostname>-<YYYY-MM-DD>.json)")
     ap.add_argument("--device", default="cpu", help="cpu or cuda[:N]; on CUDA every time is taken with CUDA events")
     ns = ap.parse_args(argv)
-    if ns.device != "cpu" and not (ns.device.startswith("cuda") and torch.cuda.is_available()):
-        raise ConfigError(f"--device must be cpu or an available cuda[:N], got {ns.device!r}")
+    bench.check_device(ns.device)
     res = run_bench(QUICK if ns.quick else FULL, ns.json, quick=ns.quick, device=ns.device)
     print(format_table(res))
     print(f"{res['wall_seconds']:.0f} s; results in {res['json_path']}")

@@ -37,7 +37,7 @@ from .presets import get_preset
 
 __all__ = ["Log", "Sizes", "FULL", "QUICK", "READINGS", "bench_penalty", "bench_penalty_presets", "run_bench",
            "format_table", "run_and_print", "spread", "write_result", "default_json_path", "device_name", "timer",
-           "warm", "alternate"]
+           "warm", "alternate", "check_device", "header"]
 
 Log = Callable[[str], None]
 
@@ -189,25 +189,31 @@ def write_result(res: dict, json_path: str | Path | None, kind: str = "", device
     return out
 
 
-def header(benchmark: str, device: str, sizes: object) -> dict:
-    """What every benchmark result opens with: the command, the machine, the date, the sizes."""
-    return {"benchmark": benchmark, "device": device_name(device),
+def check_device(device: str) -> None:
+    """``device`` is ``cpu`` or an available ``cuda[:N]``; else one ConfigError line, before anything is timed."""
+    if device != "cpu" and not device.startswith("cuda"):
+        raise ConfigError(f"--device must be cpu or cuda[:N], got {device!r}")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {device}: no CUDA device is available here")
+
+
+def header(command: str, quick: bool, device: str, sizes: Sizes) -> dict:
+    """What every benchmark result opens with: the command as run, the machine, the date, the sizes."""
+    return {"benchmark": command + (" --quick" if quick else "") + (f" --device {device}" if device != "cpu" else ""),
+            "device": device_name(device),
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "machine": {"hostname": platform.node(), "processor": platform.processor() or platform.machine(),
                         "cores": os.cpu_count(), "python": platform.python_version()},
-            "torch": torch.__version__, "threads": torch.get_num_threads(), "sizes": asdict(cast(Sizes, sizes))}
+            "torch": torch.__version__, "threads": torch.get_num_threads(), "sizes": asdict(sizes)}
 
 
 def run_bench(sizes: Sizes, json_path: str | Path | None = None, presets: Sequence[str] = DEFAULT_PRESETS,
-              quick: bool = False, log: Log | None = None, device: str = "cpu",
-              configs: dict[str, RunConfig] | None = None) -> dict:
-    """Measure the penalty's overhead on each preset (or on ``configs``, name -> config) on ``device``,
-    write the JSON file and return its content."""
+              quick: bool = False, log: Log | None = None, device: str = "cpu") -> dict:
+    """Measure the penalty's overhead on each preset on ``device``, write the JSON file and return its content."""
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
-    cfgs = {k: c.replace(device=device) for k, c in (configs or {p: get_preset(p) for p in presets}).items()}
+    cfgs = {name: get_preset(name).replace(device=device) for name in presets}
     t0 = time.perf_counter()
-    res = header("radgrok bench" + (" --quick" if quick else "") + (f" --device {device}" if device != "cpu" else ""),
-                 device, sizes)
+    res = header("radgrok bench", quick, device, sizes)
     values, extra = bench_penalty_presets(cfgs, sizes, log)
     res["penalty_overhead"] = {**spread(values), "target": None, "meets_target": None}
     res["details"] = {"penalty_overhead": {"values": values, **extra}}
@@ -230,10 +236,7 @@ def format_table(res: dict) -> str:
 def run_and_print(quick: bool, json_path: str | Path | None = None, device: str = "cpu",
                   presets: Sequence[str] | None = None) -> int:
     """What ``radgrok bench`` does: measure, write the JSON, print the table."""
-    if device != "cpu" and not device.startswith("cuda"):
-        raise ConfigError(f"--device must be cpu or cuda[:N], got {device!r}")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"--device {device}: no CUDA device is available here")
+    check_device(device)
     for p in presets or ():
         get_preset(p)  # an unknown name: one line naming the presets there are, before anything is timed
     res = run_bench(QUICK if quick else FULL, json_path, presets or DEFAULT_PRESETS, quick=quick, device=device)

@@ -233,11 +233,11 @@ def judge(claim: Claim, arms: dict[str, ArmResult], alias: dict[str, str] | None
         return combine(claim, [judge(c, arms, alias) for c in claim.parts])
     if k == "speedup":
         ref, arm = get(claim.ref), get(claim.arm)
-        if not ref or not arm or not ref.grok_steps or not arm.grok_steps:  # name only the arms without runs
-            return _missing(claim, ("≥ " if claim.at_least else "") + f"{claim.ratio:.1f}×",
-                            [n for n, a in ((claim.ref, ref), (claim.arm, arm)) if not (a and a.grok_steps)],
-                            alias, alias.get(claim.ref, claim.ref))
-        return _speedup(claim, ref, arm)
+        if ref and ref.grok_steps and arm and arm.grok_steps:
+            return _speedup(claim, ref, arm)
+        return _missing(claim, ("≥ " if claim.at_least else "") + f"{claim.ratio:.1f}×",  # the arms without runs
+                        [n for n, a in ((claim.ref, ref), (claim.arm, arm)) if not (a and a.grok_steps)],
+                        alias, alias.get(claim.ref, claim.ref))
     if k in ("dng", "groks"):
         arm = get(claim.arm)
         if not arm or not arm.grok_steps:

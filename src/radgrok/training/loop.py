@@ -14,7 +14,6 @@ naming it, never a traceback.
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 import time
@@ -42,7 +41,7 @@ from ..tasks.text import TextData
 from .feeds import AdditionFeed, ModularFeed, TextFeed, evaluate
 from .kinds import kind_of
 from .probes import cheap_diagnostics, expensive_diagnostics
-from .resume import REDO, metrics_until, read_record, resume_point
+from .resume import restored_rows, resume_point
 
 __all__ = ["train", "build", "Built", "Trial", "run_trials", "scheduled_diagnostics", "evaluate", "train_step",
            "optimizer_step", "make_feed", "load_final_model", "with_threads"]
@@ -307,10 +306,7 @@ def _train(cfg: RunConfig, out: Path | None, ckpt: dict | None, progress: bool |
         t.rec.begin(b.data.split_record())
     else:
         assert out is not None  # a checkpoint is only read from a run directory
-        split = read_record(out / records.SPLIT, records.read_json)
-        if split != json.loads(json.dumps(b.data.split_record())):  # compared as JSON stores it
-            raise ConfigError(f"resume: {out / records.SPLIT} does not match the split this config makes; {REDO}")
-        rows = read_record(out / records.METRICS, metrics_until(ckpt["step"]))
+        rows = restored_rows(out, ckpt["step"], b.data.split_record())
         b.model.load_state_dict(ckpt["model"])
         b.opt.load_state_dict(ckpt["opt"])
         b.sched.load_state_dict(ckpt["sched"])

@@ -7,6 +7,7 @@ is the point to continue from (a damaged last one is named on stderr and the pre
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -16,7 +17,7 @@ from ..runs import records
 from ..runs.config import ConfigError, RunConfig, to_dict
 from ..runs.records import read_config
 
-__all__ = ["REDO", "read_record", "metrics_until", "resume_point"]
+__all__ = ["resume_point", "restored_rows"]
 
 _T = TypeVar("_T")
 # Fields that may differ between a run and its resumption (the budget and stopping rule).
@@ -43,17 +44,17 @@ def _reason(e: BaseException) -> str:
     return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 
-REDO = "restore it, or start the run again without --resume in another --out"
+_REDO = "restore it, or start the run again without --resume in another --out"
 
 
-def read_record(path: Path, read: Callable[[Path], _T]) -> _T:
+def _read_record(path: Path, read: Callable[[Path], _T]) -> _T:
     """A run file a resume needs, read by ``read``; missing or unreadable is one ConfigError line naming it."""
     if not path.is_file():
-        raise ConfigError(f"resume: {path} is missing; {REDO}")
+        raise ConfigError(f"resume: {path} is missing; {_REDO}")
     try:
         return read(path)
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
-        raise ConfigError(f"resume: {path} is damaged ({_reason(e)}); {REDO}") from None
+        raise ConfigError(f"resume: {path} is damaged ({_reason(e)}); {_REDO}") from None
 
 
 def _read_summary(path: Path) -> dict:
@@ -64,7 +65,7 @@ def _read_summary(path: Path) -> dict:
     return s
 
 
-def metrics_until(step: int) -> Callable[[Path], list[dict]]:
+def _metrics_until(step: int) -> Callable[[Path], list[dict]]:
     """A reader of metrics.jsonl's rows up to ``step``, which must include that step's own row:
     the checkpoint was taken at an evaluation, after its row was written."""
     def read(path: Path) -> list[dict]:
@@ -110,8 +111,8 @@ def resume_point(cfg: RunConfig, out: Path) -> tuple[dict | None, dict | None]:
     if not any(p.exists() for p in ckpts):
         # Nothing to continue if killed before checkpoint 0 (by then at most the step-0 row and a
         # step-0 summary are written); records of later steps mean the checkpoints were lost.
-        done = read_record(out / records.SUMMARY, _read_summary) if (out / records.SUMMARY).exists() else {}
-        rows = read_record(out / records.METRICS, records.read_jsonl) if (out / records.METRICS).exists() else []
+        done = _read_record(out / records.SUMMARY, _read_summary) if (out / records.SUMMARY).exists() else {}
+        rows = _read_record(out / records.METRICS, records.read_jsonl) if (out / records.METRICS).exists() else []
         steps = max([done.get("steps_done", 0)]
                     + [r["step"] for r in rows if isinstance(r, dict) and isinstance(r.get("step"), int)])
         if steps > 0:
@@ -119,8 +120,16 @@ def resume_point(cfg: RunConfig, out: Path) -> tuple[dict | None, dict | None]:
                               f"although its records reach step {steps}); start the run again without --resume "
                               f"in another --out (or delete {out})")
         return None, None
-    _check_resume(cfg, read_record(out / records.CONFIG, lambda p: read_config(p.parent)))
-    done = read_record(out / records.SUMMARY, _read_summary)
+    _check_resume(cfg, _read_record(out / records.CONFIG, lambda p: read_config(p.parent)))
+    done = _read_record(out / records.SUMMARY, _read_summary)
     if done["status"] in records.FINISHED and done.get("cap", done["budget"]) == cfg.train.steps:
         return done, None  # finished under this budget: resuming has nothing to add
     return None, _load_resume_checkpoint(out)
+
+
+def restored_rows(out: Path, step: int, split_record: dict) -> list[dict]:
+    """The metric rows up to the checkpoint at ``step`` that a resume continues from, once ``split.json`` is
+    found to be the split this config makes (compared as JSON stores it)."""
+    if _read_record(out / records.SPLIT, records.read_json) != json.loads(json.dumps(split_record)):
+        raise ConfigError(f"resume: {out / records.SPLIT} does not match the split this config makes; {_REDO}")
+    return _read_record(out / records.METRICS, _metrics_until(step))
