@@ -60,7 +60,7 @@ from radgrok.experiments import bench
 from radgrok.experiments.bench import Log, alternate, bench_penalty_presets, spread, warm, write_result
 from radgrok.experiments.presets import get_preset
 from radgrok.models.mlp import one_hot_concat
-from radgrok.runs.config import RunConfig
+from radgrok.runs.config import ConfigError, RunConfig
 from radgrok.tasks.modular import ModularData, make_modular
 from radgrok.training.loop import Built, build, make_feed, train, train_step
 from radgrok.training.multiseed import train_many
@@ -336,7 +336,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="output file (default benchmarks/results/<hostname>-<YYYY-MM-DD>.json)")
     ap.add_argument("--device", default="cpu", help="cpu or cuda[:N]; on CUDA every time is taken with CUDA events")
     ns = ap.parse_args(argv)
-    bench.check_device(ns.device)
+    try:
+        bench.check_device(ns.device)
+    except ConfigError as e:  # one line and exit 2 before anything is timed, as `radgrok bench`
+        print(f"benchmarks/bench.py: error: {e}", file=sys.stderr)
+        return 2
     res = run_bench(QUICK if ns.quick else FULL, ns.json, quick=ns.quick, device=ns.device)
     print(format_table(res))
     print(f"{res['wall_seconds']:.0f} s; results in {res['json_path']}")

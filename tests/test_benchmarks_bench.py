@@ -107,3 +107,14 @@ def test_plain_stepper_trains():
     step()
 
 
+
+
+@pytest.mark.parametrize("device", ["tpu", "cuda:0"])
+def test_a_bad_device_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys, device):
+    if device.startswith("cuda") and torch.cuda.is_available():
+        pytest.skip("a CUDA device is available here: cuda:0 is a good device")
+    monkeypatch.chdir(tmp_path)  # nothing may be written: the check comes before any timing
+    assert sb.main(["--quick", "--device", device]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--device" in err and "Traceback" not in err
+    assert not any(tmp_path.iterdir())
