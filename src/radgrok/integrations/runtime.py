@@ -22,6 +22,7 @@ from radgrok.diagnostics.radial import phi_rad
 from radgrok.integrations.options import RadgrokOptions, resolve_sites
 from radgrok.methods import step_hook
 from radgrok.methods.grokfast import GrokfastEMA, GrokfastMA, make_filter
+from radgrok.models.modes import eval_mode
 from radgrok.penalty import RadialSuppression
 
 __all__ = ["RadgrokRuntime", "STATE_FILE", "base_optimizer"]
@@ -173,12 +174,10 @@ class RadgrokRuntime:
         out = self.radii()
         if self.rs is None or task_loss is None or not self.options.phi_rad:
             return out
-        was_training = model.training
-        model.eval()
         try:
-            phi, _ = phi_rad(model, self.rs, task_loss)
+            with eval_mode(model):
+                phi, _ = phi_rad(model, self.rs, task_loss)
         finally:
-            model.train(was_training)
             # the replayed outputs hold a graph the next step must not reach into
             self.rs.clear()
         for name, key in (("task", "phi_rad"), ("total", "phi_rad_total")):

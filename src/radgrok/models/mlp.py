@@ -12,6 +12,8 @@ from typing import Iterable, Literal, cast
 import torch
 from torch import nn
 
+from .modes import eval_mode
+
 __all__ = ["MLP", "HookPoint", "onehot_linear", "one_hot_concat"]
 
 Encoding = Literal["onehot", "embed"]
@@ -127,12 +129,10 @@ class MLP(nn.Module):
             def hook(module, args, out, site=site):
                 seen[site] = args[0].detach()
             handles.append(linear.register_forward_hook(hook))
-        was_training = self.training
         try:
-            self.eval()
-            self(x)
+            with eval_mode(self):
+                self(x)
         finally:
-            self.train(was_training)
             for hd in handles:
                 hd.remove()
         if self.encoding == "onehot":

@@ -23,6 +23,7 @@ import math
 
 import torch
 
+from ..models.modes import eval_mode
 from ..runs.config import batch_rows, window_rows
 from ..tasks.addition import AdditionData
 from ..tasks.lm import lm_loss
@@ -70,23 +71,21 @@ def model_stats(b) -> dict:
 @torch.no_grad()
 def evaluate(b, x_tr, y_tr, x_te, y_te, x_va=None, y_va=None) -> dict:
     """Loss and accuracy on the full train and test sets, radii, penalty and weight norm."""
-    was_training = b.model.training
-    b.model.eval()
-    logits = b.model(x_tr)
-    stats = model_stats(b)  # radii and penalty of the training forward; logged for every arm, lam = 0 included
-    row = {
-        "train_loss": b.loss_fn(logits, y_tr).item(),
-        "train_acc": (logits.argmax(-1) == y_tr).double().mean().item(),
-    }
-    logits = b.model(x_te)
-    row["test_loss"] = b.loss_fn(logits, y_te).item()
-    row["test_acc"] = (logits.argmax(-1) == y_te).double().mean().item()
-    if x_va is not None:
-        logits = b.model(x_va)
-        row["val_loss"] = b.loss_fn(logits, y_va).item()
-        row["val_acc"] = (logits.argmax(-1) == y_va).double().mean().item()
+    with eval_mode(b.model):
+        logits = b.model(x_tr)
+        stats = model_stats(b)  # radii and penalty of the training forward; logged for every arm, lam = 0 included
+        row = {
+            "train_loss": b.loss_fn(logits, y_tr).item(),
+            "train_acc": (logits.argmax(-1) == y_tr).double().mean().item(),
+        }
+        logits = b.model(x_te)
+        row["test_loss"] = b.loss_fn(logits, y_te).item()
+        row["test_acc"] = (logits.argmax(-1) == y_te).double().mean().item()
+        if x_va is not None:
+            logits = b.model(x_va)
+            row["val_loss"] = b.loss_fn(logits, y_va).item()
+            row["val_acc"] = (logits.argmax(-1) == y_va).double().mean().item()
     row.update(stats)
-    b.model.train(was_training)
     return row
 
 
@@ -143,15 +142,13 @@ class AdditionFeed(_RowFeed):
 
     @torch.no_grad()
     def evaluate(self, b) -> dict:
-        was_training = b.model.training
-        b.model.eval()
         row = {}
-        for split, lm in (("train", self.train_eval), ("test", self.test)):
-            loss, acc = _loss_and_exact_match(b.model, lm)
-            row[f"{split}_loss"], row[f"{split}_acc"] = loss, acc
-            if split == "train":
-                row.update(model_stats(b))  # radii of the training forward, as for the modular task
-        b.model.train(was_training)
+        with eval_mode(b.model):
+            for split, lm in (("train", self.train_eval), ("test", self.test)):
+                loss, acc = _loss_and_exact_match(b.model, lm)
+                row[f"{split}_loss"], row[f"{split}_acc"] = loss, acc
+                if split == "train":
+                    row.update(model_stats(b))  # radii of the training forward, as for the modular task
         return row
 
 
@@ -202,14 +199,12 @@ class TextFeed:
 
     @torch.no_grad()
     def evaluate(self, b) -> dict:
-        was_training = b.model.training
-        b.model.eval()
         row = {}
-        for split, (x, y) in (("train", self.eval_tr), ("test", self.eval_va)):
-            logits = b.model(x)
-            row[f"{split}_loss"] = lm_loss(logits, y).item()
-            row[f"{split}_acc"] = (logits.argmax(-1) == y).double().mean().item()
-            if split == "train":
-                row.update(model_stats(b))
-        b.model.train(was_training)
+        with eval_mode(b.model):
+            for split, (x, y) in (("train", self.eval_tr), ("test", self.eval_va)):
+                logits = b.model(x)
+                row[f"{split}_loss"] = lm_loss(logits, y).item()
+                row[f"{split}_acc"] = (logits.argmax(-1) == y).double().mean().item()
+                if split == "train":
+                    row.update(model_stats(b))
         return row

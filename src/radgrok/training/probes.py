@@ -44,6 +44,7 @@ from ..diagnostics import (
     spectral_summary,
     zero_loss_fraction,
 )
+from ..models.modes import eval_mode
 
 __all__ = ["cheap_diagnostics", "expensive_diagnostics"]
 
@@ -55,8 +56,6 @@ def _finite(x: float) -> float | None:
 
 def cheap_diagnostics(model, rs, x: torch.Tensor, y: torch.Tensor, loss_fn=F.cross_entropy) -> dict:
     """Radial energies, activation spectra and precision health on one probe batch."""
-    was_training = model.training
-    model.eval()
     logits_box = {}
 
     def task_loss() -> torch.Tensor:
@@ -64,8 +63,8 @@ def cheap_diagnostics(model, rs, x: torch.Tensor, y: torch.Tensor, loss_fn=F.cro
         logits_box["logits"] = logits.detach()
         return loss_fn(logits, y)
 
-    phi, grads = phi_rad(model, rs, task_loss)
-    model.train(was_training)
+    with eval_mode(model):
+        phi, grads = phi_rad(model, rs, task_loss)
     row = {}
     for site, (h, _) in grads["task"].items():
         row[f"phi_task/{site}"] = _finite(phi["task"][site])
@@ -86,14 +85,11 @@ def cheap_diagnostics(model, rs, x: torch.Tensor, y: torch.Tensor, loss_fn=F.cro
 def expensive_diagnostics(model, x: torch.Tensor, y: torch.Tensor, lr: float, p: int,
                           hessian_probes: int, eigen_iters: int, seed: int, loss_fn=F.cross_entropy) -> dict:
     """Hessian trace (with standard error), top eigenvalue, sharpness and Fourier measures."""
-    was_training = model.training
-    model.eval()
     params = [q for q in model.parameters() if q.requires_grad]
     task = lambda: loss_fn(model(x), y)  # noqa: E731
-    with torch.enable_grad():
+    with eval_mode(model), torch.enable_grad():
         trace, se = hessian_trace(task, params, n_probes=hessian_probes, seed=seed)
         top = hessian_top_eigenvalue(task, params, iters=eigen_iters, seed=seed)
-    model.train(was_training)
     row: dict[str, float | list] = {"hessian_trace": trace, "hessian_trace_se": se, "hessian_top": top,
                                     "sharpness_norm": normalized_sharpness(top, lr), "eos_line": 2.0 / lr}
     if hasattr(model, "hidden"):  # the MLP: residues index the input embedding's rows
