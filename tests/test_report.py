@@ -94,3 +94,14 @@ def test_figures_tell_a_cut_off_seed_from_a_dng(tmp_path):
     assert no_grok_label([None, None], 2) == "2/2 cut off" and no_grok_label([None, 5]) == "1/2 DNG"
     assert no_grok_label([1, 2]) == ""
     assert plot_grok_bars({"a": (steps, budget, cut), "b": ([200], 1000)}, tmp_path / "g.png").stat().st_size > 0
+
+
+def test_no_lambda_curve_past_the_lines_a_legend_can_show(tmp_path):
+    from radgrok.report.report import MAX_CURVE_LINES, sweep_figures
+
+    def runs(cells):  # lam 0.01 and 0.1 in each of ``cells`` train fractions: one curve per fraction
+        return [_fake_run(f"lam={lam},f={f}-s0", 50, lam=lam, train_frac=f)
+                for lam in (0.01, 0.1) for f in (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65)[:cells]]
+
+    assert "lambda_curve.png" in [f.name for f in sweep_figures(runs(MAX_CURVE_LINES), tmp_path)]
+    assert "lambda_curve.png" not in [f.name for f in sweep_figures(runs(MAX_CURVE_LINES + 1), tmp_path)]

@@ -127,8 +127,12 @@ def steps_budget(runs: list[Run]) -> tuple[list, int, int]:
     return [r.summary["grok_step"] for r in runs], max(ends), cut
 
 
+MAX_CURVE_LINES = 6  # curves and reference lines one lambda figure can show with a legend that reads
+
+
 def sweep_figures(runs: list[Run], out_dir: str | Path, prefix: str = "") -> list[Path]:
-    """Grok-step bars per arm; the lambda U-curve when lam varies; a heatmap when two fields vary.
+    """Grok-step bars per arm; the lambda U-curve when lam varies (at most ``MAX_CURVE_LINES`` lines); a heatmap
+    when two fields vary.
 
     Returns the PNGs written.
     """
@@ -146,7 +150,10 @@ def sweep_figures(runs: list[Run], out_dir: str | Path, prefix: str = "") -> lis
                 series.setdefault(label, []).append((lam, *steps_budget(rs)))
             else:
                 refs[label] = steps_budget(rs)
-        if any(len({pt[0] for pt in pts}) > 1 for pts in series.values()):  # a curve needs two lambdas
+        # a curve needs two lambdas; past MAX_CURVE_LINES lines (table6: lambda crossed with every cell) the
+        # legend covers the axes and the figure says nothing: the report's own tables carry those runs
+        readable = len(series) + len(refs) <= MAX_CURVE_LINES
+        if readable and any(len({pt[0] for pt in pts}) > 1 for pts in series.values()):
             figs.append(plot_lambda_curve(series, out_dir / f"{prefix}lambda_curve.png", refs))
     if len(vary) == 2:
         grid = group_runs(runs, lambda r: tuple(flat_config(r)[k] for k in vary))
