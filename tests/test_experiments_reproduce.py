@@ -281,7 +281,8 @@ T6 = {
     "wd=10.0,val,p=97,f=0.6": [("cut", 2000)], "wd=30.0,val,p=97,f=0.6": [("cut", 3000)],
     "penalty@batch,val,p=97,f=0.6": [500, 600, 500]}
 T6_VAL = {"wd=1.0,val,p=97,f=0.6": [1500], "wd=3.0,val,p=97,f=0.6": [800, 900, 1000]}
-LAM05 = "reading: one Frobenius norm of the batch matrix (torch.norm(h)), λ 0.05; pooled over P 97 (P 137 not run yet)"
+LAM05 = ("reading: one Frobenius norm of the batch matrix (torch.norm(h)), λ 0.05; pooled over P 97 "
+         "(P 137: not every arm run yet)")
 
 
 def test_table6_at_paper_size_grades_each_fraction_against_strong_and_tuned_wd(tmp_path):
@@ -292,7 +293,7 @@ def test_table6_at_paper_size_grades_each_fraction_against_strong_and_tuned_wd(t
     the penalty on the same split. Picking by the test curve, or the largest validation step, fails this."""
     fake_runs(tmp_path, "table6", 3, T6, scale="paper", val=T6_VAL, wall=5.0)
     md = rep.reproduce("table6", "paper", seeds=3, out=tmp_path, report_only=True)
-    rows = [r for r in verdict_rows(md) if f"| {LAM05} |" in r]
+    rows = [r for r in verdict_rows(md) if f"| {LAM05.split(';')[0]}; pooled over P 97" in r]  # f 0.4: over 97, 137
     assert rows[0] == ("| f=0.6: penalty 6.8x sooner than strong WD | " + LAM05 + " | strong-wd | 6.8× | strong-wd "
                        "7,000 ± 1,000 vs penalty@batch 433 ± 58 | 16.15× | **direction only** (16.2× is outside "
                        "6.8× ×/÷ 2) |")
@@ -326,6 +327,19 @@ def test_table6_at_paper_size_grades_each_fraction_against_strong_and_tuned_wd(t
             "|") in md
     for png in ("grok_heatmap_p_f.png", "speedup_per_fraction.png"):
         assert (tmp_path / png).stat().st_size > 3000 and f"({png})" in md
+
+
+def test_a_pooled_ratio_stands_on_the_p_where_both_arms_ran(tmp_path):
+    """The penalty also ran at P 137 (1,000 at f 0.6), strong WD not yet: the f 0.6 verdict and the per-fraction
+    ratio pool P 97 alone (16.15×, as without the P 137 runs) and say so; pooling the penalty over both P against
+    strong WD at P 97 alone would give 7,000 / 717 = 9.77×."""
+    fake_runs(tmp_path, "table6", 3, dict(T6, **{"penalty@batch,p=137,f=0.6": [1000, 1000, 1000]}), scale="paper",
+              val=T6_VAL)
+    md = rep.reproduce("table6", "paper", seeds=3, out=tmp_path, report_only=True)
+    row = next(r for r in verdict_rows(md) if r.startswith(f"| f=0.6: penalty 6.8x sooner than strong WD | {LAM05} |"))
+    assert "| strong-wd 7,000 ± 1,000 vs penalty@batch 433 ± 58 | 16.15× |" in row
+    f06 = md.split("### f = 0.6")[1].split("### f = 0.5")[0]
+    assert "| penalty@batch | 137 | 3 |" in f06 and "strong-wd / penalty@batch 16.15× (P 97 only)" in f06
 
 
 def test_the_tuned_wd_is_open_while_a_value_cut_earlier_could_still_win(tmp_path):

@@ -163,3 +163,14 @@ def test_a_pooled_arm_name_drops_only_its_cell():
     assert targets.arm_head("penalty@sum,p=59,f=0.6") == "penalty@sum"
     assert targets.arm_head("penalty@batch,bs=256") == "penalty@batch,bs=256"
     assert targets.arm_head(targets.cell_name("act-l2@batch", 137, 0.4)) == "act-l2@batch"
+
+
+def test_matches_doctest():
+    import doctest
+
+    from radgrok.experiments import targets
+
+    result = doctest.testmod(targets)
+    assert result.failed == 0 and result.attempted >= 1
+    assert targets.matches({"p": 97}, {"p": (59, 97)}) and not targets.matches({"p": 137}, {"p": (59, 97)})
+    assert not targets.matches({"p": 97}, {"train_frac": 0.6})

@@ -25,7 +25,7 @@ from ..training.kinds import kind_of
 from .paper import PAPER, Claim
 from .sections import FIGURES, SECTIONS, tuned_result
 from .sweep import BATCH_MODES, FINISHED, check_devices, finished_summary, run_sweep
-from .targets import FIRST_READING, READINGS, TARGETS, TUNED, Plan, arm_head, est_seconds, plan
+from .targets import FIRST_READING, READINGS, TARGETS, TUNED, Plan, arm_head, est_seconds, matches, plan
 from .verdicts import DIRECTION, OPEN, REPRODUCED, RULE, Verdict, combine, judge
 
 __all__ = ["reproduce", "dry_run", "arm_results"]
@@ -86,7 +86,7 @@ def arm_results(p: Plan, runs: dict[str, Run], where: dict | None = None) -> dic
     (table6 pools arms over P at one train fraction: arm 'penalty,p=59,f=0.6' -> 'penalty')."""
     out: dict[str, ArmResult] = {}
     for arm in p.arms:
-        if where and any(arm.overrides.get(k) != v for k, v in where.items()):
+        if where and not matches(arm.overrides, where):
             continue
         key = arm_head(arm.name) if where else arm.name
         res = out.setdefault(key, ArmResult(key, [], 0))
@@ -105,14 +105,22 @@ def _pooled_p(p: Plan, value) -> list:
     return sorted({a.overrides["p"] for a in p.arms if a.overrides.get(p.pool_by) == value and "p" in a.overrides})
 
 
-def _pooled_text(p: Plan, ran: set, value) -> str:
-    """"pooled over P ..." naming the moduli the plan pools at ``value`` that have runs (``ran``: the moduli of
-    every finished run), and those not run yet."""
+def _pooled_text(p: Plan, measured: list, value) -> str:
+    """"pooled over P ..." naming the moduli the plan pools at ``value`` at which the claim is measured (every
+    arm it reads has runs there), and those where it is not yet."""
     qs = _pooled_p(p, value)
-    done = [q for q in qs if q in ran]
-    unrun = [q for q in qs if q not in ran]
-    text = f"pooled over P {', '.join(map(str, done or qs))}"
-    return text + (f" (P {', '.join(map(str, unrun))} not run yet)" if done and unrun else "")
+    unrun = [q for q in qs if q not in measured]
+    text = f"pooled over P {', '.join(map(str, measured or qs))}"
+    return text + (f" (P {', '.join(map(str, unrun))}: not every arm run yet)" if measured and unrun else "")
+
+
+def _measured_p(p: Plan, runs: dict[str, Run], c: Claim, alias: dict) -> list:
+    """The moduli at which a pooled claim (any of an ``all`` claim's parts) is measured: every arm it reads has
+    finished runs there. A pooled ratio pools only these, so both of its arms stand on the same moduli."""
+    if c.kind == "all":
+        return sorted({q for part in c.parts for q in _measured_p(p, runs, part, alias)})
+    return [q for q in _pooled_p(p, c.value)
+            if not judge(c, _pool(p, runs, {p.pool_by: c.value, "p": q})[0], alias).ours.startswith("not run")]
 
 
 def _pool(p: Plan, runs: dict[str, Run], where: dict | None) -> tuple[dict[str, ArmResult], str]:
@@ -138,7 +146,9 @@ def _verdict(p: Plan, runs: dict[str, Run], arms: dict[str, ArmResult], c: Claim
     if c.kind == "all":
         return combine(c, [_verdict(p, runs, arms, part, alias) for part in c.parts])
     pooled = bool(p.pool_by) and c.value is not None
-    pool, undecided = _pool(p, runs, {p.pool_by: c.value}) if pooled else (arms, "")
+    qs = tuple(_measured_p(p, runs, c, alias)) if pooled else ()
+    where = {p.pool_by: c.value, **({"p": qs} if qs else {})}
+    pool, undecided = _pool(p, runs, where) if pooled else (arms, "")
     v = _tuning_open(judge(c, pool, alias), c, undecided)
     if pooled:
         v.ours += _per_p(p, runs, c, alias)
@@ -264,7 +274,6 @@ def _report(p: Plan, out: Path, wall: float | None, workers: int, device: str, c
               for r in loaded]
     loaded = [r for r in loaded if r.summary["status"] in FINISHED]
     runs = {r.name: r for r in loaded}
-    ran_p = {r.config["task"].get("p") for r in loaded}  # the moduli with finished runs (pooled verdicts)
     spec = TARGETS[p.target]
     # the target's own figures first: they may add per-run metrics (Run.extra) the verdicts read
     figs_extra = [f for name in spec.figures for f in FIGURES[name](p, runs, out)]
@@ -303,7 +312,7 @@ def _report(p: Plan, out: Path, wall: float | None, workers: int, device: str, c
                 v = _verdict(p, runs, arms, c, alias)
                 values = [x.value for x in (c, *c.parts) if x.value is not None]
                 if p.pool_by and values:
-                    setting += f"; {_pooled_text(p, ran_p, values[0])}"
+                    setting += f"; {_pooled_text(p, _measured_p(p, runs, c, alias), values[0])}"
                 why = f" ({v.why})" if v.why else ""
                 md.append(f"| {v.claim} | {setting} | {v.baseline or '-'} | {v.paper} | {v.ours} | {v.ratio} "
                           f"| **{v.verdict}**{why} |")

@@ -20,7 +20,7 @@ from ..runs.grok import grok_step
 from ..runs.steps import ArmResult, seed_step, seed_steps, steps_text
 from .paper import PAPER
 from .spectra import add_spectra
-from .targets import GRID_ARMS, READINGS, TUNED, Plan, arm_head, reading_name
+from .targets import GRID_ARMS, READINGS, TUNED, Plan, arm_head, matches, reading_name
 from .verdicts import fmt_ratio, speedup_ratio
 
 __all__ = ["SECTIONS", "FIGURES", "Tuning", "tuned_wd", "tuned_result", "val_grok"]
@@ -105,7 +105,7 @@ def tuned_wd(p: Plan, runs: Runs, where: dict) -> Tuning:
     t, unrun = Tuning(), set()
     for arm in p.arms:
         head = arm_head(arm.name)
-        if head not in GRID_ARMS or any(arm.overrides.get(k) != v for k, v in where.items()):
+        if head not in GRID_ARMS or not matches(arm.overrides, where):
             continue
         scores = t.scores.setdefault(head, [])
         if rs := [r for r in p.runs_of(arm, runs) if r.seed == p.arm_seeds(arm)[0]]:
@@ -147,7 +147,7 @@ def tuned_result(p: Plan, runs: Runs, where: dict) -> tuple[ArmResult | None, st
     for f in fs:
         for q in ps:
             cell = {"p": q, "train_frac": f}
-            if any(cell[k] != v for k, v in where.items() if k in cell):
+            if not matches(cell, {k: v for k, v in where.items() if k in cell}):
                 continue
             t = tuned_wd(p, runs, cell)
             if not t.ran:
@@ -228,7 +228,7 @@ def fraction_tables(p: Plan, runs: Runs, arms: dict[str, ArmResult]) -> list[str
         lines += [f"### f = {f} — paper: {_paper_at(f)}", "",
                   "| arm | P | seeds | steps reached | grok step mean ± std | per seed | wall time per run (s) |",
                   "|---|---|---|---|---|---|---|"]
-        pooled: dict[str, ArmResult] = {}
+        cells: dict[tuple, list[Run]] = {}  # (arm, P) -> its runs at this fraction
         unrun: list[str] = []
         for head in heads:
             for q in ps:
@@ -241,14 +241,17 @@ def fraction_tables(p: Plan, runs: Runs, arms: dict[str, ArmResult]) -> list[str
                 wall = ", ".join(f"{r.summary.get('wall_seconds') or 0:,.0f}" for r in rs)
                 lines.append(f"| {name} | {q} | {len(res.grok_steps)} | {reached} | {steps_text(res)} | "
                              f"{seed_steps(res)} | {wall} |")
-                agg = pooled.setdefault(head, ArmResult(head, [], 0))
-                for r in rs:
-                    agg.add(r.summary)
+                cells[head, q] = rs
         if unrun:
             lines.append(f"| not run yet: {', '.join(unrun)} | | | | | | |")
-        ratios = [f"{ref} / {h} {fmt_ratio(*speedup_ratio(pooled[ref], pooled[h]))}" for ref, h in _ratio_pairs(p)
-                  if ref in pooled and h in pooled]
-        lines += ["", f"Ours, pooled over P {', '.join(map(str, ps))} (where run): " + "; ".join(ratios)
+        ratios = []
+        for ref, h in _ratio_pairs(p):  # a ratio pools only the P at which both of its arms ran, named if not all
+            both = [q for q in ps if (ref, q) in cells and (h, q) in cells]
+            if both:
+                a, b = (arm_steps(n, [r for q in both for r in cells[n, q]]) for n in (ref, h))
+                only = f" (P {', '.join(map(str, both))} only)" if both != ps else ""
+                ratios.append(f"{ref} / {h} {fmt_ratio(*speedup_ratio(a, b))}{only}")
+        lines += ["", f"Ours, pooled over P {', '.join(map(str, ps))} (where both arms ran): " + "; ".join(ratios)
                   + " ('>' / '<': a bound, some seeds cut off or DNG; '~': both arms bounded).", ""] if ratios else [""]
     return lines
 

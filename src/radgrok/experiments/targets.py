@@ -22,7 +22,8 @@ from ..training.kinds import kind_of
 from .sweep import Trial
 
 __all__ = ["Arm", "Plan", "Target", "TARGETS", "SCALES", "READINGS", "FIRST_READING", "plan", "gpt_preset",
-           "est_seconds", "arm_head", "cell_name", "WD_GRID", "GRID_ARMS", "VAL_FRAC", "TUNED", "T7_BATCH_LAM",
+           "est_seconds", "arm_head", "cell_name", "matches",
+           "WD_GRID", "GRID_ARMS", "VAL_FRAC", "TUNED", "T7_BATCH_LAM",
            "T6_FRACTIONS", "T6_PAPER_P"]
 
 # The literal readings of the paper's ||h|| (radgrok.penalty.readings) other than radgrok's first one (one norm
@@ -142,6 +143,14 @@ def arm_head(arm_name: str) -> str:
     while len(fields) > 1 and fields[-1].startswith(CELL_FIELDS):
         fields.pop()
     return ",".join(fields)
+
+
+def matches(overrides: dict, where: dict) -> bool:
+    """Whether an arm's ``overrides`` hold every value of ``where`` (a tuple there: any of its values).
+    >>> matches({"p": 97, "train_frac": 0.6}, {"train_frac": 0.6, "p": (97, 137)})
+    True
+    """
+    return all(overrides.get(k) in (v if isinstance(v, tuple) else (v,)) for k, v in where.items())
 
 
 def cell_name(arm_name: str, p: int, f: float) -> str:
