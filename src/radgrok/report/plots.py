@@ -22,7 +22,7 @@ def _plt():
     return plt
 
 
-def _save(fig, path: str | Path, dpi: int = 110, tight: bool = True, title: str = "") -> Path:
+def _save(fig, path: str | Path, dpi: int = 110, tight: bool = True, title: str = "", outside: bool = False) -> Path:
     """Title (``suptitle``, when given), lay out (unless the figure has a shared colour bar), write and close
     a figure: a PNG of at most 256 colours (``small_png``), a third of the size of matplotlib's, for committed
     reports."""
@@ -32,11 +32,11 @@ def _save(fig, path: str | Path, dpi: int = 110, tight: bool = True, title: str 
     if tight:
         fig.tight_layout()
     if path.suffix.lower() != ".png":  # another format: as matplotlib writes it
-        fig.savefig(path, dpi=dpi)
+        fig.savefig(path, dpi=dpi, bbox_inches="tight" if outside else None)
         _plt().close(fig)
         return path
     buf = io.BytesIO()
-    fig.savefig(buf, dpi=dpi, format="png")
+    fig.savefig(buf, dpi=dpi, format="png", bbox_inches="tight" if outside else None)
     _plt().close(fig)
     return small_png(buf.getvalue(), path)
 
@@ -75,6 +75,27 @@ def align_curves(runs: list[list[dict]], key: str = "test_acc") -> tuple[np.ndar
     return np.asarray(steps), out
 
 
+MANY = 8  # past this many arms, a figure's legend goes beside its axes in small type
+
+
+def _color(i: int, n: int):
+    """The i-th of n arms' colour: matplotlib's cycle up to 10, tab20 past it (the cycle would repeat)."""
+    return f"C{i % 10}" if n <= 10 else _plt().cm.tab20(i % 20)
+
+
+def _legend(fig, ax, n: int, loc: str = "best", extra_width: float = 5.0) -> bool:
+    """The legend of n arms: inside ``ax`` at ``loc``, or, past ``MANY``, beside the figure's last axes in two
+    small columns with the figure widened by ``extra_width`` inches. Whether it is outside (``_save``'s
+    ``outside``: the saved image then grows to hold it)."""
+    if n <= MANY:
+        ax.legend(fontsize=8, loc=loc)
+        return False
+    w, h = fig.get_size_inches()
+    fig.set_size_inches(w + extra_width, max(h, 5.5))
+    ax.legend(fontsize=5, loc="upper left", bbox_to_anchor=(1.01, 1.0), ncol=2)
+    return True
+
+
 def plot_accuracy(groups: dict[str, list[list[dict]]], path: str | Path, title: str = "",
                   grok_steps: dict[str, list] | None = None) -> Path:
     """Test (solid) and train (dotted) accuracy vs step: mean over seeds, band = mean ± std (the paper's)."""
@@ -82,14 +103,14 @@ def plot_accuracy(groups: dict[str, list[list[dict]]], path: str | Path, title: 
 
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for i, (arm, runs) in enumerate(groups.items()):
-        color = f"C{i % 10}" if len(groups) <= 10 else plt.cm.tab20(i % 20)
+        color = _color(i, len(groups))
         steps, test = align_curves(runs, "test_acc")
         _, train = align_curves(runs, "train_acc")
         n, mean = len(runs), np.nanmean(test, 0)
         ax.plot(steps, mean, color=color, label=f"{arm} test (n={n})")
         sd = np.nanstd(test, 0, ddof=1) if n > 1 else np.zeros(len(steps))
         ax.fill_between(steps, np.clip(mean - sd, 0, 1), np.clip(mean + sd, 0, 1), color=color, alpha=0.2)
-        many = len(groups) > 8  # a legend of every train curve would not fit: label test curves only
+        many = len(groups) > MANY  # a legend of every train curve would not fit: label test curves only
         ax.plot(steps, np.nanmean(train, 0), color=color, ls=":", label=None if many else f"{arm} train")
         for g in (grok_steps or {}).get(arm, []):
             if g is not None:
@@ -100,12 +121,7 @@ def plot_accuracy(groups: dict[str, list[list[dict]]], path: str | Path, title: 
     ax.set_ylim(-0.02, 1.02)
     ax.set_title(title or "accuracy vs step (mean, band = ± std over seeds; thin lines = grok steps)",
                  fontsize=9)
-    if len(groups) > 8:
-        fig.set_size_inches(12, 5.5)
-        ax.legend(fontsize=5, loc="upper left", bbox_to_anchor=(1.01, 1.0), ncol=2)
-    else:
-        ax.legend(fontsize=8, loc="center right")
-    return _save(fig, path, dpi=120)
+    return _save(fig, path, dpi=120, outside=_legend(fig, ax, len(groups), "center right"))
 
 
 def plot_site_metric(groups: dict[str, list[list[dict]]], prefix: str, path: str | Path, ylabel: str,
@@ -129,8 +145,8 @@ def plot_site_metric(groups: dict[str, list[list[dict]]], prefix: str, path: str
             if not any(runs):
                 continue
             steps, vals = align_curves([rows for rows in runs if rows], key)
-            ax.plot(steps, np.nanmean(vals, 0), color=f"C{i}", label=arm)
-            ax.fill_between(steps, np.nanmin(vals, 0), np.nanmax(vals, 0), color=f"C{i}", alpha=0.2)
+            ax.plot(steps, np.nanmean(vals, 0), color=_color(i, len(groups)), label=arm)
+            ax.fill_between(steps, np.nanmin(vals, 0), np.nanmax(vals, 0), color=_color(i, len(groups)), alpha=0.2)
         if floor is not None:
             ax.axhline(floor, color="grey", ls="--", lw=0.8)
         if log:
@@ -138,8 +154,8 @@ def plot_site_metric(groups: dict[str, list[list[dict]]], prefix: str, path: str
         ax.set_title(site, fontsize=9)
         ax.set_xlabel("step")
         ax.set_ylabel(ylabel)
-    axes[0][0].legend(fontsize=8)
-    return _save(fig, path)
+        ax.xaxis.set_major_locator(plt.MaxNLocator(4))  # steps to 60,000 in 4.2 inches: labels must not touch
+    return _save(fig, path, outside=_legend(fig, axes[0][-1] if len(groups) > MANY else axes[0][0], len(groups)))
 
 
 def plot_grok_bars(arms: dict[str, tuple], path: str | Path, title: str = "") -> Path:
