@@ -1,0 +1,155 @@
+"""Judging a plan's claims on its runs: each arm's results (pooled over P for table6, on the moduli where every
+arm a claim reads has runs), the tuned weight decay where the plan has its grid, and one verdict per claim
+(verdicts.py grades it). What ``reproduce``'s report and its verdict table are built from. No torch import.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+
+from ..report.report import Run, last_value
+from ..runs.steps import ArmResult
+from ..training.kinds import kind_of
+from .paper import Claim
+from .sections import tuned_result
+from .sweep import FINISHED
+from .targets import TUNED, Plan, arm_head, matches
+from .verdicts import DIRECTION, OPEN, REPRODUCED, Verdict, combine, judge
+
+__all__ = ["arm_results", "verdict", "measured_p", "pooled_text", "involved", "in_plan"]
+
+_SITE_METRICS = ("stable_rank", "sigma_max", "phi_task", "phi_total", "eff_rank")
+_GLOBAL_METRICS = ("hessian_trace", "hessian_top", "sharpness_norm", "fourier_coherence", "fourier_fmax",
+                   "val_loss", "test_loss")
+
+
+def _run_metrics(run: Run) -> dict:
+    """Per-run diagnostics at the last evaluation that logged them (site metrics: mean over sites)."""
+    rows, out = run.rows, {}
+    for fam in _SITE_METRICS:
+        keys = sorted({k for r in rows[-1:] for k in r if k.startswith(fam + "/")})
+        per_site = {k: v for k in keys if (v := last_value(rows, k)) is not None}
+        if per_site:
+            out[fam] = statistics.mean(per_site.values())
+        # Φ̃_rad is also kept per site: the paper's figure is per layer, and a mean over layers
+        # can hide one layer below the floor and another far above it (fig3's per-site claim)
+        if fam == "phi_task":
+            out.update(per_site)
+    out.update({k: v for k in _GLOBAL_METRICS if (v := last_value(rows, k)) is not None})
+    if kind_of(run.config["task"].get("task")).held_out_is_validation:
+        # A text's held-out split is its validation set. The best evaluation, not the
+        # last: an LM is kept at its best validation loss (nanoGPT checkpoints on it), and
+        # a small text over-fits before the budget ends, so the last value mostly measures
+        # how far past its best each run went.
+        vals = [r["test_loss"] for r in rows if r.get("test_loss") is not None]
+        if vals:
+            out["val_loss"] = min(vals)
+    hit = [r["step"] for r in rows if (r.get("fourier_coherence") or 0) > 0.9]
+    if any("fourier_coherence" in r for r in rows):
+        out["fourier_epoch"] = hit[0] if hit else None
+    return out
+
+
+def arm_results(p: Plan, runs: dict[str, Run], where: dict | None = None) -> dict[str, ArmResult]:
+    """ArmResult per arm from the loaded runs; ``where`` keeps only runs whose config matches
+    (table6 pools arms over P at one train fraction: arm 'penalty,p=59,f=0.6' -> 'penalty')."""
+    out: dict[str, ArmResult] = {}
+    for arm in p.arms:
+        if where and not matches(arm.overrides, where):
+            continue
+        key = arm_head(arm.name) if where else arm.name
+        res = out.setdefault(key, ArmResult(key, [], 0))
+        for run in p.runs_of(arm, runs):
+            s = run.summary
+            if s["status"] not in FINISHED:
+                continue
+            res.add(s)
+            for k, v in {**_run_metrics(run), **run.extra}.items():
+                res.metrics.setdefault(k, []).append(v)
+    return out
+
+
+def _pooled_p(p: Plan, value) -> list:
+    """The moduli a pooled (table6) claim at ``p.pool_by`` = ``value`` pools over."""
+    return sorted({a.overrides["p"] for a in p.arms if a.overrides.get(p.pool_by) == value and "p" in a.overrides})
+
+
+def pooled_text(p: Plan, measured: list, value) -> str:
+    """"pooled over P ..." naming the moduli the plan pools at ``value`` at which the claim is measured (every
+    arm it reads has runs there), and those where it is not yet."""
+    qs = _pooled_p(p, value)
+    unrun = [q for q in qs if q not in measured]
+    text = f"pooled over P {', '.join(map(str, measured or qs))}"
+    return text + (f" (P {', '.join(map(str, unrun))}: not every arm run yet)" if measured and unrun else "")
+
+
+def measured_p(p: Plan, runs: dict[str, Run], c: Claim, alias: dict) -> list:
+    """The moduli at which a pooled claim (any of an ``all`` claim's parts) is measured: every arm it reads has
+    finished runs there. A pooled ratio pools only these, so both of its arms stand on the same moduli."""
+    if c.kind == "all":
+        return sorted({q for part in c.parts for q in measured_p(p, runs, part, alias)})
+    return [q for q in _pooled_p(p, c.value)
+            if not judge(c, _pool(p, runs, {p.pool_by: c.value, "p": q})[0], alias).ours.startswith("not run")]
+
+
+def _pool(p: Plan, runs: dict[str, Run], where: dict | None) -> tuple[dict[str, ArmResult], str]:
+    """arm_results, plus the tuned weight decay (``TUNED``: the grid arm chosen on validation per cell)
+    where the plan has the grid; and why that choice is undecided ("" = decided)."""
+    arms = arm_results(p, runs, where)
+    if not p.tuned:
+        return arms, ""
+    tuned, why = tuned_result(p, runs, where or {})
+    if tuned is not None:
+        arms[TUNED] = tuned
+    return arms, why
+
+
+def involved(c: Claim) -> set[str]:
+    """The arm names (the paper's) a claim reads, its parts' included."""
+    return {n for n in (c.arm, c.ref, *c.arms) if n} | {n for part in c.parts for n in involved(part)}
+
+
+def verdict(p: Plan, runs: dict[str, Run], arms: dict[str, ArmResult], c: Claim, alias: dict) -> Verdict:
+    """One claim judged: a pooled target judges each claim (each part of an ``all`` claim) on the runs at
+    its own ``value`` (table6: a train fraction), pooled over P, and names each P's own measurement."""
+    if c.kind == "all":
+        return combine(c, [verdict(p, runs, arms, part, alias) for part in c.parts])
+    pooled = bool(p.pool_by) and c.value is not None
+    qs = tuple(measured_p(p, runs, c, alias)) if pooled else ()
+    where = {p.pool_by: c.value, **({"p": qs} if qs else {})}
+    pool, undecided = _pool(p, runs, where) if pooled else (arms, "")
+    v = _tuning_open(judge(c, pool, alias), c, undecided)
+    if pooled:
+        v.ours += _per_p(p, runs, c, alias)
+    return v
+
+
+def _tuning_open(v: Verdict, c: Claim, undecided: str) -> Verdict:
+    """A verdict against the tuned weight decay is open while the tuning is: a grid value cut off before
+    its validation grok (or not run yet) could still be chosen. Only 'not reproduced' stands: a better
+    tuned value can only make the penalty's case weaker."""
+    if TUNED not in involved(c) or not undecided:
+        return v
+    if v.verdict in (REPRODUCED, DIRECTION) or v.ours.startswith("not run"):
+        return dataclasses.replace(v, verdict=OPEN, why=f"tuning undecided: {undecided}")
+    return v
+
+
+def _per_p(p: Plan, runs: dict[str, Run], c, alias: dict) -> str:
+    """A pooled claim's measured ratio at each P alone, so a pooled ratio never hides its parts."""
+    parts = []
+    for q in _pooled_p(p, c.value):
+        pool, undecided = _pool(p, runs, {p.pool_by: c.value, "p": q})
+        v = _tuning_open(judge(c, pool, alias), c, undecided)
+        parts.append((q, v.ratio, v.ours.startswith("not run")))
+    # one P with runs: the pool is that P; two or more: each P's own measurement beside the pool
+    measured = [(q, r) for q, r, unrun in parts if not unrun]
+    return f"; per P: {', '.join(f'P {q}: {r}' for q, r, _ in parts)}" if len(measured) > 1 else ""
+
+
+def in_plan(p: Plan, c: Claim, alias: dict) -> bool:
+    """Whether the plan has every arm the claim reads (through ``alias``; the tuned weight decay where the
+    plan has its grid): a claim about arms this scale does not run is not a row of the paper's setting."""
+    heads = {arm_head(a.name) for a in p.arms} | ({TUNED} if p.tuned else set())
+    return all(alias.get(n, n) in heads for n in involved(c))
