@@ -3,8 +3,9 @@ from pathlib import Path
 import pytest
 
 from radgrok.experiments import reproduce as rep
+from radgrok.experiments.plans import Arm
 from radgrok.experiments.sweep import run_trial
-from radgrok.experiments.targets import Arm, plan
+from radgrok.experiments.targets import plan
 
 TINY = dict(p=11, width=16, steps=40, eval_every=10, patience=10)
 

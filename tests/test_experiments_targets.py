@@ -1,6 +1,6 @@
 import pytest
 
-from radgrok.experiments import targets
+from radgrok.experiments import plans, targets
 from radgrok.experiments.targets import TARGETS, est_seconds, plan
 from radgrok.runs.config import ConfigError
 
@@ -125,10 +125,10 @@ def test_table6_at_paper_size_runs_the_batch_reading_against_strong_and_tuned_wd
     strong = c["strong-wd,p=97,f=0.5-s0"]
     assert (strong.penalty.lam, strong.optim.weight_decay, strong.task.val_frac) == (0.0, 0.1, 0.0)
     grid = {x.optim.weight_decay for n, x in c.items() if n.startswith("wd=") and n.endswith(",p=97,f=0.3-s0")}
-    assert grid == set(targets.WD_GRID) and c["wd=3.0,val,p=97,f=0.3-s0"].task.val_frac == targets.VAL_FRAC
+    assert grid == set(plans.WD_GRID) and c["wd=3.0,val,p=97,f=0.3-s0"].task.val_frac == plans.VAL_FRAC
     assert c["wd=3.0,val,p=97,f=0.3-s0"].penalty.lam == 0.0
     pv = c["penalty@batch,val,p=137,f=0.3-s1"]
-    assert (pv.task.val_frac, pv.penalty.norm_over, pv.penalty.lam) == (targets.VAL_FRAC, "batch", 0.05)
+    assert (pv.task.val_frac, pv.penalty.norm_over, pv.penalty.lam) == (plans.VAL_FRAC, "batch", 0.05)
     assert {x.train.steps for x in c.values()} == {30_000} and {x.train.budget for x in c.values()} == {100_000}
     assert {x.train.patience for x in c.values()} == {300} and not any(x.diag.diagnostics for x in c.values())
     assert not any("@sum" in n or n.startswith("penalty,") for n in c)  # the first reading is not run here
@@ -156,21 +156,3 @@ def test_table7s_lambda_is_the_minimum_of_the_committed_batch_reading_curve():
                 steps.setdefault(float(run[4:].split("@")[0]), []).append(s["grok_step"])
     assert len(steps) == 6 and all(None not in v for v in steps.values())
     assert min(steps, key=lambda lam: statistics.mean(steps[lam])) == targets.T7_BATCH_LAM
-
-
-def test_a_pooled_arm_name_drops_only_its_cell():
-    assert targets.arm_head("wd=3.0,val,p=97,f=0.3") == "wd=3.0,val"
-    assert targets.arm_head("penalty@sum,p=59,f=0.6") == "penalty@sum"
-    assert targets.arm_head("penalty@batch,bs=256") == "penalty@batch,bs=256"
-    assert targets.arm_head(targets.cell_name("act-l2@batch", 137, 0.4)) == "act-l2@batch"
-
-
-def test_matches_doctest():
-    import doctest
-
-    from radgrok.experiments import targets
-
-    result = doctest.testmod(targets)
-    assert result.failed == 0 and result.attempted >= 1
-    assert targets.matches({"p": 97}, {"p": (59, 97)}) and not targets.matches({"p": 137}, {"p": (59, 97)})
-    assert not targets.matches({"p": 97}, {"train_frac": 0.6})

@@ -12,9 +12,9 @@ from ..report.report import Run, last_value
 from ..runs.steps import ArmResult
 from ..training.kinds import kind_of
 from .paper import Claim
+from .plans import TUNED, Plan, arm_head, matches
 from .sections import tuned_result
 from .sweep import FINISHED
-from .targets import TUNED, Plan, arm_head, matches
 from .verdicts import DIRECTION, OPEN, REPRODUCED, Verdict, combine, judge
 
 __all__ = ["arm_results", "verdict", "measured_p", "pooled_text", "involved", "in_plan"]

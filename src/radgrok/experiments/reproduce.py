@@ -23,9 +23,10 @@ from ..runs.grok import grok_step
 from ..runs.steps import seed_steps, steps_text
 from .judging import arm_results, in_plan, involved, measured_p, pooled_text, verdict
 from .paper import PAPER
+from .plans import Plan
 from .sections import FIGURES, SECTIONS
 from .sweep import BATCH_MODES, FINISHED, check_devices, finished_summary, run_sweep
-from .targets import FIRST_READING, READINGS, TARGETS, Plan, est_seconds, plan
+from .targets import FIRST_READING, READINGS, TARGETS, est_seconds, plan
 from .verdicts import RULE
 
 __all__ = ["reproduce", "dry_run"]

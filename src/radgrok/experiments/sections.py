@@ -19,8 +19,9 @@ from ..report.table1 import table1_markdown
 from ..runs.grok import grok_step
 from ..runs.steps import ArmResult, seed_step, seed_steps, steps_text
 from .paper import PAPER
+from .plans import GRID_ARMS, TUNED, Plan, arm_head, matches, reading_name
 from .spectra import add_spectra
-from .targets import GRID_ARMS, READINGS, TUNED, Plan, arm_head, matches, reading_name
+from .targets import READINGS
 from .verdicts import fmt_ratio, speedup_ratio
 
 __all__ = ["SECTIONS", "FIGURES", "Tuning", "tuned_wd", "tuned_result", "val_grok"]

@@ -12,19 +12,17 @@ clearly labelled arm -- the paper's setting is always run as printed. No torch i
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
-from ..runs import records
 from ..runs.config import ConfigError, mlp_matrix_entries
 from ..runs.sizes import train_count
 from ..training.kinds import kind_of
+from .plans import GRID_ARMS, VAL_FRAC, WD_GRID, Arm, Plan, arm_head, cell_name, reading_name
 from .sweep import Trial
 
-__all__ = ["Arm", "Plan", "Target", "TARGETS", "SCALES", "READINGS", "FIRST_READING", "plan", "gpt_preset",
-           "est_seconds", "arm_head", "cell_name", "matches",
-           "WD_GRID", "GRID_ARMS", "VAL_FRAC", "TUNED", "T7_BATCH_LAM",
-           "T6_FRACTIONS", "T6_PAPER_P"]
+__all__ = ["Target", "TARGETS", "SCALES", "READINGS", "FIRST_READING", "plan", "gpt_preset", "est_seconds",
+           "T7_BATCH_LAM", "T6_FRACTIONS", "T6_PAPER_P"]
 
 # The literal readings of the paper's ||h|| (radgrok.penalty.readings) other than radgrok's first one (one norm
 # per example, mean over the batch), as the overrides that select them and the label a report gives.
@@ -36,65 +34,6 @@ FIRST_READING = "reading: one norm per example, mean over the batch"
 
 SCALES = ("cpu", "paper")
 PAPER_SEEDS = 5
-CELL_FIELDS = ("p=", "f=")  # the fields a pooled target's arm names end with, one per cell
-# The weight-decay grid the tuned baseline is chosen from on a validation split (the mechanism table's:
-# it goes on past 3 and 10, where the paper-size runs kept finding the best at the grid's edge)
-WD_GRID = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
-GRID_ARMS = tuple(f"wd={wd},val" for wd in WD_GRID)  # the grid's arms, by name without a cell
-VAL_FRAC = 0.1  # the share of the training pairs held out as the validation split
-TUNED = "tuned-wd"  # the derived arm: per cell, the grid's wd=X,val arm whose validation accuracy groks first
-
-
-@dataclass(frozen=True)
-class Arm:
-    name: str
-    preset: str
-    overrides: dict = field(default_factory=dict)
-    seeds: tuple | None = None  # this arm's own seeds (the paper's nanoGPT row has 3), else the plan's
-
-    def config(self, seed: int = 0):
-        """The arm's validated RunConfig (uncapped) for one seed."""
-        return Trial(self.preset, tuple(self.overrides.items()), seed).config()
-
-
-@dataclass
-class Plan:
-    """Everything a target runs and how its report reads it."""
-
-    target: str
-    scale: str
-    arms: list[Arm]
-    seeds: list[int]
-    aliases: list[tuple[str, dict]] = field(default_factory=lambda: [("", {})])  # (label, paper arm -> ours)
-    notes: list[str] = field(default_factory=list)
-    pool_by: str = ""  # table6: claims hold per train fraction, pooled over P
-    cap: int | None = None  # a CPU-time cap on every budget (reproduce --steps); runs it stops are bounds
-
-    def trials(self) -> list[Trial]:
-        return [Trial(a.preset, tuple(self.capped(a).items()), s, label=a.name) for a in self.arms
-                for s in self.arm_seeds(a)]
-
-    def capped(self, arm: Arm) -> dict:
-        """The arm's overrides with the budget lowered to ``cap`` where the arm's own is larger."""
-        if self.cap is None or self.budget(arm) <= self.cap:
-            return arm.overrides
-        return dict(arm.overrides, steps=self.cap, budget=self.budget(arm))
-
-    def budget(self, arm: Arm) -> int:
-        """The budget the arm is meant to run without a cap (its preset's, or its own override)."""
-        return arm.config().train.steps
-
-    def arm_seeds(self, arm: Arm) -> list[int]:
-        return list(arm.seeds) if arm.seeds is not None else self.seeds
-
-    @property
-    def tuned(self) -> bool:
-        """Whether the plan has the weight-decay grid the tuned baseline (``TUNED``) is chosen from."""
-        return any(arm_head(a.name) in GRID_ARMS for a in self.arms)
-
-    def runs_of(self, arm: Arm, runs: dict) -> list:
-        """The loaded runs (name -> run) of the arm's seeds, in seed order; seeds not run are skipped."""
-        return [runs[n] for s in self.arm_seeds(arm) if (n := records.run_name(arm.name, s)) in runs]
 
 
 # -- arms shared by the MLP targets ------------------------------------------------------------
@@ -133,36 +72,6 @@ def _is_printed_penalty(arm: Arm) -> bool:
     pen = arm.config().penalty
     return (pen.lam > 0 and pen.mode == "soft" and pen.radius_scale == 1.0 and pen.norm_over == "example"
             and pen.reduce == "mean")
-
-
-def arm_head(arm_name: str) -> str:
-    """An arm's name without its trailing cell fields (``,p=..``, ``,f=..``): what pooled targets
-    (table6's P and f cells) group by. 'penalty@batch,p=59,f=0.6' -> 'penalty@batch';
-    'wd=3.0,val,p=97,f=0.3' -> 'wd=3.0,val'."""
-    fields = arm_name.split(",")
-    while len(fields) > 1 and fields[-1].startswith(CELL_FIELDS):
-        fields.pop()
-    return ",".join(fields)
-
-
-def matches(overrides: dict, where: dict) -> bool:
-    """Whether an arm's ``overrides`` hold every value of ``where`` (a tuple there: any of its values).
-    >>> matches({"p": 97, "train_frac": 0.6}, {"train_frac": 0.6, "p": (97, 137)})
-    True
-    """
-    return all(overrides.get(k) in (v if isinstance(v, tuple) else (v,)) for k, v in where.items())
-
-
-def cell_name(arm_name: str, p: int, f: float) -> str:
-    """An arm's name at one (P, train fraction) cell of a pooled target."""
-    return f"{arm_name},p={p},f={f}"
-
-
-def reading_name(arm_name: str, reading: str) -> str:
-    """'penalty' -> 'penalty@batch'; 'penalty,p=59,f=0.6' -> 'penalty@batch,p=59,f=0.6' (pooling
-    by the first comma-separated field then keeps each reading apart)."""
-    head, _, rest = arm_name.partition(",")
-    return f"{head}@{reading}" + (f",{rest}" if rest else "")
 
 
 def _add_readings(p: Plan) -> None:
