@@ -17,6 +17,7 @@ from ..report.plots import _plt, _save, plot_heatmap
 from ..report.report import Run, arm_steps, steps_budget
 from ..report.table1 import table1_markdown
 from ..runs.grok import grok_step
+from ..runs.records import Status
 from ..runs.steps import ArmResult, seed_step, seed_steps, steps_text
 from .paper import PAPER
 from .plans import GRID_ARMS, TUNED, Plan, arm_head, matches, reading_name
@@ -80,7 +81,7 @@ def val_grok(run: Run) -> tuple[int | None, int | None, float]:
     g = grok_step([r["step"] for r in rows], [r["val_acc"] for r in rows], run.config["train"]["grok_threshold"])
     # without a validation grok, a bound at the step it stopped (a cap, or the early stop on the test
     # grok), unless it ran its whole budget (a DNG)
-    ran_all = run.summary["status"] == "dng"
+    ran_all = run.summary["status"] == Status.DNG
     return g, None if g is not None or ran_all else run.summary.get("steps_done"), rows[-1]["val_acc"]
 
 

@@ -60,7 +60,14 @@ tuned 97 0.5 3000
 tuned 97 0.4 5000
 # (2026-12-07: "tuned 97 0.4 5000", and the wd 3-30 grid cells plus the penalty on the split of "tuned 97 0.5",
 #  ran as second processes beside this script, with the same stage commands, to use both cores)
-# 5. the long runs: f 0.3's lambda and activation L2, strong WD at f 0.5 and 0.4 further, then P 137
-stage 10000 "lam=0.01@batch,p=97,f=0.3-s*" "act-l2@batch,p=97,f=0.3-s*"
-versus_strong 97 0.5 0.4
-versus_strong 137 0.6 0.3 0.5 0.4
+# 5. the long runs at P 97 (as run on 2026-12-07, two processes at a time): f 0.3's lambda and activation L2
+#    (activation L2 grokked near 12,000), strong WD at f 0.5 and 0.4 further, the penalty on the validation split
+#    at f 0.3 to the 30,000 steps the issue asks of every arm there that has not grokked
+for cap in 10000 20000 30000; do stage "$cap" "lam=0.01@batch,p=97,f=0.3-s*" "act-l2@batch,p=97,f=0.3-s*"; done
+stage 10000 "strong-wd,p=97,f=0.5-s*" "strong-wd,p=97,f=0.4-s*"
+for cap in 20000 30000; do stage "$cap" "penalty@batch,val,p=97,f=0.3-s*"; done
+# 6. P 137 where the CPU allows (a step costs 0.25-0.35 s there against ~0.05-0.1 s at P 97): the three penalty
+#    arms at f 0.6, 0.5 and 0.4, and strong WD to a first cap of 3,000 (a bound that already grades the direction
+#    against penalty arms that grok in a few hundred steps). Not run: P 137 at f 0.3, its weight-decay grid.
+for f in 0.6 0.5 0.4; do stage 10000 "penalty@batch,p=137,f=$f-s*" "lam=0.01@batch,p=137,f=$f-s*" "act-l2@batch,p=137,f=$f-s*"; done
+for f in 0.6 0.5 0.4; do stage 3000 "strong-wd,p=137,f=$f-s*"; done
