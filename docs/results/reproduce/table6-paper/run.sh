@@ -68,6 +68,8 @@ stage 10000 "strong-wd,p=97,f=0.5-s*" "strong-wd,p=97,f=0.4-s*"
 for cap in 20000 30000; do stage "$cap" "penalty@batch,val,p=97,f=0.3-s*"; done
 # 6. P 137 where the CPU allows (a step costs 0.25-0.35 s there against ~0.05-0.1 s at P 97): the three penalty
 #    arms at f 0.6, 0.5 and 0.4, and strong WD to a first cap of 3,000 (a bound that already grades the direction
-#    against penalty arms that grok in a few hundred steps). Not run: P 137 at f 0.3, its weight-decay grid.
+#    against penalty arms that grok in a few hundred steps), then to 5,000 at f 0.6 and 0.5, where that decides
+#    the pooled size. Not run: P 137 at f 0.3, its weight-decay grid.
 for f in 0.6 0.5 0.4; do stage 10000 "penalty@batch,p=137,f=$f-s*" "lam=0.01@batch,p=137,f=$f-s*" "act-l2@batch,p=137,f=$f-s*"; done
 for f in 0.6 0.5 0.4; do stage 3000 "strong-wd,p=137,f=$f-s*"; done
+for f in 0.6 0.5; do stage 5000 "strong-wd,p=137,f=$f-s*"; done
