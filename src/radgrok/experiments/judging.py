@@ -89,8 +89,21 @@ def measured_p(p: Plan, runs: dict[str, Run], c: Claim, alias: dict) -> list:
     finished runs there. A pooled ratio pools only these, so both of its arms stand on the same moduli."""
     if c.kind == "all":
         return sorted({q for part in c.parts for q in measured_p(p, runs, part, alias)})
-    return [q for q in _pooled_p(p, c.value)
-            if not judge(c, _pool(p, runs, {p.pool_by: c.value, "p": q})[0], alias).ours.startswith("not run")]
+    return _measured(_each_p(p, runs, c, alias))
+
+
+def _each_p(p: Plan, runs: dict[str, Run], c: Claim, alias: dict) -> list[tuple[int, Verdict]]:
+    """A pooled claim judged at each P of its fraction alone."""
+    out = []
+    for q in _pooled_p(p, c.value):
+        pool, undecided = _pool(p, runs, {p.pool_by: c.value, "p": q})
+        out.append((q, _tuning_open(judge(c, pool, alias), c, undecided)))
+    return out
+
+
+def _measured(each: list[tuple[int, Verdict]]) -> list:
+    """The moduli of ``_each_p`` at which every arm the claim reads has runs."""
+    return [q for q, v in each if not v.ours.startswith("not run")]
 
 
 def _pool(p: Plan, runs: dict[str, Run], where: dict | None) -> tuple[dict[str, ArmResult], str]:
@@ -115,13 +128,15 @@ def verdict(p: Plan, runs: dict[str, Run], arms: dict[str, ArmResult], c: Claim,
     its own ``value`` (table6: a train fraction), pooled over P, and names each P's own measurement."""
     if c.kind == "all":
         return combine(c, [verdict(p, runs, arms, part, alias) for part in c.parts])
-    pooled = bool(p.pool_by) and c.value is not None
-    qs = tuple(measured_p(p, runs, c, alias)) if pooled else ()
-    where = {p.pool_by: c.value, **({"p": qs} if qs else {})}
-    pool, undecided = _pool(p, runs, where) if pooled else (arms, "")
+    if not (p.pool_by and c.value is not None):
+        return judge(c, arms, alias)
+    each = _each_p(p, runs, c, alias)  # once: it gives the moduli to pool and each P's own ratio
+    qs = tuple(_measured(each))
+    pool, undecided = _pool(p, runs, {p.pool_by: c.value, **({"p": qs} if qs else {})})
     v = _tuning_open(judge(c, pool, alias), c, undecided)
-    if pooled:
-        v.ours += _per_p(p, runs, c, alias)
+    # one P with runs: the pool is that P; two or more: each P's own measurement beside the pool
+    if len(qs) > 1:
+        v.ours += f"; per P: {', '.join(f'P {q}: {w.ratio}' for q, w in each)}"
     return v
 
 
@@ -134,18 +149,6 @@ def _tuning_open(v: Verdict, c: Claim, undecided: str) -> Verdict:
     if v.verdict in (REPRODUCED, DIRECTION) or v.ours.startswith("not run"):
         return dataclasses.replace(v, verdict=OPEN, why=f"tuning undecided: {undecided}")
     return v
-
-
-def _per_p(p: Plan, runs: dict[str, Run], c, alias: dict) -> str:
-    """A pooled claim's measured ratio at each P alone, so a pooled ratio never hides its parts."""
-    parts = []
-    for q in _pooled_p(p, c.value):
-        pool, undecided = _pool(p, runs, {p.pool_by: c.value, "p": q})
-        v = _tuning_open(judge(c, pool, alias), c, undecided)
-        parts.append((q, v.ratio, v.ours.startswith("not run")))
-    # one P with runs: the pool is that P; two or more: each P's own measurement beside the pool
-    measured = [(q, r) for q, r, unrun in parts if not unrun]
-    return f"; per P: {', '.join(f'P {q}: {r}' for q, r, _ in parts)}" if len(measured) > 1 else ""
 
 
 def in_plan(p: Plan, c: Claim, alias: dict) -> bool:

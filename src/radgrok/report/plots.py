@@ -83,16 +83,16 @@ def _color(i: int, n: int):
     return f"C{i % 10}" if n <= 10 else _plt().cm.tab20(i % 20)
 
 
-def _legend(fig, ax, n: int, loc: str = "best", extra_width: float = 5.0) -> bool:
-    """The legend of n arms: inside ``ax`` at ``loc``, or, past ``MANY``, beside the figure's last axes in two
+def _legend(fig, axes, n: int, loc: str = "best", extra_width: float = 5.0) -> bool:
+    """The legend of n arms: inside the first of ``axes`` at ``loc``, or, past ``MANY``, beside the last in two
     small columns with the figure widened by ``extra_width`` inches. Whether it is outside (``_save``'s
     ``outside``: the saved image then grows to hold it)."""
     if n <= MANY:
-        ax.legend(fontsize=8, loc=loc)
+        axes[0].legend(fontsize=8, loc=loc)
         return False
     w, h = fig.get_size_inches()
     fig.set_size_inches(w + extra_width, max(h, 5.5))
-    ax.legend(fontsize=5, loc="upper left", bbox_to_anchor=(1.01, 1.0), ncol=2)
+    axes[-1].legend(fontsize=5, loc="upper left", bbox_to_anchor=(1.01, 1.0), ncol=2)
     return True
 
 
@@ -121,7 +121,7 @@ def plot_accuracy(groups: dict[str, list[list[dict]]], path: str | Path, title: 
     ax.set_ylim(-0.02, 1.02)
     ax.set_title(title or "accuracy vs step (mean, band = ± std over seeds; thin lines = grok steps)",
                  fontsize=9)
-    return _save(fig, path, dpi=120, outside=_legend(fig, ax, len(groups), "center right"))
+    return _save(fig, path, dpi=120, outside=_legend(fig, [ax], len(groups), "center right"))
 
 
 def plot_site_metric(groups: dict[str, list[list[dict]]], prefix: str, path: str | Path, ylabel: str,
@@ -145,8 +145,9 @@ def plot_site_metric(groups: dict[str, list[list[dict]]], prefix: str, path: str
             if not any(runs):
                 continue
             steps, vals = align_curves([rows for rows in runs if rows], key)
-            ax.plot(steps, np.nanmean(vals, 0), color=_color(i, len(groups)), label=arm)
-            ax.fill_between(steps, np.nanmin(vals, 0), np.nanmax(vals, 0), color=_color(i, len(groups)), alpha=0.2)
+            color = _color(i, len(groups))
+            ax.plot(steps, np.nanmean(vals, 0), color=color, label=arm)
+            ax.fill_between(steps, np.nanmin(vals, 0), np.nanmax(vals, 0), color=color, alpha=0.2)
         if floor is not None:
             ax.axhline(floor, color="grey", ls="--", lw=0.8)
         if log:
@@ -155,7 +156,7 @@ def plot_site_metric(groups: dict[str, list[list[dict]]], prefix: str, path: str
         ax.set_xlabel("step")
         ax.set_ylabel(ylabel)
         ax.xaxis.set_major_locator(plt.MaxNLocator(4))  # steps to 60,000 in 4.2 inches: labels must not touch
-    return _save(fig, path, outside=_legend(fig, axes[0][-1] if len(groups) > MANY else axes[0][0], len(groups)))
+    return _save(fig, path, outside=_legend(fig, axes[0], len(groups)))
 
 
 def plot_grok_bars(arms: dict[str, tuple], path: str | Path, title: str = "") -> Path:
