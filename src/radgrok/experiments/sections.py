@@ -30,7 +30,6 @@ __all__ = ["SECTIONS", "FIGURES", "Tuning", "tuned_wd", "tuned_result", "val_gro
 Runs = dict[str, Run]
 
 
-
 def diagnostics_table(p: Plan, runs: Runs, arms: dict[str, ArmResult]) -> list[str]:
     """Each arm's diagnostics at its last evaluation (tables 1, figs 3-5)."""
     keys = sorted({k for a in arms.values() for k in a.metrics})
@@ -234,14 +233,13 @@ def fraction_tables(p: Plan, runs: Runs, arms: dict[str, ArmResult]) -> list[str
         unrun: list[str] = []
         for head in heads:
             for q in ps:
-                res, rs = _cell_result(p, runs, head, q, f)
-                name = res.name if head == TUNED and res else head
+                res, rs = _cell_result(p, runs, head, q, f)  # the tuned baseline is named after its choice
                 if res is None or not res.grok_steps:
                     unrun.append(f"{head} (P {q})")
                     continue
                 reached = ", ".join(f"{r.summary.get('steps_done', 0):,}" for r in rs)
                 wall = ", ".join(f"{r.summary.get('wall_seconds') or 0:,.0f}" for r in rs)
-                lines.append(f"| {name} | {q} | {len(res.grok_steps)} | {reached} | {steps_text(res)} | "
+                lines.append(f"| {res.name} | {q} | {len(res.grok_steps)} | {reached} | {steps_text(res)} | "
                              f"{seed_steps(res)} | {wall} |")
                 cells[head, q] = rs
         if unrun:

@@ -348,10 +348,8 @@ def est_seconds(trial: Trial) -> float:
     c = trial.config()
     t, m = c.task, c.model
     batch = kind_of(t.task).rows(c)  # full batch where the feed takes every row
-    if t.task != "modular":  # GPT tasks: the transformer anchor, per token of context
-        per_step = 0.3 * (m.width / 128) ** 2 * (m.depth / 2) * batch / 512 * 4
-    elif m.arch == "mlp":
+    if t.task == "modular" and m.arch == "mlp":
         per_step = 0.06 * batch * mlp_matrix_entries(c) / (4704 * (194 * 128 + 128 ** 2 + 128 * 97))
-    else:
-        per_step = 0.3 * (batch / 512) * (m.width / 128) ** 2 * (m.depth / 2)
+    else:  # the transformer anchor; GPT tasks 4x it, per token of context
+        per_step = 0.3 * (batch / 512) * (m.width / 128) ** 2 * (m.depth / 2) * (1 if t.task == "modular" else 4)
     return per_step * c.train.steps
