@@ -45,9 +45,8 @@ def _run_metrics(run: Run) -> dict:
         vals = [r["test_loss"] for r in rows if r.get("test_loss") is not None]
         if vals:
             out["val_loss"] = min(vals)
-    hit = [r["step"] for r in rows if (r.get("fourier_coherence") or 0) > 0.9]
     if any("fourier_coherence" in r for r in rows):
-        out["fourier_epoch"] = hit[0] if hit else None
+        out["fourier_epoch"] = next((r["step"] for r in rows if (r.get("fourier_coherence") or 0) > 0.9), None)
     return out
 
 
@@ -106,13 +105,13 @@ def _measured(each: list[tuple[int, Verdict]]) -> list:
     return [q for q, v in each if not v.ours.startswith("not run")]
 
 
-def _pool(p: Plan, runs: dict[str, Run], where: dict | None) -> tuple[dict[str, ArmResult], str]:
+def _pool(p: Plan, runs: dict[str, Run], where: dict) -> tuple[dict[str, ArmResult], str]:
     """arm_results, plus the tuned weight decay (``TUNED``: the grid arm chosen on validation per cell)
     where the plan has the grid; and why that choice is undecided ("" = decided)."""
     arms = arm_results(p, runs, where)
     if not p.tuned:
         return arms, ""
-    tuned, why = tuned_result(p, runs, where or {})
+    tuned, why = tuned_result(p, runs, where)
     if tuned is not None:
         arms[TUNED] = tuned
     return arms, why

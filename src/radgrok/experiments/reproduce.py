@@ -24,7 +24,7 @@ from ..runs.steps import seed_steps, steps_text
 from .judging import arm_results, in_plan, involved, measured_p, pooled_text, verdict
 from .paper import PAPER
 from .plans import Plan
-from .sections import FIGURES, SECTIONS
+from .sections import FIGURES, SECTIONS, _cells
 from .sweep import BATCH_MODES, FINISHED, check_devices, finished_summary, run_sweep
 from .targets import FIRST_READING, READINGS, TARGETS, est_seconds, plan
 from .verdicts import RULE
@@ -104,8 +104,7 @@ def _setup_table(p: Plan, runs: dict[str, Run]) -> list[str]:
                      f"| {len(seeds)} | {m['encoding']} | {m['init_scale']} | {m['depth']} "
                      f"| {c['penalty']['site']} | {m['dropout']} | {arch} |")
     if first:
-        ps = sorted({a.overrides["p"] for a in p.arms})
-        fs = list(dict.fromkeys(a.overrides["train_frac"] for a in p.arms))
+        ps, fs = _cells(p)
         lines += ["", f"Each arm above runs at every cell P in {ps} x train fraction in {fs} (the rows show the "
                   f"first cell, P {first['p']}, f {first['train_frac']}; each cell sets its own P and f)."]
     return lines
@@ -262,11 +261,12 @@ def reproduce(target: str, scale: str = "cpu", seeds: int | None = None, out: st
         except ImportError:
             raise ConfigError("--backend ray needs Ray: pip install 'radgrok[ray]'") from None
     out = Path(out or f"runs/reproduce/{target}-{scale}")
+    timing = out / "timing.json"
     command = command or f"radgrok reproduce {target} --scale {scale} --out {out}"
     if report_only:
         if not (out / "runs").is_dir():
             raise ConfigError(f"--out: {out} holds no runs to report (no {out / 'runs'})")
-        t = records.read_json(out / "timing.json") if (out / "timing.json").exists() else {}
+        t = records.read_json(timing) if timing.exists() else {}
         trained_by = t.get("command") or command.replace(" --report-only", "")
         if "device" not in t:  # the invocation was cut off before it wrote timing.json: the runs say where
             cfgs = [records.read_config(c.parent).train.device for c in (out / "runs").glob(f"*/{records.CONFIG}")]
@@ -279,7 +279,6 @@ def reproduce(target: str, scale: str = "cpu", seeds: int | None = None, out: st
     # The wall time that matters is that of the invocation that trained; a re-run that only
     # reuses finished runs keeps the earlier record. Written first with no wall time, so that
     # an invocation stopped from outside (a time limit) still says where and how it ran.
-    timing = out / "timing.json"
     trains = reused < len(trials) or not timing.exists()
     record = {"wall_seconds": None, "workers": workers, "trained": len(trials) - reused, "reused": reused,
               "device": _device_name(device), "batch": batch, "command": command}

@@ -89,11 +89,11 @@ def _size(r: float, want: float, factor: float) -> bool:
     return want / factor <= r <= want * factor
 
 
-def _graded(r: float, want: float, factor: float, what: str = "") -> tuple[str, str]:
-    """(grade, why) of a ratio whose direction holds: reproduced when its size agrees."""
+def _graded(r: float, want: float, factor: float, unit: str = "×") -> tuple[str, str]:
+    """(grade, why) of a ratio (``unit`` "": a value) whose direction holds: reproduced when its size agrees."""
     if _size(r, want, factor):
         return REPRODUCED, ""
-    return DIRECTION, f"{what or f'{r:.3g}×'} is outside {want:.4g}× ×/÷ {factor:g}"
+    return DIRECTION, f"{r:.3g}{unit} is outside {want:.4g}{unit} ×/÷ {factor:g}"
 
 
 def _speedup(claim: Claim, ref: ArmResult, arm: ArmResult) -> Verdict:
@@ -272,8 +272,7 @@ def _metric_claim(claim: Claim, arm: ArmResult | None, ref: ArmResult | None, al
         ours = f"{arm.name}: {claim.metric} {a:.3g}"
         if not (a <= claim.value if k == "below" else a >= claim.value):
             return Verdict(claim.name, paper, ours, f"{a:.3g}", NOT, base, f"{a:.3g} is not {k} {claim.value:g}")
-        grade, why = _graded(a, claim.size, claim.factor, f"{a:.3g}") if claim.size else (REPRODUCED, "")
-        why = why.replace(f"{claim.size:.3g}×", f"{claim.size:g}") if claim.size else why
+        grade, why = _graded(a, claim.size, claim.factor, "") if claim.size else (REPRODUCED, "")
         return Verdict(claim.name, paper, ours, f"{a:.3g}", grade, base, why)
     assert ref is not None and b is not None  # direction and no_speedup claims name a ref arm (checked above)
     ours = f"{ref.name} {b:.3g} → {arm.name} {a:.3g}"
