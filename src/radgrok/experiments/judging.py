@@ -93,11 +93,8 @@ def measured_p(p: Plan, runs: dict[str, Run], c: Claim, alias: dict) -> list:
 
 def _each_p(p: Plan, runs: dict[str, Run], c: Claim, alias: dict) -> list[tuple[int, Verdict]]:
     """A pooled claim judged at each P of its fraction alone."""
-    out = []
-    for q in _pooled_p(p, c.value):
-        pool, undecided = _pool(p, runs, {p.pool_by: c.value, "p": q})
-        out.append((q, _tuning_open(judge(c, pool, alias), c, undecided)))
-    return out
+    pools = {q: _pool(p, runs, {p.pool_by: c.value, "p": q}) for q in _pooled_p(p, c.value)}
+    return [(q, _tuning_open(judge(c, pool, alias), c, undecided)) for q, (pool, undecided) in pools.items()]
 
 
 def _measured(each: list[tuple[int, Verdict]]) -> list:

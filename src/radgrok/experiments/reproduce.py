@@ -44,8 +44,7 @@ def dry_run(p: Plan, workers: int = 2, trials: list | None = None) -> str:
     for t in trials:
         est = est_seconds(t)
         total += est
-        c = t.config()
-        lines.append(f"  {t.name:<40} preset {t.preset:<22} {dict(t.overrides)}  budget {c.train.steps:,}, "
+        lines.append(f"  {t.name:<40} preset {t.preset:<22} {dict(t.overrides)}  budget {t.config().train.steps:,}, "
                      f"~{est / 60:.1f} min")
     lines.append(f"estimated count {len(trials)} trials; CPU time at full budgets ~{total / 3600:.2f} h, "
                  f"~{total / 60 / max(1, workers):.0f} min with {workers} workers (grokked runs stop sooner)")
@@ -198,12 +197,11 @@ def _report(p: Plan, out: Path, wall: float | None, workers: int, device: str, c
         ptxt = "-" if n is None else (
             ("DNG" if n.value is None else f"{n.value:,g}" + (f" ± {n.std:g}" if n.std else ""))
             + (f" ({n.metric})" if n and n.metric != "grok_epoch" else "") + (f" — {n.note}" if n and n.note else ""))
-        seeds = seed_steps(a)
         acc = [r.summary["final"]["test_acc"] for r in runs.values() if r.arm == name]
         ours = steps_text(a)
         if n is not None and n.metric != "grok_epoch" and a.metric(n.metric) is not None:
             ours = f"{n.metric} {a.metric(n.metric):.4g} (grok step: {ours})"
-        md.append(f"| {name} | {ptxt} | {ours} | {seeds} | "
+        md.append(f"| {name} | {ptxt} | {ours} | {seed_steps(a)} | "
                   f"{statistics.mean(acc):.3f} |" if acc else f"| {name} | {ptxt} | not run | - | - |")
     if unrun:
         md.append(f"| ({len(unrun)} of {len(arms)} arms not run yet) | - | - | - | - |")

@@ -12,6 +12,7 @@ clearly labelled arm -- the paper's setting is always run as printed. No torch i
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Callable
 
@@ -265,13 +266,11 @@ def _mechanism(target: str, scale: str, seeds: int | None) -> Plan:
 def _choices(target: str, scale: str, seeds: int | None) -> Plan:
     base, ref = f"{scale}-mlp", f"{scale}-mlp-strong-wd"
     arms = []
-    for enc in ("onehot", "embed"):
-        for depth in (1, 2):
-            for init in (1.0, 0.5, 3.0):
-                cell = dict(encoding=enc, depth=depth, init_scale=init)
-                tag = f"{enc},depth={depth},init={init}"
-                arms += [Arm(f"penalty,{tag},site={s}", base, dict(cell, site=s)) for s in ("pre", "post")]
-                arms.append(Arm(f"strong-wd,{tag}", ref, cell))
+    for enc, depth, init in itertools.product(("onehot", "embed"), (1, 2), (1.0, 0.5, 3.0)):
+        cell = dict(encoding=enc, depth=depth, init_scale=init)
+        tag = f"{enc},depth={depth},init={init}"
+        arms += [Arm(f"penalty,{tag},site={s}", base, dict(cell, site=s)) for s in ("pre", "post")]
+        arms.append(Arm(f"strong-wd,{tag}", ref, cell))
     p = Plan(target, scale, arms, _seeds(scale, 1, seeds))
     p.notes.append("one seed per cell at cpu scale (12 cells x (penalty at 2 sites under 3 readings + strong WD) "
                    "= 84 runs, ~100 min with 2 workers): a map, not a result")
