@@ -7,6 +7,7 @@ derive per-run metrics from checkpoints (``Run.extra``) that the verdicts read.
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 from dataclasses import dataclass, field
@@ -145,21 +146,20 @@ def tuned_result(p: Plan, runs: Runs, where: dict) -> tuple[ArmResult | None, st
     nothing chosen yet)."""
     ps, fs = _cells(p)
     picks, why, res = [], [], ArmResult(TUNED, [], 0)
-    for f in fs:
-        for q in ps:
-            cell = {"p": q, "train_frac": f}
-            if not matches(cell, {k: v for k, v in where.items() if k in cell}):
-                continue
-            t = tuned_wd(p, runs, cell)
-            if not t.ran:
-                continue
-            if t.undecided or t.chosen is None:
-                why.append(f"P {q}, f {f}: " + (t.undecided or "no value chosen yet"))
-            if t.chosen is None:
-                continue
-            picks.append((q, f, t.chosen.removesuffix(",val")))
-            for run in _cell_runs(p, runs, t.chosen, q, f):
-                res.add(run.summary)
+    for f, q in itertools.product(fs, ps):
+        cell = {"p": q, "train_frac": f}
+        if not matches(cell, {k: v for k, v in where.items() if k in cell}):
+            continue
+        t = tuned_wd(p, runs, cell)
+        if not t.ran:
+            continue
+        if t.undecided or t.chosen is None:
+            why.append(f"P {q}, f {f}: " + (t.undecided or "no value chosen yet"))
+        if t.chosen is None:
+            continue
+        picks.append((q, f, t.chosen.removesuffix(",val")))
+        for run in _cell_runs(p, runs, t.chosen, q, f):
+            res.add(run.summary)
     if not res.grok_steps:  # nothing chosen: undecided where grid runs exist, simply not run where none do
         return None, "; ".join(why)
     names = list(dict.fromkeys(w for *_, w in picks))
@@ -267,22 +267,21 @@ def tuning_table(p: Plan, runs: Runs, arms: dict[str, ArmResult]) -> list[str]:
              "brackets); 'none by N (cut)' = cut off before a validation grok. The chosen value is the one whose "
              "validation accuracy groks first; it is *undecided* while a value cut off earlier could still win.",
              "", "| f | P | " + " | ".join(GRID_ARMS) + " | chosen |", "|---|---|" + "---|" * (len(GRID_ARMS) + 1)]
-    for f in fs:
-        for q in ps:
-            t = tuned_wd(p, runs, {"p": q, "train_frac": f})
-            if not t.ran:
-                lines.append(f"| {f} | {q} | " + " | ".join("not run" for _ in GRID_ARMS) + " | - |")
+    for f, q in itertools.product(fs, ps):
+        t = tuned_wd(p, runs, {"p": q, "train_frac": f})
+        if not t.ran:
+            lines.append(f"| {f} | {q} | " + " | ".join("not run" for _ in GRID_ARMS) + " | - |")
+            continue
+        cells = []
+        for h in GRID_ARMS:
+            sc = t.scores.get(h) or []
+            if not sc:
+                cells.append("not run")
                 continue
-            cells = []
-            for h in GRID_ARMS:
-                sc = t.scores.get(h) or []
-                if not sc:
-                    cells.append("not run")
-                    continue
-                _, g, cut, test, _ = sc[0]
-                cells.append(f"{seed_step(g, cut)} ({seed_step(test, None) if test is not None else 'no test grok'})")
-            chosen = (t.chosen or "none yet") + (f" (undecided: {t.undecided})" if t.undecided else "")
-            lines.append(f"| {f} | {q} | " + " | ".join(cells) + f" | {chosen} |")
+            _, g, cut, test, _ = sc[0]
+            cells.append(f"{seed_step(g, cut)} ({seed_step(test, None) if test is not None else 'no test grok'})")
+        chosen = (t.chosen or "none yet") + (f" (undecided: {t.undecided})" if t.undecided else "")
+        lines.append(f"| {f} | {q} | " + " | ".join(cells) + f" | {chosen} |")
     return lines
 
 
@@ -300,11 +299,10 @@ def pooled_heatmap(p: Plan, runs: Runs, out: Path) -> list[Path]:
             panels.setdefault(head, {})[cell] = steps_budget(rs)
     if p.tuned:
         ps, fs = _cells(p)
-        for q in ps:
-            for f in fs:
-                _, rs = _cell_result(p, runs, TUNED, q, f)
-                if rs:
-                    panels.setdefault(TUNED, {})[(q, f)] = steps_budget(rs)
+        for q, f in itertools.product(ps, fs):
+            _, rs = _cell_result(p, runs, TUNED, q, f)
+            if rs:
+                panels.setdefault(TUNED, {})[(q, f)] = steps_budget(rs)
     figs = [plot_heatmap(panels, "P", "train fraction", out / "grok_heatmap_p_f.png")] if panels else []
     if p.tuned and panels:
         figs.append(_speedup_figure(p, runs, out / "speedup_per_fraction.png"))
