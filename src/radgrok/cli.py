@@ -329,7 +329,7 @@ def _cmd_reproduce(ns: argparse.Namespace) -> int:
     from .experiments.reproduce import reproduce
 
     _check_seeds(ns.seeds)
-    cmd = "radgrok reproduce " + " ".join(sys.argv[1:][1:]) if sys.argv[1:2] == ["reproduce"] else ""
+    cmd = "radgrok reproduce " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["reproduce"] else ""
     print(reproduce(ns.target, ns.scale, ns.seeds, ns.out, ns.workers, ns.backend, ns.dry_run, command=cmd,
                     device=ns.device, batch=ns.batch, report_only=ns.report_only, only=ns.only, steps=ns.steps))
     return 0

@@ -38,8 +38,7 @@ METHOD_ARMS: dict[str, dict] = {
 def val_score(run_dir: Path) -> tuple[float, float]:
     """(validation grok step, -final validation accuracy): lower is better; DNG = inf. The grok
     step on the validation curve uses the run's own grok threshold."""
-    rows = records.read_jsonl(Path(run_dir) / records.METRICS)
-    rows = [r for r in rows if "val_acc" in r]
+    rows = [r for r in records.read_jsonl(Path(run_dir) / records.METRICS) if "val_acc" in r]
     if not rows:
         return (math.inf, 0.0)
     threshold = read_config(run_dir).train.grok_threshold
