@@ -147,9 +147,7 @@ def evaluate_dirs(paths: Sequence[str | Path], rules: Sequence[str] = tuple(RULE
 
 def _fmt(values: list) -> str:
     got = [v for v in values if v is not None]
-    if not got:
-        return "–"
-    return f"{statistics.mean(got):.1f} [{min(got)}..{max(got)}]"
+    return f"{statistics.mean(got):.1f} [{min(got)}..{max(got)}]" if got else "–"
 
 
 def _before(fired: list[dict]) -> str:

@@ -72,7 +72,7 @@ def markdown_to_html(md: str, base: str | Path, title: str = "radgrok report", e
         elif line.startswith("|"):
             rows = []
             while i < len(lines) and lines[i].startswith("|"):
-                rows.append([c for c in lines[i].strip().strip("|").split("|")])
+                rows.append(lines[i].strip().strip("|").split("|"))
                 i += 1
             body = [r for r in rows[1:] if not all(set(c.strip()) <= set("-: ") for c in r)]
             out.append("<table><tr>" + "".join(_cell(c, base, "th", embed) for c in rows[0]) + "</tr>" +
