@@ -96,16 +96,13 @@ def plot_anisotropy(rows: list[dict], path: str | Path, title: str = "") -> Path
         return None
     plt = _plt()
     fig, axes = plt.subplots(2, len(sites), figsize=(4.3 * len(sites), 6.0), squeeze=False)
-    for j, site in enumerate(sites):
-        top, bot = axes[0][j], axes[1][j]
+    for top, bot, site in zip(axes[0], axes[1], sites):
         for key, label in (("aniso_pred", "(1/d)Tr(WΣₓWᵀ)"), ("penalty_site", "measured L_norm")):
-            s, v = _series(rows, f"{key}/{site}")
-            top.plot(s, v, label=label)
+            top.plot(*_series(rows, f"{key}/{site}"), label=label)
         top.set_yscale("log")
         top.set_title(site, fontsize=9)
         for key, label in (("aniso_top", "λ_top/mean λ"), ("aniso_bottom", "bottom-decile λ/mean λ")):
-            s, v = _series(rows, f"{key}/{site}")
-            bot.plot(s, v, label=label)
+            bot.plot(*_series(rows, f"{key}/{site}"), label=label)
         bot.axhline(1.0, color="grey", ls=":", lw=0.8, label="isotropic weight decay")
         bot.set_yscale("log")
         bot.set_xlabel("step")
