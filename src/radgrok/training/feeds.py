@@ -141,14 +141,12 @@ class AdditionFeed(_RowFeed):
 
     @torch.no_grad()
     def evaluate(self, b) -> dict:
-        row = {}
         with eval_mode(b.model):
-            for split, lm in (("train", self.train_eval), ("test", self.test)):
-                loss, acc = _loss_and_exact_match(b.model, lm)
-                row[f"{split}_loss"], row[f"{split}_acc"] = loss, acc
-                if split == "train":
-                    row.update(model_stats(b))  # radii of the training forward, as for the modular task
-        return row
+            train_loss, train_acc = _loss_and_exact_match(b.model, self.train_eval)
+            # radii of the training forward, as for the modular task
+            row = {"train_loss": train_loss, "train_acc": train_acc, **model_stats(b)}
+            test_loss, test_acc = _loss_and_exact_match(b.model, self.test)
+        return {**row, "test_loss": test_loss, "test_acc": test_acc}
 
 
 def _loss_and_exact_match(model, lm, chunk: int = 4096) -> tuple[float, float]:
