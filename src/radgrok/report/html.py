@@ -38,10 +38,8 @@ def _img(alt: str, src: str, base: Path, embed: bool = False) -> str:
     png = base / html.unescape(src)
     if not png.exists():
         return f"<em>[missing figure {html.escape(src)}]</em>"
-    if not embed:
-        return f'<img alt="{alt}" src="{src}">'
-    data = base64.b64encode(png.read_bytes()).decode()
-    return f'<img alt="{alt}" src="data:image/png;base64,{data}">'
+    uri = f"data:image/png;base64,{base64.b64encode(png.read_bytes()).decode()}" if embed else src
+    return f'<img alt="{alt}" src="{uri}">'
 
 
 def _cell(text: str, base: Path, tag: str, embed: bool = False) -> str:
