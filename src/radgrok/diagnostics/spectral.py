@@ -38,10 +38,9 @@ def singular_values(A: torch.Tensor) -> torch.Tensor:
 
 
 def _stable_rank(s: torch.Tensor) -> float:
-    top = s[0] if s.numel() else s.new_zeros(())
-    if top == 0:
+    if not s.numel() or s[0] == 0:
         return 0.0  # the zero matrix has rank 0; avoids 0/0
-    return float(s.square().sum() / top.square())
+    return float(s.square().sum() / s[0].square())
 
 
 def _effective_rank(s: torch.Tensor) -> float:
