@@ -64,8 +64,7 @@ def effective_rank(A: torch.Tensor) -> float:
 
 def sigma_max(A: torch.Tensor) -> float:
     """The largest singular value (the spectral norm ``||A||_2``)."""
-    s = singular_values(A)
-    return float(s[0]) if s.numel() else 0.0
+    return spectral_summary(A)["sigma_max"]
 
 
 def spectral_summary(A: torch.Tensor) -> dict[str, float]:
