@@ -63,12 +63,8 @@ def log_stablemax(logits: torch.Tensor, dim: int = -1) -> torch.Tensor:
     return ls - torch.logsumexp(ls, dim=dim, keepdim=True)
 
 
-def stablemax_cross_entropy(
-    logits: torch.Tensor,
-    targets: torch.Tensor,
-    reduction: Reduction = "mean",
-    dtype: torch.dtype | None = None,
-) -> torch.Tensor:
+def stablemax_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, reduction: Reduction = "mean",
+                            dtype: torch.dtype | None = None) -> torch.Tensor:
     """Cross-entropy with StableMax in place of softmax: ``-log stablemax(logits)[target]``.
 
     Args:
@@ -83,10 +79,8 @@ def stablemax_cross_entropy(
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     if targets.shape != logits.shape[:-1]:
-        raise ValueError(
-            f"targets shape {tuple(targets.shape)} must equal logits.shape[:-1] = "
-            f"{tuple(logits.shape[:-1])}"
-        )
+        raise ValueError(f"targets shape {tuple(targets.shape)} must equal logits.shape[:-1] = "
+                         f"{tuple(logits.shape[:-1])}")
     if targets.dtype.is_floating_point or targets.dtype == torch.bool:
         raise TypeError(f"targets must hold integer class indices, got {targets.dtype}")
     x = logits if dtype is None else logits.to(dtype)
