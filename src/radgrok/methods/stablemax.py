@@ -35,16 +35,12 @@ Reduction = Literal["mean", "sum", "none"]
 
 def _s(x: torch.Tensor) -> torch.Tensor:
     """s(x) itself, with both branches finite everywhere (see module docstring)."""
-    pos = x.clamp(min=0)
-    neg = x.clamp(max=0)
-    return torch.where(x >= 0, pos + 1, 1 / (1 - neg))
+    return torch.where(x >= 0, x.clamp(min=0) + 1, 1 / (1 - x.clamp(max=0)))
 
 
 def _log_s(x: torch.Tensor) -> torch.Tensor:
     """log s(x) without forming s: log1p(x) for x >= 0, -log1p(-x) for x < 0."""
-    pos = x.clamp(min=0)
-    neg = x.clamp(max=0)
-    return torch.where(x >= 0, torch.log1p(pos), -torch.log1p(-neg))
+    return torch.where(x >= 0, torch.log1p(x.clamp(min=0)), -torch.log1p(-x.clamp(max=0)))
 
 
 def stablemax(logits: torch.Tensor, dim: int = -1) -> torch.Tensor:
