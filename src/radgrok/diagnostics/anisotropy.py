@@ -91,8 +91,7 @@ def second_moment_eigenvalues(x: torch.Tensor) -> torch.Tensor:
 def _ratios(ev: torch.Tensor, bottom_frac: float) -> dict[str, float]:
     if not 0 < bottom_frac <= 1:
         raise ValueError(f"bottom_frac must be in (0, 1], got {bottom_frac}")
-    ev = ev.sort().values
-    n = ev.numel()
+    n = ev.numel()  # ev ascending, as eigvalsh and second_moment_eigenvalues give it
     top = float(ev[-1])
     if top <= 0:
         return {"top": float("nan"), "bottom": float("nan"), "null": 1.0}

@@ -72,11 +72,8 @@ def _flat(xs: Sequence[torch.Tensor]) -> torch.Tensor:
 
 
 def _unflat(v: torch.Tensor, params: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-    out, i = [], 0
-    for p in params:
-        out.append(v[i : i + p.numel()].view_as(p).to(p.dtype))
-        i += p.numel()
-    return out
+    blocks = v.split([p.numel() for p in params])
+    return [b.view_as(p).to(p.dtype) for b, p in zip(blocks, params)]
 
 
 def _normal_probe(params: Sequence[torch.Tensor], gen: torch.Generator) -> list[torch.Tensor]:
@@ -197,11 +194,8 @@ def hessian_extreme_eigenvalues(
             break  # last step, or an invariant subspace: T's eigenvalues are exact
         betas.append(beta)
         Q[j + 1] = w / beta
-    k = len(alphas)
-    T = torch.diag(torch.tensor(alphas, dtype=torch.float64))
-    if k > 1:
-        off = torch.tensor(betas[: k - 1], dtype=torch.float64)
-        T = T + torch.diag(off, 1) + torch.diag(off, -1)
+    off = torch.tensor(betas, dtype=torch.float64)  # one beta fewer than alphas: the loop ends on a break
+    T = torch.diag(torch.tensor(alphas, dtype=torch.float64)) + torch.diag(off, 1) + torch.diag(off, -1)
     ev = torch.linalg.eigvalsh(T)
     return float(ev[0]), float(ev[-1])
 

@@ -179,12 +179,10 @@ def grid_logits(model: nn.Module, p: int) -> torch.Tensor:
     Runs in eval mode (dropout off) and restores each sub-module's previous mode.
     """
     modes = {m: m.training for m in model.modules()}
-    device = next(model.parameters()).device
-    a = torch.arange(p, device=device).repeat_interleave(p)
-    b = torch.arange(p, device=device).repeat(p)
+    r = torch.arange(p, device=next(model.parameters()).device)
     try:
         model.eval()
-        out = model(torch.stack([a, b], dim=1))
+        out = model(torch.cartesian_prod(r, r))  # rows (a, b), a-major
     finally:
         for m, mode in modes.items():
             m.training = mode
@@ -230,8 +228,8 @@ def restricted_and_excluded_loss(
         raise ValueError(f"key frequencies must lie in 1..{K}, got {list(key_freqs)}")
     L = logits.detach().to(torch.float64).reshape(p * p, -1)
     y = labels.reshape(p * p).to(L.device)
-    a = torch.arange(p, dtype=torch.float64, device=L.device).repeat_interleave(p)
-    b = torch.arange(p, dtype=torch.float64, device=L.device).repeat(p)
+    r = torch.arange(p, dtype=torch.float64, device=L.device)
+    a, b = torch.cartesian_prod(r, r).T
     s = a + b if op == "add" else a - b
     dirs = []
     for k in sorted({int(k) for k in key_freqs}):

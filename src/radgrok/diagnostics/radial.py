@@ -141,23 +141,16 @@ def capture_hidden_grads_multi(
         else:
             # Keep the graph alive for the next loss; free it after the last one.
             grads = torch.autograd.grad(loss, tensors, retain_graph=k < len(losses) - 1, allow_unused=True)
-        per_site: dict[str, HiddenGrad] = {}
-        for n in names:
-            pairs = [
-                (h.detach(), torch.zeros_like(h.detach()) if g is None else g.detach())
-                for (m, h), g in zip(flat, grads)
-                if m == n
-            ]
-            if len(pairs) == 1:
-                per_site[n] = pairs[0]
-            else:
-                d = pairs[0][0].shape[-1]
-                per_site[n] = (
-                    torch.cat([h.reshape(-1, d) for h, _ in pairs]),
-                    torch.cat([g.reshape(-1, d) for _, g in pairs]),
-                )
-        result[loss_name] = per_site
+        calls: dict[str, list[HiddenGrad]] = {n: [] for n in names}
+        for (n, h), g in zip(flat, grads):
+            calls[n].append((h.detach(), torch.zeros_like(h) if g is None else g.detach()))
+        result[loss_name] = {n: (_joined([h for h, _ in c]), _joined([g for _, g in c])) for n, c in calls.items()}
     return result
+
+
+def _joined(ts: list[torch.Tensor]) -> torch.Tensor:
+    """A site's one call as it is; several calls flattened to (N_i, d) rows and concatenated."""
+    return ts[0] if len(ts) == 1 else torch.cat([t.reshape(-1, t.shape[-1]) for t in ts])
 
 
 def capture_hidden_grads(

@@ -38,10 +38,9 @@ def singular_values(A: torch.Tensor) -> torch.Tensor:
 
 
 def _stable_rank(s: torch.Tensor) -> float:
-    top = s[0] if s.numel() else s.new_zeros(())
-    if top == 0:
+    if not s.numel() or s[0] == 0:
         return 0.0  # the zero matrix has rank 0; avoids 0/0
-    return float(s.square().sum() / top.square())
+    return float(s.square().sum() / s[0].square())
 
 
 def _effective_rank(s: torch.Tensor) -> float:
@@ -65,8 +64,7 @@ def effective_rank(A: torch.Tensor) -> float:
 
 def sigma_max(A: torch.Tensor) -> float:
     """The largest singular value (the spectral norm ``||A||_2``)."""
-    s = singular_values(A)
-    return float(s[0]) if s.numel() else 0.0
+    return spectral_summary(A)["sigma_max"]
 
 
 def spectral_summary(A: torch.Tensor) -> dict[str, float]:

@@ -77,10 +77,7 @@ def forecast_row(rows: list[dict], cfg: Any) -> dict:
     memorisation, where radgrok has no calibration for the run's setting, or where the method has
     nothing to say. Never raises on a row it cannot use."""
     try:
-        hyper = hyper_of(cfg)
-        if not rows or calibration_for(hyper) is None:
-            return {}
-        f = forecast(rows, cfg)
+        f = forecast(rows, cfg)  # a ForecastError where there are no rows or no calibration
     except (ForecastError, KeyError, TypeError, ValueError, OverflowError):
         return {}
     return {} if f is None else f.as_row()

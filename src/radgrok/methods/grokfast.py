@@ -74,12 +74,8 @@ def _named_grads(params: Params) -> Iterator[tuple[str, torch.Tensor]]:
 
 
 @torch.no_grad()
-def gradfilter_ema(
-    params: Params,
-    ema: dict[str, torch.Tensor] | None = None,
-    alpha: float = 0.98,
-    lamb: float = 2.0,
-) -> dict[str, torch.Tensor]:
+def gradfilter_ema(params: Params, ema: dict[str, torch.Tensor] | None = None, alpha: float = 0.98,
+                   lamb: float = 2.0) -> dict[str, torch.Tensor]:
     """One Grokfast-EMA step: ``g <- g + lamb * e`` with ``e`` updated from raw g first.
 
     Args:
@@ -108,13 +104,8 @@ def gradfilter_ema(
 
 
 @torch.no_grad()
-def gradfilter_ma(
-    params: Params,
-    history: dict[str, deque] | None = None,
-    window: int = 100,
-    lamb: float = 5.0,
-    amplify_before_full: bool = False,
-) -> dict[str, deque]:
+def gradfilter_ma(params: Params, history: dict[str, deque] | None = None, window: int = 100, lamb: float = 5.0,
+                  amplify_before_full: bool = False) -> dict[str, deque]:
     """One Grokfast-MA step: ``g <- g + lamb * mean(last window raw gradients)``.
 
     Args:
@@ -178,11 +169,8 @@ class GrokfastEMA:
         self.ema = {}
 
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "alpha": self.alpha,
-            "lamb": self.lamb,
-            "ema": {k: v.detach().clone() for k, v in self.ema.items()},
-        }
+        ema = {k: v.detach().clone() for k, v in self.ema.items()}
+        return {"alpha": self.alpha, "lamb": self.lamb, "ema": ema}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         devices = _param_devices(self.model)
@@ -202,13 +190,8 @@ class GrokfastMA:
     gradient until ``window`` gradients have been seen, as in the reference method).
     """
 
-    def __init__(
-        self,
-        model: nn.Module,
-        window: int = 100,
-        lamb: float = 5.0,
-        amplify_before_full: bool = False,
-    ) -> None:
+    def __init__(self, model: nn.Module, window: int = 100, lamb: float = 5.0,
+                 amplify_before_full: bool = False) -> None:
         if window < 1:
             raise ValueError(f"window must be >= 1, got {window}")
         self.model = model
@@ -219,21 +202,16 @@ class GrokfastMA:
 
     def step(self) -> None:
         """Record the raw gradients, then amplify them by their moving average."""
-        self.history = gradfilter_ma(
-            self.model, self.history, self.window, self.lamb, self.amplify_before_full
-        )
+        self.history = gradfilter_ma(self.model, self.history, self.window, self.lamb, self.amplify_before_full)
 
     def reset(self) -> None:
         """Forget the stored gradients (the window starts filling again)."""
         self.history = {}
 
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "window": self.window,
-            "lamb": self.lamb,
-            "amplify_before_full": self.amplify_before_full,
-            "history": {k: [t.detach().clone() for t in buf] for k, buf in self.history.items()},
-        }
+        history = {k: [t.detach().clone() for t in buf] for k, buf in self.history.items()}
+        return {"window": self.window, "lamb": self.lamb, "amplify_before_full": self.amplify_before_full,
+                "history": history}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         devices = _param_devices(self.model)
@@ -246,10 +224,7 @@ class GrokfastMA:
         }
 
     def __repr__(self) -> str:
-        return (
-            f"GrokfastMA(window={self.window}, lamb={self.lamb}, "
-            f"amplify_before_full={self.amplify_before_full})"
-        )
+        return f"GrokfastMA(window={self.window}, lamb={self.lamb}, amplify_before_full={self.amplify_before_full})"
 
 
 def make_filter(model: nn.Module, kind: str | None, alpha: float = 0.98, lamb: float = 2.0,

@@ -105,9 +105,7 @@ def orthograd(optimizer_cls: type[Optimizer], eps: float = 1e-30) -> type[Optimi
         with torch.enable_grad():
             loss = closure()
         orthogonalize_groups(opt.param_groups, eps)
-        kwargs = {k: v for k, v in kwargs.items() if k != "closure"}
-        kwargs["closure"] = lambda: loss
-        return head + rest[1:], kwargs
+        return head + rest[1:], {**kwargs, "closure": lambda: loss}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         optimizer_cls.__init__(self, *args, **kwargs)

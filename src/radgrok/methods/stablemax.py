@@ -35,16 +35,12 @@ Reduction = Literal["mean", "sum", "none"]
 
 def _s(x: torch.Tensor) -> torch.Tensor:
     """s(x) itself, with both branches finite everywhere (see module docstring)."""
-    pos = x.clamp(min=0)
-    neg = x.clamp(max=0)
-    return torch.where(x >= 0, pos + 1, 1 / (1 - neg))
+    return torch.where(x >= 0, x.clamp(min=0) + 1, 1 / (1 - x.clamp(max=0)))
 
 
 def _log_s(x: torch.Tensor) -> torch.Tensor:
     """log s(x) without forming s: log1p(x) for x >= 0, -log1p(-x) for x < 0."""
-    pos = x.clamp(min=0)
-    neg = x.clamp(max=0)
-    return torch.where(x >= 0, torch.log1p(pos), -torch.log1p(-neg))
+    return torch.where(x >= 0, torch.log1p(x.clamp(min=0)), -torch.log1p(-x.clamp(max=0)))
 
 
 def stablemax(logits: torch.Tensor, dim: int = -1) -> torch.Tensor:
@@ -63,12 +59,8 @@ def log_stablemax(logits: torch.Tensor, dim: int = -1) -> torch.Tensor:
     return ls - torch.logsumexp(ls, dim=dim, keepdim=True)
 
 
-def stablemax_cross_entropy(
-    logits: torch.Tensor,
-    targets: torch.Tensor,
-    reduction: Reduction = "mean",
-    dtype: torch.dtype | None = None,
-) -> torch.Tensor:
+def stablemax_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, reduction: Reduction = "mean",
+                            dtype: torch.dtype | None = None) -> torch.Tensor:
     """Cross-entropy with StableMax in place of softmax: ``-log stablemax(logits)[target]``.
 
     Args:
@@ -83,10 +75,8 @@ def stablemax_cross_entropy(
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     if targets.shape != logits.shape[:-1]:
-        raise ValueError(
-            f"targets shape {tuple(targets.shape)} must equal logits.shape[:-1] = "
-            f"{tuple(logits.shape[:-1])}"
-        )
+        raise ValueError(f"targets shape {tuple(targets.shape)} must equal logits.shape[:-1] = "
+                         f"{tuple(logits.shape[:-1])}")
     if targets.dtype.is_floating_point or targets.dtype == torch.bool:
         raise TypeError(f"targets must hold integer class indices, got {targets.dtype}")
     x = logits if dtype is None else logits.to(dtype)

@@ -145,15 +145,13 @@ class MLP(nn.Module):
         if self.encoding == "onehot":
             return onehot_linear(lin.weight, lin.bias, x, self.p)
         assert self.embed is not None  # encoding == "embed"
-        e = self.embed(x).flatten(1)
-        return lin(e)
+        return lin(self.embed(x).flatten(1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (N, 2) int64 token ids -> (N, n_out) logits."""
         h = x  # layer 0 reads x (through _first); every later layer the previous layer's h
         # (the casts: nn.ModuleList is typed as holding Modules; these are the _Hidden layers)
         for i, layer in enumerate(cast("Iterable[_Hidden]", self.hidden)):
-            z = self._first(x) if i == 0 else layer.linear(h)
-            z = layer.pre(z)
+            z = layer.pre(self._first(x) if i == 0 else layer.linear(h))
             h = layer.drop(layer.post(layer.act(z)))
         return self.out(h)

@@ -103,9 +103,7 @@ class Capture:
 
     def remove(self) -> None:
         """Take every hook off; what was kept is dropped too."""
-        for h in self._handles:
-            h.remove()
-        self._handles = []
+        self.__exit__()
         self.clear()
 
     def __enter__(self) -> "Capture":

@@ -72,19 +72,9 @@ class RadialSuppression:
     checkpointing recomputes them during the backward) are not kept.
     """
 
-    def __init__(
-        self,
-        model: nn.Module,
-        modules: Iterable[str],
-        lam: float,
-        radius: float | None = None,
-        radius_scale: float = 1.0,
-        mode: Mode = "soft",
-        norm_over: NormOver = "example",
-        reduce: Reduce = "mean",
-        global_batch: bool = True,
-    ) -> None:
-        names = list(modules)
+    def __init__(self, model: nn.Module, modules: Iterable[str], lam: float, radius: float | None = None,
+                 radius_scale: float = 1.0, mode: Mode = "soft", norm_over: NormOver = "example",
+                 reduce: Reduce = "mean", global_batch: bool = True) -> None:
         if mode not in ("soft", "project"):
             raise ValueError(f"mode must be 'soft' or 'project', got {mode!r}")
         check_reading(norm_over, reduce)
@@ -97,7 +87,7 @@ class RadialSuppression:
         if mode == "project" and (radius == 0 or (radius is None and radius_scale == 0)):
             raise ValueError("radius must be > 0 in project mode (a projection onto radius 0 is no map)")
         self.model = model
-        self.names = names
+        self.names = list(modules)
         self.lam = float(lam)
         self.radius = radius
         self.radius_scale = float(radius_scale)
@@ -107,7 +97,7 @@ class RadialSuppression:
         self.global_batch = bool(global_batch)
         # soft: a copy of each output (in-place ops after a site cannot reach it); project: the raw
         # output is kept and the projection is what the rest of the network sees
-        self.capture = Capture(model, names, copy=mode == "soft", per_forward=True,
+        self.capture = Capture(model, self.names, copy=mode == "soft", per_forward=True,
                                replace=self._project if mode == "project" else None)
 
     # -- hooks ---------------------------------------------------------------
@@ -153,12 +143,9 @@ class RadialSuppression:
 
     def radii(self) -> dict[str, float]:
         """Mean ``||h||`` per hooked module in the latest forward (before any projection)."""
-        out = {}
         with torch.no_grad():
-            for name, lst in self.capture.seen.items():
-                if lst:
-                    out[name] = float(torch.stack([norms(h.detach()).mean() for h in lst]).mean())
-        return out
+            return {name: float(torch.stack([norms(h.detach()).mean() for h in lst]).mean())
+                    for name, lst in self.capture.seen.items() if lst}
 
     def hidden(self) -> dict[str, list[torch.Tensor]]:
         """The hooked outputs of the latest forward, by module name (for diagnostics)."""

@@ -52,10 +52,8 @@ def accumulation_dtype(h: torch.Tensor) -> torch.dtype | None:
 
 def norms(h: torch.Tensor, norm_over: NormOver = "example") -> torch.Tensor:
     """The norms the penalty acts on: one per example (shape ``h.shape[:-1]``) or one per site (0-d)."""
-    dtype = accumulation_dtype(h)
-    if norm_over == "example":
-        return torch.linalg.vector_norm(h, dim=-1, dtype=dtype)
-    return torch.linalg.vector_norm(h, dtype=dtype)
+    dim = -1 if norm_over == "example" else None  # None: over every element
+    return torch.linalg.vector_norm(h, dim=dim, dtype=accumulation_dtype(h))
 
 
 def global_norm(h: torch.Tensor, sum_ranks: SumRanks) -> torch.Tensor:

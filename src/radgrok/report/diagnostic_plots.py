@@ -47,51 +47,46 @@ def _series(rows: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(s), np.asarray(v, dtype=float)
 
 
-def _panels(n: int, height: float = 3.3):
-    fig, axes = _plt().subplots(1, n, figsize=(4.3 * n, height), squeeze=False)
-    return fig, axes[0]
+def _site_panels(rows: list[dict], prefix: str, draw, ylabel: str, path: str | Path, title: str) -> Path | None:
+    """One log-y panel per site logged under ``prefix``, drawn by ``draw(ax, site)``; None when none is."""
+    sites = sites_of(rows, prefix)
+    if not sites:
+        return None
+    fig, axes = _plt().subplots(1, len(sites), figsize=(4.3 * len(sites), 3.3), squeeze=False)
+    for ax, site in zip(axes[0], sites):
+        draw(ax, site)
+        ax.set_yscale("log")
+        ax.set_title(site, fontsize=9)
+        ax.set_xlabel("step")
+    axes[0][0].set_ylabel(ylabel)
+    axes[0][0].legend(fontsize=8)
+    return _save(fig, path, title=title)
 
 
 def plot_phi(rows: list[dict], path: str | Path, title: str = "") -> Path | None:
     """Phi_rad of the task and of the total gradient vs step, one panel per site, floor at 1, log y."""
-    sites = sites_of(rows, "phi_task")
-    if not sites:
-        return None
-    fig, axes = _panels(len(sites))
-    for ax, site in zip(axes, sites):
+    def draw(ax, site: str) -> None:
         for key, style in (("phi_task", "-"), ("phi_total", "--")):
             s, v = _series(rows, f"{key}/{site}")
             if len(s):
                 ax.plot(s, v, style, label=_PHI + " " + key[4:])
         ax.axhline(1.0, color="grey", lw=0.8, ls=":", label="isotropic floor")
-        ax.set_yscale("log")
-        ax.set_title(site, fontsize=9)
-        ax.set_xlabel("step")
-    axes[0].set_ylabel("radial gradient energy " + _PHI)
-    axes[0].legend(fontsize=8)
-    return _save(fig, path, title=title)
+
+    return _site_panels(rows, "phi_task", draw, "radial gradient energy " + _PHI, path, title)
 
 
 def plot_radius(rows: list[dict], config: dict, path: str | Path, title: str = "") -> Path | None:
     """Mean ||h|| per site vs step with the sqrt(d) line (and the penalty's c*sqrt(d) when c != 1)."""
-    sites = sites_of(rows, "radius")
-    if not sites:
-        return None
-    fig, axes = _panels(len(sites))
     c = float(config["penalty"]["radius_scale"])
     root = math.sqrt(int(config["model"]["width"]))  # every hooked site of radgrok's models is width (d_model) wide
-    for ax, site in zip(axes, sites):
-        s, v = _series(rows, f"radius/{site}")
-        ax.plot(s, v, label="mean ‖h‖")
+
+    def draw(ax, site: str) -> None:
+        ax.plot(*_series(rows, f"radius/{site}"), label="mean ‖h‖")
         ax.axhline(root, color="k", lw=0.8, ls="--", label=f"√d = {root:.1f}")
         if c != 1.0 and config["penalty"]["lam"] > 0:
             ax.axhline(c * root, color="C3", lw=0.8, ls=":", label=f"penalty target {c}·√d")
-        ax.set_yscale("log")
-        ax.set_title(site, fontsize=9)
-        ax.set_xlabel("step")
-    axes[0].set_ylabel("radius")
-    axes[0].legend(fontsize=8)
-    return _save(fig, path, title=title)
+
+    return _site_panels(rows, "radius", draw, "radius", path, title)
 
 
 def plot_anisotropy(rows: list[dict], path: str | Path, title: str = "") -> Path | None:
@@ -101,16 +96,13 @@ def plot_anisotropy(rows: list[dict], path: str | Path, title: str = "") -> Path
         return None
     plt = _plt()
     fig, axes = plt.subplots(2, len(sites), figsize=(4.3 * len(sites), 6.0), squeeze=False)
-    for j, site in enumerate(sites):
-        top, bot = axes[0][j], axes[1][j]
+    for top, bot, site in zip(axes[0], axes[1], sites):
         for key, label in (("aniso_pred", "(1/d)Tr(WΣₓWᵀ)"), ("penalty_site", "measured L_norm")):
-            s, v = _series(rows, f"{key}/{site}")
-            top.plot(s, v, label=label)
+            top.plot(*_series(rows, f"{key}/{site}"), label=label)
         top.set_yscale("log")
         top.set_title(site, fontsize=9)
         for key, label in (("aniso_top", "λ_top/mean λ"), ("aniso_bottom", "bottom-decile λ/mean λ")):
-            s, v = _series(rows, f"{key}/{site}")
-            bot.plot(s, v, label=label)
+            bot.plot(*_series(rows, f"{key}/{site}"), label=label)
         bot.axhline(1.0, color="grey", ls=":", lw=0.8, label="isotropic weight decay")
         bot.set_yscale("log")
         bot.set_xlabel("step")

@@ -135,21 +135,14 @@ def evaluate_dirs(paths: Sequence[str | Path], rules: Sequence[str] = tuple(RULE
                   horizon: int = 20) -> list[dict]:
     """One record per (run, rule): the run's arm (``<parent dir>/<arm>``) and directory plus
     ``forecast_run``'s outcome, for every run directory at or below each path."""
-    recs = []
-    for p in paths:
-        for run in load_runs(p):
-            arm = f"{run.dir.parent.name}/{run.arm}"
-            for rule in rules:
-                recs.append({"arm": arm, "run": str(run.dir), "rule": rule,
-                             **forecast_run(run.rows, rule, horizon, run.config["train"]["grok_threshold"])})
-    return recs
+    return [{"arm": f"{run.dir.parent.name}/{run.arm}", "run": str(run.dir), "rule": rule,
+             **forecast_run(run.rows, rule, horizon, run.config["train"]["grok_threshold"])}
+            for p in paths for run in load_runs(p) for rule in rules]
 
 
 def _fmt(values: list) -> str:
     got = [v for v in values if v is not None]
-    if not got:
-        return "–"
-    return f"{statistics.mean(got):.1f} [{min(got)}..{max(got)}]"
+    return f"{statistics.mean(got):.1f} [{min(got)}..{max(got)}]" if got else "–"
 
 
 def _before(fired: list[dict]) -> str:

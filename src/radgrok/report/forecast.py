@@ -152,10 +152,9 @@ def forecast_table(runs: Sequence[Any], method: str = DEFAULT_METHOD) -> str:
             continue
         ms = r.rows[m]["step"]
         grok = r.summary.get("grok_step") if r.summary.get("status") == records.Status.GROKKED else None
-        cells = []
-        for at in (ms, None if grok is None else (ms + grok) // 2):
-            f = None if at is None else forecast(r.rows, r.config, at=at, method=method)
-            cells.append("–" if f is None else f"{f.step:,.0f} ({f.low:,.0f}–{f.high:,.0f})")
+        fs = [None if at is None else forecast(r.rows, r.config, at=at, method=method)
+              for at in (ms, None if grok is None else (ms + grok) // 2)]
+        cells = ["–" if f is None else f"{f.step:,.0f} ({f.low:,.0f}–{f.high:,.0f})" for f in fs]
         lines.append(f"| {r.name} | {ms:,} | {cells[0]} | {cells[1]} | {_actual(r.summary)} |")
     if not lines:
         return ""

@@ -38,10 +38,8 @@ def _img(alt: str, src: str, base: Path, embed: bool = False) -> str:
     png = base / html.unescape(src)
     if not png.exists():
         return f"<em>[missing figure {html.escape(src)}]</em>"
-    if not embed:
-        return f'<img alt="{alt}" src="{src}">'
-    data = base64.b64encode(png.read_bytes()).decode()
-    return f'<img alt="{alt}" src="data:image/png;base64,{data}">'
+    uri = f"data:image/png;base64,{base64.b64encode(png.read_bytes()).decode()}" if embed else src
+    return f'<img alt="{alt}" src="{uri}">'
 
 
 def _cell(text: str, base: Path, tag: str, embed: bool = False) -> str:
@@ -72,7 +70,7 @@ def markdown_to_html(md: str, base: str | Path, title: str = "radgrok report", e
         elif line.startswith("|"):
             rows = []
             while i < len(lines) and lines[i].startswith("|"):
-                rows.append([c for c in lines[i].strip().strip("|").split("|")])
+                rows.append(lines[i].strip().strip("|").split("|"))
                 i += 1
             body = [r for r in rows[1:] if not all(set(c.strip()) <= set("-: ") for c in r)]
             out.append("<table><tr>" + "".join(_cell(c, base, "th", embed) for c in rows[0]) + "</tr>" +

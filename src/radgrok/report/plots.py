@@ -31,14 +31,11 @@ def _save(fig, path: str | Path, dpi: int = 110, tight: bool = True, title: str 
         fig.suptitle(title, fontsize=9)
     if tight:
         fig.tight_layout()
-    if path.suffix.lower() != ".png":  # another format: as matplotlib writes it
-        fig.savefig(path, dpi=dpi, bbox_inches="tight" if outside else None)
-        _plt().close(fig)
-        return path
+    png = path.suffix.lower() == ".png"  # another format: as matplotlib writes it
     buf = io.BytesIO()
-    fig.savefig(buf, dpi=dpi, format="png", bbox_inches="tight" if outside else None)
+    fig.savefig(buf if png else path, dpi=dpi, format="png" if png else None, bbox_inches="tight" if outside else None)
     _plt().close(fig)
-    return small_png(buf.getvalue(), path)
+    return small_png(buf.getvalue(), path) if png else path
 
 
 def small_png(data: bytes, path: str | Path) -> Path:
@@ -66,13 +63,9 @@ def align_curves(runs: list[list[dict]], key: str = "test_acc") -> tuple[np.ndar
     for k, rows in enumerate(runs):
         for r in rows:
             out[k, pos[r["step"]]] = r[key]
-        last = np.nan
-        for i in range(len(steps)):  # forward fill
-            if np.isnan(out[k, i]):
-                out[k, i] = last
-            else:
-                last = out[k, i]
-    return np.asarray(steps), out
+    # forward fill: each gap takes the value of the last step logged before it
+    last = np.maximum.accumulate(np.where(np.isnan(out), 0, np.arange(len(steps))), axis=1)
+    return np.asarray(steps), np.take_along_axis(out, last, axis=1)
 
 
 MANY = 8  # past this many arms, a figure's legend goes beside its axes in small type
@@ -83,15 +76,15 @@ def _color(i: int, n: int):
     return f"C{i % 10}" if n <= 10 else _plt().cm.tab20(i % 20)
 
 
-def _legend(fig, axes, n: int, loc: str = "best", extra_width: float = 5.0) -> bool:
+def _legend(fig, axes, n: int, loc: str = "best") -> bool:
     """The legend of n arms: inside the first of ``axes`` at ``loc``, or, past ``MANY``, beside the last in two
-    small columns with the figure widened by ``extra_width`` inches. Whether it is outside (``_save``'s
+    small columns with the figure widened by 5 inches. Whether it is outside (``_save``'s
     ``outside``: the saved image then grows to hold it)."""
     if n <= MANY:
         axes[0].legend(fontsize=8, loc=loc)
         return False
     w, h = fig.get_size_inches()
-    fig.set_size_inches(w + extra_width, max(h, 5.5))
+    fig.set_size_inches(w + 5.0, max(h, 5.5))
     axes[-1].legend(fontsize=5, loc="upper left", bbox_to_anchor=(1.01, 1.0), ncol=2)
     return True
 

@@ -68,10 +68,7 @@ def group_runs(runs: list[Run], key: Callable[[Run], Hashable] | None = None) ->
 
 def last_value(rows: list[dict], key: str):
     """The last non-null value of ``key`` in a run's metric rows (None if never logged)."""
-    for r in reversed(rows):
-        if r.get(key) is not None:
-            return r[key]
-    return None
+    return next((r[key] for r in reversed(rows) if r.get(key) is not None), None)
 
 
 def arm_steps(arm: str, runs: list[Run], key: str = "grok_step") -> ArmResult:

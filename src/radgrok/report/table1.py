@@ -40,8 +40,7 @@ PAPER_TABLE1: dict[str, dict[str, str | None]] = {
 
 
 def _early(rows: list[dict], key: str):
-    vals = [r[key] for r in rows if r["step"] > 0 and r.get(key) is not None]
-    return vals[0] if vals else None
+    return next((r[key] for r in rows if r["step"] > 0 and r.get(key) is not None), None)
 
 
 def table1_quantities(run_dir: str | Path, coherence_threshold: float = 0.9) -> dict:

@@ -7,7 +7,7 @@ run. A curve that crosses 90% and falls back resets the candidate. Pure Python.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 
 __all__ = ["GrokTracker", "grok_step", "next_candidate"]
 
@@ -50,9 +50,8 @@ class GrokTracker:
         return -1 if self.candidate is None else step - self.candidate
 
     def state(self) -> dict:
-        return {"threshold": self.threshold, "memorised_at": self.memorised_at,
-                "candidate": self.candidate, "reached_95": self.reached_95}
+        return asdict(self)
 
     @classmethod
     def from_state(cls, d: dict) -> "GrokTracker":
-        return cls(**{k: d[k] for k in ("threshold", "memorised_at", "candidate", "reached_95")})
+        return cls(**{f.name: d[f.name] for f in fields(cls)})

@@ -99,13 +99,13 @@ class Recorder:
 
     def check(self, step: int) -> str | None:
         """After the row of ``step``: DIVERGED, STOP (grokked and held for patience) or None."""
-        row, tr = self.rows[-1], self.cfg.train
-        if not all(math.isfinite(row[k]) for k in _FINITE):
+        if not all(math.isfinite(self.rows[-1][k]) for k in _FINITE):
             return DIVERGED
-        return STOP if tr.early_stop and self.tracker.held_for(step) >= tr.patience else None
+        return STOP if self.stopped_at(step) else None
 
     def stopped_at(self, step: int) -> bool:
-        """Whether a run resumed at ``step`` had already stopped there (its last checkpoint is the
+        """Whether the early stop holds at ``step`` (grokked, and held for ``patience``): ``check``'s STOP,
+        and, for a run resumed at ``step``, that it had already stopped there (its last checkpoint is the
         one taken when it stopped early: nothing is left to train)."""
         tr = self.cfg.train
         return tr.early_stop and self.tracker.held_for(step) >= tr.patience

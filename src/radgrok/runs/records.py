@@ -232,10 +232,8 @@ def read_jsonl(path: Path) -> list[dict]:
         return []
     lines = [line for line in path.read_text().splitlines() if line.strip()]
     rows = [json.loads(line) for line in lines[:-1]]
-    try:
+    with suppress(json.JSONDecodeError):  # a line cut by a crash mid-append; everything before it is whole
         rows += [json.loads(line) for line in lines[-1:]]
-    except json.JSONDecodeError:  # a line cut by a crash mid-append; everything before it is whole
-        pass
     return rows
 
 

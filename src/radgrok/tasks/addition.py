@@ -34,6 +34,7 @@ from typing import Callable, Literal, Sequence
 
 import torch
 from torch import nn
+from torch.nn.utils.rnn import pad_sequence
 
 from .lm import IGNORE_INDEX, generate_tokens
 from .text import CharTokenizer
@@ -237,10 +238,8 @@ def make_addition(
 
 
 def _model_device(model: Callable) -> torch.device:
-    if isinstance(model, nn.Module):
-        for prm in model.parameters():
-            return prm.device
-    return torch.device("cpu")
+    params = model.parameters() if isinstance(model, nn.Module) else iter(())
+    return next((prm.device for prm in params), torch.device("cpu"))
 
 
 @torch.no_grad()
@@ -281,9 +280,7 @@ def exact_match_accuracy(
                 targets = [tokenizer.encode(answers[i] + end) for i in chunk]
                 n_new = max(len(t) for t in targets)
                 # -1 marks "beyond this row's end marker": never compared.
-                want = torch.full((len(chunk), n_new), -1, dtype=torch.long)
-                for r, t in enumerate(targets):
-                    want[r, :len(t)] = torch.tensor(t)
+                want = pad_sequence([torch.tensor(t) for t in targets], batch_first=True, padding_value=-1)
                 idx = tokenizer.encode_batch([prompts[i] for i in chunk]).to(device)
                 out = generate_tokens(model, idx, n_new, block_size)
                 got = out[:, plen:plen + n_new].cpu()

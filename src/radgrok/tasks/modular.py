@@ -100,13 +100,10 @@ def make_modular(op: str, p: int, train_frac: float, split_seed: int, val_frac: 
         raise ValueError(f"p must be prime for op {op!r}, got {p}")
     if not 0.0 < train_frac < 1.0:
         raise ValueError(f"train_frac must be in (0, 1), got {train_frac}")
-    a = torch.arange(p).repeat_interleave(p)
-    b = torch.arange(p).repeat(p)
+    x = torch.cartesian_prod(torch.arange(p), torch.arange(p))  # every (a, b), a-major
     if division:
-        keep = b != 0
-        a, b = a[keep], b[keep]
-    y = fn(a, b, p)
-    x = torch.stack([a, b], dim=1)
+        x = x[x[:, 1] != 0]
+    y = fn(x[:, 0], x[:, 1], p)
     n = x.shape[0]
     g = torch.Generator().manual_seed(split_seed)
     perm = torch.randperm(n, generator=g)

@@ -68,25 +68,24 @@ def model_stats(b) -> dict:
             "weight_norm": weight_norm, **{f"radius/{k}": v for k, v in rs.radii().items()}}
 
 
+def _scores(b, split: str, x: torch.Tensor, y: torch.Tensor) -> dict:
+    """``<split>_loss`` (the run's loss: CE, StableMax or the LM's) and ``<split>_acc`` (argmax accuracy) of
+    one forward of ``x``."""
+    logits = b.model(x)
+    return {f"{split}_loss": b.loss_fn(logits, y).item(),
+            f"{split}_acc": (logits.argmax(-1) == y).double().mean().item()}
+
+
 @torch.no_grad()
 def evaluate(b, x_tr, y_tr, x_te, y_te, x_va=None, y_va=None) -> dict:
     """Loss and accuracy on the full train and test sets, radii, penalty and weight norm."""
     with eval_mode(b.model):
-        logits = b.model(x_tr)
+        row = _scores(b, "train", x_tr, y_tr)
         stats = model_stats(b)  # radii and penalty of the training forward; logged for every arm, lam = 0 included
-        row = {
-            "train_loss": b.loss_fn(logits, y_tr).item(),
-            "train_acc": (logits.argmax(-1) == y_tr).double().mean().item(),
-        }
-        logits = b.model(x_te)
-        row["test_loss"] = b.loss_fn(logits, y_te).item()
-        row["test_acc"] = (logits.argmax(-1) == y_te).double().mean().item()
+        row.update(_scores(b, "test", x_te, y_te))
         if x_va is not None:
-            logits = b.model(x_va)
-            row["val_loss"] = b.loss_fn(logits, y_va).item()
-            row["val_acc"] = (logits.argmax(-1) == y_va).double().mean().item()
-    row.update(stats)
-    return row
+            row.update(_scores(b, "val", x_va, y_va))
+    return {**row, **stats}
 
 
 class _RowFeed:
@@ -142,14 +141,12 @@ class AdditionFeed(_RowFeed):
 
     @torch.no_grad()
     def evaluate(self, b) -> dict:
-        row = {}
         with eval_mode(b.model):
-            for split, lm in (("train", self.train_eval), ("test", self.test)):
-                loss, acc = _loss_and_exact_match(b.model, lm)
-                row[f"{split}_loss"], row[f"{split}_acc"] = loss, acc
-                if split == "train":
-                    row.update(model_stats(b))  # radii of the training forward, as for the modular task
-        return row
+            train_loss, train_acc = _loss_and_exact_match(b.model, self.train_eval)
+            # radii of the training forward, as for the modular task
+            row = {"train_loss": train_loss, "train_acc": train_acc, **model_stats(b)}
+            test_loss, test_acc = _loss_and_exact_match(b.model, self.test)
+        return {**row, "test_loss": test_loss, "test_acc": test_acc}
 
 
 def _loss_and_exact_match(model, lm, chunk: int = 4096) -> tuple[float, float]:
@@ -199,12 +196,6 @@ class TextFeed:
 
     @torch.no_grad()
     def evaluate(self, b) -> dict:
-        row = {}
-        with eval_mode(b.model):
-            for split, (x, y) in (("train", self.eval_tr), ("test", self.eval_va)):
-                logits = b.model(x)
-                row[f"{split}_loss"] = lm_loss(logits, y).item()
-                row[f"{split}_acc"] = (logits.argmax(-1) == y).double().mean().item()
-                if split == "train":
-                    row.update(model_stats(b))
-        return row
+        with eval_mode(b.model):  # the radii are of the training forward: model_stats follows it
+            row = {**_scores(b, "train", *self.eval_tr), **model_stats(b)}
+            return {**row, **_scores(b, "test", *self.eval_va)}

@@ -323,13 +323,10 @@ def _train(cfg: RunConfig, out: Path | None, ckpt: dict | None, progress: bool |
     if ckpt is None:  # not "start == 0": a resume from checkpoint 0 has its step-0 row already
         t.evaluate(0)
         t.rec.started(t.state)
-    soft = b.rs.active
-
-    def step_fn(ts: list[Trial], step: int) -> None:
-        train_step(b, *feed.train_batch(step), soft)
-
     # A checkpoint taken when the run stopped early (the final one, written before the final summary)
     # has nothing left to train: the uninterrupted run broke out of the loop at this very step.
     stopped = ckpt is not None and t.rec.stopped_at(start)
     show = sys.stderr.isatty() if progress is None else progress
-    return run_trials([t], step_fn, start, show, stop_after_steps, done=(0,) if stopped else ())[0]
+    soft = b.rs.active
+    return run_trials([t], lambda ts, step: train_step(b, *feed.train_batch(step), soft), start, show,
+                      stop_after_steps, done=(0,) if stopped else ())[0]

@@ -24,6 +24,7 @@ run; one seed can be continued alone with ``train(cfg, out_dir, resume=True)``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 import time
 from pathlib import Path
@@ -63,9 +64,7 @@ def _shared(cfg: RunConfig) -> dict[str, object]:
 
 def stack_key(cfg: RunConfig) -> tuple | None:
     """Configs with equal keys can share one ``train_many`` batch; None: this one cannot be batched."""
-    if _unstackable(cfg) is not None:
-        return None
-    return tuple((k, repr(v)) for k, v in _shared(cfg).items())
+    return None if _unstackable(cfg) else tuple((k, repr(v)) for k, v in _shared(cfg).items())
 
 
 def _check_stackable(cfgs: list[RunConfig]) -> None:
@@ -151,13 +150,6 @@ def _constant(t: torch.Tensor) -> Callable[[], torch.Tensor]:
     return lambda: t
 
 
-def _row_hook(on_eval: Callable[[int, dict], None] | None, i: int) -> Callable[[dict], None] | None:
-    """``on_eval`` for config i as a Trial's per-row callback."""
-    if on_eval is None:
-        return None
-    return lambda row: on_eval(i, row)
-
-
 def _train_stacked(cfgs: list[RunConfig], outs: Sequence[Path | None], progress: bool | None,
                    on_eval: Callable[[int, dict], None] | None) -> list[dict]:
     trials = []
@@ -166,7 +158,8 @@ def _train_stacked(cfgs: list[RunConfig], outs: Sequence[Path | None], progress:
         rng = torch.get_rng_state()  # what train() would checkpoint: nothing draws from it after build
         feed = make_feed(b, cfg)
         rec = Recorder(cfg, out, feed.batch, feed.n_train, extra={"stacked": len(cfgs)})
-        trials.append(Trial(cfg, b, feed, rec, rng=_constant(rng), on_eval=_row_hook(on_eval, i)))
+        row_hook = None if on_eval is None else functools.partial(on_eval, i)  # on_eval(i, row) per row
+        trials.append(Trial(cfg, b, feed, rec, rng=_constant(rng), on_eval=row_hook))
     t0 = time.perf_counter()
     for t in trials:  # one clock: wall_seconds is the stack's shared time until the seed stopped
         t.rec.t0 = t0
