@@ -51,6 +51,13 @@ def test_one_hot_concat():
     assert oh[1].nonzero().flatten().tolist() == [3, 5]
 
 
+def test_one_hot_concat_stays_on_the_input_device():
+    # anisotropy's linear_inputs calls it on the probe batch: built on the CPU, it broke GPU runs.
+    # The meta device stands in for a GPU here (no data, same device checks).
+    x = torch.tensor([[0, 2], [3, 1]], device="meta")
+    assert one_hot_concat(x, 4).device == x.device
+
+
 @pytest.mark.parametrize("encoding", ["onehot", "embed"])
 def test_linear_inputs_reproduce_the_pre_activations(encoding):
     torch.manual_seed(0)

@@ -35,9 +35,10 @@ def one_hot_concat(x: torch.Tensor, p: int, dtype: torch.dtype = torch.float32) 
     """``[onehot(a), onehot(b)]`` of shape (N, 2P): the matrix ``onehot_linear`` multiplies
     without building it, for whoever needs it written out."""
     n = x.shape[0]
-    out = torch.zeros(n, 2 * p, dtype=dtype)
-    out[torch.arange(n), x[:, 0]] = 1
-    out[torch.arange(n), p + x[:, 1]] = 1
+    out = torch.zeros(n, 2 * p, dtype=dtype, device=x.device)  # on x's device: a GPU probe batch stays there
+    rows = torch.arange(n, device=x.device)
+    out[rows, x[:, 0]] = 1
+    out[rows, p + x[:, 1]] = 1
     return out
 
 
