@@ -1,7 +1,7 @@
 """The judging of a plan's claims on its runs, directly (test_experiments_reproduce.py checks the same through
 the report's verdict table)."""
 
-from radgrok.experiments.judging import arm_results, measured_p, pooled_text, verdict
+from radgrok.experiments.judging import arm_results, pooled_text, verdict
 from radgrok.experiments.paper import PAPER
 from radgrok.experiments.targets import plan
 from radgrok.report.report import load_runs
@@ -20,9 +20,9 @@ def test_a_pooled_claim_pools_only_the_moduli_where_every_arm_it_reads_ran(tmp_p
     runs = {r.name: r for r in load_runs(tmp_path / "runs")}
     claim = next(c for c in PAPER["table6"].claims if c.name == F06)
     alias = next(a for label, a in p.aliases if label.endswith("λ 0.05"))
-    assert measured_p(p, runs, claim, alias) == [97]
+    v, measured = verdict(p, runs, arm_results(p, runs), claim, alias)
+    assert measured == [97]
     assert pooled_text(p, [97], 0.6) == "pooled over P 97 (P 137: not every arm run yet)"
     both = arm_results(p, runs, {"train_frac": 0.6})["penalty@batch"]
     assert sorted(both.grok_steps) == [400, 400, 500, 1000, 1000, 1000]
-    v = verdict(p, runs, arm_results(p, runs), claim, alias)
     assert (v.ratio, v.verdict) == ("16.15×", "direction only")

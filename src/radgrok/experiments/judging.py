@@ -17,7 +17,7 @@ from .sections import tuned_result
 from .sweep import FINISHED
 from .verdicts import DIRECTION, OPEN, REPRODUCED, Verdict, combine, judge
 
-__all__ = ["arm_results", "verdict", "measured_p", "pooled_text", "involved", "in_plan"]
+__all__ = ["arm_results", "verdict", "pooled_text", "involved", "in_plan"]
 
 _SITE_METRICS = ("stable_rank", "sigma_max", "phi_task", "phi_total", "eff_rank")
 _GLOBAL_METRICS = ("hessian_trace", "hessian_top", "sharpness_norm", "fourier_coherence", "fourier_fmax",
@@ -83,23 +83,10 @@ def pooled_text(p: Plan, measured: list, value) -> str:
     return text + (f" (P {', '.join(map(str, unrun))}: not every arm run yet)" if measured and unrun else "")
 
 
-def measured_p(p: Plan, runs: dict[str, Run], c: Claim, alias: dict) -> list:
-    """The moduli at which a pooled claim (any of an ``all`` claim's parts) is measured: every arm it reads has
-    finished runs there. A pooled ratio pools only these, so both of its arms stand on the same moduli."""
-    if c.kind == "all":
-        return sorted({q for part in c.parts for q in measured_p(p, runs, part, alias)})
-    return _measured(_each_p(p, runs, c, alias))
-
-
 def _each_p(p: Plan, runs: dict[str, Run], c: Claim, alias: dict) -> list[tuple[int, Verdict]]:
     """A pooled claim judged at each P of its fraction alone."""
     pools = {q: _pool(p, runs, {p.pool_by: c.value, "p": q}) for q in _pooled_p(p, c.value)}
     return [(q, _tuning_open(judge(c, pool, alias), c, undecided)) for q, (pool, undecided) in pools.items()]
-
-
-def _measured(each: list[tuple[int, Verdict]]) -> list:
-    """The moduli of ``_each_p`` at which every arm the claim reads has runs."""
-    return [q for q, v in each if not v.ours.startswith("not run")]
 
 
 def _pool(p: Plan, runs: dict[str, Run], where: dict) -> tuple[dict[str, ArmResult], str]:
@@ -119,21 +106,25 @@ def involved(c: Claim) -> set[str]:
     return {n for n in (c.arm, c.ref, *c.arms) if n} | {n for part in c.parts for n in involved(part)}
 
 
-def verdict(p: Plan, runs: dict[str, Run], arms: dict[str, ArmResult], c: Claim, alias: dict) -> Verdict:
-    """One claim judged: a pooled target judges each claim (each part of an ``all`` claim) on the runs at
-    its own ``value`` (table6: a train fraction), pooled over P, and names each P's own measurement."""
+def verdict(p: Plan, runs: dict[str, Run], arms: dict[str, ArmResult], c: Claim,
+            alias: dict) -> tuple[Verdict, list]:
+    """One claim judged, and the moduli it is measured at ([] unless pooled). A pooled target judges each claim
+    (each part of an ``all`` claim) on the runs at its own ``value`` (table6: a train fraction), pooled over the
+    P where every arm it reads has finished runs (so both arms of a ratio stand on the same moduli), and names
+    each P's own measurement."""
     if c.kind == "all":
-        return combine(c, [verdict(p, runs, arms, part, alias) for part in c.parts])
+        judged = [verdict(p, runs, arms, part, alias) for part in c.parts]
+        return combine(c, [v for v, _ in judged]), sorted({q for _, qs in judged for q in qs})
     if not (p.pool_by and c.value is not None):
-        return judge(c, arms, alias)
+        return judge(c, arms, alias), []
     each = _each_p(p, runs, c, alias)  # once: it gives the moduli to pool and each P's own ratio
-    qs = tuple(_measured(each))
-    pool, undecided = _pool(p, runs, {p.pool_by: c.value, **({"p": qs} if qs else {})})
+    qs = [q for q, v in each if not v.ours.startswith("not run")]
+    pool, undecided = _pool(p, runs, {p.pool_by: c.value, **({"p": tuple(qs)} if qs else {})})
     v = _tuning_open(judge(c, pool, alias), c, undecided)
     # one P with runs: the pool is that P; two or more: each P's own measurement beside the pool
     if len(qs) > 1:
         v.ours += f"; per P: {', '.join(f'P {q}: {w.ratio}' for q, w in each)}"
-    return v
+    return v, qs
 
 
 def _tuning_open(v: Verdict, c: Claim, undecided: str) -> Verdict:

@@ -70,6 +70,12 @@ class Plan:
         """Whether the plan has the weight-decay grid the tuned baseline (``TUNED``) is chosen from."""
         return any(arm_head(a.name) in GRID_ARMS for a in self.arms)
 
+    def cells(self) -> tuple[list, list]:
+        """The (P values, train fractions) of a pooled plan, in plan order."""
+        ps = list(dict.fromkeys(a.overrides["p"] for a in self.arms if "p" in a.overrides))
+        fs = list(dict.fromkeys(a.overrides["train_frac"] for a in self.arms if "train_frac" in a.overrides))
+        return ps, fs
+
     def runs_of(self, arm: Arm, runs: dict) -> list:
         """The loaded runs (name -> run) of the arm's seeds, in seed order; seeds not run are skipped."""
         return [runs[n] for s in self.arm_seeds(arm) if (n := records.run_name(arm.name, s)) in runs]

@@ -21,10 +21,10 @@ from ..runs import records
 from ..runs.config import ConfigError, to_dict
 from ..runs.grok import grok_step
 from ..runs.steps import seed_steps, steps_text
-from .judging import arm_results, in_plan, involved, measured_p, pooled_text, verdict
+from .judging import arm_results, in_plan, involved, pooled_text, verdict
 from .paper import PAPER
 from .plans import Plan
-from .sections import FIGURES, SECTIONS, _cells
+from .sections import FIGURES, SECTIONS
 from .sweep import BATCH_MODES, FINISHED, check_devices, finished_summary, run_sweep
 from .targets import FIRST_READING, READINGS, TARGETS, est_seconds, plan
 from .verdicts import RULE
@@ -103,7 +103,7 @@ def _setup_table(p: Plan, runs: dict[str, Run]) -> list[str]:
                      f"| {len(seeds)} | {m['encoding']} | {m['init_scale']} | {m['depth']} "
                      f"| {c['penalty']['site']} | {m['dropout']} | {arch} |")
     if first:
-        ps, fs = _cells(p)
+        ps, fs = p.cells()
         lines += ["", f"Each arm above runs at every cell P in {ps} x train fraction in {fs} (the rows show the "
                   f"first cell, P {first['p']}, f {first['train_frac']}; each cell sets its own P and f)."]
     return lines
@@ -174,10 +174,10 @@ def _report(p: Plan, out: Path, wall: float | None, workers: int, device: str, c
                 if (label and not any(k in reads for k in alias)) or (not label and not in_plan(p, c, alias)):
                     continue
                 setting = label or "as in the paper" + (f"; {FIRST_READING}" if twinned & reads else "")
-                v = verdict(p, runs, arms, c, alias)
+                v, measured = verdict(p, runs, arms, c, alias)
                 values = [x.value for x in (c, *c.parts) if x.value is not None]
                 if p.pool_by and values:
-                    setting += f"; {pooled_text(p, measured_p(p, runs, c, alias), values[0])}"
+                    setting += f"; {pooled_text(p, measured, values[0])}"
                 why = f" ({v.why})" if v.why else ""
                 md.append(f"| {v.claim} | {setting} | {v.baseline or '-'} | {v.paper} | {v.ours} | {v.ratio} "
                           f"| **{v.verdict}**{why} |")

@@ -144,7 +144,7 @@ def tuned_result(p: Plan, runs: Runs, where: dict) -> tuple[ArmResult | None, st
     grid arm, its test grok steps on every seed, as one arm named after the choices ('tuned-wd (wd=10.0)',
     or 'tuned-wd (P 97: wd=10.0; P 137: wd=3.0)'); and why the choice is undecided ("" = decided, None arm:
     nothing chosen yet)."""
-    ps, fs = _cells(p)
+    ps, fs = p.cells()
     picks, why, res = [], [], ArmResult(TUNED, [], 0)
     for f, q in itertools.product(fs, ps):
         cell = {"p": q, "train_frac": f}
@@ -173,13 +173,6 @@ def _cell_runs(p: Plan, runs: Runs, head: str, q, f) -> list[Run]:
     arm = next((a for a in p.arms if arm_head(a.name) == head and a.overrides.get("p") == q
                 and a.overrides.get("train_frac") == f), None)
     return p.runs_of(arm, runs) if arm else []
-
-
-def _cells(p: Plan) -> tuple[list, list]:
-    """The (P values, train fractions) of a pooled plan, in plan order."""
-    ps = list(dict.fromkeys(a.overrides["p"] for a in p.arms if "p" in a.overrides))
-    fs = list(dict.fromkeys(a.overrides["train_frac"] for a in p.arms if "train_frac" in a.overrides))
-    return ps, fs
 
 
 def _main_heads(p: Plan) -> list[str]:
@@ -219,7 +212,7 @@ def fraction_tables(p: Plan, runs: Runs, arms: dict[str, ArmResult]) -> list[str
     """table6: one table per train fraction, beside the paper's figure there: per arm and P the seeds,
     the steps each reached, the grok steps (mean ± std, per seed; bounds for runs cut off), the wall
     time of each run; then the ratios over strong WD and over the tuned weight decay, pooled over P."""
-    ps, fs = _cells(p)
+    ps, fs = p.cells()
     heads = _main_heads(p) + ([TUNED] if p.tuned else [])
     lines = ["", "## Per train fraction", "",
              "Steps reached and wall time are per seed, in seed order; a run cut off before its budget is a "
@@ -259,7 +252,7 @@ def fraction_tables(p: Plan, runs: Runs, arms: dict[str, ArmResult]) -> list[str
 def tuning_table(p: Plan, runs: Runs, arms: dict[str, ArmResult]) -> list[str]:
     """table6: the weight-decay grid per (P, f) cell on the first seed: validation grok step (test grok step),
     and the value chosen."""
-    ps, fs = _cells(p)
+    ps, fs = p.cells()
     if not p.tuned:
         return []
     lines = ["", "## Weight decay tuned on a validation split", "",
@@ -298,7 +291,7 @@ def pooled_heatmap(p: Plan, runs: Runs, out: Path) -> list[Path]:
             cell = (arm.overrides["p"], arm.overrides["train_frac"])
             panels.setdefault(head, {})[cell] = steps_budget(rs)
     if p.tuned:
-        ps, fs = _cells(p)
+        ps, fs = p.cells()
         for q, f in itertools.product(ps, fs):
             _, rs = _cell_result(p, runs, TUNED, q, f)
             if rs:
@@ -312,7 +305,7 @@ def pooled_heatmap(p: Plan, runs: Runs, out: Path) -> list[Path]:
 def _speedup_figure(p: Plan, runs: Runs, path: Path) -> Path:
     """Strong WD's (and the tuned WD's) grok step over the penalty's, per fraction and P, beside the paper's
     pooled figures (f 0.3: a lower bound). A ratio with cut-off seeds is drawn as a bound (open marker)."""
-    ps, fs = _cells(p)
+    ps, fs = p.cells()
     fig, ax = _plt().subplots(figsize=(6.4, 3.8))
     paper = [(float(c.value or 0), float(c.ratio or 0), c.at_least) for c in PAPER["table6"].claims
              if c.kind == "speedup"]

@@ -103,13 +103,16 @@ class Capture:
 
     def remove(self) -> None:
         """Take every hook off; what was kept is dropped too."""
-        self.__exit__()
+        self._unhook()
         self.clear()
 
     def __enter__(self) -> "Capture":
         return self
 
     def __exit__(self, *exc) -> None:
-        for h in self._handles:  # the hooks go; what was kept stays readable
+        self._unhook()  # the hooks go; what was kept stays readable
+
+    def _unhook(self) -> None:
+        for h in self._handles:
             h.remove()
         self._handles = []

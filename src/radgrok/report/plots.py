@@ -31,7 +31,7 @@ def _save(fig, path: str | Path, dpi: int = 110, tight: bool = True, title: str 
         fig.suptitle(title, fontsize=9)
     if tight:
         fig.tight_layout()
-    png = path.suffix.lower() == ".png"  # another format: as matplotlib writes it
+    png = path.suffix.lower() == ".png"  # a PNG is made small; another format is as matplotlib writes it
     buf = io.BytesIO()
     fig.savefig(buf if png else path, dpi=dpi, format="png" if png else None, bbox_inches="tight" if outside else None)
     _plt().close(fig)
