@@ -29,21 +29,7 @@ import math
 import torch
 from torch.nn import functional as F
 
-from ..diagnostics import (
-    fourier_coherence,
-    fourier_power,
-    hessian_top_eigenvalue,
-    hessian_trace,
-    key_frequencies,
-    max_fourier_magnitude,
-    mlp_anisotropy,
-    mlp_input_embeddings,
-    normalized_sharpness,
-    phi_rad,
-    softmax_collapse_fraction,
-    spectral_summary,
-    zero_loss_fraction,
-)
+from .. import diagnostics
 from ..models.modes import eval_mode
 
 __all__ = ["cheap_diagnostics", "expensive_diagnostics"]
@@ -64,21 +50,22 @@ def cheap_diagnostics(model, rs, x: torch.Tensor, y: torch.Tensor, loss_fn=F.cro
         return loss_fn(logits, y)
 
     with eval_mode(model):
-        phi, grads = phi_rad(model, rs, task_loss)
+        phi, grads = diagnostics.phi_rad(model, rs, task_loss)
     row = {}
     for site, (h, _) in grads["task"].items():
         row[f"phi_task/{site}"] = _finite(phi["task"][site])
         row[f"phi_total/{site}"] = _finite(phi["total"][site])
-        spec = spectral_summary(h.reshape(-1, h.shape[-1]))
+        spec = diagnostics.spectral_summary(h.reshape(-1, h.shape[-1]))
         row[f"stable_rank/{site}"] = spec["stable_rank"]
         row[f"eff_rank/{site}"] = spec["effective_rank"]
         row[f"sigma_max/{site}"] = spec["sigma_max"]
     # Proposition 1 (MLP pre-activations only; anything else returns {}): the probe's own h.
     hidden = {site: h for site, (h, _) in grads["task"].items()}
-    row.update({k: _finite(v) for k, v in mlp_anisotropy(model, x, rs.names, hidden, rs.radius_for).items()})
+    aniso = diagnostics.mlp_anisotropy(model, x, rs.names, hidden, rs.radius_for)
+    row.update({k: _finite(v) for k, v in aniso.items()})
     logits = logits_box["logits"]
-    row["softmax_collapse"] = softmax_collapse_fraction(logits)
-    row["zero_loss"] = zero_loss_fraction(logits, y)
+    row["softmax_collapse"] = diagnostics.softmax_collapse_fraction(logits)
+    row["zero_loss"] = diagnostics.zero_loss_fraction(logits, y)
     return row
 
 
@@ -88,16 +75,17 @@ def expensive_diagnostics(model, x: torch.Tensor, y: torch.Tensor, lr: float, p:
     params = [q for q in model.parameters() if q.requires_grad]
     task = lambda: loss_fn(model(x), y)  # noqa: E731
     with eval_mode(model), torch.enable_grad():
-        trace, se = hessian_trace(task, params, n_probes=hessian_probes, seed=seed)
-        top = hessian_top_eigenvalue(task, params, iters=eigen_iters, seed=seed)
+        trace, se = diagnostics.hessian_trace(task, params, n_probes=hessian_probes, seed=seed)
+        top = diagnostics.hessian_top_eigenvalue(task, params, iters=eigen_iters, seed=seed)
     row: dict[str, float | list] = {"hessian_trace": trace, "hessian_trace_se": se, "hessian_top": top,
-                                    "sharpness_norm": normalized_sharpness(top, lr), "eos_line": 2.0 / lr}
+                                    "sharpness_norm": diagnostics.normalized_sharpness(top, lr),
+                                    "eos_line": diagnostics.edge_of_stability(lr)}
     if hasattr(model, "hidden"):  # the MLP: residues index the input embedding's rows
         with torch.no_grad():
-            w_a, _ = mlp_input_embeddings(model)
-        row["fourier_coherence"] = fourier_coherence(w_a, p)
-        row["fourier_fmax"] = max_fourier_magnitude(w_a, p)
-        row["key_freqs"] = key_frequencies(w_a, p)
+            w_a, _ = diagnostics.mlp_input_embeddings(model)
+        row["fourier_coherence"] = diagnostics.fourier_coherence(w_a, p)
+        row["fourier_fmax"] = diagnostics.max_fourier_magnitude(w_a, p)
+        row["key_freqs"] = diagnostics.key_frequencies(w_a, p)
         # index 0 is the constant; frequencies 1..K only, as a plain list for JSON
-        row["fourier_power"] = [float(v) for v in fourier_power(w_a, p)[1:]]
+        row["fourier_power"] = [float(v) for v in diagnostics.fourier_power(w_a, p)[1:]]
     return row
