@@ -128,16 +128,13 @@ class ModularFeed(_RowFeed):
 class AdditionFeed(_RowFeed):
     """n-digit addition: answer-token loss for training, exact match of generations for accuracy."""
 
-    def __init__(self, data: AdditionData, device: torch.device, batch_size: int, seed: int,
-                 eval_pairs: int = 1000) -> None:
-        self.data = data
+    def __init__(self, data: AdditionData, device: torch.device, batch_size: int, seed: int) -> None:
         self.train = data.lm_tensors("train").to(device)
         self.test = data.lm_tensors("test").to(device)
         super().__init__(self.train.x, self.train.y, device, batch_size, seed)
-        # Exact match over every test pair, and over a fixed uniform sample of the
-        # training pairs (memorisation only needs an estimate). A uniform sample, not
-        # the first pairs: those are sorted by (a, b) and hold only small a.
-        self.train_eval = self.train.subset(probe_indices(self.n_train, eval_pairs).to(device))
+        # Exact match over every test pair, and over a fixed uniform sample of 1,000 training
+        # pairs (``probe_indices``): memorisation only needs an estimate.
+        self.train_eval = self.train.subset(probe_indices(self.n_train, 1000).to(device))
 
     @torch.no_grad()
     def evaluate(self, b) -> dict:
