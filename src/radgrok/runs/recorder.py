@@ -37,18 +37,17 @@ class Recorder:
     """The record of one run (``out`` None: kept in memory only).
 
     ``batch`` and ``n_train`` describe the step for the summary; ``t0`` is the clock the
-    summary's ``wall_seconds`` counts from (``train_many``'s seeds share one); ``extra`` are
-    fields added to every summary (``{"stacked": S}``).
+    summary's ``wall_seconds`` counts from (the trainers set it when training starts;
+    ``train_many``'s seeds share one); ``extra`` are fields added to every summary (``{"stacked": S}``).
     """
 
-    def __init__(self, cfg: RunConfig, out: Path | None, batch: int, n_train: int,
-                 t0: float | None = None, extra: dict | None = None) -> None:
+    def __init__(self, cfg: RunConfig, out: Path | None, batch: int, n_train: int, extra: dict | None = None) -> None:
         self.cfg, self.out, self.batch, self.n_train = cfg, out, batch, n_train
         self.tracker = GrokTracker(cfg.train.grok_threshold)
         self.rows: list[dict] = []
         self.last_ckpt = 0
         self.elapsed_before = 0.0  # training time of the attempts before a resume
-        self.t0 = time.perf_counter() if t0 is None else t0
+        self.t0 = time.perf_counter()
         self.extra = extra or {}
 
     # -- the directory ------------------------------------------------------------------------
