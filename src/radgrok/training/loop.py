@@ -199,8 +199,8 @@ RowHook = Callable[["Trial", int, dict], None]
 class Trial:
     """One run in the loop: what it is built of, its feed, its record and its probe batch.
 
-    ``rng`` gives the CPU RNG state its checkpoints record: the live one for a run trained
-    alone; for a stacked seed, the state its own ``build`` left (nothing draws from it later).
+    ``rng`` is the CPU RNG state its checkpoints record: None for the live one (a run trained
+    alone); for a stacked seed, the state its own ``build`` left (nothing draws from it later).
     The loop's callbacks: ``extend`` add columns to each evaluation's row before it is logged
     (the scheduled diagnostics and the grok-step forecast by default); ``on_eval`` sees each logged row (trackers). The
     gradient methods are the optimizer's step pre-hook (``methods.step_hook``).
@@ -210,7 +210,7 @@ class Trial:
     b: Built
     feed: ModularFeed | AdditionFeed | TextFeed
     rec: Recorder
-    rng: Callable[[], torch.Tensor] = torch.get_rng_state
+    rng: torch.Tensor | None = None
     on_eval: Callable[[dict], None] | None = None
     extend: list[RowHook] = field(default_factory=lambda: [scheduled_diagnostics, forecast_columns])
     probe: tuple[torch.Tensor, torch.Tensor] = field(init=False)  # the diagnostics' fixed batch
@@ -235,15 +235,12 @@ class Trial:
         """What a resume restores besides the recorder's milestones and clock."""
         b = self.b
         return {"model": b.model.state_dict(), "opt": b.opt.state_dict(), "sched": b.sched.state_dict(),
-                "rng": self.rng(),
+                "rng": torch.get_rng_state() if self.rng is None else self.rng,
                 "cuda_rng": torch.cuda.get_rng_state_all() if b.device.type == "cuda" else None,
                 "grad_filter": b.grad_filter.state_dict() if b.grad_filter is not None else None}
 
 
-StepFn = Callable[[list[Trial], int], None]
-
-
-def run_trials(trials: list[Trial], step_fn: StepFn, start: int = 0, show: bool = False,
+def run_trials(trials: list[Trial], step_fn: Callable[[list[Trial], int], None], start: int = 0, show: bool = False,
                stop_after_steps: int | None = None, done: Collection[int] = ()) -> list[dict]:
     """The loop: ``step_fn`` on the trials still running, an evaluation of each every ``eval_every``
     steps, then each one's record decides: diverged, grokked long enough (stop), checkpoint due.

@@ -146,10 +146,6 @@ def train_many(cfgs: list[RunConfig], out_dirs: list[str | Path] | None = None,
         return with_threads(cfgs[0], lambda: _train_stacked(cfgs, outs, progress, on_eval))
 
 
-def _constant(t: torch.Tensor) -> Callable[[], torch.Tensor]:
-    return lambda: t
-
-
 def _train_stacked(cfgs: list[RunConfig], outs: Sequence[Path | None], progress: bool | None,
                    on_eval: Callable[[int, dict], None] | None) -> list[dict]:
     trials = []
@@ -159,7 +155,7 @@ def _train_stacked(cfgs: list[RunConfig], outs: Sequence[Path | None], progress:
         feed = make_feed(b, cfg)
         rec = Recorder(cfg, out, feed.batch, feed.n_train, extra={"stacked": len(cfgs)})
         row_hook = None if on_eval is None else functools.partial(on_eval, i)  # on_eval(i, row) per row
-        trials.append(Trial(cfg, b, feed, rec, rng=_constant(rng), on_eval=row_hook))
+        trials.append(Trial(cfg, b, feed, rec, rng=rng, on_eval=row_hook))
     t0 = time.perf_counter()
     for t in trials:  # one clock: wall_seconds is the stack's shared time until the seed stopped
         t.rec.t0 = t0
