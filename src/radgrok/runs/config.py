@@ -231,13 +231,11 @@ def validate(cfg: RunConfig) -> RunConfig:
         if not ok:
             raise ConfigError(f"{name} must be {allowed}, got {got!r}")
 
-    t, m, pen, o, tr = cfg.task, cfg.model, cfg.penalty, cfg.optim, cfg.train
-    mt = cfg.methods
+    t, m, pen, o, mt, tr, dg = cfg.task, cfg.model, cfg.penalty, cfg.optim, cfg.methods, cfg.train, cfg.diag
     for obj in (t, m, pen, mt, tr):
         for name, hint in typing.get_type_hints(type(obj)).items():
-            choices = get_args(hint) if getattr(hint, "__origin__", None) is Literal else None
-            if choices:
-                need(getattr(obj, name) in choices, name, f"one of {list(choices)}", getattr(obj, name))
+            if typing.get_origin(hint) is Literal:
+                need(getattr(obj, name) in get_args(hint), name, f"one of {list(get_args(hint))}", getattr(obj, name))
     lm = t.task != "modular"
     need(lm == (m.arch == "gpt"), "arch", "'gpt' for task addition or text, 'mlp' or 'transformer' for task modular",
          m.arch)
@@ -285,7 +283,6 @@ def validate(cfg: RunConfig) -> RunConfig:
     need(0 < tr.grok_threshold < 1, "grok_threshold", "in (0, 1)", tr.grok_threshold)
     need(tr.patience >= 0, "patience", ">= 0", tr.patience)
     need(tr.checkpoint_every >= 1, "checkpoint_every", "an integer >= 1", tr.checkpoint_every)
-    dg = cfg.diag
     need(dg.probe_size >= 1, "probe_size", "an integer >= 1", dg.probe_size)
     need(dg.expensive_every >= 0, "expensive_every", ">= 0 (0 = never)", dg.expensive_every)
     need(dg.hessian_probes >= 1, "hessian_probes", "an integer >= 1", dg.hessian_probes)
