@@ -21,8 +21,7 @@ __all__ = ["resume_point", "restored_rows"]
 
 _T = TypeVar("_T")
 # Fields that may differ between a run and its resumption (the budget and stopping rule).
-_RESUMABLE_CHANGES = {("train", "steps"), ("train", "budget"), ("train", "early_stop"), ("train", "patience"),
-                      ("train", "threads")}
+_RESUMABLE_CHANGES = {("train", k) for k in ("steps", "budget", "early_stop", "patience", "threads")}
 _RESUMABLE_SECTIONS = {"diag"}  # diagnostics observe the run; changing them changes no step
 _CHECKPOINT_KEYS = {"step", "model", "opt", "sched", "rng", "tracker", "elapsed"}  # what a resume restores
 
