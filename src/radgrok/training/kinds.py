@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..runs.config import RunConfig, batch_rows, window_rows
+from ..runs.sizes import trained_count
 
 __all__ = ["TaskKind", "TASK_KINDS", "kind_of"]
 
@@ -49,8 +50,6 @@ def _modular_feed(data: Any, cfg: RunConfig, device: Any) -> Any:
 
 
 def _modular_rows(cfg: RunConfig) -> int:
-    from ..runs.sizes import trained_count
-
     t = cfg.task
     return batch_rows(cfg.optim.batch_size, trained_count(t.op, t.p, t.train_frac, t.val_frac))
 
