@@ -22,10 +22,7 @@ __all__ = ["ArmResult", "mean_std", "capped_steps", "by_steps", "seed_step", "ru
 
 @dataclass
 class ArmResult:
-    """What one arm measured: grok step per seed (None = no grok), the budget, final diagnostics.
-
-    A seed without a grok step is a DNG when it ran its whole budget, and a bound ("no grok by
-    step N") when it was cut off before it (``reached`` holds its last step): never the same."""
+    """What one arm measured: grok step per seed (None = no grok), the budget, final diagnostics."""
 
     name: str
     grok_steps: list
@@ -38,17 +35,15 @@ class ArmResult:
         """Count one seed from its ``summary.json``: its ``key`` milestone (the grok step, or e.g.
         ``step_95``), and where it stopped when a cap or a stop from outside ended it before its
         budget (a summary still "running" is such a seed: it stopped where its record ends)."""
-        s = summary
-        self.grok_steps.append(s[key])
-        # the step a run stopped at when a cap (or a stop from outside) ended it: a bound if it had
-        # not grokked, an unconfirmed grok if it crossed only there (grokked at its cap's last step)
-        cap = s.get("cap")
-        stopped = cut_off(s) or (cap is not None and s["steps_done"] >= cap)
-        done = s.get("steps_done", s["budget"])
+        self.grok_steps.append(summary[key])
+        # stopped: a bound if it had not grokked, an unconfirmed grok if it crossed only at its cap's last step
+        cap = summary.get("cap")
+        stopped = cut_off(summary) or (cap is not None and summary["steps_done"] >= cap)
+        done = summary.get("steps_done", summary["budget"])
         self.reached.append(done if stopped else None)
         if stopped:
-            self.planned = max(self.planned, s["budget"])
-        budgets = [done if stopped else s["budget"]] + ([self.budget] if self.budget else [])
+            self.planned = max(self.planned, summary["budget"])
+        budgets = [done if stopped else summary["budget"]] + ([self.budget] if self.budget else [])
         self.budget = min(budgets) if self.cut else max(budgets)
 
     def _reached(self) -> list:
