@@ -9,6 +9,7 @@ Field names are unique across the sections, which keeps the flags flat
 from __future__ import annotations
 
 import dataclasses
+import os
 import typing
 from dataclasses import dataclass, field
 from typing import Literal, get_args
@@ -166,12 +167,6 @@ def from_dict(d: dict) -> RunConfig:
     return RunConfig(**{sec: cls(**d.get(sec, {})) for sec, cls in SECTIONS.items()})
 
 
-def _readable(path: str) -> bool:
-    import os
-
-    return os.path.isfile(path) and os.access(path, os.R_OK)
-
-
 MAX_THREADS = 1024  # OpenMP crashes (SIGSEGV) when asked for ~10^5 threads
 
 
@@ -247,8 +242,8 @@ def validate(cfg: RunConfig) -> RunConfig:
          f"at most {100 ** t.n_digits} - train_pairs (all {t.n_digits}-digit pairs)", t.test_pairs)
     need(t.block_size >= 1, "block_size", "an integer >= 1", t.block_size)
     need(t.eval_windows >= 1, "eval_windows", "an integer >= 1", t.eval_windows)
-    need(t.task != "text" or not t.text_path or _readable(t.text_path), "text_path", "a readable UTF-8 file",
-         t.text_path)
+    need(t.task != "text" or not t.text_path or (os.path.isfile(t.text_path) and os.access(t.text_path, os.R_OK)),
+         "text_path", "a readable UTF-8 file", t.text_path)
     need(t.p >= 2, "p", "an integer >= 2", t.p)
     need(t.op not in DIVISION_OPS or is_prime(t.p), "p", "prime for op 'div' (e.g. 97, 113)", t.p)
     need(0.0 < t.train_frac < 1.0, "train_frac", "in (0, 1)", t.train_frac)
