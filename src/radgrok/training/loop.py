@@ -68,7 +68,7 @@ class Built:
 
 def build(cfg: RunConfig) -> Built:
     """Seeded construction of the dataset, model, penalty hooks and optimizer."""
-    t, m, pen, o, tr = cfg.task, cfg.model, cfg.penalty, cfg.optim, cfg.train
+    t, m, pen, o, mt, tr = cfg.task, cfg.model, cfg.penalty, cfg.optim, cfg.methods, cfg.train
     kind = kind_of(t.task)
     data = kind.data(cfg)
     device, dtype = torch.device(tr.device), _DTYPES[tr.dtype]
@@ -91,7 +91,6 @@ def build(cfg: RunConfig) -> Built:
     model = model.to(device=device, dtype=dtype)
     rs = RadialSuppression(model, sites, pen.lam, radius_scale=pen.radius_scale, mode=pen.mode,
                            norm_over=pen.norm_over, reduce=pen.reduce)
-    mt = cfg.methods
     lr = scaled_lr(o.lr, mt.grokfast_lamb) if mt.grokfast != "none" and mt.grokfast_scale_lr else o.lr
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay)
     warm = o.warmup_steps
@@ -202,8 +201,7 @@ class Trial:
     ``rng`` is the CPU RNG state its checkpoints record: None for the live one (a run trained
     alone); for a stacked seed, the state its own ``build`` left (nothing draws from it later).
     The loop's callbacks: ``extend`` add columns to each evaluation's row before it is logged
-    (the scheduled diagnostics and the grok-step forecast by default); ``on_eval`` sees each logged row (trackers). The
-    gradient methods are the optimizer's step pre-hook (``methods.step_hook``).
+    (the scheduled diagnostics and the grok-step forecast by default); ``on_eval`` sees each logged row (trackers).
     """
 
     cfg: RunConfig
