@@ -211,12 +211,9 @@ def _available_bytes() -> int | None:
     """MemAvailable of /proc/meminfo (Linux), else None: then nothing is checked."""
     try:
         with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
+            return next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration, ValueError, IndexError):
         return None
-    return None
 
 
 def validate(cfg: RunConfig) -> RunConfig:
