@@ -16,21 +16,14 @@ import numpy as np
 
 from ..runs import records
 from ..runs.config import to_dict
-from ..runs.records import read_config
 from .plots import _plt, _save
 
-__all__ = ["load_run", "sites_of", "plot_phi", "plot_radius", "plot_anisotropy", "plot_fourier_chronology",
+__all__ = ["sites_of", "plot_phi", "plot_radius", "plot_anisotropy", "plot_fourier_chronology",
            "selectivity_from_checkpoint", "selectivity_order", "plot_selectivity", "plot_run"]
 
 
 # mathtext: the combining tilde of "Φ̃" is dropped by matplotlib's default font
 _PHI = r"$\tilde{\Phi}_{rad}$"
-
-
-def load_run(run_dir: str | Path) -> tuple[dict, list[dict]]:
-    """(config, metrics rows) of a run directory; the config is the nested dict of config.json,
-    with defaults for any field the record predates."""
-    return to_dict(read_config(run_dir)), records.read_jsonl(Path(run_dir) / records.METRICS)
 
 
 def sites_of(rows: list[dict], prefix: str) -> list[str]:
@@ -142,7 +135,7 @@ def selectivity_from_checkpoint(run_dir: str | Path) -> tuple[np.ndarray, int]:
     from ..diagnostics import mlp_neuron_input_weights, neuron_frequency_selectivity
     from ..training.loop import load_final_model
 
-    config = read_config(run_dir)
+    config = records.read_config(run_dir)
     if config.model.arch != "mlp":
         raise ValueError(f"selectivity needs the MLP, got arch {config.model.arch!r}")
     w_a, _ = mlp_neuron_input_weights(load_final_model(run_dir))
@@ -177,7 +170,8 @@ def plot_run(run_dir: str | Path, out_dir: str | Path | None = None) -> list[str
     run_dir = Path(run_dir)
     out = Path(out_dir) if out_dir is not None else run_dir
     out.mkdir(parents=True, exist_ok=True)
-    config, rows = load_run(run_dir)
+    # config.json as nested sections, with defaults for any field the record predates
+    config, rows = to_dict(records.read_config(run_dir)), records.read_jsonl(run_dir / records.METRICS)
     name = run_dir.name
     notes: list[str] = []
 

@@ -37,14 +37,13 @@ import statistics
 from pathlib import Path
 from typing import Callable, Sequence
 
-from ..forecast.core import memorised_index  # the one definition (first row with train_acc >= 0.99)
+from ..forecast.core import Row, memorised_index  # the one definition (first row with train_acc >= 0.99)
 from ..runs.grok import grok_step
 from .report import load_runs
 
 __all__ = ["RULES", "memorised_index", "move_index", "grok_index", "fire_index", "forecast_run",
            "evaluate_dirs", "early_warning_table"]
 
-Row = dict
 WNORM_DROP = 0.02
 PHI_RISE = 2.0
 
@@ -145,19 +144,15 @@ def _fmt(values: list) -> str:
     return f"{statistics.mean(got):.1f} [{min(got)}..{max(got)}]" if got else "–"
 
 
-def _before(fired: list[dict]) -> str:
-    moved = [r for r in fired if r["lead_move"] is not None]
-    return f"{sum(r['lead_move'] > 0 for r in moved)}/{len(moved)}" if moved else "–"
-
-
 def _row(rule: str, arm: str, rs: list[dict]) -> str:
     """One table row over the records ``rs``: counts per outcome and the leads of the runs it fired on."""
     n = {o: sum(r["outcome"] == o for r in rs) for o in ("hit", "late", "miss", "false", "quiet")}
     fired = [r for r in rs if r["fire_step"] is not None]
+    moved = [r for r in fired if r["lead_move"] is not None]
+    before = f"{sum(r['lead_move'] > 0 for r in moved)}/{len(moved)}" if moved else "–"
     return (f"| {rule} | {arm} | {len(rs)} | {sum(r['grok_step'] is not None for r in rs)} | "
             f"{n['hit']} | {n['late']} | {n['miss']} | {n['false']} | {n['quiet']} | "
-            f"{_fmt([r['lead_grok'] for r in fired])} | {_fmt([r['lead_move'] for r in fired])} | "
-            f"{_before(fired)} |")
+            f"{_fmt([r['lead_grok'] for r in fired])} | {_fmt([r['lead_move'] for r in fired])} | {before} |")
 
 
 def early_warning_table(recs: list[dict]) -> str:

@@ -152,7 +152,7 @@ def plot_site_metric(groups: dict[str, list[list[dict]]], prefix: str, path: str
     return _save(fig, path, outside=_legend(fig, axes[0], len(groups)))
 
 
-def plot_grok_bars(arms: dict[str, tuple], path: str | Path, title: str = "") -> Path:
+def plot_grok_bars(arms: dict[str, tuple], path: str | Path) -> Path:
     """Mean ± std grok step per arm; arm -> (grok steps per seed with None = no grok, budget[, cut]).
 
     A seed without a grok step counts as the budget (``cut`` of them were cut off before it, at
@@ -174,12 +174,11 @@ def plot_grok_bars(arms: dict[str, tuple], path: str | Path, title: str = "") ->
         ax.axhline(b, color="grey", ls="--", lw=0.8)
     ax.set_xticks(range(len(names)), names, rotation=25, ha="right", fontsize=8)
     ax.set_ylabel("grok step (no grok: steps run, hatched)")
-    ax.set_title(title or "grok step per arm: mean ± std, dots = seeds, dashed = budget", fontsize=9)
+    ax.set_title("grok step per arm: mean ± std, dots = seeds, dashed = budget", fontsize=9)
     return _save(fig, path)
 
 
-def plot_lambda_curve(series: dict[str, list[tuple]], path: str | Path,
-                      refs: dict[str, tuple] | None = None, title: str = "") -> Path:
+def plot_lambda_curve(series: dict[str, list[tuple]], path: str | Path, refs: dict[str, tuple] | None = None) -> Path:
     """The lambda U-curve: grok step (mean ± std, no grok = budget, marked x) vs lambda on a log axis.
 
     ``series``: label -> [(lam, grok steps per seed, budget[, cut]), ...] for lam > 0; ``refs``:
@@ -204,13 +203,12 @@ def plot_lambda_curve(series: dict[str, list[tuple]], path: str | Path,
     ax.set_xscale("log")
     ax.set_xlabel("lambda")
     ax.set_ylabel("grok step (x = no grok, plotted at the budget)")
-    ax.set_title(title or "grok step vs lambda (mean ± std over seeds)", fontsize=9)
+    ax.set_title("grok step vs lambda (mean ± std over seeds)", fontsize=9)
     ax.legend(fontsize=7)
     return _save(fig, path)
 
 
-def plot_heatmap(panels: dict[str, dict[tuple, tuple]], xname: str, yname: str,
-                 path: str | Path, title: str = "") -> Path:
+def plot_heatmap(panels: dict[str, dict[tuple, tuple]], xname: str, yname: str, path: str | Path) -> Path:
     """Mean grok step over two swept fields; one panel per value of everything else.
 
     ``panels``: label -> {(x, y): (grok steps per seed, budget[, cut])}. Cells with seeds that did
@@ -236,7 +234,7 @@ def plot_heatmap(panels: dict[str, dict[tuple, tuple]], xname: str, yname: str,
         ax.set_ylabel(yname)
         ax.set_title(label, fontsize=8)
     fig.colorbar(im, ax=axes[0].tolist(), label="mean grok step (no grok: steps run, a bound)")
-    return _save(fig, path, tight=False, title=title or f"grok step over {xname} x {yname}")
+    return _save(fig, path, tight=False, title=f"grok step over {xname} x {yname}")
 
 
 def plot_matrix(mats: dict[str, np.ndarray], path: str | Path, xlabel: str, ylabel: str, title: str = "") -> Path:

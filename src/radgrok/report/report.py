@@ -9,7 +9,6 @@ from typing import Callable, Hashable
 
 from ..runs import records
 from ..runs.config import to_dict
-from ..runs.records import read_config
 from ..runs.steps import ArmResult, seed_step, steps_text
 from ..training.kinds import kind_of
 from .forecast import forecast_table
@@ -26,7 +25,7 @@ _NOT_SWEPT = {"seed", "split_seed", "threads", "device", "checkpoint_every", "ea
 class Run:
     """One run directory as its records say: what every report, verdict and forecast reads.
 
-    ``config`` is the recorded RunConfig as nested sections (``read_config``: a field the
+    ``config`` is the recorded RunConfig as nested sections (``records.read_config``: a field the
     record predates reads its default); ``arm`` and ``seed`` are fields, so no reader
     parses a directory name again; ``extra`` holds values a report derives later (e.g. a
     checkpoint's neuron selectivity).
@@ -45,7 +44,7 @@ class Run:
 def load_run(run_dir: str | Path) -> Run:
     """The records of one run directory (config.json, summary.json, metrics.jsonl)."""
     d = Path(run_dir)
-    cfg = read_config(d)
+    cfg = records.read_config(d)
     return Run(dir=d, name=d.name, arm=records.arm_of(d.name), seed=cfg.train.seed, config=to_dict(cfg),
                summary=records.read_json(d / records.SUMMARY), rows=records.read_jsonl(d / records.METRICS))
 
