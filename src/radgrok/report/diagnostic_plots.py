@@ -87,8 +87,7 @@ def plot_anisotropy(rows: list[dict], path: str | Path, title: str = "") -> Path
     sites = sites_of(rows, "aniso_pred")
     if not sites:
         return None
-    plt = _plt()
-    fig, axes = plt.subplots(2, len(sites), figsize=(4.3 * len(sites), 6.0), squeeze=False)
+    fig, axes = _plt().subplots(2, len(sites), figsize=(4.3 * len(sites), 6.0), squeeze=False)
     for top, bot, site in zip(axes[0], axes[1], sites):
         for key, label in (("aniso_pred", "(1/d)Tr(WΣₓWᵀ)"), ("penalty_site", "measured L_norm")):
             top.plot(*_series(rows, f"{key}/{site}"), label=label)
@@ -119,8 +118,7 @@ def plot_fourier_chronology(rows: list[dict], path: str | Path, title: str = "")
     first = steps[0] - (mid[0] - steps[0] if len(mid) else 0.5)
     last = steps[-1] + (steps[-1] - mid[-1] if len(mid) else 0.5)
     edges = np.concatenate([[first], mid, [last]])
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig, ax = _plt().subplots(figsize=(8, 4.5))
     mesh = ax.pcolormesh(edges, np.arange(K + 1) + 0.5, np.log10(np.maximum(power, 1e-12)), shading="flat",
                          cmap="viridis")
     fig.colorbar(mesh, ax=ax, label="log10 power")
@@ -151,8 +149,7 @@ def selectivity_order(sel: np.ndarray) -> np.ndarray:
 def plot_selectivity(sel: np.ndarray, path: str | Path, title: str = "") -> Path:
     """Neuron x frequency heatmap, neurons sorted by preferred frequency, then by selectivity."""
     order = selectivity_order(sel)
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 6))
+    fig, ax = _plt().subplots(figsize=(7, 6))
     im = ax.imshow(sel[order], aspect="auto", interpolation="nearest", cmap="magma", vmin=0, vmax=1,
                    extent=(0.5, sel.shape[1] + 0.5, sel.shape[0], 0))
     fig.colorbar(im, ax=ax, label="fraction of the neuron's input-weight power")

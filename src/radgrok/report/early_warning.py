@@ -64,11 +64,6 @@ def grok_index(rows: Sequence[Row], threshold: float = 0.9) -> int | None:
     return None if g is None else next(i for i, r in enumerate(rows) if r["step"] == g)
 
 
-def _first_site(rows: Sequence[Row], prefix: str) -> str | None:
-    keys = sorted(k for r in rows[:1] for k in r if k.startswith(prefix + "/"))
-    return keys[0] if keys else None
-
-
 def _wnorm(rows: Sequence[Row], start: int) -> int | None:
     peak = float("-inf")
     for i, r in enumerate(rows):
@@ -82,7 +77,7 @@ def _wnorm(rows: Sequence[Row], start: int) -> int | None:
 
 
 def _phi(rows: Sequence[Row], start: int) -> int | None:
-    key = _first_site(rows, "phi_task")
+    key = min((k for r in rows[:1] for k in r if k.startswith("phi_task/")), default=None)  # the first site by name
     if key is None:
         return None
     low = float("inf")

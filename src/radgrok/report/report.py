@@ -146,8 +146,7 @@ def sweep_figures(runs: list[Run], out_dir: str | Path, prefix: str = "") -> lis
                 series.setdefault(label, []).append((lam, *steps_budget(rs)))
             else:
                 refs[label] = steps_budget(rs)
-        # a curve needs two lambdas; past MAX_CURVE_LINES lines (table6: lambda crossed with every cell) the
-        # legend covers the axes and the figure says nothing: the report's own tables carry those runs
+        # a curve needs two lambdas; past MAX_CURVE_LINES lines the legend covers the axes (the tables carry those)
         readable = len(series) + len(refs) <= MAX_CURVE_LINES
         if readable and any(len({pt[0] for pt in pts}) > 1 for pts in series.values()):
             figs.append(plot_lambda_curve(series, out_dir / f"{prefix}lambda_curve.png", refs))

@@ -81,8 +81,7 @@ def table1_markdown(arms: Mapping[str, str | Path], paper_keys: Mapping[str, str
     """
     qs = {name: table1_quantities(d) for name, d in arms.items()}
     sites = sorted({s for q in qs.values() for s in q["sites"]})
-    names = list(arms)
-    header = ["quantity", *[f"ours: {n}" for n in names], "paper: weak WD", "paper: strong WD", "paper: penalty"]
+    header = ["quantity", *[f"ours: {n}" for n in arms], "paper: weak WD", "paper: strong WD", "paper: penalty"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
 
     def row(label: str, vals: list[str], paper: str | None = None) -> None:
