@@ -167,7 +167,6 @@ def plot_run(run_dir: str | Path, out_dir: str | Path | None = None) -> list[str
     run_dir = Path(run_dir)
     out = Path(out_dir) if out_dir is not None else run_dir
     out.mkdir(parents=True, exist_ok=True)
-    # config.json as nested sections, with defaults for any field the record predates
     config, rows = to_dict(records.read_config(run_dir)), records.read_jsonl(run_dir / records.METRICS)
     name = run_dir.name
     notes: list[str] = []

@@ -4,7 +4,6 @@ records, names what it cannot read, and formats)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -27,7 +26,7 @@ __all__ = ["forecast_lines", "forecast_table", "read_forecast_run"]
 
 def _read(path: Path, what: str) -> Any:
     try:
-        return records.read_jsonl(path) if path.suffix == ".jsonl" else json.loads(path.read_text())
+        return records.read_jsonl(path) if path.suffix == ".jsonl" else records.read_json(path)
     except (OSError, ValueError) as e:
         raise ConfigError(f"RUN_DIR: {path} could not be read ({type(e).__name__}); {what}") from None
 

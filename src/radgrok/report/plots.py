@@ -115,10 +115,9 @@ def plot_accuracy(groups: dict[str, list[list[dict]]], path: str | Path, title: 
 
 def plot_site_metric(groups: dict[str, list[list[dict]]], prefix: str, path: str | Path, ylabel: str,
                      floor: float | None = None, log: bool = False) -> Path | None:
-    """One panel per logged site of ``<prefix>/<site>``: mean over seeds per arm vs step.
+    """One panel per logged site of ``<prefix>/<site>``: mean over seeds per arm vs step, band = min to max.
 
-    Used for ``radius`` (with the sqrt(d) target as the reference) and ``phi_task`` /
-    ``phi_total`` (with the isotropic floor 1). Returns None when nothing was logged.
+    ``floor`` draws a reference line (e.g. Φ̃_rad's isotropic floor 1). Returns None when nothing was logged.
     """
     plt = _plt()
     sites = sorted({k.split("/", 1)[1] for runs in groups.values() for rows in runs for r in rows[:1]

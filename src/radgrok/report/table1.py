@@ -65,12 +65,12 @@ def table1_quantities(run_dir: str | Path) -> dict:
     return q
 
 
-def _num(v, digits: int = 3) -> str:
+def _num(v) -> str:
     if v is None:
         return "–"
     if isinstance(v, int):
         return f"{v:,}"
-    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.{digits}g}"
+    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
 
 
 def table1_markdown(arms: Mapping[str, str | Path], paper_keys: Mapping[str, str] | None = None) -> str:
