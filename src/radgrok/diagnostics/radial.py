@@ -72,8 +72,7 @@ def radial_energy(h: torch.Tensor, g: torch.Tensor) -> float:
     if h.shape != g.shape:
         raise ValueError(f"h and g must have the same shape, got {tuple(h.shape)} and {tuple(g.shape)}")
     hr, gr = _rows(h), _rows(g)
-    h2 = hr.square().sum(-1)
-    g2 = gr.square().sum(-1)
+    h2, g2 = hr.square().sum(-1), gr.square().sum(-1)
     keep = (h2 > 0) & (g2 > 0)
     if not bool(keep.any()):
         return float("nan")

@@ -128,10 +128,7 @@ MAX_CURVE_LINES = 6  # curves and reference lines one lambda figure can show wit
 
 def sweep_figures(runs: list[Run], out_dir: str | Path, prefix: str = "") -> list[Path]:
     """Grok-step bars per arm; the lambda U-curve when lam varies (at most ``MAX_CURVE_LINES`` lines); a heatmap
-    when two fields vary.
-
-    Returns the PNGs written.
-    """
+    when two fields vary. Returns the PNGs written."""
     out_dir = Path(out_dir)
     groups = group_runs(runs)
     figs = [plot_grok_bars({a: steps_budget(rs) for a, rs in groups.items()}, out_dir / f"{prefix}grok_steps.png")]
