@@ -1,11 +1,7 @@
 """radgrok attached to one model for one run, independent of the training framework.
 
-``RadgrokRuntime`` is what the HF and Lightning integrations drive from their own
-hooks: ``attach`` installs the penalty's forward hooks (and, given an optimizer, a
-step pre-hook for the gradient methods), ``detach`` removes every one of them,
-``state_dict``/``load_state_dict`` carry what a resumed run needs (the Grokfast
-filter), and ``diagnostics`` measures radii and Φ̃_rad on the latest batch.
-It can also drive a plain loop by hand; see ``RadgrokRuntime``'s example.
+``RadgrokRuntime`` is what the HF and Lightning integrations drive from their own hooks; a plain
+loop can drive it by hand (see its example).
 """
 
 from __future__ import annotations
@@ -74,7 +70,6 @@ class RadgrokRuntime:
         # the hooks exist): applied when the filter is built
         self._pending: dict[str, Any] | None = None
         self._penalties: list[torch.Tensor] = []
-        self.last_penalty: torch.Tensor | None = None
 
     # -- lifetime -------------------------------------------------------------
     @property
@@ -136,8 +131,7 @@ class RadgrokRuntime:
         if self.rs is None or not self.rs.active:
             return like.new_zeros(()) if like is not None else torch.zeros(())
         p = self.rs.penalty()
-        self.last_penalty = p.detach()
-        self._penalties.append(self.last_penalty)
+        self._penalties.append(p.detach())
         return p
 
     def pop_penalty_mean(self) -> float | None:
