@@ -127,10 +127,8 @@ class RadgrokTrainerMixin:
     """Adds radgrok to any ``transformers.Trainer`` subclass: put it first in the bases.
 
     Takes one keyword more than the Trainer, ``radgrok: RadgrokOptions``. The penalty is
-    added to the loss in ``compute_loss`` during training only (evaluation losses stay
-    the model's own), so the logged ``loss`` is task + penalty and ``radgrok/penalty`` is
-    the penalty's share. Under gradient accumulation the penalty is one mean per
-    micro-batch, weighted like the task loss.
+    added to the loss in ``compute_loss`` during training only (see integrations.md); under
+    gradient accumulation it is one mean per micro-batch, weighted like the task loss.
 
     Examples:
         >>> from transformers import Trainer

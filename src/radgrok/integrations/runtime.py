@@ -79,10 +79,8 @@ class RadgrokRuntime:
     def attach(self, model: nn.Module, optimizer: Any | None = None) -> None:
         """Install the forward hooks on ``model``'s sites and build the gradient filter.
 
-        With ``optimizer``, the gradient methods run in a step pre-hook of its base
-        optimizer: once per optimizer step, after gradient accumulation, unscaling and
-        clipping, and not at all on a step the AMP scaler skips. Without it, call
-        ``before_optimizer_step`` yourself.
+        With ``optimizer``, the gradient methods run in a step pre-hook of its base optimizer
+        (``methods.step_hook.install``); without it, call ``before_optimizer_step`` yourself.
         """
         if self.attached:
             raise RuntimeError("RadgrokRuntime is already attached; detach() first")
