@@ -110,12 +110,8 @@ class RadgrokRuntime:
         self._penalties.clear()
 
     def new_batch(self) -> None:
-        """Drop the hooked outputs kept from the previous batch.
-
-        A forward of the attached model does this by itself; a loop that calls a
-        sub-module instead (``self.net(x)`` in a LightningModule) must call this at the
-        start of each batch, or ``penalty()`` would also sum the previous batch's outputs.
-        """
+        """Drop the hooked outputs kept from the previous batch (``RadialSuppression.clear``): a loop
+        that calls a sub-module rather than the attached model must call this at each batch's start."""
         if self.rs is not None:
             self.rs.clear()
 
