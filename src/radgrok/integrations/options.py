@@ -1,9 +1,6 @@
 """What to attach to a training run: one settings object shared by every integration.
 
-``RadgrokOptions`` names the hooked sites (by pattern), the penalty's reading and
-weight, the gradient methods and the diagnostics schedule. ``resolve_sites`` turns
-the patterns into the module names ``RadialSuppression`` takes. Nothing here imports
-a training framework, so the HF and Lightning integrations read the same options.
+Nothing here imports a training framework, so the HF and Lightning integrations read the same options.
 """
 
 from __future__ import annotations
@@ -82,11 +79,9 @@ def _pattern(pat: str) -> re.Pattern[str]:
 
 
 def resolve_sites(model: nn.Module, patterns: Iterable[str]) -> list[str]:
-    """The names in ``model.named_modules()`` matched by ``patterns``, in the model's order.
-
-    A pattern is an exact name or uses ``*`` (within one dotted part), ``**`` (across
-    parts) and ``?``. Each pattern must match at least one module: a typo should fail
-    loudly, not train without a penalty.
+    """The names in ``model.named_modules()`` matched by ``patterns`` (as for
+    ``RadgrokOptions.sites``), in the model's order. Each pattern must match at least one
+    module: a typo should fail loudly, not train without a penalty.
 
     >>> from torch import nn
     >>> m = nn.Sequential(nn.Linear(2, 4), nn.Sequential(nn.Linear(4, 4), nn.ReLU()))
