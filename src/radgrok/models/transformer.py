@@ -153,17 +153,9 @@ class BlockSites:
     blocks: nn.ModuleList
 
     @property
-    def attn_out_sites(self) -> list[str]:
-        return [f"blocks.{i}.hook_attn_out" for i in range(len(self.blocks))]
-
-    @property
-    def mlp_out_sites(self) -> list[str]:
-        return [f"blocks.{i}.hook_mlp_out" for i in range(len(self.blocks))]
-
-    @property
     def default_penalty_sites(self) -> list[str]:
         """Every sub-layer output before its residual add, in forward order (the paper's site)."""
-        return [s for i in range(len(self.blocks)) for s in (self.attn_out_sites[i], self.mlp_out_sites[i])]
+        return [f"blocks.{i}.{hook}" for i in range(len(self.blocks)) for hook in ("hook_attn_out", "hook_mlp_out")]
 
 
 class Transformer(BlockSites, nn.Module):
@@ -196,7 +188,7 @@ class Transformer(BlockSites, nn.Module):
             raise ValueError(f"p must be >= 2, got {p}")
         if n_layers < 1:
             raise ValueError(f"n_layers must be >= 1, got {n_layers}")
-        self.p, self.ln_kind = p, ln
+        self.p = p
         d_mlp = 4 * d_model if d_mlp is None else d_mlp
         self.tok_emb = nn.Embedding(p + 2, d_model)
         self.pos_emb = nn.Embedding(self.n_ctx, d_model)
@@ -211,23 +203,11 @@ class Transformer(BlockSites, nn.Module):
                 for prm in self.parameters():
                     prm.mul_(init_scale)
 
-    @property
-    def vocab_size(self) -> int:
-        return self.p + 2
-
-    @property
-    def op_token(self) -> int:
-        return self.p
-
-    @property
-    def eq_token(self) -> int:
-        return self.p + 1
-
     def make_sequence(self, x: torch.Tensor) -> torch.Tensor:
         """(..., 2) ids (a, b) -> (..., 4) tokens ``[a, op, b, =]``."""
         # full_like (not torch.full with an explicit shape) keeps this vmap-friendly.
-        op = torch.full_like(x[..., :1], self.op_token)
-        eq = torch.full_like(x[..., :1], self.eq_token)
+        op = torch.full_like(x[..., :1], self.p)  # the operator token is P, '=' is P + 1
+        eq = torch.full_like(x[..., :1], self.p + 1)
         return torch.cat([x[..., :1], op, x[..., 1:2], eq], dim=-1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
