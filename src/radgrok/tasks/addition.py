@@ -237,11 +237,6 @@ def make_addition(
     return AdditionData(form, to_pairs(train_ids), to_pairs(test_ids), split_seed)
 
 
-def _model_device(model: Callable) -> torch.device:
-    params = model.parameters() if isinstance(model, nn.Module) else iter(())
-    return next((prm.device for prm in params), torch.device("cpu"))
-
-
 @torch.no_grad()
 def exact_match_accuracy(
     model: Callable,
@@ -268,7 +263,8 @@ def exact_match_accuracy(
     was_training = isinstance(model, nn.Module) and model.training
     if isinstance(model, nn.Module):
         model.eval()
-    device = _model_device(model)
+    params = model.parameters() if isinstance(model, nn.Module) else iter(())
+    device = next((prm.device for prm in params), torch.device("cpu"))
     by_len: dict[int, list[int]] = defaultdict(list)
     for i, p in enumerate(prompts):
         by_len[len(p)].append(i)
