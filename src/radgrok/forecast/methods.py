@@ -52,10 +52,10 @@ class CalRun:
 
 @dataclass(frozen=True)
 class Method:
-    name: str
+    """A method's calibration (``fit``) and its forecast (``predict``); see the module docstring."""
+
     fit: Callable[[Sequence[CalRun]], dict[str, float]]
     predict: Callable[[Sequence[Row], int, Hyper, Mapping[str, float]], float | None]
-    doc: str
 
 
 def _median(xs: list[float]) -> float | None:
@@ -180,13 +180,9 @@ def _predict_relative(signal: str) -> Callable[[Sequence[Row], int, Hyper, Mappi
 
 
 METHODS: dict[str, Method] = {
-    "inverse-decay": Method("inverse-decay", _fit_inverse, _predict_inverse,
-                            "baseline: delay = C / (lr * wd), one constant fitted"),
-    "first-passage": Method("first-passage", _fit_first_passage, _predict_first_passage,
-                            "published law: delay = log(V_m / V*) / (2 kappa lr wd), kappa and V* fitted"),
-    "norm-rate": Method("norm-rate", _fit_relative("norm"), _predict_relative("norm"),
-                        "ours: V to a relative threshold at its measured contraction rate"),
-    "radius-rate": Method("radius-rate", _fit_relative("radius"), _predict_relative("radius"),
-                          "ours: the last hidden radius to a relative threshold at its measured rate"),
+    "inverse-decay": Method(_fit_inverse, _predict_inverse),
+    "first-passage": Method(_fit_first_passage, _predict_first_passage),
+    "norm-rate": Method(_fit_relative("norm"), _predict_relative("norm")),
+    "radius-rate": Method(_fit_relative("radius"), _predict_relative("radius")),
 }
 OURS = ("norm-rate", "radius-rate")
