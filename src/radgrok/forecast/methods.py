@@ -31,13 +31,12 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
-from .core import Hyper, decay_slope, log_v, memorised_index
+from .core import Hyper, Row, decay_slope, log_v, memorised_index
 
 __all__ = ["CalRun", "METHODS", "OURS", "WINDOW", "Method", "radius_key"]
 
-Row = Mapping[str, Any]
 WINDOW = 5  # evaluations over which a contraction rate is measured
 
 
