@@ -138,10 +138,6 @@ def _rate(series: list[tuple[int, float | None]], i: int) -> float | None:
     return decay_slope(rows, len(rows) - 1, WINDOW) if rows else None
 
 
-def _or_minus_inf(x: float | None) -> float:
-    return -math.inf if x is None else x
-
-
 def _fit_relative(signal: str) -> Callable[[Sequence[CalRun]], dict[str, float]]:
     def fit(runs: Sequence[CalRun]) -> dict[str, float]:
         drops = []
@@ -163,14 +159,14 @@ def _predict_relative(signal: str) -> Callable[[Sequence[Row], int, Hyper, Mappi
             return None
         s = _series(rows[:i + 1], signal)
         lx = s[i][1]
-        seen = [v for _, v in s if v is not None]
-        if lx is None or not seen:
+        if lx is None:
             return None
+        top = max(v for _, v in s if v is not None)
         t = float(rows[i]["step"])
-        left = lx - (max(seen) - p["log_drop"])  # log(X_t / X*), X* = rho * peak so far
+        left = lx - (top - p["log_drop"])  # log(X_t / X*), X* = rho * peak so far
         if left <= 0:
             return t
-        peak = max(range(i + 1), key=lambda j: _or_minus_inf(s[j][1]))
+        peak = [v for _, v in s].index(top)  # the first row at the peak
         r = _rate(s, i) if i - peak >= WINDOW else None  # a rate only from a window wholly past the peak
         if r is None or r <= 0:  # not contracting yet: the baseline's clock
             return _predict_inverse(rows, i, h, p)
