@@ -161,7 +161,7 @@ class BlockSites:
 class Transformer(BlockSites, nn.Module):
     """A pre-LN transformer on ``[a, op, b, =]``, logits over P at the last position.
 
-    Defaults follow the paper's Table 3: 2 layers, 4 heads, d_model 128, MLP 4x.
+    Defaults follow the paper's Table 3: 2 layers, 4 heads, d_model 128; the MLP is 4 d_model wide.
     ``ln`` picks the LayerNorm variant (Table 9); a final norm of the same kind
     precedes the unembedding. Weights start from GPT-2's init (``init_gpt2_``), then
     every parameter is multiplied by ``init_scale`` (a knob for large-init studies).
@@ -175,7 +175,6 @@ class Transformer(BlockSites, nn.Module):
         n_layers: int = 2,
         n_heads: int = 4,
         d_model: int = 128,
-        d_mlp: int | None = None,
         act: Activation = "relu",
         ln: LNKind = "affine",
         causal: bool = True,
@@ -189,11 +188,10 @@ class Transformer(BlockSites, nn.Module):
         if n_layers < 1:
             raise ValueError(f"n_layers must be >= 1, got {n_layers}")
         self.p = p
-        d_mlp = 4 * d_model if d_mlp is None else d_mlp
         self.tok_emb = nn.Embedding(p + 2, d_model)
         self.pos_emb = nn.Embedding(self.n_ctx, d_model)
         self.blocks = nn.ModuleList(
-            Block(d_model, n_heads, d_mlp, self.n_ctx, act, ln, causal, dropout) for _ in range(n_layers)
+            Block(d_model, n_heads, 4 * d_model, self.n_ctx, act, ln, causal, dropout) for _ in range(n_layers)
         )
         self.ln_f = make_norm(ln, d_model)
         self.unembed = nn.Linear(d_model, n_out or p, bias=False)
