@@ -40,15 +40,8 @@ from torch import nn
 
 from ..penalty.readings import radial_penalty
 
-__all__ = [
-    "second_moment",
-    "predicted_penalty",
-    "measured_penalty",
-    "second_moment_eigenvalues",
-    "anisotropy_ratios",
-    "layer_anisotropy",
-    "mlp_anisotropy",
-]
+__all__ = ["second_moment", "predicted_penalty", "measured_penalty", "second_moment_eigenvalues", "anisotropy_ratios",
+           "layer_anisotropy", "mlp_anisotropy"]
 
 
 def second_moment(x: torch.Tensor) -> torch.Tensor:
@@ -77,8 +70,7 @@ def second_moment_eigenvalues(x: torch.Tensor) -> torch.Tensor:
     """Eigenvalues of ``Sigma_x = X^T X / N`` (ascending, length d_in, float64).
 
     With fewer rows than columns the non-zero eigenvalues are those of the N x N Gram
-    matrix ``X X^T / N``; the rest are zero. Using the smaller matrix halves the cost
-    at width 512 with a 256-row probe (the eigendecomposition dominates this module).
+    matrix ``X X^T / N``; the rest are zero, and the smaller matrix is the cheaper one.
     """
     X = x.detach().reshape(-1, x.shape[-1]).to(torch.float64)
     n, d_in = X.shape
@@ -117,8 +109,7 @@ def layer_anisotropy(W: torch.Tensor, x: torch.Tensor, h: torch.Tensor | None = 
     """Everything for one layer: ``pred``, ``penalty`` (if h is given), ``top``, ``bottom``, ``null``."""
     X = x.detach().reshape(-1, x.shape[-1]).to(torch.float64)
     Wd = W.detach().to(torch.float64)
-    # Tr(W Sigma_x W^T) = mean_n ||W x_n||^2 exactly; the row form skips the
-    # d_in x d_in second moment (4x cheaper at width 512).
+    # Tr(W Sigma_x W^T) = mean_n ||W x_n||^2 exactly; the row form skips the d_in x d_in second moment.
     out = {"pred": float((X @ Wd.T).square().sum() / (X.shape[0] * Wd.shape[0])),
            **_ratios(second_moment_eigenvalues(X), bottom_frac)}
     if h is not None:
@@ -153,9 +144,7 @@ def mlp_anisotropy(model: nn.Module, x: torch.Tensor, sites: list[str],
             h = xi.to(lin.weight.dtype) @ lin.weight.detach().T + lin.bias.detach()
         r = radius_for(h.shape[-1]) if radius_for is not None else None
         a = layer_anisotropy(lin.weight, xi, h, r, bottom_frac)
-        row[f"aniso_pred/{site}"] = a["pred"]
-        row[f"penalty_site/{site}"] = a["penalty"]
-        row[f"aniso_top/{site}"] = a["top"]
-        row[f"aniso_bottom/{site}"] = a["bottom"]
-        row[f"aniso_null/{site}"] = a["null"]
+        for key, name in (("pred", "aniso_pred"), ("penalty", "penalty_site"), ("top", "aniso_top"),
+                          ("bottom", "aniso_bottom"), ("null", "aniso_null")):
+            row[f"{name}/{site}"] = a[key]
     return row

@@ -26,14 +26,8 @@ from typing import Callable, Sequence
 
 import torch
 
-__all__ = [
-    "hessian_vector_product",
-    "hessian_trace",
-    "hessian_top_eigenvalue",
-    "hessian_extreme_eigenvalues",
-    "edge_of_stability",
-    "normalized_sharpness",
-]
+__all__ = ["hessian_vector_product", "hessian_trace", "hessian_top_eigenvalue", "hessian_extreme_eigenvalues",
+           "edge_of_stability", "normalized_sharpness"]
 
 LossFn = Callable[[], torch.Tensor]
 
@@ -49,9 +43,7 @@ def _first_order_graph(loss_fn: LossFn, params: Sequence[torch.Tensor]) -> list[
     return [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
 
 
-def _hvp(
-    grads: list[torch.Tensor], params: Sequence[torch.Tensor], vs: Sequence[torch.Tensor]
-) -> list[torch.Tensor]:
+def _hvp(grads: list[torch.Tensor], params: Sequence[torch.Tensor], vs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
     """H v from a gradient graph; the graph is kept for the next call."""
     with torch.enable_grad():
         dot = sum((g * v).sum() for g, v in zip(grads, vs) if g.requires_grad)
@@ -81,14 +73,11 @@ def _normal_probe(params: Sequence[torch.Tensor], gen: torch.Generator) -> list[
 
 
 def _rademacher_probe(params: Sequence[torch.Tensor], gen: torch.Generator) -> list[torch.Tensor]:
-    return [
-        (torch.randint(0, 2, p.shape, generator=gen) * 2 - 1).to(p.device, p.dtype) for p in params
-    ]
+    return [(torch.randint(0, 2, p.shape, generator=gen) * 2 - 1).to(p.device, p.dtype) for p in params]
 
 
-def hessian_vector_product(
-    loss_fn: LossFn, params: Sequence[torch.Tensor], vectors: Sequence[torch.Tensor]
-) -> list[torch.Tensor]:
+def hessian_vector_product(loss_fn: LossFn, params: Sequence[torch.Tensor],
+                           vectors: Sequence[torch.Tensor]) -> list[torch.Tensor]:
     """``H v`` for one vector v given as a list shaped like ``params``."""
     params = list(params)
     if len(vectors) != len(params):
@@ -96,9 +85,8 @@ def hessian_vector_product(
     return _hvp(_first_order_graph(loss_fn, params), params, vectors)
 
 
-def hessian_trace(
-    loss_fn: LossFn, params: Sequence[torch.Tensor], n_probes: int = 100, seed: int = 0
-) -> tuple[float, float]:
+def hessian_trace(loss_fn: LossFn, params: Sequence[torch.Tensor], n_probes: int = 100,
+                  seed: int = 0) -> tuple[float, float]:
     """Hutchinson's estimate of ``Tr(H)`` and its standard error.
 
     With Rademacher probes z (entries +-1), ``E[z^T H z] = Tr(H)`` and the variance of
@@ -120,13 +108,8 @@ def hessian_trace(
     return float(t.mean()), stderr
 
 
-def hessian_top_eigenvalue(
-    loss_fn: LossFn,
-    params: Sequence[torch.Tensor],
-    iters: int = 100,
-    seed: int = 0,
-    tol: float = 1e-5,
-) -> float:
+def hessian_top_eigenvalue(loss_fn: LossFn, params: Sequence[torch.Tensor], iters: int = 100, seed: int = 0,
+                           tol: float = 1e-5) -> float:
     """Power iteration on H: the signed eigenvalue of **largest magnitude**.
 
     This is the largest algebraic eigenvalue (the usual "sharpness") only when that
@@ -161,9 +144,8 @@ def hessian_top_eigenvalue(
     return lam
 
 
-def hessian_extreme_eigenvalues(
-    loss_fn: LossFn, params: Sequence[torch.Tensor], iters: int = 30, seed: int = 0
-) -> tuple[float, float]:
+def hessian_extreme_eigenvalues(loss_fn: LossFn, params: Sequence[torch.Tensor], iters: int = 30,
+                                seed: int = 0) -> tuple[float, float]:
     """Lanczos estimates ``(lambda_min, lambda_max)`` of H, the largest *algebraic* one last.
 
     ``iters`` Lanczos steps (one HVP each) with full reorthogonalisation build a

@@ -26,18 +26,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = [
-    "fourier_basis",
-    "fourier_power",
-    "key_frequencies",
-    "fourier_coherence",
-    "max_fourier_magnitude",
-    "neuron_frequency_selectivity",
-    "mlp_input_embeddings",
-    "mlp_neuron_input_weights",
-    "grid_logits",
-    "restricted_and_excluded_loss",
-]
+__all__ = ["fourier_basis", "fourier_power", "key_frequencies", "fourier_coherence", "max_fourier_magnitude",
+           "neuron_frequency_selectivity", "mlp_input_embeddings", "mlp_neuron_input_weights", "grid_logits",
+           "restricted_and_excluded_loss"]
 
 
 def _check_p(p: int) -> int:
@@ -163,11 +154,10 @@ def mlp_neuron_input_weights(model: nn.Module) -> tuple[torch.Tensor, torch.Tens
     table is composed with the first layer (``E @ W1[:, :e].T``), so that neuron
     selectivity means the same thing under both encodings.
     """
-    W = _first_layer_weight(model).detach()
     embed = getattr(model, "embed", None)
     if embed is None:
         return mlp_input_embeddings(model)
-    E = embed.weight.detach()
+    E, W = embed.weight.detach(), _first_layer_weight(model).detach()
     e = E.shape[1]
     return E @ W[:, :e].T, E @ W[:, e : 2 * e].T
 
@@ -189,14 +179,8 @@ def grid_logits(model: nn.Module, p: int) -> torch.Tensor:
     return out.reshape(p, p, -1)
 
 
-def restricted_and_excluded_loss(
-    logits: torch.Tensor,
-    labels: torch.Tensor,
-    key_freqs: Sequence[int],
-    p: int,
-    idx: torch.Tensor | None = None,
-    op: str = "add",
-) -> dict[str, float]:
+def restricted_and_excluded_loss(logits: torch.Tensor, labels: torch.Tensor, key_freqs: Sequence[int], p: int,
+                                 idx: torch.Tensor | None = None, op: str = "add") -> dict[str, float]:
     """Nanda et al.'s progress measures from the logits on the full (a, b) grid.
 
     For every output class c, the logits form a function on the P x P grid. The

@@ -32,17 +32,11 @@ from ..penalty import RadialSuppression
 from ..penalty.capture import Capture
 from ..penalty.readings import norms
 
-__all__ = [
-    "radii",
-    "radius_summary",
-    "radial_energy",
-    "capture_hidden_grads",
-    "capture_hidden_grads_multi",
-    "radial_energies",
-    "phi_rad",
-]
+__all__ = ["radii", "radius_summary", "radial_energy", "capture_hidden_grads", "capture_hidden_grads_multi",
+           "radial_energies", "phi_rad"]
 
 HiddenGrad = tuple[torch.Tensor, torch.Tensor]
+Captured = dict[str, dict[str, HiddenGrad]]  # loss name -> site -> (h, dL/dh)
 
 
 def _rows(x: torch.Tensor) -> torch.Tensor:
@@ -62,14 +56,8 @@ def radius_summary(h: torch.Tensor) -> dict[str, float]:
     is sqrt(d), so it says how far the layer sits from that sphere.
     """
     r = norms(_rows(h))
-    d = h.shape[-1]
-    return {
-        "mean": float(r.mean()),
-        "std": float(r.std(unbiased=False)),
-        "min": float(r.min()),
-        "max": float(r.max()),
-        "mean_over_sqrt_d": float(r.mean() / math.sqrt(d)),
-    }
+    return {"mean": float(r.mean()), "std": float(r.std(unbiased=False)), "min": float(r.min()),
+            "max": float(r.max()), "mean_over_sqrt_d": float(r.mean() / math.sqrt(h.shape[-1]))}
 
 
 def radial_energy(h: torch.Tensor, g: torch.Tensor) -> float:
@@ -84,8 +72,7 @@ def radial_energy(h: torch.Tensor, g: torch.Tensor) -> float:
     if h.shape != g.shape:
         raise ValueError(f"h and g must have the same shape, got {tuple(h.shape)} and {tuple(g.shape)}")
     hr, gr = _rows(h), _rows(g)
-    h2 = hr.square().sum(-1)
-    g2 = gr.square().sum(-1)
+    h2, g2 = hr.square().sum(-1), gr.square().sum(-1)
     keep = (h2 > 0) & (g2 > 0)
     if not bool(keep.any()):
         return float("nan")
@@ -94,11 +81,8 @@ def radial_energy(h: torch.Tensor, g: torch.Tensor) -> float:
     return float(h.shape[-1] * cos2.mean())
 
 
-def capture_hidden_grads_multi(
-    model: nn.Module,
-    sites: Iterable[str],
-    loss_fn: Callable[[], Mapping[str, torch.Tensor]],
-) -> dict[str, dict[str, HiddenGrad]]:
+def capture_hidden_grads_multi(model: nn.Module, sites: Iterable[str],
+                               loss_fn: Callable[[], Mapping[str, torch.Tensor]]) -> Captured:
     """Per-site ``(h, dL/dh)`` for several losses from a single forward pass.
 
     Args:
@@ -124,14 +108,12 @@ def capture_hidden_grads_multi(
         if not seen[n]:
             raise RuntimeError(f"site {n!r} did not run during loss_fn()")
         if not all(h.requires_grad for h in seen[n]):
-            raise RuntimeError(
-                f"site {n!r} produced an output that does not require grad "
-                "(run loss_fn with grad enabled and trainable upstream parameters)"
-            )
+            raise RuntimeError(f"site {n!r} produced an output that does not require grad "
+                               "(run loss_fn with grad enabled and trainable upstream parameters)")
     # Every call of every site, in one list, so that autograd walks the graph once per loss.
     flat = [(n, h) for n in names for h in seen[n]]
     tensors = [h for _, h in flat]
-    result: dict[str, dict[str, HiddenGrad]] = {}
+    result: Captured = {}
     for k, (loss_name, loss) in enumerate(losses.items()):
         if loss.dim() != 0:
             raise ValueError(f"loss {loss_name!r} must be a scalar, got shape {tuple(loss.shape)}")
@@ -153,9 +135,8 @@ def _joined(ts: list[torch.Tensor]) -> torch.Tensor:
     return ts[0] if len(ts) == 1 else torch.cat([t.reshape(-1, t.shape[-1]) for t in ts])
 
 
-def capture_hidden_grads(
-    model: nn.Module, sites: Iterable[str], loss_fn: Callable[[], torch.Tensor]
-) -> dict[str, HiddenGrad]:
+def capture_hidden_grads(model: nn.Module, sites: Iterable[str],
+                         loss_fn: Callable[[], torch.Tensor]) -> dict[str, HiddenGrad]:
     """Per-site ``(h, dL/dh)`` for one scalar loss; see ``capture_hidden_grads_multi``."""
     return capture_hidden_grads_multi(model, sites, lambda: {"loss": loss_fn()})["loss"]
 
@@ -163,9 +144,6 @@ def capture_hidden_grads(
 def radial_energies(grads: Mapping[str, HiddenGrad]) -> dict[str, float]:
     """``radial_energy`` of every site in a ``capture_hidden_grads`` result."""
     return {site: radial_energy(h, g) for site, (h, g) in grads.items()}
-
-
-Captured = dict[str, dict[str, HiddenGrad]]  # loss name -> site -> (h, dL/dh)
 
 
 def phi_rad(model: nn.Module, rs: RadialSuppression,

@@ -33,8 +33,7 @@ def singular_values(A: torch.Tensor) -> torch.Tensor:
     """Singular values of A (leading dims flattened to rows), descending, float64, detached."""
     if A.dim() < 2:
         raise ValueError(f"need a matrix (at least 2 dims), got shape {tuple(A.shape)}")
-    M = A.detach().reshape(-1, A.shape[-1]).to(torch.float64)
-    return torch.linalg.svdvals(M)
+    return torch.linalg.svdvals(A.detach().reshape(-1, A.shape[-1]).to(torch.float64))
 
 
 def _stable_rank(s: torch.Tensor) -> float:
@@ -71,10 +70,5 @@ def spectral_summary(A: torch.Tensor) -> dict[str, float]:
     """One SVD, every number: sigma_max, Frobenius norm, stable rank, effective rank,
     and ``max_rank = min(rows, cols)`` so that a rank can be read as a fraction of it."""
     s = singular_values(A)
-    return {
-        "sigma_max": float(s[0]) if s.numel() else 0.0,
-        "frobenius": float(s.square().sum().sqrt()),
-        "stable_rank": _stable_rank(s),
-        "effective_rank": _effective_rank(s),
-        "max_rank": float(s.numel()),
-    }
+    return {"sigma_max": float(s[0]) if s.numel() else 0.0, "frobenius": float(s.square().sum().sqrt()),
+            "stable_rank": _stable_rank(s), "effective_rank": _effective_rank(s), "max_rank": float(s.numel())}

@@ -5,13 +5,8 @@ read, no torch. Four methods (``methods``): the ``inverse-decay`` baseline (dela
 the published ``first-passage`` law of the parameter norm, and radgrok's own ``norm-rate`` and
 ``radius-rate`` (a relative threshold reached at the contraction rate measured on the run). Each
 is calibrated on runs with known grok steps (``calibration``); how well they do on runs they
-never saw is measured by the preregistered evaluation in docs/results/forecast.
-
-* ``forecast(rows, cfg, at=None, method=DEFAULT_METHOD)`` -> ``Forecast`` (or None before
-  memorisation);
-* ``forecast_row(rows, cfg)`` -> the trainer's metric-row fields ``forecast_step``,
-  ``forecast_low``, ``forecast_high`` from the rows logged so far, ``{}`` before memorisation or
-  where no calibration covers the run's setting.
+never saw is measured by the preregistered evaluation in docs/results/forecast. The entry points
+are ``forecast`` (a ``Forecast``) and ``forecast_row`` (the trainer's metric-row fields).
 """
 
 from __future__ import annotations
@@ -27,8 +22,7 @@ __all__ = ["forecast", "forecast_row", "Forecast", "ForecastError", "Hyper", "hy
            "fit_calibration", "load_calibrations", "save_calibrations", "METHODS", "OURS", "DEFAULT_METHOD",
            "DEFAULT_CALIBRATIONS", "memorised_index", "calibration_for"]
 
-# The method the trainer logs (named before the evaluation ran; the evaluation says how it did).
-DEFAULT_METHOD = "radius-rate"  # the protocol's primary own method
+DEFAULT_METHOD = "radius-rate"  # the method the trainer logs: the evaluation protocol's primary own method
 
 
 def calibration_for(hyper: Hyper, calibrations: Mapping[str, Calibration] | None = None) -> Calibration | None:

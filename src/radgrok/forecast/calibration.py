@@ -122,8 +122,7 @@ def save_calibrations(path: str | Path, cals: Sequence[Calibration]) -> None:
     Path(path).write_text(json.dumps([c.as_dict() for c in cals], indent=2) + "\n")
 
 
-# The preregistered evaluation's fits: calibration.json beside this module, package data, a copy of
-# docs/results/forecast/calibration.json, which the evaluation's score step writes (tests/test_forecast_calibration.py
-# keeps the two equal). Loaded as every calibration file is.
+# The evaluation's score step writes docs/results/forecast/calibration.json; tests/test_forecast_calibration.py
+# keeps this copy of it equal. Loaded as every calibration file is.
 _SHIPPED = json.loads(resources.files(__package__).joinpath("calibration.json").read_text())
 DEFAULT_CALIBRATIONS: dict[str, Calibration] = {c.setting: c for c in map(Calibration.from_dict, _SHIPPED)}

@@ -31,13 +31,12 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
-from .core import Hyper, decay_slope, log_v, memorised_index
+from .core import Hyper, Row, decay_slope, log_v, memorised_index
 
 __all__ = ["CalRun", "METHODS", "OURS", "WINDOW", "Method", "radius_key"]
 
-Row = Mapping[str, Any]
 WINDOW = 5  # evaluations over which a contraction rate is measured
 
 
@@ -52,10 +51,10 @@ class CalRun:
 
 @dataclass(frozen=True)
 class Method:
-    name: str
+    """A method's calibration (``fit``) and its forecast (``predict``); see the module docstring."""
+
     fit: Callable[[Sequence[CalRun]], dict[str, float]]
     predict: Callable[[Sequence[Row], int, Hyper, Mapping[str, float]], float | None]
-    doc: str
 
 
 def _median(xs: list[float]) -> float | None:
@@ -139,10 +138,6 @@ def _rate(series: list[tuple[int, float | None]], i: int) -> float | None:
     return decay_slope(rows, len(rows) - 1, WINDOW) if rows else None
 
 
-def _or_minus_inf(x: float | None) -> float:
-    return -math.inf if x is None else x
-
-
 def _fit_relative(signal: str) -> Callable[[Sequence[CalRun]], dict[str, float]]:
     def fit(runs: Sequence[CalRun]) -> dict[str, float]:
         drops = []
@@ -164,14 +159,14 @@ def _predict_relative(signal: str) -> Callable[[Sequence[Row], int, Hyper, Mappi
             return None
         s = _series(rows[:i + 1], signal)
         lx = s[i][1]
-        seen = [v for _, v in s if v is not None]
-        if lx is None or not seen:
+        if lx is None:
             return None
+        top = max(v for _, v in s if v is not None)
         t = float(rows[i]["step"])
-        left = lx - (max(seen) - p["log_drop"])  # log(X_t / X*), X* = rho * peak so far
+        left = lx - (top - p["log_drop"])  # log(X_t / X*), X* = rho * peak so far
         if left <= 0:
             return t
-        peak = max(range(i + 1), key=lambda j: _or_minus_inf(s[j][1]))
+        peak = [v for _, v in s].index(top)  # the first row at the peak
         r = _rate(s, i) if i - peak >= WINDOW else None  # a rate only from a window wholly past the peak
         if r is None or r <= 0:  # not contracting yet: the baseline's clock
             return _predict_inverse(rows, i, h, p)
@@ -180,13 +175,9 @@ def _predict_relative(signal: str) -> Callable[[Sequence[Row], int, Hyper, Mappi
 
 
 METHODS: dict[str, Method] = {
-    "inverse-decay": Method("inverse-decay", _fit_inverse, _predict_inverse,
-                            "baseline: delay = C / (lr * wd), one constant fitted"),
-    "first-passage": Method("first-passage", _fit_first_passage, _predict_first_passage,
-                            "published law: delay = log(V_m / V*) / (2 kappa lr wd), kappa and V* fitted"),
-    "norm-rate": Method("norm-rate", _fit_relative("norm"), _predict_relative("norm"),
-                        "ours: V to a relative threshold at its measured contraction rate"),
-    "radius-rate": Method("radius-rate", _fit_relative("radius"), _predict_relative("radius"),
-                          "ours: the last hidden radius to a relative threshold at its measured rate"),
+    "inverse-decay": Method(_fit_inverse, _predict_inverse),
+    "first-passage": Method(_fit_first_passage, _predict_first_passage),
+    "norm-rate": Method(_fit_relative("norm"), _predict_relative("norm")),
+    "radius-rate": Method(_fit_relative("radius"), _predict_relative("radius")),
 }
 OURS = ("norm-rate", "radius-rate")

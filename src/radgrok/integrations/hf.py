@@ -1,11 +1,8 @@
 """radgrok in a ``transformers.Trainer``, without rewriting the training code.
 
-``RadgrokCallback`` owns a ``RadgrokRuntime`` (hooks from train begin to train end, Grokfast and
-⊥Grad in a step pre-hook of the base optimizer, radii and Φ̃_rad in the logs, the Grokfast state in
-each checkpoint); ``RadgrokTrainerMixin`` adds the penalty to the loss in ``compute_loss``, the one
-thing a callback cannot do; ``RadgrokTrainer`` is the mixin on ``transformers.Trainer``. Usage, the
-``max_grad_norm`` caveat and resuming: docs/site-src/integrations.md. ``torch.nn.DataParallel`` is
-not supported (its replicas would share the hooks): use one process per device (DDP).
+``RadgrokCallback`` does all a callback can (hooks, gradient methods, logs, checkpoint state);
+``RadgrokTrainerMixin`` adds the penalty to the loss in ``compute_loss``, which a callback cannot.
+Usage, the ``max_grad_norm`` caveat and resuming: docs/site-src/integrations.md.
 """
 from __future__ import annotations
 
@@ -130,10 +127,8 @@ class RadgrokTrainerMixin:
     """Adds radgrok to any ``transformers.Trainer`` subclass: put it first in the bases.
 
     Takes one keyword more than the Trainer, ``radgrok: RadgrokOptions``. The penalty is
-    added to the loss in ``compute_loss`` during training only (evaluation losses stay
-    the model's own), so the logged ``loss`` is task + penalty and ``radgrok/penalty`` is
-    the penalty's share. Under gradient accumulation the penalty is one mean per
-    micro-batch, weighted like the task loss.
+    added to the loss in ``compute_loss`` during training only (see integrations.md); under
+    gradient accumulation it is one mean per micro-batch, weighted like the task loss.
 
     Examples:
         >>> from transformers import Trainer

@@ -1,12 +1,9 @@
 """radgrok in a ``lightning.Trainer`` (Lightning 2.x); usage: docs/site-src/integrations.md.
 
-``RadgrokLightningCallback`` installs the penalty's hooks for the fit (``setup`` to ``teardown``),
-runs Grokfast and ⊥Grad in ``on_before_optimizer_step`` (after accumulation and AMP unscaling,
-before Lightning's clipping), logs ``radgrok/penalty``, radii and Φ̃_rad, and keeps the Grokfast
-state in Lightning's checkpoints. A callback cannot change the loss, so ``training_step`` adds
-``radgrok_penalty(self)`` itself: one visible line that stays right under gradient accumulation and
-manual optimisation, and is zero without the callback. Φ̃_rad needs the task loss of a batch:
-``task_loss=fn(pl_module, batch)`` or a ``radgrok_task_loss(self, batch)`` method on the module.
+A callback cannot change the loss, so ``training_step`` adds ``radgrok_penalty(self)`` itself.
+Grokfast and ⊥Grad run in ``on_before_optimizer_step``: after accumulation and AMP unscaling, before
+Lightning's clipping. Φ̃_rad needs the task loss of a batch: ``task_loss=fn(pl_module, batch)`` or a
+``radgrok_task_loss(self, batch)`` method on the module.
 """
 from __future__ import annotations
 
@@ -62,12 +59,7 @@ class RadgrokLightningCallback(pl.Callback):
         # hooks' own per-forward reset never fires: reset here, once per batch
         self.runtime.new_batch()
 
-    # -- loss and gradients -----------------------------------------------------
-    def penalty(self, pl_module: pl.LightningModule | None = None) -> torch.Tensor:
-        """The term to add to the loss for the latest forward (zero when nothing is hooked)."""
-        like = next(pl_module.parameters(), None) if pl_module is not None else None
-        return self.runtime.penalty(like=like)
-
+    # -- gradients ------------------------------------------------------------
     def on_before_optimizer_step(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
                                  optimizer: Optimizer) -> None:
         self.runtime.before_optimizer_step(optimizer)
@@ -115,8 +107,8 @@ def radgrok_penalty(pl_module: pl.LightningModule) -> torch.Tensor:
     0.0
     """
     trainer = getattr(pl_module, "_trainer", None)
+    like = next(pl_module.parameters(), None)
     for cb in getattr(trainer, "callbacks", None) or []:
         if isinstance(cb, RadgrokLightningCallback) and cb.runtime.attached:
-            return cb.penalty(pl_module)
-    p = next(pl_module.parameters(), None)
-    return p.new_zeros(()) if p is not None else torch.zeros(())
+            return cb.runtime.penalty(like=like)
+    return like.new_zeros(()) if like is not None else torch.zeros(())

@@ -1,9 +1,6 @@
 """What to attach to a training run: one settings object shared by every integration.
 
-``RadgrokOptions`` names the hooked sites (by pattern), the penalty's reading and
-weight, the gradient methods and the diagnostics schedule. ``resolve_sites`` turns
-the patterns into the module names ``RadialSuppression`` takes. Nothing here imports
-a training framework, so the HF and Lightning integrations read the same options.
+Nothing here imports a training framework, so the HF and Lightning integrations read the same options.
 """
 
 from __future__ import annotations
@@ -29,13 +26,6 @@ class RadgrokOptions:
         sites: module names or patterns over ``model.named_modules()``: ``*`` matches
             within one dotted part, ``**`` across parts, ``?`` one character
             (``"transformer.h.*"`` is each block, not their sub-modules). Empty: no hooks.
-        lam: as for ``RadialSuppression``.
-        radius: as for ``RadialSuppression``.
-        radius_scale: as for ``RadialSuppression``.
-        mode: as for ``RadialSuppression``.
-        norm_over: as for ``RadialSuppression``.
-        reduce: as for ``RadialSuppression``.
-        global_batch: as for ``RadialSuppression``: under DDP, the penalty of the global batch.
         grokfast: ``"ema"`` or ``"ma"`` to amplify the slow part of the gradient, or None.
         grokfast_alpha: the EMA filter's ``alpha``.
         grokfast_lamb: the amplification ``lamb`` (EMA and MA).
@@ -44,6 +34,9 @@ class RadgrokOptions:
         diagnostics_every: log radii (and Φ̃_rad) at every N-th logging step; 0 turns them off.
         phi_rad: include Φ̃_rad, which costs one extra forward and backward of the
             logged batch; radii alone come free from the training forward.
+
+    ``lam``, ``radius``, ``radius_scale``, ``mode``, ``norm_over``, ``reduce`` and ``global_batch``
+    are as for ``RadialSuppression`` (``global_batch``: under DDP, the penalty of the global batch).
 
     >>> opts = RadgrokOptions(sites=["layers.*"], lam=0.05, grokfast="ema")
     >>> opts.norm_over, opts.reduce
@@ -86,11 +79,9 @@ def _pattern(pat: str) -> re.Pattern[str]:
 
 
 def resolve_sites(model: nn.Module, patterns: Iterable[str]) -> list[str]:
-    """The names in ``model.named_modules()`` matched by ``patterns``, in the model's order.
-
-    A pattern is an exact name or uses ``*`` (within one dotted part), ``**`` (across
-    parts) and ``?``. Each pattern must match at least one module: a typo should fail
-    loudly, not train without a penalty.
+    """The names in ``model.named_modules()`` matched by ``patterns`` (as for
+    ``RadgrokOptions.sites``), in the model's order. Each pattern must match at least one
+    module: a typo should fail loudly, not train without a penalty.
 
     >>> from torch import nn
     >>> m = nn.Sequential(nn.Linear(2, 4), nn.Sequential(nn.Linear(4, 4), nn.ReLU()))

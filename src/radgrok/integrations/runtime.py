@@ -1,11 +1,7 @@
 """radgrok attached to one model for one run, independent of the training framework.
 
-``RadgrokRuntime`` is what the HF and Lightning integrations drive from their own
-hooks: ``attach`` installs the penalty's forward hooks (and, given an optimizer, a
-step pre-hook for the gradient methods), ``detach`` removes every one of them,
-``state_dict``/``load_state_dict`` carry what a resumed run needs (the Grokfast
-filter), and ``diagnostics`` measures radii and Φ̃_rad on the latest batch.
-It can also drive a plain loop by hand; see ``RadgrokRuntime``'s example.
+``RadgrokRuntime`` is what the HF and Lightning integrations drive from their own hooks; a plain
+loop can drive it by hand (see its example).
 """
 
 from __future__ import annotations
@@ -74,7 +70,6 @@ class RadgrokRuntime:
         # the hooks exist): applied when the filter is built
         self._pending: dict[str, Any] | None = None
         self._penalties: list[torch.Tensor] = []
-        self.last_penalty: torch.Tensor | None = None
 
     # -- lifetime -------------------------------------------------------------
     @property
@@ -84,10 +79,8 @@ class RadgrokRuntime:
     def attach(self, model: nn.Module, optimizer: Any | None = None) -> None:
         """Install the forward hooks on ``model``'s sites and build the gradient filter.
 
-        With ``optimizer``, the gradient methods run in a step pre-hook of its base
-        optimizer: once per optimizer step, after gradient accumulation, unscaling and
-        clipping, and not at all on a step the AMP scaler skips. Without it, call
-        ``before_optimizer_step`` yourself.
+        With ``optimizer``, the gradient methods run in a step pre-hook of its base optimizer
+        (``methods.step_hook.install``); without it, call ``before_optimizer_step`` yourself.
         """
         if self.attached:
             raise RuntimeError("RadgrokRuntime is already attached; detach() first")
@@ -117,12 +110,8 @@ class RadgrokRuntime:
         self._penalties.clear()
 
     def new_batch(self) -> None:
-        """Drop the hooked outputs kept from the previous batch.
-
-        A forward of the attached model does this by itself; a loop that calls a
-        sub-module instead (``self.net(x)`` in a LightningModule) must call this at the
-        start of each batch, or ``penalty()`` would also sum the previous batch's outputs.
-        """
+        """Drop the hooked outputs kept from the previous batch (``RadialSuppression.clear``): a loop
+        that calls a sub-module rather than the attached model must call this at each batch's start."""
         if self.rs is not None:
             self.rs.clear()
 
@@ -136,8 +125,7 @@ class RadgrokRuntime:
         if self.rs is None or not self.rs.active:
             return like.new_zeros(()) if like is not None else torch.zeros(())
         p = self.rs.penalty()
-        self.last_penalty = p.detach()
-        self._penalties.append(self.last_penalty)
+        self._penalties.append(p.detach())
         return p
 
     def pop_penalty_mean(self) -> float | None:

@@ -9,13 +9,7 @@ others or from radgrok's penalty:
   ``step_hook.install(optimizer, filter, orthograd)`` does both in the optimizer's step
   pre-hook, which is how radgrok's trainer and its integrations run them.
 
-A loop using all of them alongside the penalty::
-
-    loss = stablemax_cross_entropy(model(x), y) + rs.penalty()
-    loss.backward()
-    grokfast.step()          # edits .grad
-    optimizer.step()         # OrthoGrad(AdamW(...)): orthogonalises, then steps
-    optimizer.zero_grad()
+A loop using all of them alongside the penalty: docs/site-src/methods.md.
 """
 
 # every public name of each module, listed once: in that module's __all__ (the aliases keep the modules

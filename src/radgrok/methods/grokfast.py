@@ -186,8 +186,7 @@ class GrokfastEMA:
 class GrokfastMA:
     """Grokfast-MA for one model: call ``.step()`` after backward, before the optimizer.
 
-    See ``gradfilter_ma`` for ``amplify_before_full`` (default False: no change to the
-    gradient until ``window`` gradients have been seen, as in the reference method).
+    ``amplify_before_full``: as for ``gradfilter_ma``.
     """
 
     def __init__(self, model: nn.Module, window: int = 100, lamb: float = 5.0,

@@ -9,12 +9,9 @@ their own direction, which is how cross-entropy keeps lowering the loss of an
 already-correct model (the "naive loss minimisation" direction that drives logits
 towards softmax collapse). Rescaling to ||g|| keeps the step size of plain training.
 
-Two ways to use it:
-
-* ``orthogonalize_gradients(params)``: in place, between ``backward()`` and ``step()``.
-* an optimizer that does it for you: ``orthograd(torch.optim.AdamW)(params, lr=...)``
-  builds a true subclass (works with LR schedulers, its ``state_dict`` is the base
-  optimizer's); ``OrthoGrad(existing_optimizer)`` wraps an optimizer already built.
+Use ``orthogonalize_gradients(params)`` between ``backward()`` and ``step()``, or an optimizer
+that does it for you: ``orthograd(torch.optim.AdamW)`` (a subclass) or ``OrthoGrad(optimizer)``
+(a wrapper of one already built).
 
 Weight decay in the base optimizer is applied by the base step as usual, after the
 gradient is orthogonalised; it is not part of g.

@@ -43,10 +43,8 @@ class GPTConfig:
 class GPT(BlockSites, nn.Module):
     """A decoder-only transformer: ``GPT(GPTConfig(...))`` or ``GPT(vocab_size=..., n_layer=...)``.
 
-    ``forward(idx)`` maps (B, T) token ids to (B, T, vocab_size) logits; loss, masking and
-    decoding are the task's (``radgrok.tasks.lm``: ``lm_loss``, ``generate_tokens(gpt, idx, n,
-    gpt.config.block_size)``), so any training loop and any hook (the penalty, diagnostics)
-    sees a plain logits-returning module.
+    ``forward(idx)`` maps (B, T) token ids to (B, T, vocab_size) logits; loss, masking and decoding
+    are the task's (``radgrok.tasks.lm``: ``lm_loss``, ``generate_tokens(gpt, idx, n, gpt.config.block_size)``).
     """
 
     def __init__(self, config: GPTConfig | None = None, **overrides) -> None:

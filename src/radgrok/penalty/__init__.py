@@ -22,18 +22,12 @@ and in the radius each example ends at:
 shrinkage control: no sphere). Nothing is detached: the penalty reaches every
 upstream weight.
 
-Two ways to use it:
-
-* ``radial_penalty(h)`` -- a pure function, for code that already has h in hand;
-* ``RadialSuppression(model, ["layer.name", ...], lam)`` -- forward hooks on named
-  sub-modules of any ``nn.Module``; add ``rs.penalty()`` to the loss. Nothing in
-  the model changes.
-
-The package, one concept per module: ``readings`` (the norms, the value, the pure function,
-the projection), ``capture`` (forward hooks that keep named sites' outputs, radgrok's one way to
-read hidden vectors out of a model) and ``hooks`` (``RadialSuppression``, a ``Capture`` plus the
-penalty). Plain autograd only: no custom backward,
-no compiled code, nothing private to torch.
+The package, one concept per module: ``readings`` (the norms, the value, the pure function
+``radial_penalty(h)`` for code that already has h in hand, the projection), ``capture`` (forward
+hooks that keep named sites' outputs, radgrok's one way to read hidden vectors out of a model) and
+``hooks`` (``RadialSuppression(model, ["layer.name", ...], lam)``, a ``Capture`` plus the penalty:
+add ``rs.penalty()`` to the loss; nothing in the model changes). Plain autograd only: no custom
+backward, no compiled code, nothing private to torch.
 """
 
 from .capture import Capture

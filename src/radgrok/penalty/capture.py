@@ -2,10 +2,8 @@
 
 The one way radgrok reads hidden vectors out of a model: the penalty's hooks
 (``RadialSuppression``) and the diagnostics that need hidden outputs and their gradients
-(``diagnostics.radial.capture_hidden_grads_multi``) are both a ``Capture``. It keeps, per
-named site, the output of every call (or the first tensor of a tuple output, as attention
-modules return), optionally a copy, optionally replacing the output the rest of the network
-sees. Its hooks live from construction to ``remove()`` (or the end of a ``with`` block).
+(``diagnostics.radial.capture_hidden_grads_multi``) are both a ``Capture``, whose hooks live
+from construction to ``remove()`` (or the end of a ``with`` block).
 
 >>> import torch
 >>> from torch import nn
@@ -35,9 +33,8 @@ def first_tensor(out) -> torch.Tensor:
         return out
     if isinstance(out, (tuple, list)) and out and isinstance(out[0], torch.Tensor):
         return out[0]
-    raise TypeError(
-        f"a hooked module returned {type(out).__name__}; expected a Tensor or a tuple whose first element is a Tensor"
-    )
+    raise TypeError(f"a hooked module returned {type(out).__name__}; expected a Tensor or a tuple whose first "
+                    "element is a Tensor")
 
 
 class Capture:

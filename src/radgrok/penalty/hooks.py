@@ -47,29 +47,17 @@ class RadialSuppression:
             ``||H||_F = r``.
         reduce: under ``norm_over="example"``, the ``mean`` or the ``sum`` of the
             per-row terms over the batch.
-        global_batch: when a ``torch.distributed`` process group of more than one
-            process is initialised (DDP), the penalty is that of the global batch: every
-            process gets the same value, and after DDP's gradient averaging the same
-            gradients as one process holding the whole batch (the batch reading's norm
-            runs over every process's rows). ``False`` takes each process's own rows
-            only, so the batch reading's strength then depends on the number of
-            processes. With it on, every process must call ``penalty()`` (and, under
-            ``norm_over="batch"``, project-mode forwards) together, as DDP's backward
-            already requires.
+        global_batch: under a ``torch.distributed`` group of more than one process (DDP), the
+            penalty of the global batch (see Compatibility in the docs), so every process must
+            call ``penalty()`` (and, under ``norm_over="batch"``, project-mode forwards)
+            together; ``False`` takes each process's own rows only.
 
-    Plain autograd throughout: the hooks never change a soft-mode forward, and the
-    penalty is ``radial_penalty`` on each hooked output, so a gradient read at a hooked
-    output (a tensor hook, ``autograd.grad``) includes the penalty's term, and the
-    penalty works under ``torch.func``, ``torch.compile``, autocast, activation
-    checkpointing and double backward (the contract, ``tests/test_penalty_contract.py``).
-
-    Lifetime: the hooks keep only the latest forward's outputs (a pre-hook on ``model``
-    clears them when a new forward starts), so no graph survives into the next step. In
-    soft mode each output is kept as a copy (``clone``): a later in-place op on the
-    output (``nn.ReLU(inplace=True)``) then changes neither the value penalised nor what
-    the penalty's backward reads, at the cost of one copy of each hooked output per
-    forward. Outputs produced after ``penalty()`` within the same forward (activation
-    checkpointing recomputes them during the backward) are not kept.
+    Plain autograd throughout: a soft-mode forward is unchanged and the penalty is ``radial_penalty``
+    on a copy of each hooked output (safe from in-place ops after the site), so a gradient read at a
+    hooked output includes the penalty's term, and it works under ``torch.func``, ``torch.compile``,
+    autocast, activation checkpointing and double backward (``tests/test_penalty_contract.py``).
+    Only the latest forward's outputs are kept, and outputs recomputed after ``penalty()``
+    (activation checkpointing) are not kept twice.
     """
 
     def __init__(self, model: nn.Module, modules: Iterable[str], lam: float, radius: float | None = None,

@@ -16,21 +16,14 @@ import numpy as np
 
 from ..runs import records
 from ..runs.config import to_dict
-from ..runs.records import read_config
 from .plots import _plt, _save
 
-__all__ = ["load_run", "sites_of", "plot_phi", "plot_radius", "plot_anisotropy", "plot_fourier_chronology",
+__all__ = ["sites_of", "plot_phi", "plot_radius", "plot_anisotropy", "plot_fourier_chronology",
            "selectivity_from_checkpoint", "selectivity_order", "plot_selectivity", "plot_run"]
 
 
 # mathtext: the combining tilde of "Φ̃" is dropped by matplotlib's default font
 _PHI = r"$\tilde{\Phi}_{rad}$"
-
-
-def load_run(run_dir: str | Path) -> tuple[dict, list[dict]]:
-    """(config, metrics rows) of a run directory; the config is the nested dict of config.json,
-    with defaults for any field the record predates."""
-    return to_dict(read_config(run_dir)), records.read_jsonl(Path(run_dir) / records.METRICS)
 
 
 def sites_of(rows: list[dict], prefix: str) -> list[str]:
@@ -94,8 +87,7 @@ def plot_anisotropy(rows: list[dict], path: str | Path, title: str = "") -> Path
     sites = sites_of(rows, "aniso_pred")
     if not sites:
         return None
-    plt = _plt()
-    fig, axes = plt.subplots(2, len(sites), figsize=(4.3 * len(sites), 6.0), squeeze=False)
+    fig, axes = _plt().subplots(2, len(sites), figsize=(4.3 * len(sites), 6.0), squeeze=False)
     for top, bot, site in zip(axes[0], axes[1], sites):
         for key, label in (("aniso_pred", "(1/d)Tr(WΣₓWᵀ)"), ("penalty_site", "measured L_norm")):
             top.plot(*_series(rows, f"{key}/{site}"), label=label)
@@ -126,8 +118,7 @@ def plot_fourier_chronology(rows: list[dict], path: str | Path, title: str = "")
     first = steps[0] - (mid[0] - steps[0] if len(mid) else 0.5)
     last = steps[-1] + (steps[-1] - mid[-1] if len(mid) else 0.5)
     edges = np.concatenate([[first], mid, [last]])
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig, ax = _plt().subplots(figsize=(8, 4.5))
     mesh = ax.pcolormesh(edges, np.arange(K + 1) + 0.5, np.log10(np.maximum(power, 1e-12)), shading="flat",
                          cmap="viridis")
     fig.colorbar(mesh, ax=ax, label="log10 power")
@@ -142,7 +133,7 @@ def selectivity_from_checkpoint(run_dir: str | Path) -> tuple[np.ndarray, int]:
     from ..diagnostics import mlp_neuron_input_weights, neuron_frequency_selectivity
     from ..training.loop import load_final_model
 
-    config = read_config(run_dir)
+    config = records.read_config(run_dir)
     if config.model.arch != "mlp":
         raise ValueError(f"selectivity needs the MLP, got arch {config.model.arch!r}")
     w_a, _ = mlp_neuron_input_weights(load_final_model(run_dir))
@@ -158,8 +149,7 @@ def selectivity_order(sel: np.ndarray) -> np.ndarray:
 def plot_selectivity(sel: np.ndarray, path: str | Path, title: str = "") -> Path:
     """Neuron x frequency heatmap, neurons sorted by preferred frequency, then by selectivity."""
     order = selectivity_order(sel)
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 6))
+    fig, ax = _plt().subplots(figsize=(7, 6))
     im = ax.imshow(sel[order], aspect="auto", interpolation="nearest", cmap="magma", vmin=0, vmax=1,
                    extent=(0.5, sel.shape[1] + 0.5, sel.shape[0], 0))
     fig.colorbar(im, ax=ax, label="fraction of the neuron's input-weight power")
@@ -177,7 +167,7 @@ def plot_run(run_dir: str | Path, out_dir: str | Path | None = None) -> list[str
     run_dir = Path(run_dir)
     out = Path(out_dir) if out_dir is not None else run_dir
     out.mkdir(parents=True, exist_ok=True)
-    config, rows = load_run(run_dir)
+    config, rows = to_dict(records.read_config(run_dir)), records.read_jsonl(run_dir / records.METRICS)
     name = run_dir.name
     notes: list[str] = []
 

@@ -37,14 +37,13 @@ import statistics
 from pathlib import Path
 from typing import Callable, Sequence
 
-from ..forecast.core import memorised_index  # the one definition (first row with train_acc >= 0.99)
+from ..forecast.core import Row, memorised_index  # the one definition (first row with train_acc >= 0.99)
 from ..runs.grok import grok_step
 from .report import load_runs
 
 __all__ = ["RULES", "memorised_index", "move_index", "grok_index", "fire_index", "forecast_run",
            "evaluate_dirs", "early_warning_table"]
 
-Row = dict
 WNORM_DROP = 0.02
 PHI_RISE = 2.0
 
@@ -65,11 +64,6 @@ def grok_index(rows: Sequence[Row], threshold: float = 0.9) -> int | None:
     return None if g is None else next(i for i, r in enumerate(rows) if r["step"] == g)
 
 
-def _first_site(rows: Sequence[Row], prefix: str) -> str | None:
-    keys = sorted(k for r in rows[:1] for k in r if k.startswith(prefix + "/"))
-    return keys[0] if keys else None
-
-
 def _wnorm(rows: Sequence[Row], start: int) -> int | None:
     peak = float("-inf")
     for i, r in enumerate(rows):
@@ -83,7 +77,7 @@ def _wnorm(rows: Sequence[Row], start: int) -> int | None:
 
 
 def _phi(rows: Sequence[Row], start: int) -> int | None:
-    key = _first_site(rows, "phi_task")
+    key = min((k for r in rows[:1] for k in r if k.startswith("phi_task/")), default=None)  # the first site by name
     if key is None:
         return None
     low = float("inf")
@@ -145,19 +139,15 @@ def _fmt(values: list) -> str:
     return f"{statistics.mean(got):.1f} [{min(got)}..{max(got)}]" if got else "–"
 
 
-def _before(fired: list[dict]) -> str:
-    moved = [r for r in fired if r["lead_move"] is not None]
-    return f"{sum(r['lead_move'] > 0 for r in moved)}/{len(moved)}" if moved else "–"
-
-
 def _row(rule: str, arm: str, rs: list[dict]) -> str:
     """One table row over the records ``rs``: counts per outcome and the leads of the runs it fired on."""
     n = {o: sum(r["outcome"] == o for r in rs) for o in ("hit", "late", "miss", "false", "quiet")}
     fired = [r for r in rs if r["fire_step"] is not None]
+    moved = [r for r in fired if r["lead_move"] is not None]
+    before = f"{sum(r['lead_move'] > 0 for r in moved)}/{len(moved)}" if moved else "–"
     return (f"| {rule} | {arm} | {len(rs)} | {sum(r['grok_step'] is not None for r in rs)} | "
             f"{n['hit']} | {n['late']} | {n['miss']} | {n['false']} | {n['quiet']} | "
-            f"{_fmt([r['lead_grok'] for r in fired])} | {_fmt([r['lead_move'] for r in fired])} | "
-            f"{_before(fired)} |")
+            f"{_fmt([r['lead_grok'] for r in fired])} | {_fmt([r['lead_move'] for r in fired])} | {before} |")
 
 
 def early_warning_table(recs: list[dict]) -> str:

@@ -4,7 +4,6 @@ records, names what it cannot read, and formats)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -27,7 +26,7 @@ __all__ = ["forecast_lines", "forecast_table", "read_forecast_run"]
 
 def _read(path: Path, what: str) -> Any:
     try:
-        return records.read_jsonl(path) if path.suffix == ".jsonl" else json.loads(path.read_text())
+        return records.read_jsonl(path) if path.suffix == ".jsonl" else records.read_json(path)
     except (OSError, ValueError) as e:
         raise ConfigError(f"RUN_DIR: {path} could not be read ({type(e).__name__}); {what}") from None
 
@@ -109,8 +108,7 @@ def forecast_lines(run_dirs: Sequence[str], at: int | None = None, method: str =
         out.append(f"{d}: lr {hyper.lr:g}, wd {hyper.weight_decay:g}"
                    + (f", lam {hyper.lam:g}" if hyper.lam else "")
                    + f"; memorised at step {m:,}; forecast from step {t:,}:")
-        names = list(METHODS) if method == "all" else [method]
-        for name in names:
+        for name in list(METHODS) if method == "all" else [method]:
             if name not in cal.methods:
                 out.append(f"  {name:<14} no fit in this calibration")
                 continue
@@ -138,9 +136,8 @@ def _track_record(cal: Calibration) -> list[str]:
 
 def forecast_table(runs: Sequence[Any], method: str = DEFAULT_METHOD) -> str:
     """Forecast beside actual, one row per run (a ``report.Run``: name, config, rows, summary) whose
-    setting radgrok has a calibration for: the
-    forecast at memorisation and halfway from memorisation to the grok, and the grok step.
-    Empty when no run is covered."""
+    setting radgrok has a calibration for: the forecast at memorisation and halfway from memorisation
+    to the grok, and the grok step. Empty when no run is covered."""
     lines = []
     for r in runs:
         hyper = hyper_of(r.config)

@@ -63,8 +63,7 @@ def markdown_to_html(md: str, base: str | Path, title: str = "radgrok report", e
             out.append("<pre>" + html.escape("\n".join(lines[i + 1:j])) + "</pre>")
             i = j + 1
             continue
-        m = re.match(r"(#{1,6}) (.*)", line)
-        if m:
+        if m := re.match(r"(#{1,6}) (.*)", line):
             n = len(m.group(1))
             out.append(f"<h{n}>{_inline(m.group(2), base, embed)}</h{n}>")
         elif line.startswith("|"):

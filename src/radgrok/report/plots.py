@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..runs.records import atomic_write_bytes
 from ..runs.steps import capped_steps, no_grok_label
 
 __all__ = ["align_curves", "plot_accuracy", "plot_site_metric", "plot_grok_bars",
@@ -24,8 +25,7 @@ def _plt():
 
 def _save(fig, path: str | Path, dpi: int = 110, tight: bool = True, title: str = "", outside: bool = False) -> Path:
     """Title (``suptitle``, when given), lay out (unless the figure has a shared colour bar), write and close
-    a figure: a PNG of at most 256 colours (``small_png``), a third of the size of matplotlib's, for committed
-    reports."""
+    a figure: a PNG of at most 256 colours (``small_png``, far smaller than matplotlib's) for committed reports."""
     path = Path(path)
     if title:
         fig.suptitle(title, fontsize=9)
@@ -45,8 +45,6 @@ def small_png(data: bytes, path: str | Path) -> Path:
     img = Image.open(io.BytesIO(data)).convert("RGB").quantize(256)
     out = io.BytesIO()
     img.save(out, format="PNG", optimize=True)
-    from ..runs.records import atomic_write_bytes
-
     return atomic_write_bytes(Path(path), out.getvalue())
 
 
@@ -92,9 +90,7 @@ def _legend(fig, axes, n: int, loc: str = "best") -> bool:
 def plot_accuracy(groups: dict[str, list[list[dict]]], path: str | Path, title: str = "",
                   grok_steps: dict[str, list] | None = None) -> Path:
     """Test (solid) and train (dotted) accuracy vs step: mean over seeds, band = mean ± std (the paper's)."""
-    plt = _plt()
-
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig, ax = _plt().subplots(figsize=(7, 4.2))
     for i, (arm, runs) in enumerate(groups.items()):
         color = _color(i, len(groups))
         steps, test = align_curves(runs, "test_acc")
@@ -119,13 +115,11 @@ def plot_accuracy(groups: dict[str, list[list[dict]]], path: str | Path, title: 
 
 def plot_site_metric(groups: dict[str, list[list[dict]]], prefix: str, path: str | Path, ylabel: str,
                      floor: float | None = None, log: bool = False) -> Path | None:
-    """One panel per logged site of ``<prefix>/<site>``: mean over seeds per arm vs step.
+    """One panel per logged site of ``<prefix>/<site>``: mean over seeds per arm vs step, band = min to max.
 
-    Used for ``radius`` (with the sqrt(d) target as the reference) and ``phi_task`` /
-    ``phi_total`` (with the isotropic floor 1). Returns None when nothing was logged.
+    ``floor`` draws a reference line (e.g. Φ̃_rad's isotropic floor 1). Returns None when nothing was logged.
     """
     plt = _plt()
-
     sites = sorted({k.split("/", 1)[1] for runs in groups.values() for rows in runs for r in rows[:1]
                     for k in r if k.startswith(prefix + "/")})
     if not sites:
@@ -152,16 +146,15 @@ def plot_site_metric(groups: dict[str, list[list[dict]]], prefix: str, path: str
     return _save(fig, path, outside=_legend(fig, axes[0], len(groups)))
 
 
-def plot_grok_bars(arms: dict[str, tuple], path: str | Path, title: str = "") -> Path:
+def plot_grok_bars(arms: dict[str, tuple], path: str | Path) -> Path:
     """Mean ± std grok step per arm; arm -> (grok steps per seed with None = no grok, budget[, cut]).
 
     A seed without a grok step counts as the budget (``cut`` of them were cut off before it, at
     most the budget), so such a bar is a lower bound: it is hatched and labelled "k/n DNG" or
     "j/n cut off", and the budget is drawn as a dashed line.
     """
-    plt = _plt()
     names = list(arms)
-    fig, ax = plt.subplots(figsize=(max(4.5, 0.9 * len(names) + 2), 3.6))
+    fig, ax = _plt().subplots(figsize=(max(4.5, 0.9 * len(names) + 2), 3.6))
     for i, name in enumerate(names):
         steps, budget, *cut = arms[name]
         mean, sd, dng = capped_steps(steps, budget)
@@ -174,19 +167,17 @@ def plot_grok_bars(arms: dict[str, tuple], path: str | Path, title: str = "") ->
         ax.axhline(b, color="grey", ls="--", lw=0.8)
     ax.set_xticks(range(len(names)), names, rotation=25, ha="right", fontsize=8)
     ax.set_ylabel("grok step (no grok: steps run, hatched)")
-    ax.set_title(title or "grok step per arm: mean ± std, dots = seeds, dashed = budget", fontsize=9)
+    ax.set_title("grok step per arm: mean ± std, dots = seeds, dashed = budget", fontsize=9)
     return _save(fig, path)
 
 
-def plot_lambda_curve(series: dict[str, list[tuple]], path: str | Path,
-                      refs: dict[str, tuple] | None = None, title: str = "") -> Path:
+def plot_lambda_curve(series: dict[str, list[tuple]], path: str | Path, refs: dict[str, tuple] | None = None) -> Path:
     """The lambda U-curve: grok step (mean ± std, no grok = budget, marked x) vs lambda on a log axis.
 
     ``series``: label -> [(lam, grok steps per seed, budget[, cut]), ...] for lam > 0; ``refs``:
     label -> (steps, budget[, cut]) of lam = 0 arms, drawn as horizontal dashed lines.
     """
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(6, 3.8))
+    fig, ax = _plt().subplots(figsize=(6, 3.8))
     for i, (label, pts) in enumerate(series.items()):
         pts = sorted(pts, key=lambda t: t[0])
         stats = [capped_steps(pt[1], pt[2]) for pt in pts]
@@ -204,21 +195,19 @@ def plot_lambda_curve(series: dict[str, list[tuple]], path: str | Path,
     ax.set_xscale("log")
     ax.set_xlabel("lambda")
     ax.set_ylabel("grok step (x = no grok, plotted at the budget)")
-    ax.set_title(title or "grok step vs lambda (mean ± std over seeds)", fontsize=9)
+    ax.set_title("grok step vs lambda (mean ± std over seeds)", fontsize=9)
     ax.legend(fontsize=7)
     return _save(fig, path)
 
 
-def plot_heatmap(panels: dict[str, dict[tuple, tuple]], xname: str, yname: str,
-                 path: str | Path, title: str = "") -> Path:
+def plot_heatmap(panels: dict[str, dict[tuple, tuple]], xname: str, yname: str, path: str | Path) -> Path:
     """Mean grok step over two swept fields; one panel per value of everything else.
 
     ``panels``: label -> {(x, y): (grok steps per seed, budget[, cut])}. Cells with seeds that did
     not grok say "k/n DNG" or "j/n cut off" and use the steps they ran (their budget, or where the cap
     cut them) as their colour: a lower bound.
     """
-    plt = _plt()
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.8 * len(panels) + 0.8, 3.4), squeeze=False)
+    fig, axes = _plt().subplots(1, len(panels), figsize=(3.8 * len(panels) + 0.8, 3.4), squeeze=False)
     vmax = max(v[1] for cells in panels.values() for v in cells.values())
     for ax, (label, cells) in zip(axes[0], panels.items()):
         xs = sorted({k[0] for k in cells}, key=str)
@@ -236,13 +225,12 @@ def plot_heatmap(panels: dict[str, dict[tuple, tuple]], xname: str, yname: str,
         ax.set_ylabel(yname)
         ax.set_title(label, fontsize=8)
     fig.colorbar(im, ax=axes[0].tolist(), label="mean grok step (no grok: steps run, a bound)")
-    return _save(fig, path, tight=False, title=title or f"grok step over {xname} x {yname}")
+    return _save(fig, path, tight=False, title=f"grok step over {xname} x {yname}")
 
 
 def plot_matrix(mats: dict[str, np.ndarray], path: str | Path, xlabel: str, ylabel: str, title: str = "") -> Path:
     """One heatmap per arm (e.g. neuron x frequency selectivity, or frequency power over steps)."""
-    plt = _plt()
-    fig, axes = plt.subplots(1, len(mats), figsize=(4 * len(mats), 3.6), squeeze=False)
+    fig, axes = _plt().subplots(1, len(mats), figsize=(4 * len(mats), 3.6), squeeze=False)
     for ax, (label, m) in zip(axes[0], mats.items()):
         im = ax.imshow(m, aspect="auto", cmap="magma", interpolation="nearest", origin="lower")
         ax.set_title(label, fontsize=8)

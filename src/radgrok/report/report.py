@@ -9,7 +9,6 @@ from typing import Callable, Hashable
 
 from ..runs import records
 from ..runs.config import to_dict
-from ..runs.records import read_config
 from ..runs.steps import ArmResult, seed_step, steps_text
 from ..training.kinds import kind_of
 from .forecast import forecast_table
@@ -26,7 +25,7 @@ _NOT_SWEPT = {"seed", "split_seed", "threads", "device", "checkpoint_every", "ea
 class Run:
     """One run directory as its records say: what every report, verdict and forecast reads.
 
-    ``config`` is the recorded RunConfig as nested sections (``read_config``: a field the
+    ``config`` is the recorded RunConfig as nested sections (``records.read_config``: a field the
     record predates reads its default); ``arm`` and ``seed`` are fields, so no reader
     parses a directory name again; ``extra`` holds values a report derives later (e.g. a
     checkpoint's neuron selectivity).
@@ -45,7 +44,7 @@ class Run:
 def load_run(run_dir: str | Path) -> Run:
     """The records of one run directory (config.json, summary.json, metrics.jsonl)."""
     d = Path(run_dir)
-    cfg = read_config(d)
+    cfg = records.read_config(d)
     return Run(dir=d, name=d.name, arm=records.arm_of(d.name), seed=cfg.train.seed, config=to_dict(cfg),
                summary=records.read_json(d / records.SUMMARY), rows=records.read_jsonl(d / records.METRICS))
 
@@ -129,10 +128,7 @@ MAX_CURVE_LINES = 6  # curves and reference lines one lambda figure can show wit
 
 def sweep_figures(runs: list[Run], out_dir: str | Path, prefix: str = "") -> list[Path]:
     """Grok-step bars per arm; the lambda U-curve when lam varies (at most ``MAX_CURVE_LINES`` lines); a heatmap
-    when two fields vary.
-
-    Returns the PNGs written.
-    """
+    when two fields vary. Returns the PNGs written."""
     out_dir = Path(out_dir)
     groups = group_runs(runs)
     figs = [plot_grok_bars({a: steps_budget(rs) for a, rs in groups.items()}, out_dir / f"{prefix}grok_steps.png")]
@@ -147,8 +143,7 @@ def sweep_figures(runs: list[Run], out_dir: str | Path, prefix: str = "") -> lis
                 series.setdefault(label, []).append((lam, *steps_budget(rs)))
             else:
                 refs[label] = steps_budget(rs)
-        # a curve needs two lambdas; past MAX_CURVE_LINES lines (table6: lambda crossed with every cell) the
-        # legend covers the axes and the figure says nothing: the report's own tables carry those runs
+        # a curve needs two lambdas; past MAX_CURVE_LINES lines the legend covers the axes (the tables carry those)
         readable = len(series) + len(refs) <= MAX_CURVE_LINES
         if readable and any(len({pt[0] for pt in pts}) > 1 for pts in series.values()):
             figs.append(plot_lambda_curve(series, out_dir / f"{prefix}lambda_curve.png", refs))

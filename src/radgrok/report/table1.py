@@ -43,7 +43,7 @@ def _early(rows: list[dict], key: str):
     return next((r[key] for r in rows if r["step"] > 0 and r.get(key) is not None), None)
 
 
-def table1_quantities(run_dir: str | Path, coherence_threshold: float = 0.9) -> dict:
+def table1_quantities(run_dir: str | Path) -> dict:
     """Every Table-1 quantity of one run, keyed by a short name (site keys end in ``/<site>``)."""
     run_dir = Path(run_dir)
     rows = records.read_jsonl(run_dir / records.METRICS)
@@ -60,18 +60,17 @@ def table1_quantities(run_dir: str | Path, coherence_threshold: float = 0.9) -> 
             q[f"{key}/{site}"] = last_value(rows, f"{key}/{site}")
     for key in ("hessian_trace", "sharpness_norm", "fourier_fmax"):
         q[key] = last_value(rows, key)
-    q["coherence_step"] = next((r["step"] for r in rows if r.get("fourier_coherence") is not None
-                                and r["fourier_coherence"] > coherence_threshold), None)
+    q["coherence_step"] = next((r["step"] for r in rows if (r.get("fourier_coherence") or 0) > 0.9), None)
     q["final_coherence"] = last_value(rows, "fourier_coherence")
     return q
 
 
-def _num(v, digits: int = 3) -> str:
+def _num(v) -> str:
     if v is None:
         return "–"
     if isinstance(v, int):
         return f"{v:,}"
-    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.{digits}g}"
+    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
 
 
 def table1_markdown(arms: Mapping[str, str | Path], paper_keys: Mapping[str, str] | None = None) -> str:
@@ -82,8 +81,7 @@ def table1_markdown(arms: Mapping[str, str | Path], paper_keys: Mapping[str, str
     """
     qs = {name: table1_quantities(d) for name, d in arms.items()}
     sites = sorted({s for q in qs.values() for s in q["sites"]})
-    names = list(arms)
-    header = ["quantity", *[f"ours: {n}" for n in names], "paper: weak WD", "paper: strong WD", "paper: penalty"]
+    header = ["quantity", *[f"ours: {n}" for n in arms], "paper: weak WD", "paper: strong WD", "paper: penalty"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
 
     def row(label: str, vals: list[str], paper: str | None = None) -> None:
