@@ -26,6 +26,13 @@ class RadgrokOptions:
         sites: module names or patterns over ``model.named_modules()``: ``*`` matches
             within one dotted part, ``**`` across parts, ``?`` one character
             (``"transformer.h.*"`` is each block, not their sub-modules). Empty: no hooks.
+        lam: as for ``RadialSuppression``.
+        radius: as for ``RadialSuppression``.
+        radius_scale: as for ``RadialSuppression``.
+        mode: as for ``RadialSuppression``.
+        norm_over: as for ``RadialSuppression``.
+        reduce: as for ``RadialSuppression``.
+        global_batch: as for ``RadialSuppression``: under DDP, the penalty of the global batch.
         grokfast: ``"ema"`` or ``"ma"`` to amplify the slow part of the gradient, or None.
         grokfast_alpha: the EMA filter's ``alpha``.
         grokfast_lamb: the amplification ``lamb`` (EMA and MA).
@@ -34,9 +41,6 @@ class RadgrokOptions:
         diagnostics_every: log radii (and Φ̃_rad) at every N-th logging step; 0 turns them off.
         phi_rad: include Φ̃_rad, which costs one extra forward and backward of the
             logged batch; radii alone come free from the training forward.
-
-    ``lam``, ``radius``, ``radius_scale``, ``mode``, ``norm_over``, ``reduce`` and ``global_batch``
-    are as for ``RadialSuppression`` (``global_batch``: under DDP, the penalty of the global batch).
 
     >>> opts = RadgrokOptions(sites=["layers.*"], lam=0.05, grokfast="ema")
     >>> opts.norm_over, opts.reduce

@@ -181,9 +181,13 @@ class AdditionData:
         y[~mask] = IGNORE_INDEX
         return LMTensors(x, y, mask)
 
-    def exact_match(self, model: Callable, split: Split = "test") -> float:
-        """``exact_match_accuracy`` on every example of a split."""
-        return exact_match_accuracy(model, self.prompts(split), self.answers(split))
+    def exact_match(self, model: Callable, split: Split = "test", limit: int | None = None,
+                    batch_size: int = 1024) -> float:
+        """``exact_match_accuracy`` on the first ``limit`` examples of a split."""
+        p, a = self.prompts(split), self.answers(split)
+        if limit is not None:
+            p, a = p[:limit], a[:limit]
+        return exact_match_accuracy(model, p, a, batch_size=batch_size)
 
     def split_record(self) -> dict:
         return {"task": "addition", "n_digits": self.fmt.n_digits, "fmt": self.fmt.fmt,
@@ -238,15 +242,19 @@ def exact_match_accuracy(
     model: Callable,
     prompts: Sequence[str],
     answers: Sequence[str],
+    tokenizer: CharTokenizer = TOKENIZER,
+    end: str = END,
     batch_size: int = 1024,
+    block_size: int | None = None,
 ) -> float:
-    """Fraction of prompts whose greedy continuation is exactly ``answer + END``.
+    """Fraction of prompts whose greedy continuation is exactly ``answer + end``.
 
-    ``model`` is a GPT or any callable mapping (B, T) token ids to (B, T, V) logits (greedy
-    decoding via ``generate_tokens``; a GPT built for the data needs no cropping: prompt and
-    answer fit its block). Prompts are batched by length so that no prompt needs padding.
-    Tokens after the end marker are not looked at. An ``nn.Module`` is put in eval mode for
-    the call and restored after.
+    ``model`` is a GPT or any callable mapping (B, T) token ids to (B, T, V) logits
+    (greedy decoding via ``generate_tokens``, the context cropped to ``block_size`` when
+    given; a GPT built for the data never needs it: prompt and answer fit its block).
+    Prompts are batched by length so that no prompt needs padding. Tokens after the end
+    marker are not looked at. An ``nn.Module`` is put in eval mode for the call and
+    restored after.
     """
     if len(prompts) != len(answers):
         raise ValueError(f"{len(prompts)} prompts but {len(answers)} answers")
@@ -265,12 +273,12 @@ def exact_match_accuracy(
         for plen, rows in by_len.items():
             for s in range(0, len(rows), batch_size):
                 chunk = rows[s:s + batch_size]
-                targets = [TOKENIZER.encode(answers[i] + END) for i in chunk]
+                targets = [tokenizer.encode(answers[i] + end) for i in chunk]
                 n_new = max(len(t) for t in targets)
                 # -1 marks "beyond this row's end marker": never compared.
                 want = pad_sequence([torch.tensor(t) for t in targets], batch_first=True, padding_value=-1)
-                idx = TOKENIZER.encode_batch([prompts[i] for i in chunk]).to(device)
-                out = generate_tokens(model, idx, n_new)
+                idx = tokenizer.encode_batch([prompts[i] for i in chunk]).to(device)
+                out = generate_tokens(model, idx, n_new, block_size)
                 got = out[:, plen:plen + n_new].cpu()
                 correct += int(((got == want) | (want < 0)).all(dim=1).sum())
     finally:
