@@ -31,12 +31,11 @@ import statistics
 from dataclasses import dataclass
 from functools import partial
 
-# ArmResult and the phrases are report.steps' (one copy, below this layer); named in __all__ too
-from ..runs.steps import ArmResult, by_steps, seed_steps, steps_text
+from ..runs.steps import ArmResult, by_steps, steps_text
 from .paper import Claim
 
-__all__ = ["ArmResult", "Verdict", "judge", "combine", "speedup_ratio", "fmt_ratio", "steps_text",
-           "by_steps", "seed_steps", "RULE", "GRADES", "REPRODUCED", "DIRECTION", "NOT", "OPEN", "NOT_RUN"]
+__all__ = ["ArmResult", "Verdict", "judge", "combine", "speedup_ratio", "fmt_ratio", "RULE", "GRADES", "REPRODUCED",
+           "DIRECTION", "NOT", "OPEN", "NOT_RUN"]
 
 NOISE = 1.1
 REPRODUCED, DIRECTION, NOT, OPEN, NOT_RUN = "reproduced", "direction only", "not reproduced", "open", "not run"
