@@ -285,11 +285,8 @@ def pooled_heatmap(p: Plan, runs: Runs, out: Path) -> list[Path]:
     panels: dict[str, dict] = {}
     for arm in p.arms:
         head = arm_head(arm.name)
-        if head in GRID_ARMS:
-            continue
-        if rs := p.runs_of(arm, runs):
-            cell = (arm.overrides["p"], arm.overrides["train_frac"])
-            panels.setdefault(head, {})[cell] = steps_budget(rs)
+        if head not in GRID_ARMS and (rs := p.runs_of(arm, runs)):
+            panels.setdefault(head, {})[arm.overrides["p"], arm.overrides["train_frac"]] = steps_budget(rs)
     if p.tuned:
         ps, fs = p.cells()
         for q, f in itertools.product(ps, fs):
