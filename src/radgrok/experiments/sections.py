@@ -92,7 +92,7 @@ class Tuning:
     groks first (mean over the pool's cells; a tie goes to the higher final validation accuracy)."""
 
     chosen: str | None = None  # the grid arm's name without its cell, e.g. 'wd=10.0,val'
-    scores: dict = field(default_factory=dict)  # grid arm -> [(P, validation grok step, cut at, test grok step)]
+    scores: dict = field(default_factory=dict)  # grid arm -> [(P, val grok step, cut at, test grok step, val acc)]
     undecided: str = ""  # why the choice may still change as runs go on ("" = decided)
 
     @property
