@@ -242,9 +242,7 @@ def _cmd_presets(ns: argparse.Namespace) -> int:
     return 0
 
 
-# Seeds per arm: the demo and reproduce list range(seeds) trials up front, so a huge count
-# (--seeds 99999999999) used up the memory before any check (an OOM kill, not an error line).
-MAX_SEEDS = 1000
+MAX_SEEDS = 1000  # per arm: demo and reproduce list range(seeds) trials up front, so a huge count would exhaust memory
 
 
 def _check_seeds(seeds: int | None) -> None:

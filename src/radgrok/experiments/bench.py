@@ -5,10 +5,8 @@
 (``paper-mlp`` and ``cpu-mlp`` by default). Every arm steps one and the same model, optimizer and
 batches with the loop's own ``train_step``; an arm only sets the penalty's strength and reading
 before its step (separate models would also time four working sets competing for the caches).
-The repetitions alternate which arm runs first, so drift on a shared machine hits every arm alike;
-an arm's time in a repetition is the median of its steps, and each reading's figure is the median of
-its per-repetition ratios. The key's repetitions are those of the first preset's reading whose
-median is the largest; every preset's and reading's spread is in ``details``.
+The arms alternate within each repetition (``alternate``); each reading's figure is the median of its
+per-repetition ratios, and the key's are those of the first preset's worst reading.
 
 The project's own speed figures (GEMM roofline, the loop against a plain PyTorch loop, the
 diagnostics' cost, stacked seeds, seconds to grok) are developer benchmarks: ``benchmarks/bench.py``,
@@ -48,9 +46,7 @@ class Sizes:
 
     reps: int = 7             # repetitions (each gives one ratio per reading)
     warmup: int = 2           # untimed steps after build (AdamW allocates its state at step 1)
-    # the overhead is a few percent: per arm and repetition it needs enough steps that the step-to-step
-    # noise of a CPU (±5% at 8 steps on the project's VM) does not swamp it
-    penalty_steps: int = 48
+    penalty_steps: int = 48   # the overhead is a few percent; a CPU's step-to-step noise is ±5% at 8 steps
 
 
 FULL = Sizes()

@@ -40,12 +40,11 @@ def dry_run(p: Plan, workers: int = 2, trials: list | None = None) -> str:
     trials = p.trials() if trials is None else trials
     lines = [f"radgrok reproduce {p.target} --scale {p.scale}: {len(trials)} trials "
              f"({len(p.arms)} arms x {len(p.seeds)} seeds {p.seeds})"]
-    total = 0.0
-    for t in trials:
-        est = est_seconds(t)
-        total += est
+    ests = [est_seconds(t) for t in trials]
+    for t, est in zip(trials, ests):
         lines.append(f"  {t.name:<40} preset {t.preset:<22} {dict(t.overrides)}  budget {t.config().train.steps:,}, "
                      f"~{est / 60:.1f} min")
+    total = sum(ests)
     lines.append(f"estimated count {len(trials)} trials; CPU time at full budgets ~{total / 3600:.2f} h, "
                  f"~{total / 60 / max(1, workers):.0f} min with {workers} workers (grokked runs stop sooner)")
     return "\n".join(lines)

@@ -92,7 +92,7 @@ class Tuning:
     groks first (mean over the pool's cells; a tie goes to the higher final validation accuracy)."""
 
     chosen: str | None = None  # the grid arm's name without its cell, e.g. 'wd=10.0,val'
-    scores: dict = field(default_factory=dict)  # grid arm -> [(P, validation grok step, cut at, test grok step)]
+    scores: dict = field(default_factory=dict)  # grid arm -> [(P, val grok step, cut at, test grok step, val acc)]
     undecided: str = ""  # why the choice may still change as runs go on ("" = decided)
 
     @property
@@ -285,11 +285,8 @@ def pooled_heatmap(p: Plan, runs: Runs, out: Path) -> list[Path]:
     panels: dict[str, dict] = {}
     for arm in p.arms:
         head = arm_head(arm.name)
-        if head in GRID_ARMS:
-            continue
-        if rs := p.runs_of(arm, runs):
-            cell = (arm.overrides["p"], arm.overrides["train_frac"])
-            panels.setdefault(head, {})[cell] = steps_budget(rs)
+        if head not in GRID_ARMS and (rs := p.runs_of(arm, runs)):
+            panels.setdefault(head, {})[arm.overrides["p"], arm.overrides["train_frac"]] = steps_budget(rs)
     if p.tuned:
         ps, fs = p.cells()
         for q, f in itertools.product(ps, fs):

@@ -36,6 +36,7 @@ def add_spectra(p, runs: dict[str, Run], out: Path) -> list[Path]:
     figs: list[Path] = []
     seed0 = {a.name: runs.get(records.run_name(a.name, p.seeds[0])) for a in p.arms}
     first = {k: r for k, r in seed0.items() if r is not None and (r.dir / records.CHECKPOINT).exists()}
+    mats = {}
     if p.target == "fig4":
         curves = {a.name: [[{"step": row["step"], "fourier/coherence": row.get("fourier_coherence"),
                              "fourier/fmax": row.get("fourier_fmax")} for row in r.rows
@@ -48,7 +49,6 @@ def add_spectra(p, runs: dict[str, Run], out: Path) -> list[Path]:
                                               f"{name}, seed {p.seeds[0]}: per-frequency power over training")
                       for name, r in seed0.items() if r]  # needs only metrics.jsonl, not the checkpoint
         figs += [f for f in (over, *chronology) if f is not None]
-        mats = {}
         for name, r in first.items():
             w_a, _ = mlp_input_embeddings(load_final_model(r.dir))
             power = fourier_power(w_a.double(), r.config["task"]["p"]).numpy()[1:]
@@ -57,7 +57,6 @@ def add_spectra(p, runs: dict[str, Run], out: Path) -> list[Path]:
             figs.append(plot_matrix(mats, out / "fourier_power_final.png", "", "frequency k",
                                     "share of embedding power per frequency at the end (seed 0)"))
     else:
-        mats = {}
         for name, r0 in first.items():
             for s in p.seeds:
                 r = runs.get(records.run_name(name, s))

@@ -9,9 +9,7 @@ others go on; re-running a sweep skips trials whose summary says they finished.
 Batching: trials that differ only in per-seed values (seed, lam, lr, weight
 decay, ...: ``training.multiseed.PER_SEED_FIELDS``) can run as one vmapped step
 through ``train_many``, one unit of work instead of S. ``batch="auto"`` does so on
-CUDA only: stacking paid there (benchmarks/results/h100-*.json, measured on the earlier
-hand-written stacked MLP; the real model under vmap has not been timed on a GPU yet); on
-this project's CPU it does not (multiseed_speedup 0.7-1.0), so CPU trials run one by one.
+CUDA only, where stacking pays (benchmarks/results); on CPU it does not, so CPU trials run one by one.
 An interrupted batch loses nothing: each seed's checkpoint is in train()'s format and the
 re-run resumes those trials one by one.
 """
@@ -26,8 +24,9 @@ import sys
 import traceback
 from contextlib import suppress
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from ..runs import records
 from ..runs.config import ConfigError, validate
@@ -214,11 +213,7 @@ def _local(work: list[list[Trial]], out: str, workers: int, on_done) -> list[lis
         futures = {pool.submit(run_unit, u, out): i for i, u in enumerate(work)}
         for fut in as_completed(futures):
             i = futures[fut]
-            try:
-                results[i] = fut.result()
-            except Exception as e:  # the worker process itself died
-                results[i] = [{"status": Status.FAILED, "error": repr(e)}] * len(work[i])
-            on_done(work[i], results[i])
+            results[i] = on_done(work[i], fut.result)
     return results  # type: ignore[return-value]
 
 
@@ -238,11 +233,7 @@ def _ray(work: list[list[Trial]], out: str, workers: int, on_done) -> list[list[
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
             i = refs[done[0]]
-            try:
-                results[i] = ray.get(done[0])
-            except Exception as e:  # a Ray worker was killed
-                results[i] = [{"status": Status.FAILED, "error": repr(e)}] * len(work[i])
-            on_done(work[i], results[i])
+            results[i] = on_done(work[i], partial(ray.get, done[0]))
         return results  # type: ignore[return-value]
     finally:
         if started_here:
@@ -263,11 +254,17 @@ def run_sweep(trials: list[Trial], out: str | Path, backend: str = "local", work
         print(f"  batched: {', '.join(str(len(u)) for u in work if len(u) > 1)} trial(s) per stacked model "
               f"(train_many); {sum(len(u) == 1 for u in work)} trial(s) alone", flush=True)
 
-    def on_done(unit: list[Trial], res: list[dict]) -> None:
+    def on_done(unit: list[Trial], get: Callable[[], list[dict]]) -> list[dict]:
+        """A unit's results (``get()``), or one failure per trial when its worker process died."""
+        try:
+            res = get()
+        except Exception as e:  # the worker process itself died, or a Ray worker was killed
+            res = [{"status": Status.FAILED, "error": repr(e)}] * len(unit)
         for trial, r in zip(unit, res):
             if verbose:
                 what = f"FAILED {r['error']}" if r["status"] == Status.FAILED else f"grok step {run_step(r)}"
                 print(f"  {trial.name}: {what}", flush=True)
+        return res
 
     done = (_local if backend == "local" else _ray)(work, str(out), workers, on_done)
     by_name = {t.name: r for u, rs in zip(work, done) for t, r in zip(u, rs)}

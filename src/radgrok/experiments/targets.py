@@ -22,8 +22,8 @@ from ..training.kinds import kind_of
 from .plans import GRID_ARMS, VAL_FRAC, WD_GRID, Arm, Plan, arm_head, cell_name, reading_name
 from .sweep import Trial
 
-__all__ = ["Target", "TARGETS", "SCALES", "READINGS", "FIRST_READING", "plan", "gpt_preset", "est_seconds",
-           "T7_BATCH_LAM", "T6_FRACTIONS", "T6_PAPER_P"]
+__all__ = ["Target", "TARGETS", "SCALES", "READINGS", "FIRST_READING", "plan", "est_seconds", "T7_BATCH_LAM",
+           "T6_FRACTIONS", "T6_PAPER_P"]
 
 # The literal readings of the paper's ||h|| (radgrok.penalty.readings) other than radgrok's first one (one norm
 # per example, mean over the batch), as the overrides that select them and the label a report gives.
@@ -60,14 +60,6 @@ _CPU_NOTE = ("cpu scale: MLP 2x128, lr 3e-3 (paper 2x512, lr 1e-3); strong WD = 
              "not grok at this width; eval every 50 steps")
 
 
-def gpt_preset(kind: str, scale: str = "paper", baseline: bool = False) -> str:
-    """The preset of the nanoGPT-addition (kind 'gpt') or char-LM (kind 'charlm') arm at a scale."""
-    stem = "nanogpt" if kind == "gpt" else "charlm"
-    suffix = ("-reversed" if scale == "cpu" else "-baseline") if kind == "gpt" and baseline else \
-        ("-baseline" if baseline else "")
-    return f"{scale}-{stem}{suffix}"
-
-
 def _is_printed_penalty(arm: Arm) -> bool:
     """Whether the arm runs the paper's penalty as printed (soft, r = sqrt(d)) under the first reading."""
     pen = arm.config().penalty
@@ -92,7 +84,7 @@ def _add_readings(p: Plan) -> None:
 
 
 def _mechanism_arms(scale: str, n_train: int) -> list[Arm]:
-    """What the batch reading's gain is made of (issue 13, item 6), in the Table-2 setting."""
+    """What the batch reading's gain is made of, in the Table-2 setting."""
     pen, base = ("paper-mlp", "paper-mlp-weak-wd") if scale == "paper" else ("cpu-mlp", "cpu-mlp-strong-wd")
     # patience 300 (3 evaluations past the grok step) instead of the presets' 1,000/100: CPU time
     batch = {"norm_over": "batch", "patience": 300} if scale == "paper" else {"norm_over": "batch"}
@@ -171,8 +163,7 @@ def _table7(target: str, scale: str, seeds: int | None) -> Plan:
     return p
 
 
-# Table 7's curve under the batch reading (docs/results/reproduce/table7-paper): its minimum is at lam 0.01
-# (367 ± 58 against 400 ± 0 at the paper's 0.05, one evaluation apart), so table6 runs both
+# Table 7's minimum under the batch reading (docs/results/reproduce/table7-paper): table6 runs it beside lam 0.05
 T7_BATCH_LAM = 0.01
 T6_FRACTIONS = (0.6, 0.5, 0.4, 0.3)
 T6_PAPER_P = (97, 137)  # of the paper's 97, 137, 211: a step at P 211 costs ~5x one at P 97 on CPU
@@ -239,13 +230,13 @@ def _transformer(target: str, scale: str, seeds: int | None) -> Plan:
                    "non-affine in table3 (inferred: its numbers equal Table 9's non-affine row)")
     if target == "table3":
         gs = tuple(range(seeds or 3)) if scale == "paper" else None  # the paper's nanoGPT row: 3 seeds
-        p.arms += [Arm("nanogpt-strong-wd", gpt_preset("gpt", scale, baseline=True), {}, gs),
-                   Arm("nanogpt-penalty", gpt_preset("gpt", scale), {}, gs)]
+        gpt_base = "cpu-nanogpt-reversed" if scale == "cpu" else "paper-nanogpt-baseline"
+        p.arms += [Arm("nanogpt-strong-wd", gpt_base, {}, gs), Arm("nanogpt-penalty", f"{scale}-nanogpt", {}, gs)]
     return p
 
 
 def _table10(target: str, scale: str, seeds: int | None) -> Plan:
-    lm, lm_base = gpt_preset("charlm", scale), gpt_preset("charlm", scale, baseline=True)
+    lm, lm_base = f"{scale}-charlm", f"{scale}-charlm-baseline"
     p = Plan(target, scale, [Arm("baseline", lm_base), Arm("penalty", lm)], _seeds(scale, 3, seeds))
     p.notes.append(f"presets {lm_base} / {lm}; 'val loss' = the best loss over the evaluations on the "
                    "held-out last 10% of the text")

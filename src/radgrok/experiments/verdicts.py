@@ -1,18 +1,7 @@
 """Verdicts: does what we measured support a claim of the paper? Pure functions, no torch.
 
-One grading rule for every target (``RULE``, printed in every report). A verdict is
-
-* **reproduced** when the direction holds and the size agrees: a ratio within a factor of
-  ``Claim.factor`` (2 unless stated) of the paper's, a minimum where the paper puts it, every seed
-  agreeing for a count;
-* **direction only** when the sign holds and the size does not (or cannot: our reference never
-  grokked where the paper's did, so the ratio is only a bound);
-* **not reproduced** when the sign does not hold (a ratio <= ``NOISE`` for a speedup: 1.1 is about
-  one evaluation interval at our grok steps), or a seed that ran its whole budget contradicts it;
-* **open** when runs were cut before deciding: a seed stopped before its budget without grokking
-  (or crossing 90% only at the last evaluation before the cut) leaves the answer undecided;
-* **not run** when an arm the claim needs has no runs.
-
+One grading rule for every target: ``RULE`` below, printed in every report (a ratio agrees in size
+within ``Claim.factor`` of the paper's), and **not run** when an arm the claim needs has no runs.
 A claim made of parts (``all``: "at every fraction") holds as its weakest part (``combine``).
 
 Every verdict names its baseline: the reference arm of a ratio, the budget of a count, the
@@ -31,12 +20,11 @@ import statistics
 from dataclasses import dataclass
 from functools import partial
 
-# ArmResult and the phrases are report.steps' (one copy, below this layer); named in __all__ too
-from ..runs.steps import ArmResult, by_steps, seed_steps, steps_text
+from ..runs.steps import ArmResult, by_steps, steps_text
 from .paper import Claim
 
-__all__ = ["ArmResult", "Verdict", "judge", "combine", "speedup_ratio", "fmt_ratio", "steps_text",
-           "by_steps", "seed_steps", "RULE", "GRADES", "REPRODUCED", "DIRECTION", "NOT", "OPEN", "NOT_RUN"]
+__all__ = ["ArmResult", "Verdict", "judge", "combine", "speedup_ratio", "fmt_ratio", "RULE", "GRADES", "REPRODUCED",
+           "DIRECTION", "NOT", "OPEN", "NOT_RUN"]
 
 NOISE = 1.1
 REPRODUCED, DIRECTION, NOT, OPEN, NOT_RUN = "reproduced", "direction only", "not reproduced", "open", "not run"
