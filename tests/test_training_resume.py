@@ -26,6 +26,18 @@ def test_resume_refuses_a_different_config(tmp_path):
     assert (tmp_path / "r" / records.METRICS).read_text() == before
 
 
+def test_the_refusal_names_what_a_resume_may_change_and_those_changes_are_accepted(tmp_path):
+    train(tiny(), tmp_path / "r", progress=False, stop_after_steps=20)
+    with pytest.raises(ConfigError) as e:
+        train(tiny(lr=0.5), tmp_path / "r", resume=True, progress=False)
+    assert "'optim.lr'" in str(e.value)
+    for name in ("steps", "budget", "early_stop", "patience", "threads", "diag"):
+        assert name in str(e.value).split(";")[1]  # the message's list of what may change
+    s = train(tiny(steps=40, budget=80, early_stop=True, patience=20, threads=1, diagnostics=False),
+              tmp_path / "r", resume=True, progress=False)
+    assert s["steps_done"] == 40
+
+
 def test_resume_accepts_a_run_recorded_before_newer_config_fields(tmp_path):
     cfg = tiny()
     train(cfg, tmp_path / "r", progress=False, stop_after_steps=20)

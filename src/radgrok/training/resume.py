@@ -21,7 +21,8 @@ __all__ = ["resume_point", "restored_rows"]
 
 _T = TypeVar("_T")
 # Fields that may differ between a run and its resumption (the budget and stopping rule).
-_RESUMABLE_CHANGES = {("train", k) for k in ("steps", "budget", "early_stop", "patience", "threads")}
+_RESUMABLE_FIELDS = ("steps", "budget", "early_stop", "patience", "threads")
+_RESUMABLE_CHANGES = {("train", k) for k in _RESUMABLE_FIELDS}
 _RESUMABLE_SECTIONS = {"diag"}  # diagnostics observe the run; changing them changes no step
 _CHECKPOINT_KEYS = {"step", "model", "opt", "sched", "rng", "tracker", "elapsed"}  # what a resume restores
 
@@ -34,7 +35,7 @@ def _check_resume(cfg: RunConfig, saved: RunConfig) -> None:
             if old[sec][k] != new[sec][k] and (sec, k) not in _RESUMABLE_CHANGES and sec not in _RESUMABLE_SECTIONS]
     if diff:
         raise ConfigError(f"resume: config differs from the run's config.json in {diff}; "
-                          "only steps, early_stop and patience may change")
+                          f"only {', '.join(_RESUMABLE_FIELDS)} and the diag section may change")
 
 
 def _reason(e: BaseException) -> str:
