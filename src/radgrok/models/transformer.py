@@ -153,15 +153,23 @@ class BlockSites:
     blocks: nn.ModuleList
 
     @property
+    def attn_out_sites(self) -> list[str]:
+        return [f"blocks.{i}.hook_attn_out" for i in range(len(self.blocks))]
+
+    @property
+    def mlp_out_sites(self) -> list[str]:
+        return [f"blocks.{i}.hook_mlp_out" for i in range(len(self.blocks))]
+
+    @property
     def default_penalty_sites(self) -> list[str]:
         """Every sub-layer output before its residual add, in forward order (the paper's site)."""
-        return [f"blocks.{i}.{hook}" for i in range(len(self.blocks)) for hook in ("hook_attn_out", "hook_mlp_out")]
+        return [s for i in range(len(self.blocks)) for s in (self.attn_out_sites[i], self.mlp_out_sites[i])]
 
 
 class Transformer(BlockSites, nn.Module):
     """A pre-LN transformer on ``[a, op, b, =]``, logits over P at the last position.
 
-    Defaults follow the paper's Table 3: 2 layers, 4 heads, d_model 128; the MLP is 4 d_model wide.
+    Defaults follow the paper's Table 3: 2 layers, 4 heads, d_model 128, MLP 4x.
     ``ln`` picks the LayerNorm variant (Table 9); a final norm of the same kind
     precedes the unembedding. Weights start from GPT-2's init (``init_gpt2_``), then
     every parameter is multiplied by ``init_scale`` (a knob for large-init studies).
@@ -175,6 +183,7 @@ class Transformer(BlockSites, nn.Module):
         n_layers: int = 2,
         n_heads: int = 4,
         d_model: int = 128,
+        d_mlp: int | None = None,
         act: Activation = "relu",
         ln: LNKind = "affine",
         causal: bool = True,
@@ -187,11 +196,12 @@ class Transformer(BlockSites, nn.Module):
             raise ValueError(f"p must be >= 2, got {p}")
         if n_layers < 1:
             raise ValueError(f"n_layers must be >= 1, got {n_layers}")
-        self.p = p
+        self.p, self.ln_kind = p, ln
+        d_mlp = 4 * d_model if d_mlp is None else d_mlp
         self.tok_emb = nn.Embedding(p + 2, d_model)
         self.pos_emb = nn.Embedding(self.n_ctx, d_model)
         self.blocks = nn.ModuleList(
-            Block(d_model, n_heads, 4 * d_model, self.n_ctx, act, ln, causal, dropout) for _ in range(n_layers)
+            Block(d_model, n_heads, d_mlp, self.n_ctx, act, ln, causal, dropout) for _ in range(n_layers)
         )
         self.ln_f = make_norm(ln, d_model)
         self.unembed = nn.Linear(d_model, n_out or p, bias=False)
@@ -201,11 +211,23 @@ class Transformer(BlockSites, nn.Module):
                 for prm in self.parameters():
                     prm.mul_(init_scale)
 
+    @property
+    def vocab_size(self) -> int:
+        return self.p + 2
+
+    @property
+    def op_token(self) -> int:
+        return self.p
+
+    @property
+    def eq_token(self) -> int:
+        return self.p + 1
+
     def make_sequence(self, x: torch.Tensor) -> torch.Tensor:
         """(..., 2) ids (a, b) -> (..., 4) tokens ``[a, op, b, =]``."""
         # full_like (not torch.full with an explicit shape) keeps this vmap-friendly.
-        op = torch.full_like(x[..., :1], self.p)  # the operator token is P, '=' is P + 1
-        eq = torch.full_like(x[..., :1], self.p + 1)
+        op = torch.full_like(x[..., :1], self.op_token)
+        eq = torch.full_like(x[..., :1], self.eq_token)
         return torch.cat([x[..., :1], op, x[..., 1:2], eq], dim=-1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
