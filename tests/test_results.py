@@ -4,6 +4,7 @@ size that stays small. Reads only committed files."""
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import subprocess
 import tarfile
@@ -259,8 +260,9 @@ def demo_ratios() -> dict:
     for line in (RESULTS / "demo" / "report.md").read_text().splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         seeds = next((c for c in cells if c.startswith("s0:")), None)
-        if seeds:
-            steps[cells[0]] = [None if "DNG" in x else int(x.split(":")[1]) for x in seeds.split(",")]
+        if seeds:  # "s0: 1,450, s1: DNG": the steps carry thousands separators
+            steps[cells[0]] = [None if x == "DNG" else int(x.replace(",", ""))
+                               for x in re.findall(r"s\d+: (DNG|\d[\d,]*\d|\d)", seeds)]
     wd, act, batch = _mean(steps["wd3"]), _mean(steps["act-l2@batch"]), _mean(steps["radial@batch"])
     return {"r_act": f"{act / wd:.1f}", "r_batch": f"{batch / wd:.1f}", "act": f"{act:,.0f}", "wd": f"{wd:,.0f}",
             "batch": f"{batch:,.0f}"}

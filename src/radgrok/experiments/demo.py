@@ -47,8 +47,9 @@ def run_demo(out: str | Path, seeds: int = 2, workers: int = 2) -> list[dict]:
     md = report_dir(out / "runs", title="radgrok demo: the penalty's readings beside weight decay")
     md += f"\nWall time of the demo: {wall:.0f} s with {workers} worker process(es), one torch thread each.\n"
     # the table is exact here; readers compare it with the README's from another machine
-    md += ("\nGrok steps are bit-identical on the same machine and thread count; on another CPU float "
-           "rounding can move one by an evaluation interval or more (README: Reproducibility).\n")
+    md += ("\nGrok steps are bit-identical on the same machine, thread count and radgrok code; on another CPU, "
+           "or after a change that reorders a floating-point sum, rounding can move one by an evaluation interval "
+           "or more (docs: run records, Reproducibility).\n")
     records.atomic_write_text(out / "report.md", md.replace("](", "](runs/"))
     print(md)
     print(f"wrote {out / 'report.md'} and {out / 'runs' / 'accuracy.png'} ({wall:.0f} s)")
