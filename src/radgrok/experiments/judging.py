@@ -9,6 +9,7 @@ import dataclasses
 import statistics
 
 from ..report.report import Run, last_value
+from ..report.table1 import coherence_step
 from ..runs.steps import ArmResult
 from ..training.kinds import kind_of
 from .paper import Claim
@@ -46,7 +47,7 @@ def _run_metrics(run: Run) -> dict:
         if vals:
             out["val_loss"] = min(vals)
     if any("fourier_coherence" in r for r in rows):
-        out["fourier_epoch"] = next((r["step"] for r in rows if (r.get("fourier_coherence") or 0) > 0.9), None)
+        out["fourier_epoch"] = coherence_step(rows)
     return out
 
 

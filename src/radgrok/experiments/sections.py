@@ -252,9 +252,9 @@ def fraction_tables(p: Plan, runs: Runs, arms: dict[str, ArmResult]) -> list[str
 def tuning_table(p: Plan, runs: Runs, arms: dict[str, ArmResult]) -> list[str]:
     """table6: the weight-decay grid per (P, f) cell on the first seed: validation grok step (test grok step),
     and the value chosen."""
-    ps, fs = p.cells()
     if not p.tuned:
         return []
+    ps, fs = p.cells()
     lines = ["", "## Weight decay tuned on a validation split", "",
              "Per cell, the first seed of each grid value: the validation grok step (the test grok step in "
              "brackets); 'none by N (cut)' = cut off before a validation grok. The chosen value is the one whose "

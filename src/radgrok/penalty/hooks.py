@@ -57,7 +57,7 @@ class RadialSuppression:
     hooked output includes the penalty's term, and it works under ``torch.func``, ``torch.compile``,
     autocast, activation checkpointing and double backward (``tests/test_penalty_contract.py``).
     Only the latest forward's outputs are kept, and outputs recomputed after ``penalty()``
-    (activation checkpointing) are not kept twice.
+    (activation checkpointing) are not added again.
     """
 
     def __init__(self, model: nn.Module, modules: Iterable[str], lam: float, radius: float | None = None,

@@ -23,7 +23,7 @@ from ..runs import records
 from ..runs.steps import run_step
 from .report import last_value
 
-__all__ = ["PAPER_TABLE1", "table1_quantities", "table1_markdown", "write_table1"]
+__all__ = ["PAPER_TABLE1", "COHERENT", "coherence_step", "table1_quantities", "table1_markdown", "write_table1"]
 
 # The paper's Table 1 and Table 2 values for the main MLP (SPEC.md); None = not reported.
 # Keys: weak WD ("Baseline", wd 1e-3), strong WD (wd 0.1), penalty (lam 0.05, wd 1e-3).
@@ -37,6 +37,14 @@ PAPER_TABLE1: dict[str, dict[str, str | None]] = {
     "normalised sharpness": {"weak": "0.18", "strong": None, "penalty": "0.004"},
     "Φ̃_rad (task)": {"weak": None, "strong": None, "penalty": "≈ 0.15"},
 }
+
+
+COHERENT = 0.9  # the Fourier coherence above which the input embedding counts as coherent (the paper's R² > 0.9)
+
+
+def coherence_step(rows: list[dict]) -> int | None:
+    """The first logged step whose Fourier coherence exceeds ``COHERENT`` (None: never, or never logged)."""
+    return next((r["step"] for r in rows if (r.get("fourier_coherence") or 0) > COHERENT), None)
 
 
 def _early(rows: list[dict], key: str):
@@ -60,7 +68,7 @@ def table1_quantities(run_dir: str | Path) -> dict:
             q[f"{key}/{site}"] = last_value(rows, f"{key}/{site}")
     for key in ("hessian_trace", "sharpness_norm", "fourier_fmax"):
         q[key] = last_value(rows, key)
-    q["coherence_step"] = next((r["step"] for r in rows if (r.get("fourier_coherence") or 0) > 0.9), None)
+    q["coherence_step"] = coherence_step(rows)
     q["final_coherence"] = last_value(rows, "fourier_coherence")
     return q
 

@@ -21,9 +21,8 @@ __all__ = ["resume_point", "restored_rows"]
 
 _T = TypeVar("_T")
 # Fields that may differ between a run and its resumption (the budget and stopping rule).
-_RESUMABLE_FIELDS = ("steps", "budget", "early_stop", "patience", "threads")
-_RESUMABLE_CHANGES = {("train", k) for k in _RESUMABLE_FIELDS}
-_RESUMABLE_SECTIONS = {"diag"}  # diagnostics observe the run; changing them changes no step
+_RESUMABLE_FIELDS = ("steps", "budget", "early_stop", "patience", "threads")  # of the train section
+_RESUMABLE_SECTION = "diag"  # diagnostics observe the run; changing them changes no step
 _CHECKPOINT_KEYS = {"step", "model", "opt", "sched", "rng", "tracker", "elapsed"}  # what a resume restores
 
 
@@ -32,10 +31,11 @@ def _check_resume(cfg: RunConfig, saved: RunConfig) -> None:
     # the run behaved as that default does, so the default is what it is compared with.
     new, old = to_dict(cfg), to_dict(saved)
     diff = [f"{sec}.{k}" for sec in new for k in new[sec]
-            if old[sec][k] != new[sec][k] and (sec, k) not in _RESUMABLE_CHANGES and sec not in _RESUMABLE_SECTIONS]
+            if old[sec][k] != new[sec][k] and sec != _RESUMABLE_SECTION
+            and not (sec == "train" and k in _RESUMABLE_FIELDS)]
     if diff:
         raise ConfigError(f"resume: config differs from the run's config.json in {diff}; "
-                          f"only {', '.join(_RESUMABLE_FIELDS)} and the diag section may change")
+                          f"only {', '.join(_RESUMABLE_FIELDS)} and the {_RESUMABLE_SECTION} section may change")
 
 
 def _reason(e: BaseException) -> str:
